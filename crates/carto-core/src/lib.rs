@@ -1,0 +1,21 @@
+//! carto-core: the I/O-free heart of carto-rs.
+//!
+//! Credentials and base URLs, API key and grant models, where the key travels
+//! (and, for servers, how CARTO finds it in a request), CARTO's error bodies, and the
+//! [`Endpoint`] trait that every remote operation implements as a pure request builder
+//! plus a pure response parser. No HTTP client, no runtime, no I/O besides reading and
+//! writing credentials files.
+
+pub mod base_url;
+pub mod credentials;
+pub mod endpoint;
+pub mod error;
+pub mod token;
+
+pub use base_url::{BaseUrl, BaseUrlError, BaseUrlKind};
+pub use credentials::Credentials;
+pub use endpoint::{
+    AuthPlacement, Endpoint, HttpRequest, HttpResponse, RequestBuilder, RequestContext,
+};
+pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
+pub use token::Token;
