@@ -119,12 +119,12 @@ impl BaseUrl {
         };
         let (username, kind) = match segments.as_slice() {
             [] => {
-                let user = first_label().ok_or_else(|| BaseUrlError::NoUsername(host_str))?;
+                let user = first_label().ok_or(BaseUrlError::NoUsername(host_str))?;
                 (user, BaseUrlKind::Cloud)
             }
             [prefix, user] if prefix == "user" => (user.clone(), BaseUrlKind::OnPremise),
             [prefix, user] if prefix == "u" => {
-                let org = first_label().ok_or_else(|| BaseUrlError::NoUsername(host_str))?;
+                let org = first_label().ok_or(BaseUrlError::NoUsername(host_str))?;
                 (user.clone(), BaseUrlKind::Organization { org })
             }
             _ => return Err(BaseUrlError::UnexpectedPath(url.path().to_owned())),
