@@ -1,0 +1,118 @@
+//! [`AsyncApiKeyManager`]: the async Auth API client over any [`AsyncTransport`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+
+use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
+use carto_core::{Credentials, Endpoint, Error, Redacted, RequestContext, Token};
+use carto_transport::AsyncTransport;
+use futures_util::Stream;
+
+use crate::endpoints::{
+    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken,
+    ValidateToken,
+};
+use crate::pager::Pager;
+
+/// The keys of a listing as a stream ([`AsyncApiKeyManager::list`]).
+pub type ApiKeyStream<'a> = Pin<Box<dyn Stream<Item = Result<ApiKey, Error>> + Send + 'a>>;
+
+/// Manages the API keys of an account (Auth API v3), asynchronously. Same methods as
+/// [`ApiKeyManager`](crate::ApiKeyManager).
+pub struct AsyncApiKeyManager<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T: AsyncTransport> AsyncApiKeyManager<T> {
+    /// A manager sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A manager for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Sends any endpoint and parses its answer.
+    pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        let request = endpoint.to_request(&self.ctx)?;
+        tracing::debug!(request = %Redacted(&request), "carto auth api request");
+        let response = self.transport.send(request).await?;
+        endpoint.parse(response)
+    }
+
+    /// Creates a regular key and returns it with its token.
+    pub async fn create(&self, key: NewApiKey) -> Result<ApiKey, Error> {
+        self.send(&CreateApiKey(key)).await
+    }
+
+    /// The key named `name`.
+    pub async fn get(&self, name: &str) -> Result<ApiKey, Error> {
+        self.send(&GetApiKey::new(name)).await
+    }
+
+    /// Every key matching `options`, as a lazy stream that requests one page at a time.
+    /// After an error it yields nothing more.
+    pub fn list(&self, options: ListOptions) -> ApiKeyStream<'_> {
+        let state = (Pager::new(options), VecDeque::<ApiKey>::new());
+        Box::pin(futures_util::stream::unfold(
+            state,
+            move |(mut pager, mut buffer)| async move {
+                loop {
+                    if let Some(key) = buffer.pop_front() {
+                        return Some((Ok(key), (pager, buffer)));
+                    }
+                    let request = pager.next_request()?;
+                    match self.send(&request).await {
+                        Ok(page) => buffer.extend(pager.handle(page)),
+                        Err(e) => {
+                            pager.abort();
+                            return Some((Err(e), (pager, buffer)));
+                        }
+                    }
+                }
+            },
+        ))
+    }
+
+    /// One page (from 1) of the listing `options` describes.
+    pub async fn list_page(&self, options: &ListOptions, page: u32) -> Result<ApiKeyPage, Error> {
+        self.send(&ListApiKeys::new(options, page)).await
+    }
+
+    /// Deletes the regular key named `name`.
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        self.send(&DeleteApiKey::new(name)).await
+    }
+
+    /// Gives the key named `name` a new token and returns the key with it.
+    pub async fn regenerate(&self, name: &str) -> Result<ApiKey, Error> {
+        self.send(&RegenerateToken::new(name)).await
+    }
+
+    /// Whether `token` is a valid key of this account.
+    pub async fn is_valid(&self, token: impl Into<Token>) -> Result<bool, Error> {
+        self.send(&ValidateToken::new(token)).await
+    }
+}
+
+impl<T> fmt::Debug for AsyncApiKeyManager<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncApiKeyManager")
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}

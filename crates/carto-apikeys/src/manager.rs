@@ -1,0 +1,141 @@
+//! [`ApiKeyManager`]: the sync Auth API client over any [`Transport`].
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
+use carto_core::{Credentials, Endpoint, Error, Redacted, RequestContext, Token};
+use carto_transport::Transport;
+
+use crate::endpoints::{
+    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken,
+    ValidateToken,
+};
+use crate::pager::Pager;
+
+/// Manages the API keys of an account (Auth API v3), blocking the calling thread.
+///
+/// Creating, deleting and regenerating keys needs the master key; any key may list and
+/// get itself. `Debug` never shows the token.
+pub struct ApiKeyManager<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T: Transport> ApiKeyManager<T> {
+    /// A manager sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A manager for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        let request = endpoint.to_request(&self.ctx)?;
+        tracing::debug!(request = %Redacted(&request), "carto auth api request");
+        let response = self.transport.send(request)?;
+        endpoint.parse(response)
+    }
+
+    /// Creates a regular key from a [`NewApiKey`] (see [`NewApiKey::builder`]) and returns
+    /// it with its token.
+    pub fn create(&self, key: NewApiKey) -> Result<ApiKey, Error> {
+        self.send(&CreateApiKey(key))
+    }
+
+    /// The key named `name` (404 when there is none, or when a non-master key asks for
+    /// another key).
+    pub fn get(&self, name: &str) -> Result<ApiKey, Error> {
+        self.send(&GetApiKey::new(name))
+    }
+
+    /// Every key matching `options`, as a lazy iterator that requests one page at a time.
+    /// After an error it yields nothing more.
+    pub fn list(&self, options: ListOptions) -> ApiKeys<'_, T> {
+        ApiKeys {
+            manager: self,
+            pager: Pager::new(options),
+            buffer: VecDeque::new(),
+        }
+    }
+
+    /// One page (from 1) of the listing `options` describes.
+    pub fn list_page(&self, options: &ListOptions, page: u32) -> Result<ApiKeyPage, Error> {
+        self.send(&ListApiKeys::new(options, page))
+    }
+
+    /// Deletes the regular key named `name`.
+    pub fn delete(&self, name: &str) -> Result<(), Error> {
+        self.send(&DeleteApiKey::new(name))
+    }
+
+    /// Gives the key named `name` a new token and returns the key with it.
+    pub fn regenerate(&self, name: &str) -> Result<ApiKey, Error> {
+        self.send(&RegenerateToken::new(name))
+    }
+
+    /// Whether `token` is a valid key of this account.
+    pub fn is_valid(&self, token: impl Into<Token>) -> Result<bool, Error> {
+        self.send(&ValidateToken::new(token))
+    }
+}
+
+impl<T> fmt::Debug for ApiKeyManager<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyManager")
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keys of a listing, fetched one page at a time ([`ApiKeyManager::list`]).
+pub struct ApiKeys<'a, T> {
+    manager: &'a ApiKeyManager<T>,
+    pager: Pager,
+    buffer: VecDeque<ApiKey>,
+}
+
+impl<T: Transport> Iterator for ApiKeys<'_, T> {
+    type Item = Result<ApiKey, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(key) = self.buffer.pop_front() {
+                return Some(Ok(key));
+            }
+            let request = self.pager.next_request()?;
+            match self.manager.send(&request) {
+                Ok(page) => self.buffer.extend(self.pager.handle(page)),
+                Err(e) => {
+                    self.pager.abort();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<T: Transport> std::iter::FusedIterator for ApiKeys<'_, T> {}
+
+impl<T> fmt::Debug for ApiKeys<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("pager", &self.pager)
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
+}
