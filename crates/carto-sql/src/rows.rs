@@ -1,0 +1,280 @@
+//! Incremental decoding of a JSON result as its bytes arrive: the rows one by one,
+//! then the rest of the document (time, fields, total_rows, a late `error`).
+//!
+//! [`RowSplitter`] is a small byte-level scanner that cuts the `"rows":[...]` array of
+//! the document into its elements and keeps everything else (the "envelope", small)
+//! aside; [`RowDecoder`] decodes each element into `T`. Neither does I/O: the sync and
+//! async clients feed them chunks as the transport delivers them, so a result far
+//! larger than memory is decoded with only one row (and one chunk) held at a time.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+use carto_core::{DecodeError, Error};
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::response::{SqlSummary, decode_summary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Outside the rows array.
+    Envelope,
+    /// Inside the rows array.
+    Rows,
+    /// After the closing brace of the document.
+    Done,
+}
+
+/// Cuts a SQL API JSON document into its row elements and its envelope, chunk by chunk.
+#[derive(Debug, Clone)]
+pub struct RowSplitter {
+    mode: Mode,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    capturing_key: bool,
+    key: Vec<u8>,
+    after_colon: bool,
+    envelope: Vec<u8>,
+    row: Vec<u8>,
+    rows: VecDeque<Vec<u8>>,
+    error: Option<&'static str>,
+}
+
+impl Default for RowSplitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RowSplitter {
+    /// A splitter at the start of a document.
+    pub fn new() -> Self {
+        Self {
+            mode: Mode::Envelope,
+            depth: 0,
+            in_string: false,
+            escape: false,
+            capturing_key: false,
+            key: Vec::new(),
+            after_colon: false,
+            envelope: Vec::new(),
+            row: Vec::new(),
+            rows: VecDeque::new(),
+            error: None,
+        }
+    }
+
+    /// Scans the next chunk of the document. Complete rows become available from
+    /// [`next_row`](Self::next_row).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), &'static str> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        for &b in chunk {
+            match self.mode {
+                Mode::Rows => self.row_byte(b),
+                Mode::Envelope => self.envelope_byte(b),
+                Mode::Done => {
+                    if !b.is_ascii_whitespace() {
+                        self.error = Some("data after the end of the JSON document");
+                    }
+                }
+            }
+            if let Some(e) = self.error {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next complete row element, as raw JSON.
+    pub fn next_row(&mut self) -> Option<Vec<u8>> {
+        self.rows.pop_front()
+    }
+
+    /// Whether the document's closing brace was seen.
+    pub fn is_complete(&self) -> bool {
+        self.mode == Mode::Done
+    }
+
+    /// The document without its rows (`"rows":[]`), once it is complete.
+    pub fn envelope(&self) -> Option<&[u8]> {
+        self.is_complete().then_some(self.envelope.as_slice())
+    }
+
+    fn string_byte(&mut self, b: u8) -> bool {
+        // Returns true when the byte ended the string.
+        if self.escape {
+            self.escape = false;
+        } else if b == b'\\' {
+            self.escape = true;
+        } else if b == b'"' {
+            self.in_string = false;
+            return true;
+        }
+        false
+    }
+
+    fn envelope_byte(&mut self, b: u8) {
+        if self.in_string {
+            self.envelope.push(b);
+            let ended = self.string_byte(b);
+            if self.capturing_key {
+                if ended {
+                    self.capturing_key = false;
+                } else {
+                    self.key.push(b);
+                }
+            }
+            return;
+        }
+        if self.depth == 0 && !b.is_ascii_whitespace() && b != b'{' {
+            self.error = Some("the response is not a JSON object");
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                if self.depth == 1 && !self.after_colon {
+                    self.capturing_key = true;
+                    self.key.clear();
+                }
+            }
+            b':' if self.depth == 1 => self.after_colon = true,
+            b',' if self.depth == 1 => self.after_colon = false,
+            b'[' if self.depth == 1 && self.after_colon && self.key == b"rows" => {
+                self.envelope.push(b);
+                self.depth = 2;
+                self.mode = Mode::Rows;
+                return;
+            }
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    self.envelope.push(b);
+                    self.mode = Mode::Done;
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if !(b.is_ascii_whitespace() && self.depth <= 1) {
+            self.envelope.push(b);
+        }
+    }
+
+    fn row_byte(&mut self, b: u8) {
+        if self.in_string {
+            self.row.push(b);
+            self.string_byte(b);
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                self.row.push(b);
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                self.row.push(b);
+            }
+            b',' if self.depth == 2 => self.flush_row(),
+            b']' if self.depth == 2 => {
+                self.flush_row();
+                self.depth = 1;
+                self.mode = Mode::Envelope;
+                self.envelope.push(b);
+            }
+            b'}' | b']' => {
+                self.depth -= 1;
+                self.row.push(b);
+            }
+            _ if b.is_ascii_whitespace() && self.depth == 2 => {}
+            _ => self.row.push(b),
+        }
+    }
+
+    fn flush_row(&mut self) {
+        if !self.row.is_empty() {
+            self.rows.push_back(std::mem::take(&mut self.row));
+        }
+    }
+}
+
+/// Decodes a streamed SQL API JSON document: rows into `T` one at a time, then the
+/// summary, or the error the document ends with.
+pub struct RowDecoder<T> {
+    splitter: RowSplitter,
+    status: StatusCode,
+    decoded: u64,
+    rows: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for RowDecoder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowDecoder")
+            .field("status", &self.status)
+            .field("decoded", &self.decoded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> RowDecoder<T> {
+    /// A decoder for a response with `status` (used in errors).
+    pub fn new(status: StatusCode) -> Self {
+        Self {
+            splitter: RowSplitter::new(),
+            status,
+            decoded: 0,
+            rows: PhantomData,
+        }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.splitter
+            .push(chunk)
+            .map_err(|e| DecodeError::new(self.status, ".", e, chunk).into())
+    }
+
+    /// Decodes the next complete row, if one has arrived.
+    pub fn next_row(&mut self) -> Option<Result<T, Error>> {
+        let raw = self.splitter.next_row()?;
+        let index = self.decoded;
+        self.decoded += 1;
+        let de = &mut serde_json::Deserializer::from_slice(&raw);
+        Some(serde_path_to_error::deserialize(de).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                format!("rows[{index}]")
+            } else {
+                format!("rows[{index}].{inner}")
+            };
+            DecodeError::new(self.status, path, e.into_inner().to_string(), &raw).into()
+        }))
+    }
+
+    /// Rows decoded so far.
+    pub fn rows_decoded(&self) -> u64 {
+        self.decoded
+    }
+
+    /// At the end of the body: the summary, or the `error` the document carried (an
+    /// [`Error::Api`] with the response status, 200), or a decode error for a cut-off
+    /// document.
+    pub fn finish(&mut self) -> Result<SqlSummary, Error> {
+        match self.splitter.envelope() {
+            Some(envelope) => decode_summary(self.status, envelope),
+            None => Err(DecodeError::new(
+                self.status,
+                ".",
+                "the JSON document ended early",
+                b"",
+            )
+            .into()),
+        }
+    }
+}
