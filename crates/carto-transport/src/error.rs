@@ -170,7 +170,7 @@ pub(crate) fn is_tls_failure(err: &(dyn StdError + 'static)) -> bool {
 }
 
 /// The first `io::ErrorKind` in the chain.
-#[cfg(any(feature = "ureq", feature = "reqwest"))]
+#[cfg(feature = "reqwest")]
 pub(crate) fn io_kind(err: &(dyn StdError + 'static)) -> Option<std::io::ErrorKind> {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
