@@ -5,7 +5,7 @@ use std::fmt;
 use std::pin::Pin;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, Redacted, RequestContext, Token};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_transport::AsyncTransport;
 use futures_util::Stream;
 
@@ -48,10 +48,7 @@ impl<T: AsyncTransport> AsyncApiKeyManager<T> {
 
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        let request = endpoint.to_request(&self.ctx)?;
-        tracing::debug!(request = %Redacted(&request), "carto auth api request");
-        let response = self.transport.send(request).await?;
-        endpoint.parse(response)
+        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
     }
 
     /// Creates a regular key and returns it with its token.

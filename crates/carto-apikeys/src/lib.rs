@@ -27,11 +27,11 @@
 //! ```
 
 pub mod endpoints;
-// mod async_manager;
-// mod manager;
+mod async_manager;
+mod manager;
 pub mod pager;
 
-// pub use async_manager::{ApiKeyStream, AsyncApiKeyManager};
+pub use async_manager::{ApiKeyStream, AsyncApiKeyManager};
 pub use endpoints::{ListOptions, ListOrder};
-// pub use manager::{ApiKeyManager, ApiKeys};
+pub use manager::{ApiKeyManager, ApiKeys};
 pub use pager::{Pager, StopReason};

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, Redacted, RequestContext, Token};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_transport::Transport;
 
 use crate::endpoints::{
@@ -45,10 +45,7 @@ impl<T: Transport> ApiKeyManager<T> {
 
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        let request = endpoint.to_request(&self.ctx)?;
-        tracing::debug!(request = %Redacted(&request), "carto auth api request");
-        let response = self.transport.send(request)?;
-        endpoint.parse(response)
+        carto_transport::send(&self.transport, &self.ctx, endpoint)
     }
 
     /// Creates a regular key from a [`NewApiKey`] (see [`NewApiKey::builder`]) and returns
