@@ -10,8 +10,7 @@ use carto_transport::AsyncTransport;
 use futures_util::Stream;
 
 use crate::endpoints::{
-    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken,
-    ValidateToken,
+    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken, ValidateToken,
 };
 use crate::pager::Pager;
 

@@ -30,7 +30,9 @@ impl Endpoint for CreateApiKey {
     type Output = ApiKey;
 
     fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
-        ctx.request(Method::POST, &COLLECTION).json(&self.0)?.build()
+        ctx.request(Method::POST, &COLLECTION)
+            .json(&self.0)?
+            .build()
     }
 
     fn parse(&self, response: HttpResponse) -> Result<ApiKey, Error> {

@@ -26,8 +26,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod endpoints;
 mod async_manager;
+pub mod endpoints;
 mod manager;
 pub mod pager;
 

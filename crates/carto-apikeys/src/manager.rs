@@ -8,8 +8,7 @@ use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_transport::Transport;
 
 use crate::endpoints::{
-    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken,
-    ValidateToken,
+    CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken, ValidateToken,
 };
 use crate::pager::Pager;
 

@@ -6,7 +6,9 @@ use carto_apikeys::endpoints::{
 };
 use carto_apikeys::{ListOptions, ListOrder};
 use carto_core::models::{Api, ApiKeyType, NewApiKey, Service, TablePermission};
-use carto_core::{AuthPlacement, BaseUrl, Credentials, Endpoint, Error, HttpRequest, RequestContext};
+use carto_core::{
+    AuthPlacement, BaseUrl, Credentials, Endpoint, Error, HttpRequest, RequestContext,
+};
 use http::StatusCode;
 
 const FAKE_TOKEN: &str = "fake-token-0123";
@@ -77,8 +79,7 @@ fn create_request_matches_the_upstream_body() {
         .to_request(&ctx(AuthPlacement::BasicHeader))
         .unwrap();
     let sent: serde_json::Value = serde_json::from_slice(req.body()).unwrap();
-    let upstream: serde_json::Value =
-        serde_json::from_slice(&data("create-request.json")).unwrap();
+    let upstream: serde_json::Value = serde_json::from_slice(&data("create-request.json")).unwrap();
     assert_eq!(sent, upstream);
     insta::assert_snapshot!("create_basic", render(&req));
     let req = CreateApiKey(new_key())
@@ -108,7 +109,11 @@ fn delete_regenerate_list_validate_requests() {
     let basic = ctx(AuthPlacement::BasicHeader);
     insta::assert_snapshot!(
         "delete_basic",
-        render(&DeleteApiKey::new("Default public").to_request(&basic).unwrap())
+        render(
+            &DeleteApiKey::new("Default public")
+                .to_request(&basic)
+                .unwrap()
+        )
     );
     insta::assert_snapshot!(
         "regenerate_basic",
@@ -165,7 +170,10 @@ fn responses_from_upstream_fixtures() {
     let key = GetApiKey::new("MyTableApi")
         .parse(response(200, &data("api-key-regular.json")))
         .unwrap();
-    assert!(key.grants.allows_table("public", "my_table", TablePermission::Insert));
+    assert!(
+        key.grants
+            .allows_table("public", "my_table", TablePermission::Insert)
+    );
     let key = RegenerateToken::new("MyTableApi")
         .parse(response(200, &data("api-key-regular.json")))
         .unwrap();
@@ -187,7 +195,10 @@ fn error_fixtures_become_typed_errors() {
         .parse(response(404, &data("error-404-not-found.json")))
         .unwrap_err();
     assert!(err.is_not_found());
-    assert_eq!(err.to_string(), "CARTO answered 404: API key not found: key1");
+    assert_eq!(
+        err.to_string(),
+        "CARTO answered 404: API key not found: key1"
+    );
     let err = CreateApiKey(new_key())
         .parse(response(422, &data("error-422-duplicate-name.json")))
         .unwrap_err();
@@ -203,7 +214,9 @@ fn error_fixtures_become_typed_errors() {
         ))
         .unwrap_err();
     assert!(err.is_forbidden());
-    let err = RegenerateToken::new("k").parse(response(401, b"")).unwrap_err();
+    let err = RegenerateToken::new("k")
+        .parse(response(401, b""))
+        .unwrap_err();
     assert!(err.is_unauthorized());
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
     let err = GetApiKey::new("k")
@@ -223,11 +236,18 @@ fn validate_token_outcomes() {
             .parse(response(200, &list))
             .unwrap()
     );
-    assert!(!ValidateToken::new("other").parse(response(200, &list)).unwrap());
+    assert!(
+        !ValidateToken::new("other")
+            .parse(response(200, &list))
+            .unwrap()
+    );
     assert!(!ValidateToken::new("x").parse(response(401, b"")).unwrap());
     assert!(!ValidateToken::new("x").parse(response(403, b"")).unwrap());
     let err = ValidateToken::new("x")
-        .parse(response(404, br#"{"error":["Sorry, we can't find CARTO user 'x'."]}"#))
+        .parse(response(
+            404,
+            br#"{"error":["Sorry, we can't find CARTO user 'x'."]}"#,
+        ))
         .unwrap_err();
     assert!(err.is_not_found());
 }

@@ -34,7 +34,9 @@ fn key(name: &str) -> ApiKey {
 }
 
 /// A fake Auth API with 5 regular keys served 2 per page; it records every request.
-fn fake(log: Arc<Mutex<Vec<String>>>) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportError> {
+fn fake(
+    log: Arc<Mutex<Vec<String>>>,
+) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportError> {
     move |req: HttpRequest| {
         log.lock()
             .unwrap()
@@ -100,7 +102,10 @@ fn sync_manager_every_operation() {
     assert_eq!(names, ["k1", "k2", "k3", "k4", "k5"]);
     let page = keys.list_page(&ListOptions::new().per_page(2), 2).unwrap();
     assert_eq!(page.result.len(), 2);
-    assert_eq!(keys.regenerate("MyTableApi").unwrap().key_type.as_str(), "regular");
+    assert_eq!(
+        keys.regenerate("MyTableApi").unwrap().key_type.as_str(),
+        "regular"
+    );
     keys.delete("MyTableApi").unwrap();
     assert!(keys.is_valid("moLv8B-kotcjUL-uxMhbGg").unwrap());
     let log = log.lock().unwrap().clone();

@@ -5,7 +5,10 @@ use carto_apikeys::{ListOptions, Pager, StopReason};
 use carto_core::models::{ApiKey, ApiKeyPage, Link, PageLinks};
 
 fn key(name: &str) -> ApiKey {
-    let path = format!("{}/tests/data/api-key-regular.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/api-key-regular.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut key: ApiKey = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     key.name = name.to_owned();
     key
@@ -35,7 +38,12 @@ fn walk(per_page: u32, server: impl Fn(u32) -> ApiKeyPage) -> (Vec<String>, Vec<
         assert_eq!(request.per_page, per_page);
         requested.push(request.page);
         assert!(requested.len() < 100, "the pager does not stop");
-        names.extend(pager.handle(server(request.page)).into_iter().map(|k| k.name));
+        names.extend(
+            pager
+                .handle(server(request.page))
+                .into_iter()
+                .map(|k| k.name),
+        );
     }
     (names, requested, pager.stop_reason().unwrap())
 }
@@ -101,7 +109,10 @@ fn a_server_ignoring_page_is_not_followed_forever() {
 
 #[test]
 fn the_fixture_page_is_the_only_page() {
-    let path = format!("{}/tests/data/api-key-list-page.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/api-key-list-page.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let fixture: ApiKeyPage = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let (names, pages, why) = walk(20, |_| fixture.clone());
     assert_eq!(names, ["Master", "MyTableApi", "Default public"]);

@@ -4,13 +4,41 @@
 //! [`Query`]: [`JsonQuery`] (typed rows, [`SqlResponse<T>`]), [`GeoJsonQuery`]
 //! ([`FeatureCollection`]) and [`ExportQuery`] (CSV and other formats as bytes).
 //! [`RowDecoder`] decodes a JSON result row by row as its bytes arrive.
+//!
+//! [`SqlClient`] (sync, over a [`Transport`](carto_transport::Transport)) and
+//! [`AsyncSqlClient`] (async, over an [`AsyncTransport`](carto_transport::AsyncTransport))
+//! drive them with the same method names: `query`, `query_with`, `geojson`, `export`,
+//! `export_reader` / `export_stream`, `query_rows`.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), carto_core::Error> {
+//! use carto_sql::{QueryOptions, SqlClient};
+//! # fn transport() -> impl carto_transport::Transport { carto_transport::transport_fn(|_| unreachable!()) }
+//! #[derive(serde::Deserialize)]
+//! struct Tornado { cartodb_id: i64, yr: i32 }
+//!
+//! let sql = SqlClient::from_credentials(transport(), carto_core::Credentials::from_env()?);
+//! let result = sql.query::<Tornado>("SELECT cartodb_id, yr FROM tornadoes LIMIT 10")?;
+//! println!("{} rows in {:?} s", result.total_rows, result.time);
+//! for row in sql.query_rows::<Tornado>("SELECT cartodb_id, yr FROM tornadoes", &QueryOptions::new())? {
+//!     let row = row?;
+//!     println!("{} {}", row.cartodb_id, row.yr);
+//! }
+//! # Ok(()) }
+//! ```
 
+mod async_client;
+mod client;
 pub mod geojson;
 pub mod query;
 pub mod response;
 pub mod rows;
 
+pub use async_client::{AsyncSqlClient, RowStream};
+pub use client::{Rows, SqlClient};
 pub use geojson::{Feature, FeatureCollection, Geometry};
-pub use query::{ExportQuery, Format, GeoJsonQuery, JsonQuery, MAX_GET_QUERY_LEN, Query, QueryOptions};
+pub use query::{
+    ExportQuery, Format, GeoJsonQuery, JsonQuery, MAX_GET_QUERY_LEN, Query, QueryOptions,
+};
 pub use response::{Field, Fields, SqlResponse, SqlSummary};
 pub use rows::{RowDecoder, RowSplitter};

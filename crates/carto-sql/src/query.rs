@@ -191,7 +191,11 @@ impl Query {
             return Err(Error::invalid("SQL query", "the query is empty"));
         }
         let opts = &self.options;
-        if opts.skipfields.iter().any(|f| f.is_empty() || f.contains(',')) {
+        if opts
+            .skipfields
+            .iter()
+            .any(|f| f.is_empty() || f.contains(','))
+        {
             return Err(Error::invalid(
                 "skipfields",
                 "a column name is empty or contains a comma",

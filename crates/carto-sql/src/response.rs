@@ -233,9 +233,8 @@ pub(crate) fn decode_at<'a, T: Deserialize<'a>>(
 }
 
 fn envelope(status: StatusCode, body: &[u8]) -> Result<Envelope<'_>, Error> {
-    let text = std::str::from_utf8(body).map_err(|_| {
-        Error::from(DecodeError::new(status, ".", "the body is not UTF-8", body))
-    })?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::from(DecodeError::new(status, ".", "the body is not UTF-8", body)))?;
     decode_at(status, "", text, body)
 }
 

@@ -268,13 +268,9 @@ impl<T: DeserializeOwned> RowDecoder<T> {
     pub fn finish(&mut self) -> Result<SqlSummary, Error> {
         match self.splitter.envelope() {
             Some(envelope) => decode_summary(self.status, envelope),
-            None => Err(DecodeError::new(
-                self.status,
-                ".",
-                "the JSON document ended early",
-                b"",
-            )
-            .into()),
+            None => {
+                Err(DecodeError::new(self.status, ".", "the JSON document ended early", b"").into())
+            }
         }
     }
 }

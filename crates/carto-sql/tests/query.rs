@@ -82,7 +82,10 @@ fn every_option_and_format() {
 #[test]
 fn bad_input_is_rejected_before_any_request() {
     let basic = ctx(AuthPlacement::BasicHeader);
-    let e = Query::new("  ").json::<Value>().to_request(&basic).unwrap_err();
+    let e = Query::new("  ")
+        .json::<Value>()
+        .to_request(&basic)
+        .unwrap_err();
     assert!(e.is_invalid_input());
     let e = Query::new("select 1")
         .with_options(QueryOptions::new().skipfields(["a,b"]))
@@ -124,7 +127,10 @@ fn query_ok_typed_rows_and_fields() {
     let names: Vec<&str> = resp.fields.names().collect();
     assert_eq!(names, ["column_a", "column_b", "column_c"]);
     let b = resp.fields.get("column_b").unwrap();
-    assert_eq!((b.field_type.as_str(), b.pgtype.as_deref()), ("number", Some("int4")));
+    assert_eq!(
+        (b.field_type.as_str(), b.pgtype.as_deref()),
+        ("number", Some("int4"))
+    );
     let c = resp.fields.get("column_c").unwrap();
     assert!(c.is_spatial());
     assert_eq!(c.wkbtype.as_deref(), Some("Unknown"));
@@ -167,7 +173,10 @@ fn count_insert_fields_notices() {
         "fields round-trip in order"
     );
     let raster = resp.fields.get("raster").expect("raster column");
-    assert_eq!((raster.wkbtype.as_deref(), raster.dims, raster.srid), (None, Some(4), Some(-1)));
+    assert_eq!(
+        (raster.wkbtype.as_deref(), raster.dims, raster.srid),
+        (None, Some(4), Some(-1))
+    );
     assert!(raster.is_spatial());
     let z = resp.fields.get("geometry_pointz_4326").unwrap();
     assert_eq!(z.dims, Some(3));
@@ -210,12 +219,24 @@ fn a_200_with_an_error_key_is_an_api_error() {
 #[test]
 fn error_fixtures() {
     let q = Query::new("SELECT star FROM this and that").json::<Value>();
-    let err = q.parse(fixture_response("error-400.json", 400)).unwrap_err();
+    let err = q
+        .parse(fixture_response("error-400.json", 400))
+        .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
     assert!(err.to_string().contains("syntax error"), "{err}");
-    let err = q.parse(fixture_response("error-400-hint.json", 400)).unwrap_err();
-    assert!(err.api_error().unwrap().hint().unwrap().starts_with("No function"));
-    let err = q.parse(fixture_response("error-400-missing-q.json", 400)).unwrap_err();
+    let err = q
+        .parse(fixture_response("error-400-hint.json", 400))
+        .unwrap_err();
+    assert!(
+        err.api_error()
+            .unwrap()
+            .hint()
+            .unwrap()
+            .starts_with("No function")
+    );
+    let err = q
+        .parse(fixture_response("error-400-missing-q.json", 400))
+        .unwrap_err();
     assert!(err.to_string().contains("sql query"), "{err}");
     let err = q
         .parse(fixture_response("error-400-invalid-format.json", 400))
@@ -269,7 +290,10 @@ fn geojson_fixture_is_a_typed_feature_collection() {
             coordinates: vec![-97.335, 35.498]
         })
     );
-    assert_eq!((f.properties.year.as_str(), f.properties.month), ("  2011", 10));
+    assert_eq!(
+        (f.properties.year.as_str(), f.properties.month),
+        ("  2011", 10)
+    );
     assert_eq!(f.properties.cartodb_id, 1);
 }
 
@@ -294,7 +318,9 @@ fn decode_errors_name_the_row() {
         .json::<Row>()
         .parse(fixture_response("query-count-docs.json", 200))
         .unwrap_err();
-    let Error::Decode(d) = &err else { panic!("{err:?}") };
+    let Error::Decode(d) = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(d.path(), "rows[0]");
     assert!(d.message().contains("column_a"), "{d}");
 }

@@ -39,10 +39,12 @@ fn synthetic(n: u64, trailer: &str) -> Vec<u8> {
     body.into_bytes()
 }
 
-fn decode_in_chunks<T: serde::de::DeserializeOwned>(
-    body: &[u8],
-    chunk: usize,
-) -> (Vec<Result<T, Error>>, Option<Result<carto_sql::SqlSummary, Error>>) {
+type Decoded<T> = (
+    Vec<Result<T, Error>>,
+    Option<Result<carto_sql::SqlSummary, Error>>,
+);
+
+fn decode_in_chunks<T: serde::de::DeserializeOwned>(body: &[u8], chunk: usize) -> Decoded<T> {
     let mut decoder = RowDecoder::<T>::new(StatusCode::OK);
     let mut items = Vec::new();
     for piece in body.chunks(chunk) {
@@ -82,12 +84,19 @@ fn many_rows_in_tiny_chunks() {
 fn rows_are_available_before_the_document_ends() {
     let body = synthetic(3, "");
     let second = b"{\"id\":1,";
-    let cut = body.windows(second.len()).position(|w| w == second).unwrap() + 3;
+    let cut = body
+        .windows(second.len())
+        .position(|w| w == second)
+        .unwrap()
+        + 3;
     let mut decoder = RowDecoder::<Row>::new(StatusCode::OK);
     decoder.push(&body[..cut]).unwrap();
     assert_eq!(decoder.next_row().unwrap().unwrap().id, 0);
     assert!(decoder.next_row().is_none());
-    assert!(decoder.finish().is_err(), "the document is not complete yet");
+    assert!(
+        decoder.finish().is_err(),
+        "the document is not complete yet"
+    );
 }
 
 #[test]

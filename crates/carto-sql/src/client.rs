@@ -1,0 +1,204 @@
+//! [`SqlClient`]: the sync SQL API client over any [`Transport`].
+
+use std::fmt;
+use std::io::Read;
+
+use carto_core::endpoint::api_error;
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{Body, ResponseReader, Transport, TransportError};
+use serde::de::DeserializeOwned;
+
+use crate::geojson::FeatureCollection;
+use crate::query::{Format, Query, QueryOptions};
+use crate::response::{SqlResponse, SqlSummary};
+use crate::rows::RowDecoder;
+
+/// Runs SQL through the SQL API, blocking the calling thread.
+///
+/// Queries are POSTed as a form by default; `QueryOptions::use_get` asks for a GET for
+/// queries shorter than 1024 bytes. `Debug` never shows the token.
+pub struct SqlClient<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T: Transport> SqlClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        carto_transport::send(&self.transport, &self.ctx, endpoint)
+    }
+
+    /// Runs `sql` and decodes its rows into `R` (for example a `#[derive(Deserialize)]`
+    /// struct, or `serde_json::Value`).
+    pub fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
+        self.query_with(sql, &QueryOptions::default())
+    }
+
+    /// [`query`](Self::query) with options.
+    pub fn query_with<R: DeserializeOwned>(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<SqlResponse<R>, Error> {
+        self.send(&query(sql, options).json())
+    }
+
+    /// Runs `sql` with `format=geojson`; feature properties decode into `P`.
+    pub fn geojson<P: DeserializeOwned>(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<FeatureCollection<P>, Error> {
+        self.send(&query(sql, options).geojson())
+    }
+
+    /// Runs `sql` and returns the body in `format` (CSV, KML, ...), in memory.
+    pub fn export(
+        &self,
+        sql: &str,
+        format: Format,
+        options: &QueryOptions,
+    ) -> Result<Vec<u8>, Error> {
+        self.send(&query(sql, options).export(format))
+    }
+
+    /// Runs `sql` and returns the body in `format` as a reader, read as it arrives:
+    /// for results too large for memory.
+    pub fn export_reader(
+        &self,
+        sql: &str,
+        format: Format,
+        options: &QueryOptions,
+    ) -> Result<ResponseReader, Error> {
+        self.stream(&query(sql, options), Some(format))
+    }
+
+    /// Runs `sql` and decodes its rows one by one as they arrive, so a result larger
+    /// than memory can be walked. A failure the server reports after the rows (a 200
+    /// response ending with an `error` key) is the last item.
+    pub fn query_rows<R: DeserializeOwned>(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<Rows<R>, Error> {
+        let reader = self.stream(&query(sql, options), None)?;
+        Ok(Rows {
+            reader,
+            decoder: RowDecoder::new(http::StatusCode::OK),
+            buf: vec![0; 16 * 1024],
+            done: false,
+            summary: None,
+        })
+    }
+
+    fn stream(&self, query: &Query, format: Option<Format>) -> Result<ResponseReader, Error> {
+        let request = query.to_request(&self.ctx, format)?;
+        let response = self.transport.send_streaming(request.map(Body::Bytes))?;
+        if response.status().is_success() {
+            return Ok(response.into_body());
+        }
+        let (parts, body) = response.into_parts();
+        let body = body.into_bytes()?;
+        Err(api_error(&http::Response::from_parts(parts, body)).into())
+    }
+}
+
+fn query(sql: &str, options: &QueryOptions) -> Query {
+    Query::new(sql).with_options(options.clone())
+}
+
+impl<T> fmt::Debug for SqlClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlClient")
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The rows of a result, decoded as they arrive ([`SqlClient::query_rows`]).
+///
+/// After the last row, [`summary`](Self::summary) gives `time`, `fields`,
+/// `total_rows` and the notices.
+pub struct Rows<R> {
+    reader: ResponseReader,
+    decoder: RowDecoder<R>,
+    buf: Vec<u8>,
+    done: bool,
+    summary: Option<SqlSummary>,
+}
+
+impl<R> Rows<R> {
+    /// What the document said besides its rows, once every row was read.
+    pub fn summary(&self) -> Option<&SqlSummary> {
+        self.summary.as_ref()
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for Rows<R> {
+    type Item = Result<R, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(row) = self.decoder.next_row() {
+                self.done = row.is_err();
+                return Some(row);
+            }
+            let n = match self.reader.read(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(TransportError::from_io(e).into()));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return match self.decoder.finish() {
+                    Ok(summary) => {
+                        self.summary = Some(summary);
+                        None
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
+            if let Err(e) = self.decoder.push(&self.buf[..n]) {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+impl<R: DeserializeOwned> std::iter::FusedIterator for Rows<R> {}
+
+impl<R> fmt::Debug for Rows<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rows")
+            .field("done", &self.done)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
