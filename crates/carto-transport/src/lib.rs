@@ -76,6 +76,8 @@
 //! `api_key` query parameter); traces carry the method and path only, never the query
 //! string or headers. [`TransportConfig::danger_accept_invalid_certs`] turns off
 //! certificate verification: prefer [`TransportConfig::add_root_certificate_pem`].
+//! The backends' own logs (through the `log` crate) are theirs: ureq shows full URLs
+//! only at trace level, so keep trace logging of HTTP libraries off in production.
 
 #![warn(missing_docs)]
 

@@ -298,8 +298,18 @@ async fn streaming_upload<H: Harness>() {
         .header("content-type", "text/csv")
         .body(())
         .unwrap();
+    let response = t.upload(head, chunks.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-framing"], "chunked");
+    assert_eq!(String::from_utf8(response.into_body()).unwrap(), expected);
+    // With a Content-Length, the stream is sent with it instead of chunked.
+    let head = request(Method::PUT, &format!("{base}/digest"))
+        .header("content-length", data.len())
+        .body(())
+        .unwrap();
     let response = t.upload(head, chunks).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-framing"], "length");
     assert_eq!(String::from_utf8(response.into_body()).unwrap(), expected);
 }
 

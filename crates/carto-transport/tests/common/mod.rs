@@ -66,7 +66,14 @@ async fn echo(method: Method, headers: HeaderMap, body: Body) -> Response {
     response
 }
 
-async fn digest(request: Request) -> String {
+/// Answers `"{len} {fnv}"` of the request body, and in `x-framing` whether it came
+/// `chunked` or with a `length`.
+async fn digest(request: Request) -> Response {
+    let framing = if request.headers().contains_key("transfer-encoding") {
+        "chunked"
+    } else {
+        "length"
+    };
     let mut stream = request.into_body().into_data_stream();
     let mut h = Fnv::new();
     let mut len = 0usize;
@@ -75,7 +82,7 @@ async fn digest(request: Request) -> String {
         len += chunk.len();
         h.update(&chunk);
     }
-    format!("{len} {:016x}", h.0)
+    ([("x-framing", framing)], format!("{len} {:016x}", h.0)).into_response()
 }
 
 async fn status(Path(code): Path<u16>) -> Response {
