@@ -13,6 +13,7 @@ fn async_client_against_the_emulator() {
     // traces captured here are the client's (reqwest and hyper included).
     let emulator = start_emulator();
     let has_postgis = emulator.has_postgis(USER);
+    eprintln!("PostGIS in the emulator: {has_postgis} (GeoJSON checked only with it)");
     let creds = emulator.credentials(USER).unwrap();
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(captured.subscriber());

@@ -12,6 +12,7 @@ use std::io::Read;
 fn blocking_client_against_the_emulator() {
     let emulator = start_emulator();
     let has_postgis = emulator.has_postgis(USER);
+    eprintln!("PostGIS in the emulator: {has_postgis} (GeoJSON checked only with it)");
     let creds = emulator.credentials(USER).unwrap();
     let captured = Captured::default();
     let mut tokens = Vec::new();
