@@ -61,22 +61,26 @@ impl<T: AsyncTransport> AsyncApiKeyManager<T> {
     }
 
     /// Every key matching `options`, as a lazy stream that requests one page at a time.
-    /// After an error it yields nothing more.
-    pub fn list(&self, options: ListOptions) -> ApiKeyStream<'_> {
-        let state = (Pager::new(options), VecDeque::<ApiKey>::new());
+    /// After an error it yields nothing more. The stream owns a clone of the manager
+    /// (transports are cheap to clone), so it does not borrow `self`.
+    pub fn list<'a>(&self, options: ListOptions) -> ApiKeyStream<'a>
+    where
+        T: Clone + 'a,
+    {
+        let state = (self.clone(), Pager::new(options), VecDeque::<ApiKey>::new());
         Box::pin(futures_util::stream::unfold(
             state,
-            move |(mut pager, mut buffer)| async move {
+            |(manager, mut pager, mut buffer)| async move {
                 loop {
                     if let Some(key) = buffer.pop_front() {
-                        return Some((Ok(key), (pager, buffer)));
+                        return Some((Ok(key), (manager, pager, buffer)));
                     }
                     let request = pager.next_request()?;
-                    match self.send(&request).await {
+                    match manager.send(&request).await {
                         Ok(page) => buffer.extend(pager.handle(page)),
                         Err(e) => {
                             pager.abort();
-                            return Some((Err(e), (pager, buffer)));
+                            return Some((Err(e), (manager, pager, buffer)));
                         }
                     }
                 }
@@ -102,6 +106,15 @@ impl<T: AsyncTransport> AsyncApiKeyManager<T> {
     /// Whether `token` is a valid key of this account.
     pub async fn is_valid(&self, token: impl Into<Token>) -> Result<bool, Error> {
         self.send(&ValidateToken::new(token)).await
+    }
+}
+
+impl<T: Clone> Clone for AsyncApiKeyManager<T> {
+    fn clone(&self) -> Self {
+        Self {
+            transport: self.transport.clone(),
+            ctx: self.ctx.clone(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! # fn main() -> Result<(), carto_core::Error> {
 //! use carto_apikeys::{ApiKeyManager, ListOptions};
 //! use carto_core::models::{NewApiKey, TablePermission};
-//! # fn transport() -> impl carto_transport::Transport { carto_transport::transport_fn(|_| unreachable!()) }
+//! # fn transport() -> impl carto_transport::Transport + Clone { carto_transport::transport_fn(|_| unreachable!()) }
 //! let creds = carto_core::Credentials::from_env()?;
 //! let keys = ApiKeyManager::from_credentials(transport(), creds);
 //! let key = keys.create(

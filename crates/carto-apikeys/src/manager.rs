@@ -60,10 +60,14 @@ impl<T: Transport> ApiKeyManager<T> {
     }
 
     /// Every key matching `options`, as a lazy iterator that requests one page at a time.
-    /// After an error it yields nothing more.
-    pub fn list(&self, options: ListOptions) -> ApiKeys<'_, T> {
+    /// After an error it yields nothing more. The iterator owns a clone of the manager
+    /// (transports are cheap to clone), so it does not borrow `self`.
+    pub fn list(&self, options: ListOptions) -> ApiKeys<T>
+    where
+        T: Clone,
+    {
         ApiKeys {
-            manager: self,
+            manager: self.clone(),
             pager: Pager::new(options),
             buffer: VecDeque::new(),
         }
@@ -90,6 +94,15 @@ impl<T: Transport> ApiKeyManager<T> {
     }
 }
 
+impl<T: Clone> Clone for ApiKeyManager<T> {
+    fn clone(&self) -> Self {
+        Self {
+            transport: self.transport.clone(),
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
 impl<T> fmt::Debug for ApiKeyManager<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyManager")
@@ -99,13 +112,13 @@ impl<T> fmt::Debug for ApiKeyManager<T> {
 }
 
 /// The keys of a listing, fetched one page at a time ([`ApiKeyManager::list`]).
-pub struct ApiKeys<'a, T> {
-    manager: &'a ApiKeyManager<T>,
+pub struct ApiKeys<T> {
+    manager: ApiKeyManager<T>,
     pager: Pager,
     buffer: VecDeque<ApiKey>,
 }
 
-impl<T: Transport> Iterator for ApiKeys<'_, T> {
+impl<T: Transport> Iterator for ApiKeys<T> {
     type Item = Result<ApiKey, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -125,9 +138,9 @@ impl<T: Transport> Iterator for ApiKeys<'_, T> {
     }
 }
 
-impl<T: Transport> std::iter::FusedIterator for ApiKeys<'_, T> {}
+impl<T: Transport> std::iter::FusedIterator for ApiKeys<T> {}
 
-impl<T> fmt::Debug for ApiKeys<'_, T> {
+impl<T> fmt::Debug for ApiKeys<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeys")
             .field("pager", &self.pager)

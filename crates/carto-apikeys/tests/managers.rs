@@ -36,7 +36,7 @@ fn key(name: &str) -> ApiKey {
 /// A fake Auth API with 5 regular keys served 2 per page; it records every request.
 fn fake(
     log: Arc<Mutex<Vec<String>>>,
-) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportError> {
+) -> impl Fn(HttpRequest) -> Result<HttpResponse, TransportError> + Clone {
     move |req: HttpRequest| {
         log.lock()
             .unwrap()
