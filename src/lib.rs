@@ -82,6 +82,13 @@
 //! root CA for an on-premise install with its own CA, and, as an explicit and loudly
 //! named last resort, `danger_accept_invalid_certs`.
 //!
+//! # Testing your code
+//!
+//! With the `test-util` feature, [`test_util::MockTransport`] answers queued responses
+//! and records requests, for unit tests of code that uses either client. For tests that
+//! need a real server, the `carto-emulator` crate runs CARTO's APIs on a local
+//! PostgreSQL.
+//!
 //! # Security
 //!
 //! - The API key is a [`Token`]: its `Debug` is redacted and it has no `Display`. The
@@ -103,6 +110,8 @@ mod account;
 pub mod blocking;
 mod client;
 mod options;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use account::{GcloudCredentials, GetDoToken, GetMe};
 pub use client::Client;
