@@ -34,10 +34,8 @@ fn blocking_client_with_the_mock() {
     assert!(client.me().unwrap_err().is_timeout());
     assert_eq!(mock.remaining(), 0);
     let err = client.me().unwrap_err();
-    assert!(
-        format!("{:?}", err).contains("no response queued"),
-        "{err:?}"
-    );
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(source, "MockTransport: no response queued");
     let sent = mock.requests();
     assert_eq!(sent.len(), 5);
     assert_eq!(MockTransport::form(&sent[1])["q"], "insert");
