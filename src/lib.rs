@@ -84,7 +84,7 @@
 //!
 //! # Testing your code
 //!
-//! With the `test-util` feature, [`test_util::MockTransport`] answers queued responses
+//! With the `test-util` feature, `carto::test_util::MockTransport` answers queued responses
 //! and records requests, for unit tests of code that uses either client. For tests that
 //! need a real server, the `carto-emulator` crate runs CARTO's APIs on a local
 //! PostgreSQL.
