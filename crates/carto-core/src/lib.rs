@@ -11,12 +11,13 @@ pub mod base_url;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod models;
 pub mod token;
 
 pub use base_url::{BaseUrl, BaseUrlError, BaseUrlKind};
 pub use credentials::Credentials;
 pub use endpoint::{
-    AuthPlacement, Endpoint, HttpRequest, HttpResponse, RequestBuilder, RequestContext,
+    AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
 pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
 pub use token::Token;
