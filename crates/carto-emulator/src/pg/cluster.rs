@@ -390,7 +390,7 @@ pub struct PgServer {
     port: u16,
     user: String,
     password: String,
-    cluster: Option<PgCluster>,
+    cluster: std::sync::Mutex<Option<PgCluster>>,
 }
 
 impl PgServer {
@@ -424,7 +424,7 @@ impl PgServer {
             port,
             user,
             password,
-            cluster: None,
+            cluster: std::sync::Mutex::new(None),
         })
     }
 
@@ -435,7 +435,7 @@ impl PgServer {
             port: cluster.port(),
             user: cluster.superuser().to_owned(),
             password: cluster.superuser_password().to_owned(),
-            cluster: Some(cluster),
+            cluster: std::sync::Mutex::new(Some(cluster)),
         }
     }
 
@@ -459,9 +459,24 @@ impl PgServer {
         &self.password
     }
 
-    /// The private cluster, if the emulator runs its own.
-    pub fn cluster(&self) -> Option<&PgCluster> {
-        self.cluster.as_ref()
+    /// Whether this is a private cluster run by the emulator (still running).
+    pub fn is_private_cluster(&self) -> bool {
+        self.cluster.lock().map(|c| c.is_some()).unwrap_or(false)
+    }
+
+    /// The private cluster's directory (`PGDATA`), if any.
+    pub fn pgdata(&self) -> Option<PathBuf> {
+        self.cluster
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.pgdata().to_path_buf()))
+    }
+
+    /// Stops the private cluster now (removing it if temporary); nothing for an
+    /// existing server. Also done on drop.
+    pub fn stop_cluster(&self) {
+        let cluster = self.cluster.lock().ok().and_then(|mut c| c.take());
+        drop(cluster);
     }
 
     /// Connects to database `db` as the superuser; the connection task is spawned on
@@ -595,7 +610,7 @@ mod tests {
         assert_eq!(s.port(), 6543);
         assert_eq!(s.superuser(), "admin");
         assert_eq!(s.superuser_password(), "pw");
-        assert!(s.cluster().is_none());
+        assert!(!s.is_private_cluster());
         let err = PgServer::from_url("not a url at all ::").unwrap_err();
         assert!(matches!(err, EmulatorError::Config(_)));
     }
