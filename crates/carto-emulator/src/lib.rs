@@ -30,8 +30,7 @@ mod grants;
 mod http;
 mod ident;
 pub mod pg;
-#[path = "sql_shim.rs"]
-mod sql;
+pub mod sql;
 mod store;
 
 pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder, KeyKind};
