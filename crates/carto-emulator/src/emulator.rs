@@ -144,7 +144,11 @@ impl EmulatorBuilder {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(self.bind, self.port))
             .await
             .map_err(|e| {
-                EmulatorError::io("cannot listen on", format!("{}:{}", self.bind, self.port), e)
+                EmulatorError::io(
+                    "cannot listen on",
+                    format!("{}:{}", self.bind, self.port),
+                    e,
+                )
             })?;
         let addr = listener
             .local_addr()
@@ -297,7 +301,10 @@ impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
             .field("addr", &self.addr)
-            .field("users", &self.users.iter().map(|u| &u.username).collect::<Vec<_>>())
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.username).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -38,9 +38,7 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Builds the axum router.
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new()
-        .fallback(dispatch)
-        .with_state(state)
+    axum::Router::new().fallback(dispatch).with_state(state)
 }
 
 /// A request with its user resolved.
@@ -86,7 +84,9 @@ impl Ctx {
             }
         } else if ct.starts_with("application/x-www-form-urlencoded") {
             Ok(pairs_to_map(
-                url::form_urlencoded::parse(&self.body).into_owned().collect(),
+                url::form_urlencoded::parse(&self.body)
+                    .into_owned()
+                    .collect(),
             ))
         } else if ct.starts_with("multipart/form-data") {
             Ok(pairs_to_map(multipart_fields(&ct, &self.body)))
@@ -265,7 +265,11 @@ async fn dispatch(
     };
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let ctx = Ctx {
         method: parts.method,
