@@ -352,6 +352,38 @@ pub fn loggable_path(uri: &http::Uri) -> &str {
     uri.path()
 }
 
+/// A request as it may be logged: the method, the path, the query with `api_key`
+/// redacted, the headers with sensitive values (`Authorization`) redacted, and the size
+/// of the body (never its content, which may carry `api_key`).
+pub struct Redacted<'a>(pub &'a HttpRequest);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let req = self.0;
+        write!(f, "{} {}", req.method(), req.uri().path())?;
+        if let Some(query) = req.uri().query() {
+            let pairs: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| {
+                    if k == "api_key" || k == "map_key" {
+                        format!("{k}=<redacted>")
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect();
+            write!(f, "?{}", pairs.join("&"))?;
+        }
+        for (name, value) in req.headers() {
+            if value.is_sensitive() || name == AUTHORIZATION {
+                write!(f, "\n{name}: <redacted>")?;
+            } else {
+                write!(f, "\n{name}: {}", value.to_str().unwrap_or("<binary>"))?;
+            }
+        }
+        write!(f, "\n<{} body bytes>", req.body().len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

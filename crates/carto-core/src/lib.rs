@@ -6,16 +6,18 @@
 //! plus a pure response parser. No HTTP client, no runtime, no I/O besides reading and
 //! writing credentials files.
 
+pub mod auth_extract;
 pub mod base_url;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod models;
 pub mod token;
 
 pub use base_url::{BaseUrl, BaseUrlError, BaseUrlKind};
 pub use credentials::Credentials;
 pub use endpoint::{
-    AuthPlacement, Endpoint, HttpRequest, HttpResponse, RequestBuilder, RequestContext,
+    AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
 pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
 pub use token::Token;
