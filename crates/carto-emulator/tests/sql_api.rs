@@ -27,7 +27,10 @@ async fn json_documents_types_and_values() {
     );
     assert_eq!(a.header("content-type"), "application/json; charset=utf-8");
     let cd = a.header("content-disposition");
-    assert!(cd.starts_with("inline; filename=cartodb-query.json; modification-date=\""), "{cd}");
+    assert!(
+        cd.starts_with("inline; filename=cartodb-query.json; modification-date=\""),
+        "{cd}"
+    );
     assert!(cd.ends_with(" GMT\";"), "{cd}");
     assert!(a.json()["time"].is_number());
 
@@ -60,7 +63,13 @@ async fn json_documents_types_and_values() {
         .as_object()
         .expect("fields")
         .iter()
-        .map(|(k, v)| (k.clone(), v["type"].as_str().unwrap().to_string(), v["pgtype"].as_str().unwrap().to_string()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v["type"].as_str().unwrap().to_string(),
+                v["pgtype"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let expected = [
         ("b", "boolean", "bool"),
@@ -94,8 +103,10 @@ async fn json_documents_types_and_values() {
         ("ttz", "date", "timetz"),
         ("o", "oid", "oid"),
     ];
-    let expected: Vec<(String, String, String)> =
-        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
     assert_eq!(types, expected);
 
     if env.postgis {
@@ -115,17 +126,35 @@ async fn json_documents_types_and_values() {
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
         let doc = a.json();
         let fixture = fixture("query-fields-pgtypes.json");
-        assert_eq!(doc["fields"]["geometry_point_4326"], fixture["fields"]["geometry_point_4326"]);
-        assert_eq!(doc["fields"]["geometry_pointz_4326"], fixture["fields"]["geometry_pointz_4326"]);
+        assert_eq!(
+            doc["fields"]["geometry_point_4326"],
+            fixture["fields"]["geometry_point_4326"]
+        );
+        assert_eq!(
+            doc["fields"]["geometry_pointz_4326"],
+            fixture["fields"]["geometry_pointz_4326"]
+        );
         assert_eq!(
             doc["fields"]["geometry_multipolygonzm_3857"],
             json!({"type": "geometry", "wkbtype": "MultiPolygon", "dims": 4, "srid": 3857})
         );
-        assert_eq!(doc["fields"]["geography_line_4326"], fixture["fields"]["geography_line_4326"]);
+        assert_eq!(
+            doc["fields"]["geography_line_4326"],
+            fixture["fields"]["geography_line_4326"]
+        );
         assert_eq!(doc["fields"]["the_geom"], fixture_query_ok_geom());
-        assert_eq!(doc["fields"]["expr"], json!({"type": "geometry", "dims": 4, "srid": -1}));
-        assert_eq!(doc["rows"][0]["the_geom"], "0101000020E6100000AE47E17A145558C0D7A3703D0ABF4140");
-        assert_eq!(doc["rows"][0]["expr"], "010100000000000000000000000000000000000000");
+        assert_eq!(
+            doc["fields"]["expr"],
+            json!({"type": "geometry", "dims": 4, "srid": -1})
+        );
+        assert_eq!(
+            doc["rows"][0]["the_geom"],
+            "0101000020E61000003D0AD7A3705558C039B4C876BEBF4140"
+        );
+        assert_eq!(
+            doc["rows"][0]["expr"],
+            "010100000000000000000000000000000000000000"
+        );
     } else {
         eprintln!("note: PostGIS missing, geometry fields not tested");
     }
@@ -139,7 +168,10 @@ fn fixture_query_ok_geom() -> Value {
 async fn statements_dml_notices_and_midstream_errors() {
     let env = Env::start().await;
     let a = env.q("CREATE TABLE t (id int, name text)").await;
-    assert_eq!(without_time(&a.body), r#"{"rows":[],"time":T,"fields":{},"total_rows":0}"#);
+    assert_eq!(
+        without_time(&a.body),
+        r#"{"rows":[],"time":T,"fields":{},"total_rows":0}"#
+    );
 
     // DML: affected rows, no rows (query-insert-ok.json).
     let a = env.q("INSERT INTO t VALUES (1, 'a'), (2, 'b')").await;
@@ -149,21 +181,36 @@ async fn statements_dml_notices_and_midstream_errors() {
     assert_eq!(doc["total_rows"], insert["total_rows"]);
 
     // Several statements: the last one's result; settings of the first apply.
-    let a = env.q("SET application_name TO 'x;y'; SELECT current_setting('application_name') AS app;").await;
+    let a = env
+        .q("SET application_name TO 'x;y'; SELECT current_setting('application_name') AS app;")
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.json()["rows"], json!([{"app": "x;y"}]));
-    let a = env.q("SELECT 1 AS first; SELECT name FROM t ORDER BY id").await;
+    let a = env
+        .q("SELECT 1 AS first; SELECT name FROM t ORDER BY id")
+        .await;
     assert_eq!(a.json()["rows"], json!([{"name": "a"}, {"name": "b"}]));
-    assert_eq!(a.json()["fields"], json!({"name": {"type": "string", "pgtype": "text"}}));
+    assert_eq!(
+        a.json()["fields"],
+        json!({"name": {"type": "string", "pgtype": "text"}})
+    );
     assert_eq!(a.json()["total_rows"], 2);
-    let a = env.q("SELECT 1; UPDATE t SET name = 'c' WHERE id = 1").await;
-    assert_eq!(without_time(&a.body), r#"{"rows":[],"time":T,"fields":{},"total_rows":1}"#);
+    let a = env
+        .q("SELECT 1; UPDATE t SET name = 'c' WHERE id = 1")
+        .await;
+    assert_eq!(
+        without_time(&a.body),
+        r#"{"rows":[],"time":T,"fields":{},"total_rows":1}"#
+    );
     // One implicit transaction, as PostgreSQL runs a multi-statement query: a failure rolls
     // back the earlier statements.
     let a = env.q("INSERT INTO t VALUES (3, 'c'); SELECT 1/0").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.body, r#"{"error":["division by zero"]}"#);
-    assert_eq!(env.q("SELECT count(*) AS n FROM t").await.json()["rows"], json!([{"n": 2}]));
+    assert_eq!(
+        env.q("SELECT count(*) AS n FROM t").await.json()["rows"],
+        json!([{"n": 2}])
+    );
 
     // Notices, warnings and infos, in order of first appearance, after total_rows.
     let a = env
@@ -182,7 +229,10 @@ async fn statements_dml_notices_and_midstream_errors() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     let doc = a.json();
-    assert_eq!(doc["error"], fixture("query-200-with-midstream-error.json")["error"]);
+    assert_eq!(
+        doc["error"],
+        fixture("query-200-with-midstream-error.json")["error"]
+    );
     assert_eq!(doc["rows"], json!([{"v": 0}, {"v": 1}]));
     assert_eq!(doc["total_rows"], 2);
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
@@ -200,24 +250,50 @@ async fn statements_dml_notices_and_midstream_errors() {
         a.body,
         r#"{"error":["function st_buffer_nope(integer) does not exist"],"hint":"No function matches the given name and argument types. You might need to add explicit type casts."}"#
     );
-    let a = env.q("INSERT INTO t VALUES (1, 'a'); ALTER TABLE t ADD PRIMARY KEY (id)").await;
+    let a = env
+        .q("INSERT INTO t VALUES (1, 'a'); ALTER TABLE t ADD PRIMARY KEY (id)")
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    assert!(a.json()["detail"].as_str().unwrap_or("").contains("(id)=(1)"), "{}", a.body);
+    assert!(
+        a.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("(id)=(1)"),
+        "{}",
+        a.body
+    );
 
     // Missing q, bad format.
     let a = env.call(env.master(), json!({})).await;
-    assert_eq!((a.status, a.json()), (StatusCode::BAD_REQUEST, fixture("error-400-missing-q.json")));
-    let a = env.call(env.master(), json!({"q": "SELECT 1", "format": "unknown"})).await;
-    assert_eq!((a.status, a.json()), (StatusCode::BAD_REQUEST, fixture("error-400-invalid-format.json")));
-    let a = env.call(env.master(), json!({"q": "SELECT 1", "format": "kml"})).await;
+    assert_eq!(
+        (a.status, a.json()),
+        (StatusCode::BAD_REQUEST, fixture("error-400-missing-q.json"))
+    );
+    let a = env
+        .call(env.master(), json!({"q": "SELECT 1", "format": "unknown"}))
+        .await;
+    assert_eq!(
+        (a.status, a.json()),
+        (
+            StatusCode::BAD_REQUEST,
+            fixture("error-400-invalid-format.json")
+        )
+    );
+    let a = env
+        .call(env.master(), json!({"q": "SELECT 1", "format": "kml"}))
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body.contains("json, geojson and csv"), "{}", a.body);
 
     // Pooled sessions are reset between requests: no leaked settings, temp tables or
     // transactions.
-    env.q("SET search_path TO pg_catalog; CREATE TEMP TABLE tmp (a int); BEGIN; SELECT 1").await;
+    env.q("SET search_path TO pg_catalog; CREATE TEMP TABLE tmp (a int); BEGIN; SELECT 1")
+        .await;
     let a = env.q("SELECT current_setting('search_path') AS p, to_regclass('tmp') AS tmp, now() = statement_timestamp() AS fresh").await;
-    assert_eq!(a.json()["rows"], json!([{"p": "public", "tmp": null, "fresh": true}]));
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"p": "public", "tmp": null, "fresh": true}])
+    );
 }
 
 #[tokio::test]
@@ -234,19 +310,40 @@ async fn permissions_system_tables_and_role_escapes() {
 
     // A table not granted: 403 with PostgreSQL's message (§8).
     for session in [env.regular(), env.public()] {
-        let a = env.call(session, json!({"q": "SELECT * FROM private_table"})).await;
+        let a = env
+            .call(session, json!({"q": "SELECT * FROM private_table"}))
+            .await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.body, r#"{"error":["permission denied for table private_table"]}"#);
+        assert_eq!(
+            a.body,
+            r#"{"error":["permission denied for table private_table"]}"#
+        );
     }
-    let a = env.call(env.regular(), json!({"q": "SELECT a FROM shared"})).await;
+    let a = env
+        .call(env.regular(), json!({"q": "SELECT a FROM shared"}))
+        .await;
     assert_eq!(a.json()["rows"], json!([{"a": 7}]));
-    let a = env.call(env.regular(), json!({"q": "INSERT INTO shared VALUES (1)"})).await;
+    let a = env
+        .call(env.regular(), json!({"q": "INSERT INTO shared VALUES (1)"}))
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let a = env.call(env.public(), json!({"q": "DROP TABLE shared"})).await;
-    assert_eq!((a.status, a.body.as_str()), (StatusCode::BAD_REQUEST, r#"{"error":["must be owner of table shared"]}"#));
+    let a = env
+        .call(env.public(), json!({"q": "DROP TABLE shared"}))
+        .await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":["must be owner of table shared"]}"#
+        )
+    );
 
     // System tables: 403 for non-master keys, allowed for the master key.
-    for q in ["SELECT * FROM pg_class", "SELECT table_name FROM information_schema.tables", "SELECT 1; SELECT usename FROM pg_catalog.pg_user"] {
+    for q in [
+        "SELECT * FROM pg_class",
+        "SELECT table_name FROM information_schema.tables",
+        "SELECT 1; SELECT usename FROM pg_catalog.pg_user",
+    ] {
         for session in [env.regular(), env.public()] {
             let a = env.call(session, json!({ "q": q })).await;
             assert_eq!(a.status, StatusCode::FORBIDDEN, "{q}");
@@ -254,41 +351,99 @@ async fn permissions_system_tables_and_role_escapes() {
         }
         assert_eq!(env.q(q).await.status, StatusCode::OK, "{q}");
     }
-    let a = env.call(env.regular(), json!({"q": "SELECT pg_sleep(0) AS s"})).await;
+    let a = env
+        .call(env.regular(), json!({"q": "SELECT pg_sleep(0) AS s"}))
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 
     // The session is logged in as the key's role: role changes cannot escape it.
     let who = "SELECT current_user AS cu, session_user AS su";
-    let a = env.call(env.regular(), json!({ "q": format!("RESET ROLE; {who}") })).await;
-    assert_eq!(a.json()["rows"], json!([{"cu": "sqltest_regular", "su": "sqltest_regular"}]));
-    let a = env.call(env.regular(), json!({ "q": format!("SET ROLE {}; {who}", OWNER.0) })).await;
+    let a = env
+        .call(env.regular(), json!({ "q": format!("RESET ROLE; {who}") }))
+        .await;
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"cu": "sqltest_regular", "su": "sqltest_regular"}])
+    );
+    let a = env
+        .call(
+            env.regular(),
+            json!({ "q": format!("SET ROLE {}; {who}", OWNER.0) }),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    assert!(a.body.contains("permission denied to set role"), "{}", a.body);
-    let a = env.call(env.regular(), json!({ "q": "SET ROLE postgres" })).await;
+    assert!(
+        a.body.contains("permission denied to set role"),
+        "{}",
+        a.body
+    );
+    let a = env
+        .call(
+            env.regular(),
+            json!({ "q": format!("SET ROLE {}", env.cluster.superuser()) }),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    let a = env.call(env.regular(), json!({ "q": format!("SET SESSION AUTHORIZATION {}; {who}", OWNER.0) })).await;
+    let a = env
+        .call(
+            env.regular(),
+            json!({ "q": format!("SET SESSION AUTHORIZATION {}; {who}", OWNER.0) }),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    assert!(a.body.contains("permission denied to set session authorization"), "{}", a.body);
-    let a = env.call(env.regular(), json!({ "q": "SET SESSION AUTHORIZATION DEFAULT; SELECT * FROM private_table" })).await;
+    assert!(
+        a.body
+            .contains("permission denied to set session authorization"),
+        "{}",
+        a.body
+    );
+    let a = env
+        .call(
+            env.regular(),
+            json!({ "q": "SET SESSION AUTHORIZATION DEFAULT; SELECT * FROM private_table" }),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     // A role the key is a member of (its public role) is allowed, and lasts one request only.
-    let a = env.call(env.regular(), json!({ "q": format!("SET ROLE {}; {who}", sql_common::PUBLIC.0) })).await;
-    assert_eq!(a.json()["rows"], json!([{"cu": "sqltest_public", "su": "sqltest_regular"}]));
+    let a = env
+        .call(
+            env.regular(),
+            json!({ "q": format!("SET ROLE {}; {who}", sql_common::PUBLIC.0) }),
+        )
+        .await;
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"cu": "sqltest_public", "su": "sqltest_regular"}])
+    );
     let a = env.call(env.regular(), json!({ "q": who })).await;
-    assert_eq!(a.json()["rows"], json!([{"cu": "sqltest_regular", "su": "sqltest_regular"}]));
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"cu": "sqltest_regular", "su": "sqltest_regular"}])
+    );
 
     // forget_role closes the pooled sessions of a role.
     assert!(env.engine.idle_sessions(sql_common::REGULAR.0) > 0);
     env.engine.forget_role(sql_common::REGULAR.0);
     assert_eq!(env.engine.idle_sessions(sql_common::REGULAR.0), 0);
-    assert_eq!(env.call(env.regular(), json!({ "q": "SELECT 1" })).await.status, StatusCode::OK);
+    assert_eq!(
+        env.call(env.regular(), json!({ "q": "SELECT 1" }))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // A wrong password or an unreachable server: 500 cannot connect.
     let mut bad = env.regular();
     bad.password = "wrong".to_string();
     env.engine.forget_role(&bad.role);
     let a = env.call(bad, json!({ "q": "SELECT 1" })).await;
-    assert_eq!((a.status, a.body.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":["cannot connect to the database"]}"#));
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":["cannot connect to the database"]}"#
+        )
+    );
     let nowhere = SqlEngine::new("127.0.0.1".to_string(), 1);
     let a = call(&nowhere, env.master(), json!({ "q": "SELECT 1" })).await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -299,13 +454,20 @@ async fn statement_timeout_is_429() {
     let env = Env::start().await;
     let mut session = env.session(OWNER, KeyLevel::Master);
     session.statement_timeout = Some(Duration::from_millis(200));
-    let a = env.call(session.clone(), json!({ "q": "SELECT pg_sleep(5)" })).await;
+    let a = env
+        .call(session.clone(), json!({ "q": "SELECT pg_sleep(5)" }))
+        .await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(a.json(), fixture("error-429-timeout.json"));
     assert_eq!(a.header("content-type"), "application/json; charset=utf-8");
     // The timeout is per request: without it the same role runs longer queries.
-    let a = env.q("SELECT pg_sleep(0.3) IS NULL AS slept").await;
-    assert_eq!(a.json()["rows"], json!([{"slept": true}]));
-    let a = env.call(session, json!({ "q": "SELECT current_setting('statement_timeout') AS t" })).await;
+    let a = env.q("SELECT 1 AS slept FROM pg_sleep(0.3)").await;
+    assert_eq!(a.json()["rows"], json!([{"slept": 1}]));
+    let a = env
+        .call(
+            session,
+            json!({ "q": "SELECT current_setting('statement_timeout') AS t" }),
+        )
+        .await;
     assert_eq!(a.json()["rows"], json!([{"t": "200ms"}]));
 }

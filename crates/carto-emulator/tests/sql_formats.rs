@@ -29,22 +29,58 @@ async fn parameters_skipfields_page_callback_filename() {
     );
 
     // 0-based page of rows_per_page rows, only for SELECT.
-    let a = env.call(m.clone(), json!({"q": "SELECT id FROM n ORDER BY id", "page": "2", "rows_per_page": "10"})).await;
-    let ids: Vec<i64> = a.json()["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT id FROM n ORDER BY id", "page": "2", "rows_per_page": "10"}),
+        )
+        .await;
+    let ids: Vec<i64> = a.json()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![20, 21, 22, 23, 24]);
     assert_eq!(a.json()["total_rows"], 5);
-    let a = env.call(m.clone(), json!({"q": "SELECT id FROM n ORDER BY id", "page": 0, "rows_per_page": 3})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT id FROM n ORDER BY id", "page": 0, "rows_per_page": 3}),
+        )
+        .await;
     assert_eq!(a.json()["rows"], json!([{"id": 0}, {"id": 1}, {"id": 2}]));
-    let a = env.call(m.clone(), json!({"q": "SELECT id FROM n", "rows_per_page": 3})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT id FROM n", "rows_per_page": 3}),
+        )
+        .await;
     assert_eq!(a.json()["total_rows"], 25);
-    let a = env.call(m.clone(), json!({"q": "UPDATE n SET twice = twice", "page": 0, "rows_per_page": 3})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "UPDATE n SET twice = twice", "page": 0, "rows_per_page": 3}),
+        )
+        .await;
     assert_eq!(a.json()["total_rows"], 25);
 
     // JSONP.
-    let a = env.call(m.clone(), json!({"q": "SELECT 1 AS a", "callback": "cb"})).await;
-    assert!(a.body.starts_with(r#"cb({"rows":[{"a":1}],"time":"#), "{}", a.body);
+    let a = env
+        .call(m.clone(), json!({"q": "SELECT 1 AS a", "callback": "cb"}))
+        .await;
+    assert!(
+        a.body.starts_with(r#"cb({"rows":[{"a":1}],"time":"#),
+        "{}",
+        a.body
+    );
     assert!(a.body.ends_with(r#""total_rows":1})"#), "{}", a.body);
-    let a = env.call(m.clone(), json!({"q": "SELECT * FROM nope", "callback": "cb"})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT * FROM nope", "callback": "cb"}),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
         a.body,
@@ -52,10 +88,20 @@ async fn parameters_skipfields_page_callback_filename() {
     );
 
     // Content-Disposition: attachment as soon as format or filename is given.
-    let a = env.call(m.clone(), json!({"q": "SELECT 1", "filename": "my data;x"})).await;
-    assert!(a.header("content-disposition").starts_with("attachment; filename=my_data_x.json; modification-date=\""));
-    let a = env.call(m.clone(), json!({"q": "SELECT 1", "format": "json"})).await;
-    assert!(a.header("content-disposition").starts_with("attachment; filename=cartodb-query.json;"));
+    let a = env
+        .call(m.clone(), json!({"q": "SELECT 1", "filename": "my data;x"}))
+        .await;
+    assert!(
+        a.header("content-disposition")
+            .starts_with("attachment; filename=my_data_x.json; modification-date=\"")
+    );
+    let a = env
+        .call(m.clone(), json!({"q": "SELECT 1", "format": "json"}))
+        .await;
+    assert!(
+        a.header("content-disposition")
+            .starts_with("attachment; filename=cartodb-query.json;")
+    );
 
     // CSV: header row, CRLF, PostgreSQL's text output, quoting.
     env.admin(&format!(
@@ -64,18 +110,43 @@ async fn parameters_skipfields_page_callback_filename() {
         OWNER.0
     ))
     .await;
-    let a = env.call(m.clone(), json!({"q": "SELECT * FROM c ORDER BY cartodb_id", "format": "csv"})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT * FROM c ORDER BY cartodb_id", "format": "csv"}),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert_eq!(a.header("content-type"), "text/csv; charset=utf-8; header=present");
-    assert!(a.header("content-disposition").starts_with("attachment; filename=cartodb-query.csv;"));
+    assert_eq!(
+        a.header("content-type"),
+        "text/csv; charset=utf-8; header=present"
+    );
+    assert!(
+        a.header("content-disposition")
+            .starts_with("attachment; filename=cartodb-query.csv;")
+    );
     assert_eq!(
         a.body,
         "cartodb_id,name,at\r\n1,plain,2011-09-21 14:02:21.314252+00\r\n2,\"a, \"\"b\"\"\",\r\n"
     );
-    let a = env.call(m.clone(), json!({"q": "SELECT cartodb_id FROM c WHERE false", "format": "csv"})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT cartodb_id FROM c WHERE false", "format": "csv"}),
+        )
+        .await;
     assert_eq!(a.body, "cartodb_id\r\n");
-    let a = env.call(m.clone(), json!({"q": "SELECT 1/(2 - x) AS v FROM generate_series(1, 3) x", "format": "csv"})).await;
-    assert!(a.body.starts_with("v\r\n1\r\n") && a.body.contains("<<body error"), "{}", a.body);
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT 1/(2 - x) AS v FROM generate_series(1, 3) x", "format": "csv"}),
+        )
+        .await;
+    assert!(
+        a.body.starts_with("v\r\n1\r\n") && a.body.contains("<<body error"),
+        "{}",
+        a.body
+    );
 
     if !env.postgis {
         eprintln!("note: PostGIS is not installed; GeoJSON and the_geom cases skipped");
@@ -90,28 +161,50 @@ async fn parameters_skipfields_page_callback_filename() {
         OWNER.0
     ))
     .await;
-    let a = env.call(m.clone(), json!({"q": "SELECT * FROM g WHERE cartodb_id = 1", "format": "geojson", "dp": 3})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT * FROM g WHERE cartodb_id = 1", "format": "geojson", "dp": 3}),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.header("content-type"), "application/json; charset=utf-8");
-    assert!(a.header("content-disposition").starts_with("attachment; filename=cartodb-query.geojson;"));
+    assert!(
+        a.header("content-disposition")
+            .starts_with("attachment; filename=cartodb-query.geojson;")
+    );
     assert_eq!(
         a.body,
         r#"{"type": "FeatureCollection", "features": [{"type":"Feature","geometry":{"type":"Point","coordinates":[-97.335,35.498]},"properties":{"cartodb_id":1,"year":"  2011","month":10,"day":"11"}}]}"#
     );
     let fixture = fixture("geojson-ok.json");
     let doc = a.json();
-    assert_eq!(doc["features"][0]["geometry"], fixture["features"][0]["geometry"]);
-    assert_eq!(doc["features"][0]["properties"], fixture["features"][0]["properties"]);
+    assert_eq!(
+        doc["features"][0]["geometry"],
+        fixture["features"][0]["geometry"]
+    );
+    assert_eq!(
+        doc["features"][0]["properties"],
+        fixture["features"][0]["properties"]
+    );
     let a = env.call(m.clone(), json!({"q": "SELECT cartodb_id, the_geom FROM g WHERE cartodb_id = 2", "format": "geojson"})).await;
     assert_eq!(
         a.body,
         r#"{"type": "FeatureCollection", "features": [{"type":"Feature","geometry":null,"properties":{"cartodb_id":2}}]}"#
     );
-    let a = env.call(m.clone(), json!({"q": "SELECT 1 AS no_geom", "format": "geojson"})).await;
+    let a = env
+        .call(
+            m.clone(),
+            json!({"q": "SELECT 1 AS no_geom", "format": "geojson"}),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body.contains("the_geom"), "{}", a.body);
     let a = env.call(m.clone(), json!({"q": "SELECT cartodb_id, year, the_geom FROM g ORDER BY cartodb_id", "format": "csv"})).await;
-    assert_eq!(a.body, "the_geom,cartodb_id,year\r\n0101000020E6100000AE47E17A145558C0D7A3703D0ABF4140,1,\"  2011\"\r\n,2,2012\r\n");
+    assert_eq!(
+        a.body,
+        "the_geom,cartodb_id,year\r\n0101000020E61000003D0AD7A3705558C039B4C876BEBF4140,1,\"  2011\"\r\n,2,2012\r\n"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +238,10 @@ async fn a_client_that_goes_away_cancels_its_query() {
     let mut waited = 0;
     loop {
         let n: i64 = admin
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active'", &[&OWNER.0])
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active'",
+                &[&OWNER.0],
+            )
             .await
             .unwrap()
             .get(0);

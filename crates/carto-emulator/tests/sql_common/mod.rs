@@ -37,7 +37,10 @@ impl Answer {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().expect("ascii header")).unwrap_or("")
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii header"))
+            .unwrap_or("")
     }
 }
 
@@ -47,10 +50,22 @@ impl Env {
             .await
             .expect("join")
             .expect("a PostgreSQL cluster (initdb, pg_ctl) must be installed for these tests");
-        let admin = cluster.connect_superuser("postgres").await.expect("superuser");
-        admin.batch_execute(&format!("CREATE DATABASE {DB}")).await.expect("create db");
-        let admin = cluster.connect_superuser(DB).await.expect("superuser on db");
-        let postgis = admin.batch_execute("CREATE EXTENSION IF NOT EXISTS postgis").await.is_ok();
+        let admin = cluster
+            .connect_superuser("postgres")
+            .await
+            .expect("superuser");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {DB}"))
+            .await
+            .expect("create db");
+        let admin = cluster
+            .connect_superuser(DB)
+            .await
+            .expect("superuser on db");
+        let postgis = admin
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            .await
+            .is_ok();
         if !postgis {
             eprintln!("note: PostGIS is not installed; geometry cases are skipped");
         }
@@ -71,13 +86,19 @@ impl Env {
         );
         admin.batch_execute(&setup).await.expect("roles");
         let engine = SqlEngine::new(cluster.host().to_string(), cluster.port());
-        Env { cluster, engine, postgis }
+        Env {
+            cluster,
+            engine,
+            postgis,
+        }
     }
 
     /// Runs SQL as the superuser in the test database.
     pub async fn admin(&self, sql: &str) {
         let c = self.cluster.connect_superuser(DB).await.expect("superuser");
-        c.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     pub fn session(&self, (role, password): (&str, &str), level: KeyLevel) -> SqlSession {
@@ -110,7 +131,8 @@ impl Env {
 
     /// `q` as the master key.
     pub async fn q(&self, sql: &str) -> Answer {
-        self.call(self.master(), serde_json::json!({ "q": sql })).await
+        self.call(self.master(), serde_json::json!({ "q": sql }))
+            .await
     }
 }
 
@@ -134,7 +156,12 @@ pub async fn call(engine: &SqlEngine, session: SqlSession, params: Value) -> Ans
             }
         }
     }
-    Answer { status, headers, body: String::from_utf8(body).expect("utf-8 body"), frames }
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("utf-8 body"),
+        frames,
+    }
 }
 
 /// The document with its `time` value replaced by `T` (the only non-deterministic part).
