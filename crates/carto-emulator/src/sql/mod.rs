@@ -20,6 +20,7 @@
 //!   gives 200 with an `error` key at the end of the document;
 //! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
 
+mod copy;
 mod error;
 mod fields;
 mod format;
@@ -100,6 +101,7 @@ pub struct SqlEngine {
     host: String,
     port: u16,
     pool: Arc<Pool>,
+    copy_from_limit: u64,
 }
 
 /// Size of the chunks sent to the response body.
@@ -131,6 +133,7 @@ impl SqlEngine {
             host,
             port,
             pool: Arc::new(Pool::default()),
+            copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
         }
     }
 
