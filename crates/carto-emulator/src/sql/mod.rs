@@ -365,7 +365,8 @@ impl Output {
 
     /// Sends the buffer when it is large enough (or `force`); `false` when the client is gone.
     async fn flush(&mut self, force: bool) -> bool {
-        if self.buf.len() < CHUNK && !(force && !self.buf.is_empty()) {
+        let wanted = self.buf.len() >= CHUNK || (force && !self.buf.is_empty());
+        if !wanted {
             return true;
         }
         let chunk = Bytes::from(std::mem::take(&mut self.buf));

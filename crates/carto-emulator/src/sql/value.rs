@@ -301,7 +301,7 @@ fn write_bytea(out: &mut String, text: &str) {
 
 fn write_point_like(out: &mut String, text: &str, circle: bool) {
     let nums: Vec<&str> = text
-        .split(|c: char| matches!(c, '(' | ')' | '<' | '>' | ','))
+        .split(['(', ')', '<', '>', ','])
         .filter(|s| !s.trim().is_empty())
         .collect();
     let names: &[&str] = if circle {
