@@ -20,6 +20,7 @@
 //!   gives 200 with an `error` key at the end of the document;
 //! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
 
+mod copy;
 mod error;
 mod fields;
 mod format;
@@ -100,6 +101,7 @@ pub struct SqlEngine {
     host: String,
     port: u16,
     pool: Arc<Pool>,
+    copy_from_limit: u64,
 }
 
 /// Size of the chunks sent to the response body.
@@ -131,6 +133,7 @@ impl SqlEngine {
             host,
             port,
             pool: Arc::new(Pool::default()),
+            copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
         }
     }
 
@@ -181,8 +184,8 @@ impl SqlEngine {
                 ticket,
                 spatial,
             } = lease;
-            if let Some(conn) = job.run(conn, &spatial, head_tx, body_tx).await {
-                if let Some(conn) = reset(conn).await {
+            if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
+                if let Some(conn) = reset(conn, status).await {
                     pool.put(ticket, conn);
                 }
             }
@@ -322,9 +325,13 @@ fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Er
 }
 
 /// Brings a used session back to a clean state; `None` when it cannot be reused.
-async fn reset(mut conn: PgConn) -> Option<PgConn> {
-    // `ROLLBACK` outside a transaction only warns; `DISCARD ALL` must run outside one.
-    conn.simple("ROLLBACK").await.ok()?;
+/// `status` is the transaction status of the last `ReadyForQuery` (`I` when idle).
+async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
+    // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` (settings,
+    // role, temporary tables, prepared statements) must run outside one.
+    if status != b'I' {
+        conn.simple("ROLLBACK").await.ok()?;
+    }
     conn.simple("DISCARD ALL").await.ok()?;
     Some(conn)
 }
@@ -358,7 +365,8 @@ impl Output {
 
     /// Sends the buffer when it is large enough (or `force`); `false` when the client is gone.
     async fn flush(&mut self, force: bool) -> bool {
-        if self.buf.len() < CHUNK && !(force && !self.buf.is_empty()) {
+        let wanted = self.buf.len() >= CHUNK || (force && !self.buf.is_empty());
+        if !wanted {
             return true;
         }
         let chunk = Bytes::from(std::mem::take(&mut self.buf));
@@ -382,7 +390,7 @@ impl QueryJob {
         spatial: &[(u32, &'static str)],
         head: oneshot::Sender<Head>,
         body: mpsc::Sender<Result<Bytes, io::Error>>,
-    ) -> Option<PgConn> {
+    ) -> Option<(PgConn, u8)> {
         let mut out = Output {
             head: Some(head),
             body,
@@ -402,7 +410,7 @@ impl QueryJob {
             }
             return None;
         }
-        loop {
+        let status = loop {
             let event = tokio::select! {
                 event = conn.next_event() => event,
                 () = out.gone() => {
@@ -458,17 +466,17 @@ impl QueryJob {
                         return None;
                     }
                 }
-                Ok(Event::Ready(_)) => break,
+                Ok(Event::Ready(status)) => break status,
                 Ok(_) => {}
             }
-        }
+        };
         let seconds = started_at.elapsed().as_millis() as f64 / 1000.0;
         if let Some(e) = &error {
             if !out.started() {
                 if let Some(h) = out.head.take() {
                     let _ = h.send(Head::Error(ApiError::from_db(e)));
                 }
-                return Some(conn);
+                return Some((conn, status));
             }
             if self.format == Format::Csv {
                 // A CSV cannot carry an error: cut the transfer so the client sees a failure.
@@ -477,7 +485,7 @@ impl QueryJob {
                     .body
                     .send(Err(io::Error::other(e.message.clone())))
                     .await;
-                return Some(conn);
+                return Some((conn, status));
             }
         }
         let summary = Summary {
@@ -490,7 +498,7 @@ impl QueryJob {
         writer.finish(&mut out.buf, &summary);
         out.start();
         let _ = out.flush(true).await;
-        Some(conn)
+        Some((conn, status))
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) fn write_js_number(out: &mut String, f: f64) {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n > 0 { '+' } else { '-' });
         out.push_str(&(n - 1).abs().to_string());
     }
 }
@@ -301,7 +301,7 @@ fn write_bytea(out: &mut String, text: &str) {
 
 fn write_point_like(out: &mut String, text: &str, circle: bool) {
     let nums: Vec<&str> = text
-        .split(|c: char| matches!(c, '(' | ')' | '<' | '>' | ','))
+        .split(['(', ')', '<', '>', ','])
         .filter(|s| !s.trim().is_empty())
         .collect();
     let names: &[&str] = if circle {

@@ -449,14 +449,6 @@ impl PgConn {
         frontend::copy_fail(message, &mut buf).map_err(encode_err)?;
         Ok(self.write(&buf).await?)
     }
-
-    /// Sends `Terminate` (best effort) and closes the socket.
-    pub(crate) async fn close(mut self) {
-        let mut buf = BytesMut::new();
-        frontend::terminate(&mut buf);
-        let _ = self.write(&buf).await;
-        let _ = self.stream.shutdown().await;
-    }
 }
 
 #[cfg(test)]
