@@ -35,6 +35,7 @@ mod ident;
 pub mod pg;
 pub mod sql;
 mod store;
+pub mod tls;
 
 pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder, KeyKind};
 pub use error::EmulatorError;
