@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use carto_emulator::tls::TlsMode;
 use carto_emulator::{Emulator, KeyKind};
 use clap::Parser;
 
@@ -37,6 +38,18 @@ struct Args {
     /// Write a cartoframes-style `DIR/<user>.json` credentials file per user.
     #[arg(long, value_name = "DIR")]
     write_creds: Option<PathBuf>,
+    /// Serve HTTPS with a generated certificate authority (see --write-ca).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With HTTPS, write the certificate clients should trust to FILE.
+    #[arg(long, value_name = "FILE")]
+    write_ca: Option<PathBuf>,
     /// Statement timeout of the master key, in milliseconds.
     #[arg(long, value_name = "MS")]
     master_timeout_ms: Option<u64>,
@@ -95,6 +108,14 @@ fn builder(args: &Args) -> Result<carto_emulator::EmulatorBuilder, String> {
     if let Some(u) = &args.database_url {
         b = b.database_url(u.clone());
     }
+    if args.tls {
+        b = b.tls(TlsMode::SelfSigned);
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        b = b.tls(TlsMode::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
     for (kind, ms) in [
         (KeyKind::Master, args.master_timeout_ms),
         (KeyKind::DefaultPublic, args.public_timeout_ms),
@@ -126,6 +147,11 @@ fn run(args: Args) -> Result<(), String> {
             println!("  host URL:   {}", user.host_base_url());
             // Printing the master key is this program's purpose: it is a local test key.
             println!("  master key: {}", user.master_key().expose_secret());
+        }
+        if let (Some(path), Some(pem)) = (&args.write_ca, emulator.ca_pem()) {
+            std::fs::write(path, pem)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
         }
         if let Some(dir) = &args.write_creds {
             for user in emulator.users() {
