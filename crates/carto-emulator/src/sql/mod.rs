@@ -20,6 +20,7 @@
 //!   gives 200 with an `error` key at the end of the document;
 //! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
 
+mod batch;
 mod copy;
 mod error;
 mod fields;
@@ -102,6 +103,7 @@ pub struct SqlEngine {
     port: u16,
     pool: Arc<Pool>,
     copy_from_limit: u64,
+    batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
 }
 
 /// Size of the chunks sent to the response body.
@@ -134,6 +136,7 @@ impl SqlEngine {
             port,
             pool: Arc::new(Pool::default()),
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
+            batch: Arc::default(),
         }
     }
 
