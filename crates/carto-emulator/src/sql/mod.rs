@@ -7,7 +7,7 @@
 //! status mapping of errors (§4.4).
 //!
 //! How a request runs:
-//! - the whole `q` goes to PostgreSQL as one simple-protocol `Query` (see [`wire`]), exactly as
+//! - the whole `q` goes to PostgreSQL as one simple-protocol `Query` (module `wire`), exactly as
 //!   the SQL API sends it: several `;`-separated statements run in order, in PostgreSQL's
 //!   implicit transaction, and values arrive as text with each column's type OID and typmod;
 //! - the statements are counted with a small lexer (quotes, dollar quotes, comments,
@@ -19,6 +19,10 @@
 //!   the first row: an error before it gives CARTO's error status and body, an error after it
 //!   gives 200 with an `error` key at the end of the document;
 //! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
+//!
+//! The same engine serves the COPY API ([`SqlEngine::handle_copy_from`],
+//! [`SqlEngine::handle_copy_to`], §6) and, once [`SqlEngine::enable_batch`] gave it a registry
+//! database, the Batch API ([`SqlEngine::handle_job`], §5).
 
 mod batch;
 mod copy;
