@@ -411,11 +411,23 @@ impl QueryJob {
         let mut error: Option<DbError> = None;
         let mut notices = Notices::default();
         let cancel = conn.cancel_handle();
-        if conn.send_query(&self.sql).await.is_err() {
-            if let Some(h) = out.head.take() {
-                let _ = h.send(Head::Error(ApiError::cannot_connect()));
+        match conn.send_query(&self.sql).await {
+            Ok(()) => {}
+            Err(WireError::Protocol(_)) => {
+                // Nothing was sent: the text cannot travel in a `Query` message (a NUL byte).
+                if let Some(h) = out.head.take() {
+                    let e =
+                        ApiError::bad_request("invalid byte sequence for encoding \"UTF8\": 0x00");
+                    let _ = h.send(Head::Error(e));
+                }
+                return Some((conn, b'I'));
             }
-            return None;
+            Err(_) => {
+                if let Some(h) = out.head.take() {
+                    let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                }
+                return None;
+            }
         }
         let status = loop {
             let event = tokio::select! {
