@@ -599,7 +599,7 @@ impl Batch {
         let _ = conn
             .simple(&format!("SET statement_timeout TO {timeout}"))
             .await;
-        match conn.simple(&format!("/* {job_id} */ {sql}")).await {
+        match conn.execute(&format!("/* {job_id} */ {sql}")).await {
             Ok(_) => Ok(()),
             Err(WireError::Db(e)) => Err(e.message),
             Err(e) => Err(e.to_string()),

@@ -58,7 +58,9 @@ fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
         return Err(ApiError::bad_request("SQL must start with COPY"));
     }
     if q.contains('\0') {
-        return Err(ApiError::bad_request("invalid byte sequence for encoding \"UTF8\": 0x00"));
+        return Err(ApiError::bad_request(
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        ));
     }
     Ok(q)
 }
