@@ -11,6 +11,7 @@ use crate::error::EmulatorError;
 use crate::http::{AppState, StatementTimeouts};
 use crate::pg::{PgCluster, PgServer};
 use crate::store::{Store, validate_name};
+use crate::tls::{TlsMode, TlsSetup};
 
 /// A key type, for per-type settings such as statement timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +34,7 @@ pub struct EmulatorBuilder {
     bind: IpAddr,
     port: u16,
     timeouts: StatementTimeouts,
+    tls: Option<TlsMode>,
 }
 
 impl Default for EmulatorBuilder {
@@ -45,6 +47,7 @@ impl Default for EmulatorBuilder {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             timeouts: StatementTimeouts::default(),
+            tls: None,
         }
     }
 }
@@ -94,6 +97,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves HTTPS instead of HTTP (base URLs become `https://...`; with
+    /// [`TlsMode::SelfSigned`] clients trust [`Emulator::ca_pem`]).
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = Some(mode);
+        self
+    }
+
     /// The statement timeout of SQL run with keys of this kind (default: none).
     pub fn statement_timeout(mut self, kind: KeyKind, timeout: Option<Duration>) -> Self {
         match kind {
@@ -120,6 +130,12 @@ impl EmulatorBuilder {
                 return Err(EmulatorError::Config(format!("user `{u}` given twice")));
             }
         }
+        let tls = match &self.tls {
+            Some(mode) => Some(
+                TlsSetup::new(mode).map_err(|e| EmulatorError::Config(format!("HTTPS: {e}")))?,
+            ),
+            None => None,
+        };
         let server = match (&self.database_url, &self.data_dir) {
             (Some(url), _) => PgServer::from_url(url)?,
             (None, Some(dir)) => {
@@ -144,7 +160,11 @@ impl EmulatorBuilder {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(self.bind, self.port))
             .await
             .map_err(|e| {
-                EmulatorError::io("cannot listen on", format!("{}:{}", self.bind, self.port), e)
+                EmulatorError::io(
+                    "cannot listen on",
+                    format!("{}:{}", self.bind, self.port),
+                    e,
+                )
             })?;
         let addr = listener
             .local_addr()
@@ -156,23 +176,40 @@ impl EmulatorBuilder {
                 server.host().to_owned(),
                 server.port(),
             )),
+            scheme: if tls.is_some() { "https" } else { "http" },
         });
         let app = crate::http::router(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = match &tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+            }),
+            Some(setup) => {
+                let listener = setup
+                    .listener(listener)
+                    .map_err(|e| EmulatorError::io("cannot listen on", addr.to_string(), e))?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
                 })
-                .await;
-        });
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let users = store
             .users()
             .iter()
-            .map(|u| EmulatedUser::new(&u.username, u.org.clone(), addr, &store))
+            .map(|u| EmulatedUser::new(&u.username, u.org.clone(), scheme, addr, &store))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Emulator {
             addr,
+            scheme,
+            ca_pem: tls.map(|t| t.ca_pem().to_owned()),
             users,
             store,
             shutdown: Some(tx),
@@ -214,10 +251,11 @@ impl EmulatedUser {
     fn new(
         username: &str,
         org: Option<String>,
+        scheme: &str,
         addr: SocketAddr,
         store: &Store,
     ) -> Result<Self, EmulatorError> {
-        let url = format!("http://{addr}/user/{username}");
+        let url = format!("{scheme}://{addr}/user/{username}");
         let base_url = BaseUrl::parse_allow_http(&url)
             .map_err(|e| EmulatorError::Other(format!("bad base URL {url}: {e}")))?;
         let master_key = store
@@ -232,7 +270,7 @@ impl EmulatedUser {
             username: username.to_owned(),
             org,
             base_url,
-            host_base_url: format!("http://{username}.localhost:{}", addr.port()),
+            host_base_url: format!("{scheme}://{username}.localhost:{}", addr.port()),
             master_key,
             public_role,
         })
@@ -248,7 +286,8 @@ impl EmulatedUser {
         self.org.as_deref()
     }
 
-    /// The base URL in the path form, `http://127.0.0.1:PORT/user/{username}`.
+    /// The base URL in the path form, `http://127.0.0.1:PORT/user/{username}`
+    /// (`https` with [`EmulatorBuilder::tls`]).
     pub fn base_url(&self) -> &BaseUrl {
         &self.base_url
     }
@@ -286,6 +325,8 @@ impl EmulatedUser {
 /// server was given, PostgreSQL (removing a throwaway cluster).
 pub struct Emulator {
     addr: SocketAddr,
+    scheme: &'static str,
+    ca_pem: Option<String>,
     users: Vec<EmulatedUser>,
     store: Arc<Store>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -297,7 +338,10 @@ impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
             .field("addr", &self.addr)
-            .field("users", &self.users.iter().map(|u| &u.username).collect::<Vec<_>>())
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.username).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -313,9 +357,15 @@ impl Emulator {
         self.addr
     }
 
-    /// `http://ADDR`: the server root (append `/user/{username}` for a user).
+    /// `http://ADDR` (or `https://`): the server root (append `/user/{username}` for a
+    /// user).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The PEM certificate HTTPS clients should trust (with [`EmulatorBuilder::tls`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// Every user (configured now or kept in the data directory), by name.

@@ -1,6 +1,9 @@
 //! PostGIS and the emulated Data Services geocoder,
 //! `cdb_geocode_admin0_polygon(country_name text)`, answering from the admin 0
 //! countries shipped in `data/admin0-110m.geojson` (ODbL 1.0, see `data/README.md`).
+//!
+//! The function lives in `cdb_dataservices_client`, as on CARTO, with a forwarder in
+//! `public` so that it is found whatever the session's `search_path`.
 
 use tokio_postgres::Client;
 
@@ -68,7 +71,12 @@ pub(crate) async fn install(db: &Client) -> Result<(), EmulatorError> {
              RETURN result;
          END
          $fn$;
-         GRANT EXECUTE ON FUNCTION cdb_dataservices_client.cdb_geocode_admin0_polygon(text) TO PUBLIC;",
+         GRANT EXECUTE ON FUNCTION cdb_dataservices_client.cdb_geocode_admin0_polygon(text) TO PUBLIC;
+         CREATE OR REPLACE FUNCTION public.cdb_geocode_admin0_polygon(country_name text)
+         RETURNS public.geometry
+         LANGUAGE sql STABLE
+         AS $fn$ SELECT cdb_dataservices_client.cdb_geocode_admin0_polygon(country_name) $fn$;
+         GRANT EXECUTE ON FUNCTION public.cdb_geocode_admin0_polygon(text) TO PUBLIC;",
         meta = crate::ident::quote_ident(META_SCHEMA),
     ))
     .await?;

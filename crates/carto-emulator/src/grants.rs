@@ -7,7 +7,13 @@ use serde_json::{Value, json};
 /// How the `json-schema` gem names the schema in its messages.
 const SCHEMA_ID: &str = "8d5ac1bd-6b3c-5ac1-8a0a-2a5bf6a41e70";
 
-const TYPES: &[&str] = &["apis", "database", "dataservices", "user", "data-observatory"];
+const TYPES: &[&str] = &[
+    "apis",
+    "database",
+    "dataservices",
+    "user",
+    "data-observatory",
+];
 const APIS: &[&str] = &["sql", "maps", "do"];
 const TABLE_PERMISSIONS: &[&str] = &["insert", "select", "update", "delete"];
 const SCHEMA_PERMISSIONS: &[&str] = &["create"];
@@ -41,7 +47,10 @@ pub(crate) struct RequestedGrants {
 
 /// Checks `grants`; pushes CARTO's full messages (`Grants ...`) to `errors` and returns
 /// the parsed grants when they are valid.
-pub(crate) fn validate(grants: Option<&Value>, errors: &mut Vec<String>) -> Option<RequestedGrants> {
+pub(crate) fn validate(
+    grants: Option<&Value>,
+    errors: &mut Vec<String>,
+) -> Option<RequestedGrants> {
     let Some(Value::Array(items)) = grants else {
         errors.push("Grants grants has to be an array".to_owned());
         if !matches!(grants, Some(Value::Object(_))) {
@@ -72,11 +81,19 @@ pub(crate) fn validate(grants: Option<&Value>, errors: &mut Vec<String>) -> Opti
         if item.get("type").and_then(Value::as_str) != Some("database") {
             continue;
         }
-        for t in item.get("tables").and_then(Value::as_array).into_iter().flatten() {
+        for t in item
+            .get("tables")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let schema = t["schema"].as_str().unwrap_or_default().to_owned();
             let name = t["name"].as_str().unwrap_or_default().to_owned();
             let perms = strings(&t["permissions"]);
-            match tables.iter_mut().find(|x| x.schema == schema && x.name == name) {
+            match tables
+                .iter_mut()
+                .find(|x| x.schema == schema && x.name == name)
+            {
                 Some(x) => merge(&mut x.permissions, perms),
                 None => tables.push(TableRequest {
                     schema,
@@ -85,7 +102,12 @@ pub(crate) fn validate(grants: Option<&Value>, errors: &mut Vec<String>) -> Opti
                 }),
             }
         }
-        for s in item.get("schemas").and_then(Value::as_array).into_iter().flatten() {
+        for s in item
+            .get("schemas")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = s["name"].as_str().unwrap_or_default().to_owned();
             let perms = strings(&s["permissions"]);
             match schemas.iter_mut().find(|x| x.name == name) {
@@ -177,7 +199,10 @@ fn check_object(
             ));
         }
     }
-    let extra: Vec<&String> = obj.keys().filter(|k| !allowed.contains(&k.as_str())).collect();
+    let extra: Vec<&String> = obj
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
     if !extra.is_empty() {
         errors.push(format!(
             "Grants The property '{path}' contains additional properties {} outside of the schema when none are allowed in schema {SCHEMA_ID}",
@@ -381,7 +406,9 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("Grants The property '#/1/tables/0/permissions/0' value \"read\" did not match one of the following values: insert, select, update, delete in schema "));
         let (_, e) = run(json!([{"type": "apis", "apis": ["sql"], "x": 1}]));
-        assert!(e[0].contains("'#/0' contains additional properties [\"x\"] outside of the schema"));
+        assert!(
+            e[0].contains("'#/0' contains additional properties [\"x\"] outside of the schema")
+        );
         let (_, e) = run(json!([{"apis": ["sql"]}]));
         assert!(e[0].contains("'#/0' did not contain a required property of 'type'"));
         let (_, e) = run(json!([{"type": "apis", "apis": "sql"}]));

@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("a"), "\"a\"");
-        assert_eq!(quote_ident("x\"; DROP TABLE t; --"), "\"x\"\"; DROP TABLE t; --\"");
+        assert_eq!(
+            quote_ident("x\"; DROP TABLE t; --"),
+            "\"x\"\"; DROP TABLE t; --\""
+        );
         assert_eq!(qualified("public", "My Table"), "\"public\".\"My Table\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
     }

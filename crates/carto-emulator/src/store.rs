@@ -123,7 +123,12 @@ fn section(grants: &Value, kind: &str, field: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|g| g.get("type").and_then(Value::as_str) == Some(kind))
-        .flat_map(|g| g.get(field).and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|g| {
+            g.get(field)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
 }
@@ -219,7 +224,10 @@ impl Store {
                 postgis: false,
             };
             let db_exists = admin
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&user.database])
+                .query_opt(
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    &[&user.database],
+                )
                 .await?
                 .is_some();
             if !db_exists {
@@ -240,12 +248,21 @@ impl Store {
 
     /// A user by name.
     pub fn user(&self, username: &str) -> Option<Arc<UserRecord>> {
-        self.users.read().expect("users lock").get(username).cloned()
+        self.users
+            .read()
+            .expect("users lock")
+            .get(username)
+            .cloned()
     }
 
     /// All users, by name.
     pub fn users(&self) -> Vec<Arc<UserRecord>> {
-        self.users.read().expect("users lock").values().cloned().collect()
+        self.users
+            .read()
+            .expect("users lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The user's keys (cached copy).
@@ -842,7 +859,12 @@ impl Store {
                 &[&key.role],
             )
             .await;
-        if let Some(keys) = self.keys.write().expect("keys lock").get_mut(&user.username) {
+        if let Some(keys) = self
+            .keys
+            .write()
+            .expect("keys lock")
+            .get_mut(&user.username)
+        {
             keys.retain(|k| k.name != key.name);
         }
         Ok(key)
@@ -891,7 +913,8 @@ impl Store {
         key: &KeyRecord,
     ) -> Result<Value, EmulatorError> {
         match key.key_type {
-            KeyType::Master | KeyType::Default => Ok(key.grants.clone()),
+            KeyType::Master => Ok(master_grants()),
+            KeyType::Default => Ok(default_grants()),
             KeyType::Regular => {
                 let db = self.client(&user.database).await?;
                 let tables = db
@@ -950,7 +973,8 @@ impl Store {
                         .find(|g| g.get("type").and_then(Value::as_str) == Some(kind))
                 };
                 let mut out = vec![json!({"type": "apis", "apis": key.apis()})];
-                let mut database = json!({"type": "database", "tables": tables, "schemas": schemas});
+                let mut database =
+                    json!({"type": "database", "tables": tables, "schemas": schemas});
                 if find("database").is_some_and(|d| d.get("table_metadata").is_some()) {
                     database["table_metadata"] = json!([]);
                 }
@@ -981,7 +1005,11 @@ impl Store {
         public: bool,
     ) -> Result<(), EmulatorError> {
         let db = self.client(&user.database).await?;
-        let (verb, prep) = if public { ("GRANT", "TO") } else { ("REVOKE", "FROM") };
+        let (verb, prep) = if public {
+            ("GRANT", "TO")
+        } else {
+            ("REVOKE", "FROM")
+        };
         db.batch_execute(&format!(
             "{verb} SELECT ON TABLE {} {prep} {}",
             qualified(&user.schema, table),

@@ -16,9 +16,9 @@ pub(crate) fn carto_error(status: StatusCode, message: &str) -> Response {
 
 /// Request parameters as Rails sees them: the body, overridden by the query.
 pub(crate) fn rails_params(ctx: &Ctx) -> Result<Map<String, Value>, Response> {
-    let mut params = ctx.body_params().map_err(|_| {
-        carto_error(StatusCode::BAD_REQUEST, "Invalid JSON in the request body")
-    })?;
+    let mut params = ctx
+        .body_params()
+        .map_err(|_| carto_error(StatusCode::BAD_REQUEST, "Invalid JSON in the request body"))?;
     for (k, v) in pairs_to_map(ctx.query.clone()) {
         params.insert(k, v);
     }
@@ -88,10 +88,8 @@ fn respond(params: &Map<String, Value>, status: StatusCode, body: &Value) -> Res
     match params.get("callback").and_then(Value::as_str) {
         None => json_response(status, body),
         Some(cb) if valid_callback(cb) => {
-            let mut r = axum::response::IntoResponse::into_response((
-                status,
-                format!("/**/{cb}({body})"),
-            ));
+            let mut r =
+                axum::response::IntoResponse::into_response((status, format!("/**/{cb}({body})")));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 axum::http::HeaderValue::from_static("text/javascript; charset=utf-8"),
@@ -174,14 +172,15 @@ fn key_error(e: KeyError) -> Response {
 /// Finds a key by the name in the path (`+` also read as a space, since list links
 /// escape names the CGI way).
 fn find_key(state: &AppState, user: &UserRecord, name: &str) -> Option<KeyRecord> {
-    state
-        .store
-        .key_by_name(&user.username, name)
-        .or_else(|| {
-            name.contains('+')
-                .then(|| state.store.key_by_name(&user.username, &name.replace('+', " ")))
-                .flatten()
-        })
+    state.store.key_by_name(&user.username, name).or_else(|| {
+        name.contains('+')
+            .then(|| {
+                state
+                    .store
+                    .key_by_name(&user.username, &name.replace('+', " "))
+            })
+            .flatten()
+    })
 }
 
 /// `GET /api/v3/api_keys`.
@@ -372,12 +371,7 @@ pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &s
 }
 
 /// `DELETE /api/v3/api_keys/{name}`.
-pub(crate) async fn destroy(
-    state: &AppState,
-    user: &UserRecord,
-    ctx: Ctx,
-    name: &str,
-) -> Response {
+pub(crate) async fn destroy(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
     if let Err(r) = authenticate_master(state, user, &ctx) {
         return r;
     }

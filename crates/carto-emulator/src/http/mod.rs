@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub store: Arc<Store>,
     pub timeouts: StatementTimeouts,
     pub sql: Arc<crate::sql::SqlEngine>,
+    /// `http` or `https`: the scheme of absolute links.
+    pub scheme: &'static str,
 }
 
 /// Largest request body read (COPY is not served here).
@@ -38,9 +40,7 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Builds the axum router.
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new()
-        .fallback(dispatch)
-        .with_state(state)
+    axum::Router::new().fallback(dispatch).with_state(state)
 }
 
 /// A request with its user resolved.
@@ -86,7 +86,9 @@ impl Ctx {
             }
         } else if ct.starts_with("application/x-www-form-urlencoded") {
             Ok(pairs_to_map(
-                url::form_urlencoded::parse(&self.body).into_owned().collect(),
+                url::form_urlencoded::parse(&self.body)
+                    .into_owned()
+                    .collect(),
             ))
         } else if ct.starts_with("multipart/form-data") {
             Ok(pairs_to_map(multipart_fields(&ct, &self.body)))
@@ -210,7 +212,7 @@ async fn dispatch(
         .map(str::to_owned)
         .or_else(|| uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let is_sql = |rest: &str| is_sql_path(rest);
+    let is_sql = |rest: &str| sql_kind(rest).is_some();
 
     // The user: /user/{u}/..., /u/{u}/..., else the Host's first label.
     let mut prefixed = None;
@@ -246,7 +248,8 @@ async fn dispatch(
         }
     };
 
-    let sql = is_sql(&rest);
+    let kind = sql_kind(&rest);
+    let sql = kind.is_some();
     if sql && parts.method == Method::OPTIONS {
         let mut r = (StatusCode::OK, Body::empty()).into_response();
         r.headers_mut()
@@ -257,45 +260,84 @@ async fn dispatch(
         let r = unknown_user(&username);
         return if sql { with_cors(r) } else { r };
     };
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return sql_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-        }
-    };
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         method: parts.method,
         headers: parts.headers,
         rest,
-        base: format!("http://{host}{prefix}"),
+        base: format!("{}://{host}{prefix}", state.scheme),
         query,
-        body,
+        body: Bytes::new(),
     };
-    route(&state, &user, ctx, sql).await
-}
-
-fn is_sql_path(rest: &str) -> bool {
-    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    matches!(segs.as_slice(), ["", "api", _, "sql"])
-}
-
-async fn route(state: &AppState, user: &UserRecord, ctx: Ctx, sql: bool) -> Response {
-    if sql {
-        let mut r = sql_api::handle(state, user, ctx).await;
-        r.headers_mut().insert(
-            "carto-user",
-            HeaderValue::from_str(&user.username).unwrap_or(HeaderValue::from_static("")),
-        );
-        r.headers_mut().insert(
-            "carto-user-id",
-            HeaderValue::from_str(&user.id).unwrap_or(HeaderValue::from_static("")),
-        );
-        return with_cors(r);
+    if kind == Some(SqlKind::CopyFrom) {
+        // The upload is streamed into PostgreSQL, never buffered.
+        let r = if ctx.method == Method::POST {
+            sql_api::copy_from(&state, &user, ctx, body).await
+        } else {
+            not_found()
+        };
+        return finish_sql(&user, r);
     }
+    ctx.body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let r = sql_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            return if sql { with_cors(r) } else { r };
+        }
+    };
+    match kind {
+        Some(SqlKind::Query) => finish_sql(&user, sql_api::handle(&state, &user, ctx).await),
+        Some(SqlKind::CopyTo) => finish_sql(&user, sql_api::copy_to(&state, &user, ctx).await),
+        _ => route(&state, &user, ctx).await,
+    }
+}
+
+/// Which SQL API endpoint a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqlKind {
+    /// `/api/{v}/sql`.
+    Query,
+    /// `/api/{v}/sql/copyfrom`.
+    CopyFrom,
+    /// `/api/{v}/sql/copyto`.
+    CopyTo,
+}
+
+fn sql_kind(rest: &str) -> Option<SqlKind> {
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["", "api", _, "sql"] => Some(SqlKind::Query),
+        ["", "api", _, "sql", "copyfrom"] => Some(SqlKind::CopyFrom),
+        ["", "api", _, "sql", "copyto"] => Some(SqlKind::CopyTo),
+        _ => None,
+    }
+}
+
+/// CARTO's headers on every SQL API answer: user, user id, CORS.
+fn finish_sql(user: &UserRecord, mut r: Response) -> Response {
+    for (name, value) in [("carto-user", &user.username), ("carto-user-id", &user.id)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            r.headers_mut().insert(name, v);
+        }
+    }
+    with_cors(r)
+}
+
+fn not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"errors": "Not found", "errors_cause": null}),
+    )
+}
+
+async fn route(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
     let rest = ctx.rest.clone();
     let segs: Vec<String> = rest
         .strip_prefix('/')
@@ -330,10 +372,7 @@ async fn route(state: &AppState, user: &UserRecord, ctx: Ctx, sql: bool) -> Resp
         (Method::GET, ["api", "v4", "do", "token"] | ["api", "v4", "do", "token", ""]) => {
             me::do_token(state, user, ctx).await
         }
-        _ => json_response(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({"errors": "Not found", "errors_cause": null}),
-        ),
+        _ => not_found(),
     }
 }
 
@@ -356,10 +395,12 @@ mod tests {
 
     #[test]
     fn sql_paths() {
-        assert!(is_sql_path("/api/v2/sql"));
-        assert!(is_sql_path("/api/v1/sql/"));
-        assert!(!is_sql_path("/api/v2/sql/job"));
-        assert!(!is_sql_path("/api/v3/api_keys"));
+        assert_eq!(sql_kind("/api/v2/sql"), Some(SqlKind::Query));
+        assert_eq!(sql_kind("/api/v1/sql/"), Some(SqlKind::Query));
+        assert_eq!(sql_kind("/api/v2/sql/copyfrom"), Some(SqlKind::CopyFrom));
+        assert_eq!(sql_kind("/api/v2/sql/copyto"), Some(SqlKind::CopyTo));
+        assert_eq!(sql_kind("/api/v2/sql/job"), None);
+        assert_eq!(sql_kind("/api/v3/api_keys"), None);
     }
 
     #[test]

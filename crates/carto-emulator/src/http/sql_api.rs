@@ -21,6 +21,39 @@ pub(crate) async fn handle(state: &AppState, user: &UserRecord, ctx: Ctx) -> Res
     r
 }
 
+/// Handles `POST /api/{v}/sql/copyfrom`: parameters from the query string only, the
+/// body streamed into `COPY ... FROM STDIN`.
+pub(crate) async fn copy_from(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: Ctx,
+    body: axum::body::Body,
+) -> Response {
+    let (session, params) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = state
+        .sql
+        .handle_copy_from(session, params, &ctx.headers, body)
+        .await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
+/// Handles `GET|POST /api/{v}/sql/copyto`.
+pub(crate) async fn copy_to(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let (session, params) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = state.sql.handle_copy_to(session, params).await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
 /// Resolves the credentials and parameters of a SQL API request into a session.
 pub(crate) fn prepare(
     state: &AppState,

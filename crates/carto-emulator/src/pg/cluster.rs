@@ -234,7 +234,7 @@ impl PgCluster {
             let _ = fs::remove_file(&pwfile);
             check("initdb", out?)?;
             let mut conf = String::from(
-                "\n# carto-emulator\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\npassword_encryption = 'scram-sha-256'\nmax_connections = 200\ntimezone = 'UTC'\n",
+                "\n# carto-emulator\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\npassword_encryption = 'scram-sha-256'\nmax_connections = 200\ntimezone = 'UTC'\n# statements may carry role passwords: never copy them into the server log\nlog_min_error_statement = panic\n",
             );
             if throwaway {
                 conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
