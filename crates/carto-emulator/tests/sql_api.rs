@@ -155,6 +155,19 @@ async fn json_documents_types_and_values() {
             doc["rows"][0]["expr"],
             "010100000000000000000000000000000000000000"
         );
+        // Column typmods survive the page wrapper (a subquery) and views.
+        env.admin(&format!(
+            "CREATE VIEW geoms_v AS SELECT * FROM geoms; ALTER VIEW geoms_v OWNER TO {}",
+            OWNER.0
+        ))
+        .await;
+        let a = env
+            .call(env.master(), json!({"q": "SELECT geometry_point_4326 FROM geoms_v", "page": 0, "rows_per_page": 1}))
+            .await;
+        assert_eq!(
+            a.json()["fields"]["geometry_point_4326"],
+            fixture["fields"]["geometry_point_4326"]
+        );
     } else {
         eprintln!("note: PostGIS missing, geometry fields not tested");
     }
@@ -261,6 +274,19 @@ async fn statements_dml_notices_and_midstream_errors() {
             .contains("(id)=(1)"),
         "{}",
         a.body
+    );
+
+    let a = env.q("SELECT 'a\u{0}b'").await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":["invalid byte sequence for encoding \"UTF8\": 0x00"]}"#
+        )
+    );
+    assert_eq!(
+        env.q("SELECT 1 AS still_fine").await.json()["rows"],
+        json!([{"still_fine": 1}])
     );
 
     // Missing q, bad format.

@@ -57,6 +57,11 @@ fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
     if !q.to_uppercase().starts_with("COPY ") {
         return Err(ApiError::bad_request("SQL must start with COPY"));
     }
+    if q.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        ));
+    }
     Ok(q)
 }
 

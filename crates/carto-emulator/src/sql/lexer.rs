@@ -51,6 +51,10 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut depth: usize = 0;
+    // Inside `BEGIN ATOMIC ... END` (SQL-standard function bodies) `;` does not end the
+    // statement either; `CASE ... END` nests there.
+    let mut atomic: usize = 0;
+    let mut prev_word = String::new();
     while i < bytes.len() {
         let c = sql[i..].chars().next().unwrap_or(' ');
         let start = i;
@@ -127,6 +131,17 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
                 }
                 i += ch.len_utf8();
             }
+            let word = sql[start..i].to_ascii_lowercase();
+            if atomic > 0 {
+                match word.as_str() {
+                    "case" => atomic += 1,
+                    "end" => atomic -= 1,
+                    _ => {}
+                }
+            } else if word == "atomic" && prev_word == "begin" {
+                atomic = 1;
+            }
+            prev_word = word;
             out.push(Spanned {
                 token: Token::Word(sql[start..i].to_string()),
                 span: start..i,
@@ -151,7 +166,7 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
                     Token::Close
                 }
                 '.' => Token::Dot,
-                ';' if depth == 0 => Token::Semicolon,
+                ';' if depth == 0 && atomic == 0 => Token::Semicolon,
                 other => Token::Other(other),
             };
             out.push(Spanned {
@@ -338,6 +353,11 @@ mod tests {
         assert_eq!(
             stmts("CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2); SELECT 3").len(),
             2
+        );
+        let atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END";
+        assert_eq!(
+            stmts(&format!("{atomic}; SELECT f()")),
+            vec![atomic, "SELECT f()"]
         );
     }
 

@@ -7,7 +7,7 @@
 //! status mapping of errors (§4.4).
 //!
 //! How a request runs:
-//! - the whole `q` goes to PostgreSQL as one simple-protocol `Query` (see [`wire`]), exactly as
+//! - the whole `q` goes to PostgreSQL as one simple-protocol `Query` (module `wire`), exactly as
 //!   the SQL API sends it: several `;`-separated statements run in order, in PostgreSQL's
 //!   implicit transaction, and values arrive as text with each column's type OID and typmod;
 //! - the statements are counted with a small lexer (quotes, dollar quotes, comments,
@@ -19,7 +19,12 @@
 //!   the first row: an error before it gives CARTO's error status and body, an error after it
 //!   gives 200 with an `error` key at the end of the document;
 //! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
+//!
+//! The same engine serves the COPY API ([`SqlEngine::handle_copy_from`],
+//! [`SqlEngine::handle_copy_to`], §6) and, once [`SqlEngine::enable_batch`] gave it a registry
+//! database, the Batch API ([`SqlEngine::handle_job`], §5).
 
+mod batch;
 mod copy;
 mod error;
 mod fields;
@@ -102,6 +107,7 @@ pub struct SqlEngine {
     port: u16,
     pool: Arc<Pool>,
     copy_from_limit: u64,
+    batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
 }
 
 /// Size of the chunks sent to the response body.
@@ -134,6 +140,7 @@ impl SqlEngine {
             port,
             pool: Arc::new(Pool::default()),
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
+            batch: Arc::default(),
         }
     }
 
@@ -404,11 +411,23 @@ impl QueryJob {
         let mut error: Option<DbError> = None;
         let mut notices = Notices::default();
         let cancel = conn.cancel_handle();
-        if conn.send_query(&self.sql).await.is_err() {
-            if let Some(h) = out.head.take() {
-                let _ = h.send(Head::Error(ApiError::cannot_connect()));
+        match conn.send_query(&self.sql).await {
+            Ok(()) => {}
+            Err(WireError::Protocol(_)) => {
+                // Nothing was sent: the text cannot travel in a `Query` message (a NUL byte).
+                if let Some(h) = out.head.take() {
+                    let e =
+                        ApiError::bad_request("invalid byte sequence for encoding \"UTF8\": 0x00");
+                    let _ = h.send(Head::Error(e));
+                }
+                return Some((conn, b'I'));
             }
-            return None;
+            Err(_) => {
+                if let Some(h) = out.head.take() {
+                    let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                }
+                return None;
+            }
         }
         let status = loop {
             let event = tokio::select! {

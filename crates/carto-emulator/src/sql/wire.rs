@@ -427,6 +427,28 @@ impl PgConn {
         }
     }
 
+    /// Runs `sql` to completion, dropping any rows as they arrive (memory stays flat); the
+    /// first SQL error becomes `WireError::Db`.
+    pub(crate) async fn execute(&mut self, sql: &str) -> Result<(), WireError> {
+        self.send_query(sql).await?;
+        let mut error = None;
+        loop {
+            match self.next_event().await? {
+                Event::Error(e) => error = error.or(Some(e)),
+                Event::CopyInResponse => {
+                    self.copy_fail("COPY FROM STDIN is not supported here")
+                        .await?
+                }
+                Event::Ready(_) => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(WireError::Db(e)),
+            None => Ok(()),
+        }
+    }
+
     /// Sends one chunk of `COPY FROM STDIN` data.
     pub(crate) async fn copy_data(&mut self, data: Bytes) -> Result<(), WireError> {
         let mut buf = BytesMut::new();
