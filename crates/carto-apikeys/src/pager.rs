@@ -14,7 +14,7 @@ use crate::endpoints::{ListApiKeys, ListOptions};
 pub enum StopReason {
     /// The last page had no keys.
     EmptyPage,
-    /// The last page had fewer keys than asked for.
+    /// The last page had fewer keys than asked for, and no `next` link.
     ShortPage,
     /// As many keys as the server's `total` were seen.
     TotalReached,
@@ -29,10 +29,11 @@ pub enum StopReason {
 /// Walks the pages of a listing: [`next_request`](Self::next_request) gives the
 /// request to send, [`handle`](Self::handle) takes the answer and returns its keys.
 ///
-/// It stops on the first of: an empty page, a page shorter than `per_page`, the server's
-/// `total` reached, a page without a `next` link, or a page that repeats the previous
-/// one; so a server that lies about `total`, or ignores `page`, cannot make it loop
-/// forever.
+/// It stops on the first of: an empty page, a page shorter than `per_page` without a
+/// `next` link, the server's `total` reached, a page without a `next` link, or a page
+/// that repeats the previous one; so a server that lies about `total`, or ignores
+/// `page`, cannot make it loop forever. A short page followed by a `next` link (a
+/// server that caps `per_page`) does not stop the walk.
 #[derive(Debug, Clone)]
 pub struct Pager {
     options: ListOptions,
@@ -76,15 +77,19 @@ impl Pager {
         }
         let count = page.result.len() as u64;
         self.seen += count;
+        let short = count < u64::from(self.options.per_page);
+        let next = page.links.next.is_some();
         self.stopped = if page.result.is_empty() {
             Some(StopReason::EmptyPage)
-        } else if count < u64::from(self.options.per_page) {
+        } else if short && !next {
             Some(StopReason::ShortPage)
         } else if self.seen >= page.total {
             Some(StopReason::TotalReached)
-        } else if page.links.next.is_none() {
+        } else if !next {
             Some(StopReason::NoNextLink)
         } else {
+            // A full page, or a short one the server says more pages follow (a server
+            // capping `per_page`): go on; an empty or repeated page still stops.
             None
         };
         self.page = self.page.saturating_add(1);

@@ -93,6 +93,31 @@ fn server_lying_about_total_stops_at_the_empty_page() {
 }
 
 #[test]
+fn a_server_capping_per_page_is_followed_to_the_end() {
+    let (names, pages, why) = walk(5, |p| match p {
+        1 => page(5, &["a", "b"], true),
+        2 => page(5, &["c", "d"], true),
+        3 => page(5, &["e"], false),
+        _ => panic!("page {p} requested"),
+    });
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert_eq!(pages, [1, 2, 3]);
+    assert_eq!(why, StopReason::ShortPage);
+}
+
+#[test]
+fn short_pages_with_lying_links_stop_at_the_empty_page() {
+    let (names, pages, why) = walk(5, |p| match p {
+        1 => page(1000, &["a"], true),
+        2 => page(1000, &["b"], true),
+        _ => page(1000, &[], true),
+    });
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(pages, [1, 2, 3]);
+    assert_eq!(why, StopReason::EmptyPage);
+}
+
+#[test]
 fn missing_next_link_stops() {
     let (names, _, why) = walk(2, |_| page(10, &["a", "b"], false));
     assert_eq!(names, ["a", "b"]);
