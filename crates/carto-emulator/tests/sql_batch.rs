@@ -315,8 +315,38 @@ async fn batch_jobs_run_fail_cancel_and_persist() {
         format!(r#"{{"error":["Job with id {id} not found"]}}"#)
     );
 
-    // Another engine on the same registry (a restart) still knows the jobs.
+    // Another engine on the same registry (a restart) still knows the jobs, runs the ones
+    // left pending and marks the ones that were running as unknown.
+    let registry = env.cluster.connect_superuser(REGISTRY).await.unwrap();
+    for (job_id, status, sql) in [
+        ("left-pending", "pending", "INSERT INTO t VALUES (100)"),
+        ("was-running", "running", "SELECT 1"),
+    ] {
+        registry
+            .execute(
+                "INSERT INTO batch_jobs (job_id, username, status, kind, query, created_at, updated_at,
+                                         db_name, db_schema, db_role, db_password)
+                 VALUES ($1, 'alice', $2, 'simple', $3, 'c', 'u', $4, 'public', $5, $6)",
+                &[&job_id, &status, &Value::String(sql.into()).to_string(), &sql_common::DB, &OWNER.0, &OWNER.1],
+            )
+            .await
+            .unwrap();
+    }
     let restarted = enable(&env).await;
     let a = job(&restarted, m.clone(), Method::GET, Some(&id), Value::Null).await;
     assert_eq!(a.json()["status"], "done");
+    assert_eq!(
+        wait_final(&restarted, &m, "left-pending").await["status"],
+        "done"
+    );
+    assert_eq!(
+        env.q("SELECT count(*) AS n FROM t WHERE a = 100")
+            .await
+            .json()["rows"],
+        json!([{"n": 1}])
+    );
+    assert_eq!(
+        wait_final(&restarted, &m, "was-running").await["status"],
+        "unknown"
+    );
 }
