@@ -539,8 +539,16 @@ impl Batch {
                 &[&job.job_id, &now_text()],
             )
             .await;
-        if !matches!(claimed, Ok(1)) {
-            return;
+        match claimed {
+            Ok(1) => {}
+            // Cancelled meanwhile.
+            Ok(_) => return,
+            Err(e) => {
+                // The registry is unreachable: do not spin on the same job.
+                tracing::warn!(error = %e, "batch job cannot be claimed");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                return;
+            }
         }
         job.status = RUNNING.to_string();
         let mut conn = match PgConn::connect(&login.params).await {
