@@ -169,13 +169,14 @@ impl EmulatorBuilder {
         let addr = listener
             .local_addr()
             .map_err(|e| EmulatorError::io("cannot listen on", self.bind.to_string(), e))?;
+        let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port());
+        engine
+            .enable_batch(server.connect_superuser(crate::store::REGISTRY_DB).await?)
+            .await?;
         let state = Arc::new(AppState {
             store: store.clone(),
             timeouts: self.timeouts,
-            sql: Arc::new(crate::sql::SqlEngine::new(
-                server.host().to_owned(),
-                server.port(),
-            )),
+            sql: Arc::new(engine),
             scheme: if tls.is_some() { "https" } else { "http" },
         });
         let app = crate::http::router(state);

@@ -79,3 +79,17 @@ async fn kept_cluster_restarts_with_its_data() {
         .unwrap();
     assert!(path.join("pgdata").join("PG_VERSION").exists());
 }
+
+#[test]
+fn unreachable_data_dir_is_a_clear_error_for_root() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // only root runs PostgreSQL as another user
+    }
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = PgCluster::start_in(&dir.path().join("data")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot enter"), "{msg}");
+    assert!(msg.contains("chmod o+x"), "{msg}");
+}

@@ -294,6 +294,7 @@ async fn dispatch(
     };
     match kind {
         Some(SqlKind::Query) => finish_sql(&user, sql_api::handle(&state, &user, ctx).await),
+        Some(SqlKind::Job) => finish_sql(&user, sql_api::job(&state, &user, ctx).await),
         Some(SqlKind::CopyTo) => finish_sql(&user, sql_api::copy_to(&state, &user, ctx).await),
         _ => route(&state, &user, ctx).await,
     }
@@ -308,6 +309,8 @@ enum SqlKind {
     CopyFrom,
     /// `/api/{v}/sql/copyto`.
     CopyTo,
+    /// `/api/{v}/sql/job` and `/api/{v}/sql/job/{id}`.
+    Job,
 }
 
 fn sql_kind(rest: &str) -> Option<SqlKind> {
@@ -316,6 +319,7 @@ fn sql_kind(rest: &str) -> Option<SqlKind> {
         ["", "api", _, "sql"] => Some(SqlKind::Query),
         ["", "api", _, "sql", "copyfrom"] => Some(SqlKind::CopyFrom),
         ["", "api", _, "sql", "copyto"] => Some(SqlKind::CopyTo),
+        ["", "api", _, "sql", "job"] | ["", "api", _, "sql", "job", _] => Some(SqlKind::Job),
         _ => None,
     }
 }
@@ -399,7 +403,9 @@ mod tests {
         assert_eq!(sql_kind("/api/v1/sql/"), Some(SqlKind::Query));
         assert_eq!(sql_kind("/api/v2/sql/copyfrom"), Some(SqlKind::CopyFrom));
         assert_eq!(sql_kind("/api/v2/sql/copyto"), Some(SqlKind::CopyTo));
-        assert_eq!(sql_kind("/api/v2/sql/job"), None);
+        assert_eq!(sql_kind("/api/v2/sql/job"), Some(SqlKind::Job));
+        assert_eq!(sql_kind("/api/v2/sql/job/abc"), Some(SqlKind::Job));
+        assert_eq!(sql_kind("/api/v2/sql/jobs"), None);
         assert_eq!(sql_kind("/api/v3/api_keys"), None);
     }
 

@@ -54,6 +54,28 @@ pub(crate) async fn copy_to(state: &AppState, user: &UserRecord, ctx: Ctx) -> Re
     r
 }
 
+/// Handles the Batch API: `POST /api/{v}/sql/job`, `GET|DELETE /api/{v}/sql/job/{id}`.
+pub(crate) async fn job(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let (session, _) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = ctx.body_params().unwrap_or_default();
+    let segs: Vec<&str> = ctx.rest.trim_end_matches('/').split('/').collect();
+    let job_id = segs.get(5).map(|s| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let mut r = state
+        .sql
+        .handle_job(session, &ctx.method, job_id.as_deref(), body)
+        .await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
 /// Resolves the credentials and parameters of a SQL API request into a session.
 pub(crate) fn prepare(
     state: &AppState,

@@ -109,6 +109,29 @@ impl RunAs {
     }
 }
 
+/// Checks that the `postgres` user can traverse every directory down to `dir`.
+fn check_reachable(dir: &Path, r: RunAs) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::MetadataExt;
+    for d in dir.ancestors() {
+        let meta = fs::metadata(d).map_err(|e| EmulatorError::io("cannot inspect", d, e))?;
+        let mode = meta.mode();
+        let ok = if meta.uid() == r.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == r.gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !ok {
+            return Err(EmulatorError::Config(format!(
+                "the `postgres` system user (PostgreSQL runs as it because this process is root) cannot enter {}: choose a data directory outside it (not under /root) or make it traversable (chmod o+x)",
+                d.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The superuser's credentials, kept in a data directory between runs.
 #[derive(Clone, Serialize, Deserialize)]
 struct Secret {
@@ -174,6 +197,9 @@ impl PgCluster {
         let data_dir = data_dir
             .canonicalize()
             .map_err(|e| EmulatorError::io("cannot resolve", data_dir, e))?;
+        if let Some(r) = run_as {
+            check_reachable(&data_dir, r)?;
+        }
         Self::init_and_start(bins, run_as, &data_dir, false)
     }
 

@@ -1,4 +1,5 @@
-//! The COPY API routed by the emulator (streamed upload, key roles decide), and the
+//! The COPY and Batch APIs routed by the emulator (streamed upload, key roles decide;
+//! jobs for the master key only), and the
 //! emulator served over HTTPS with a generated certificate authority.
 
 mod common;
@@ -116,4 +117,85 @@ async fn https_with_a_generated_authority() {
     // A client that does not trust the authority fails the handshake.
     let r = client().get(format!("{base}/api/v3/api_keys")).send().await;
     assert!(r.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_jobs_through_the_router() {
+    let emu = Emulator::builder().user("alice").start().await.unwrap();
+    let c = client();
+    let base = emu
+        .user("alice")
+        .unwrap()
+        .base_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let master = emu.master_key("alice").unwrap().expose_secret().to_owned();
+    let url = format!("{base}/api/v2/sql/job");
+    let r = send(
+        &c,
+        Method::POST,
+        &url,
+        Some(("alice", &master)),
+        Some(&json!({"query": "CREATE TABLE j AS SELECT 42 AS x"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    loop {
+        let r = send(
+            &c,
+            Method::GET,
+            &format!("{url}/{id}"),
+            Some(("alice", &master)),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        match r.json()["status"].as_str().unwrap() {
+            "done" => break,
+            "pending" | "running" => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            other => panic!("job ended {other}: {}", r.text),
+        }
+    }
+    let r = send(
+        &c,
+        Method::POST,
+        &format!("{base}/api/v2/sql"),
+        Some(("alice", &master)),
+        Some(&json!({"q": "SELECT x FROM j"})),
+    )
+    .await;
+    assert_eq!(r.json()["rows"], json!([{"x": 42}]));
+    // Only the master key: others get 403, unknown keys 401.
+    let r = send(
+        &c,
+        Method::POST,
+        &url,
+        Some(("alice", "default_public")),
+        Some(&json!({"query": "SELECT 1"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json(), json!({"error": ["permission denied"]}));
+    let r = send(
+        &c,
+        Method::GET,
+        &format!("{url}/{id}"),
+        Some(("alice", "wadus")),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &c,
+        Method::GET,
+        &format!("{url}/nope"),
+        Some(("alice", &master)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json(), json!({"error": ["Job with id nope not found"]}));
 }
