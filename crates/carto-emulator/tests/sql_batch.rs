@@ -169,6 +169,7 @@ async fn batch_jobs_run_fail_cancel_and_persist() {
     .await;
     let multi = wait_final(&engine, &m, a.json()["job_id"].as_str().unwrap()).await;
     assert_eq!(multi["status"], "failed");
+    assert_eq!(multi["failed_reason"], "division by zero");
     assert_eq!(
         multi["query"],
         json!([{"query": "INSERT INTO t VALUES (2)", "status": "done"},
@@ -257,7 +258,53 @@ async fn batch_jobs_run_fail_cancel_and_persist() {
     assert!(stopped, "the cancelled query is still running");
     assert_eq!(wait_final(&engine, &m, &sid).await["status"], "cancelled");
 
+    // Cancelling a multi-query job cancels its running query.
+    let a = job(
+        &engine,
+        m.clone(),
+        Method::POST,
+        None,
+        json!({"query": ["SELECT 1", "SELECT pg_sleep(120)", "SELECT 2"]}),
+    )
+    .await;
+    let mid = a.json()["job_id"].as_str().unwrap().to_string();
+    let mut second_running = false;
+    for _ in 0..600 {
+        let a = job(&engine, m.clone(), Method::GET, Some(&mid), Value::Null).await;
+        if a.json()["query"][1]["status"] == "running" {
+            second_running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(second_running, "the second query never ran");
+    let a = job(&engine, m.clone(), Method::DELETE, Some(&mid), Value::Null).await;
+    assert_eq!(a.json()["status"], "cancelled");
+    let mut statuses = Vec::new();
+    for _ in 0..600 {
+        let a = job(&engine, m.clone(), Method::GET, Some(&mid), Value::Null).await;
+        statuses = a.json()["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["status"].as_str().unwrap().to_string())
+            .collect();
+        if statuses[1] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(statuses, ["done", "cancelled", "pending"]);
+
     // CARTO's errors.
+    let a = job(&engine, m.clone(), Method::DELETE, Some(&fid), Value::Null).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":["Cannot set status to cancelled"]}"#
+        )
+    );
     let a = job(&engine, m.clone(), Method::DELETE, Some(&id), Value::Null).await;
     assert_eq!(
         (a.status, a.body.as_str()),
@@ -315,8 +362,38 @@ async fn batch_jobs_run_fail_cancel_and_persist() {
         format!(r#"{{"error":["Job with id {id} not found"]}}"#)
     );
 
-    // Another engine on the same registry (a restart) still knows the jobs.
+    // Another engine on the same registry (a restart) still knows the jobs, runs the ones
+    // left pending and marks the ones that were running as unknown.
+    let registry = env.cluster.connect_superuser(REGISTRY).await.unwrap();
+    for (job_id, status, sql) in [
+        ("left-pending", "pending", "INSERT INTO t VALUES (100)"),
+        ("was-running", "running", "SELECT 1"),
+    ] {
+        registry
+            .execute(
+                "INSERT INTO batch_jobs (job_id, username, status, kind, query, created_at, updated_at,
+                                         db_name, db_schema, db_role, db_password)
+                 VALUES ($1, 'alice', $2, 'simple', $3, 'c', 'u', $4, 'public', $5, $6)",
+                &[&job_id, &status, &Value::String(sql.into()).to_string(), &sql_common::DB, &OWNER.0, &OWNER.1],
+            )
+            .await
+            .unwrap();
+    }
     let restarted = enable(&env).await;
     let a = job(&restarted, m.clone(), Method::GET, Some(&id), Value::Null).await;
     assert_eq!(a.json()["status"], "done");
+    assert_eq!(
+        wait_final(&restarted, &m, "left-pending").await["status"],
+        "done"
+    );
+    assert_eq!(
+        env.q("SELECT count(*) AS n FROM t WHERE a = 100")
+            .await
+            .json()["rows"],
+        json!([{"n": 1}])
+    );
+    assert_eq!(
+        wait_final(&restarted, &m, "was-running").await["status"],
+        "unknown"
+    );
 }

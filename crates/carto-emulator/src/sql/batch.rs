@@ -431,10 +431,12 @@ impl Batch {
             )));
         };
         if !can_transition(&job.status, CANCELLED) {
-            return Err(ApiError::bad_request(format!(
-                "Cannot set status from {} to {CANCELLED}",
-                job.status
-            )));
+            // CARTO's fallback jobs word it differently.
+            let message = match job.query {
+                JobQuery::Fallback(_) => format!("Cannot set status to {CANCELLED}"),
+                _ => format!("Cannot set status from {} to {CANCELLED}", job.status),
+            };
+            return Err(ApiError::bad_request(message));
         }
         job.status = CANCELLED.to_string();
         job.updated_at = now_text();
@@ -539,8 +541,16 @@ impl Batch {
                 &[&job.job_id, &now_text()],
             )
             .await;
-        if !matches!(claimed, Ok(1)) {
-            return;
+        match claimed {
+            Ok(1) => {}
+            // Cancelled meanwhile.
+            Ok(_) => return,
+            Err(e) => {
+                // The registry is unreachable: do not spin on the same job.
+                tracing::warn!(error = %e, "batch job cannot be claimed");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                return;
+            }
         }
         job.status = RUNNING.to_string();
         let mut conn = match PgConn::connect(&login.params).await {
@@ -572,15 +582,32 @@ impl Batch {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&id);
         if self.status_of(&id).await.as_deref() == Some(CANCELLED) {
+            // The interrupted query of a multi-query or fallback job is cancelled too.
+            let mut query = job.query.to_json();
+            let items = match &mut query {
+                Value::Array(items) => Some(items),
+                Value::Object(doc) => doc.get_mut("query").and_then(Value::as_array_mut),
+                _ => None,
+            };
+            if let Some(items) = items {
+                for item in items.iter_mut().filter(|i| i["status"] == RUNNING) {
+                    item["status"] = json!(CANCELLED);
+                }
+                let _ = self
+                    .registry
+                    .execute(
+                        "UPDATE batch_jobs SET query = $2 WHERE job_id = $1",
+                        &[&id, &query.to_string()],
+                    )
+                    .await;
+            }
             return;
         }
         match outcome {
             Ok(()) => job.status = DONE.to_string(),
             Err(reason) => {
                 job.status = FAILED.to_string();
-                if !matches!(job.query, JobQuery::Multi(_) | JobQuery::Fallback(_)) {
-                    job.failed_reason = Some(reason);
-                }
+                job.failed_reason = Some(reason);
             }
         }
         job.updated_at = now_text();
@@ -628,6 +655,11 @@ impl Batch {
                     let _ = self.save(job).await;
                     match self.exec(&id, conn, &sql, None).await {
                         Ok(()) => items[i]["status"] = json!(DONE),
+                        Err(_) if self.status_of(&id).await.as_deref() == Some(CANCELLED) => {
+                            items[i]["status"] = json!(CANCELLED);
+                            job.query = JobQuery::Multi(items);
+                            return Err(CANCELLED.to_string());
+                        }
                         Err(reason) => {
                             items[i]["status"] = json!(FAILED);
                             items[i]["failed_reason"] = json!(reason);
@@ -637,6 +669,13 @@ impl Batch {
                     job.query = JobQuery::Multi(items.clone());
                     if result.is_err() {
                         break;
+                    }
+                    if i + 1 < items.len() {
+                        // Like CARTO, the job is pending again between its queries.
+                        job.status = PENDING.to_string();
+                        job.updated_at = now_text();
+                        let _ = self.save(job).await;
+                        job.status = RUNNING.to_string();
                     }
                 }
                 result
@@ -663,6 +702,11 @@ impl Batch {
                     job.updated_at = now_text();
                     let _ = self.save(job).await;
                     let result = self.exec(&id, conn, &sql, item["timeout"].as_u64()).await;
+                    if result.is_err() && self.status_of(&id).await.as_deref() == Some(CANCELLED) {
+                        doc["query"][i]["status"] = json!(CANCELLED);
+                        job.query = JobQuery::Fallback(doc);
+                        return Err(CANCELLED.to_string());
+                    }
                     doc["query"][i]["ended_at"] = json!(now_text());
                     let (status, fallback) = match &result {
                         Ok(()) => (DONE, item.get("onsuccess").and_then(Value::as_str)),
