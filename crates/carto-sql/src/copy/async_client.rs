@@ -37,7 +37,7 @@ use super::trailer::TrailerCheck;
 ///         &CopyFromOptions::new().gzip(1),
 ///     )
 ///     .await?;
-/// let mut out = tokio::io::stdout();
+/// let mut out: Vec<u8> = Vec::new();
 /// copy.copy_to_writer("COPY cities TO STDOUT", &mut out, &CopyToOptions::new())
 ///     .await?;
 /// # let _ = loaded;
@@ -169,7 +169,8 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
-    /// truncated); returns the number of bytes written.
+    /// truncated); returns the number of bytes written. On a failure midway, the file
+    /// keeps what arrived before it.
     pub async fn copy_to_path(
         &self,
         sql: &str,
@@ -187,9 +188,17 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         let mut file = tokio::io::BufWriter::with_capacity(CHUNK, file);
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            file.write_all(&chunk).await.map_err(write_error)?;
-            written += chunk.len() as u64;
+            match chunk {
+                Ok(chunk) => {
+                    file.write_all(&chunk).await.map_err(write_error)?;
+                    written += chunk.len() as u64;
+                }
+                Err(err) => {
+                    // Keep what arrived before the failure in the file.
+                    let _ = file.flush().await;
+                    return Err(err);
+                }
+            }
         }
         file.flush().await.map_err(write_error)?;
         Ok(written)

@@ -153,7 +153,8 @@ impl<T: Transport> CopyClient<T> {
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
-    /// truncated); returns the number of bytes written.
+    /// truncated); returns the number of bytes written. On a failure midway, the file
+    /// keeps what arrived before it.
     pub fn copy_to_path(
         &self,
         sql: &str,
