@@ -307,10 +307,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }));
     sql(&ureq, &creds, "TRUNCATE copy_bench");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    // CARTO_BENCH_RUNTIME=current-thread runs the async client on one thread.
+    let runtime = if std::env::var("CARTO_BENCH_RUNTIME").as_deref() == Ok("current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    };
     let reqwest = ReqwestTransport::with_config(config)?;
     let async_client = AsyncCopyClient::from_credentials(reqwest, creds.clone());
     runs.push(measure("async (reqwest)", "COPY FROM", || {

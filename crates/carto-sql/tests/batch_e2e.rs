@@ -39,9 +39,8 @@ fn assert_failed(err: &Error, expected_status: &str, reason_contains: Option<&st
     match err {
         Error::JobFailed { status, reason, .. } => {
             assert_eq!(status, expected_status, "{err}");
-            match reason_contains {
-                Some(text) => assert!(reason.as_deref().is_some_and(|r| r.contains(text)), "{err}"),
-                None => {}
+            if let Some(text) = reason_contains {
+                assert!(reason.as_deref().is_some_and(|r| r.contains(text)), "{err}");
             }
         }
         other => panic!("expected a failed job, got {other:?}"),

@@ -31,9 +31,11 @@ fn csv(first: u32, rows: u32) -> String {
 /// A COPY TO query longer than 8 KB listing ids.
 fn long_query(ids: u32) -> String {
     let list: Vec<String> = (0..ids).map(|i| i.to_string()).collect();
+    // The ids, then a comment, make a query over 8 KB (too long for many URL limits).
     let sql = format!(
-        "COPY (SELECT id, name FROM copy_e2e WHERE id IN ({}) ORDER BY id) TO STDOUT",
-        list.join(", ")
+        "COPY (SELECT id, name FROM copy_e2e WHERE id IN ({}) /* {} */ ORDER BY id) TO STDOUT",
+        list.join(", "),
+        "padding ".repeat(1024)
     );
     assert!(sql.len() > 8 * 1024, "{} bytes", sql.len());
     sql

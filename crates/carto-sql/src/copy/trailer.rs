@@ -18,6 +18,9 @@ use http::{HeaderMap, StatusCode};
 /// How many bytes at the end of a COPY TO body are held back until the end.
 pub const HOLD_BACK: usize = 4096;
 
+/// The smallest piece passed on before the end of the body.
+pub(crate) const EMIT_AT: usize = 64 * 1024;
+
 /// Holds back the tail of a body to find an appended error; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct TrailerCheck {
@@ -30,14 +33,23 @@ impl TrailerCheck {
     }
 
     /// Takes the next chunk; returns the bytes that may be passed on now.
+    ///
+    /// Bytes are passed on in pieces of at least [`EMIT_AT`] bytes: small chunks (a
+    /// server may send one per row) are gathered, so that the held-back tail is moved
+    /// once per piece rather than once per chunk.
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Option<Bytes> {
         self.hold.extend_from_slice(chunk);
-        if self.hold.len() > HOLD_BACK {
-            let ready = self.hold.len() - HOLD_BACK;
-            Some(self.hold.split_to(ready).freeze())
-        } else {
-            None
+        if self.hold.len() < HOLD_BACK + EMIT_AT {
+            return None;
         }
+        let ready = self.hold.len() - HOLD_BACK;
+        let out = self.hold.split_to(ready).freeze();
+        // A fresh buffer for the tail, so that the next chunks are not copied into one
+        // shared with the piece just passed on.
+        let mut fresh = BytesMut::with_capacity(HOLD_BACK + 2 * EMIT_AT);
+        fresh.extend_from_slice(&self.hold);
+        self.hold = fresh;
+        Some(out)
     }
 
     /// Ends the body: the remaining bytes to pass on, and the appended error if any.
@@ -97,6 +109,30 @@ mod tests {
         let (out, err) = run(&[b"{\"error\":[\"x\"]}\n"]);
         assert_eq!(out, b"{\"error\":[\"x\"]}\n");
         assert!(err.is_none());
+    }
+
+    #[test]
+    fn tiny_chunks_are_gathered_and_nothing_is_lost() {
+        let row = b"12345\tsome row text\n";
+        let mut check = TrailerCheck::new();
+        let mut pieces = Vec::new();
+        for _ in 0..20_000 {
+            if let Some(b) = check.push(row) {
+                pieces.push(b);
+            }
+        }
+        let (rest, err) = check.finish();
+        assert!(err.is_none());
+        assert!(pieces.len() > 2);
+        assert!(pieces.iter().all(|p| p.len() >= EMIT_AT));
+        let total: usize = pieces.iter().map(Bytes::len).sum::<usize>() + rest.len();
+        assert_eq!(total, 20_000 * row.len());
+        let all: Vec<u8> = pieces
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .chain(rest.iter().copied())
+            .collect();
+        assert!(all.chunks(row.len()).all(|c| c == row));
     }
 
     #[test]
