@@ -11,6 +11,7 @@
 
 use std::error::Error;
 use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use carto_core::Credentials;
@@ -52,12 +53,16 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // COPY FROM: streamed from the file, gzip level 1, with a progress line.
     let copy = CopyClient::from_credentials(transport, credentials);
+    let shown = AtomicU64::new(0);
     let loaded = copy.copy_from_path(
         "COPY copy_example (id, city, population, measured_at) FROM STDIN WITH (FORMAT csv, HEADER true)",
         &csv_path,
         &CopyFromOptions::new().gzip(1).progress(move |sent| {
-            print!("\ruploaded {:>3}%", sent * 100 / size);
-            let _ = std::io::stdout().flush();
+            let percent = sent * 100 / size.max(1);
+            if percent / 10 > shown.swap(percent / 10, Ordering::Relaxed) {
+                print!("\ruploaded {percent:>3}%");
+                let _ = std::io::stdout().flush();
+            }
         }),
     )?;
     println!(
