@@ -261,7 +261,7 @@ impl ApiError {
                 err.errors_cause = text("errors_cause");
             }
             Ok(other) => collect_messages(&other, &mut err.messages),
-            Err(_) => err.messages.push(excerpt(trimmed, 200)),
+            Err(_) => err.messages.push(redact_secrets(&excerpt(trimmed, 200))),
         }
         err
     }
@@ -393,6 +393,52 @@ pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
     s
 }
 
+/// JSON members whose string values are secrets.
+const SECRET_KEYS: &[&str] = &["token", "api_key", "map_key", "access_token", "password"];
+
+/// Replaces the string values of secret members (`"token": "..."`) with `<redacted>`;
+/// a value cut off by the excerpt is redacted to the end.
+fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while let Some(quote) = rest.find('"') {
+        out.push_str(&rest[..=quote]);
+        rest = &rest[quote + 1..];
+        for key in SECRET_KEYS {
+            let Some(after_key) = rest.strip_prefix(key).and_then(|r| r.strip_prefix('"')) else {
+                continue;
+            };
+            let after_colon = after_key.trim_start();
+            let Some(after_colon) = after_colon.strip_prefix(':') else {
+                continue;
+            };
+            let Some(value) = after_colon.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            out.push_str(key);
+            out.push_str("\":\"<redacted>\"");
+            let mut chars = value.char_indices();
+            let mut end = value.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            rest = &value[end..];
+            continue 'outer;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A response that could not be decoded into the expected type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -414,7 +460,7 @@ impl DecodeError {
             status,
             path: path.into(),
             message: message.into(),
-            body_start: excerpt(body, 120),
+            body_start: redact_secrets(&excerpt(body, 120)),
         }
     }
 
@@ -504,6 +550,16 @@ mod tests {
             b"<html>bad</html>",
         );
         assert_eq!(e.message(), "<html>bad</html>");
+    }
+
+    #[test]
+    fn decode_excerpt_redacts_secrets() {
+        let body = br#"{"name":"k","token" : "s3cret\"x","api_key":"k2","user":{"password":"p"#;
+        let e = DecodeError::new(StatusCode::OK, ".", "bad", body);
+        assert_eq!(
+            e.body_start(),
+            r#"{"name":"k","token":"<redacted>","api_key":"<redacted>","user":{"password":"<redacted>""#
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! plus a pure response parser. No HTTP client, no runtime, no I/O besides reading and
 //! writing credentials files.
 
+pub mod auth_extract;
 pub mod base_url;
 pub mod credentials;
 pub mod endpoint;

@@ -1,1 +1,44 @@
-//! placeholder
+//! carto-emulator: a local CARTO server on a real PostgreSQL.
+//!
+//! It serves the Auth API v3 (`/api/v3/api_keys`), the SQL API v2 (`/api/v2/sql`),
+//! `/api/v3/me` and `/api/v4/do/token` for any number of users, each API key being a
+//! real PostgreSQL role, so permissions behave as on CARTO.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), carto_emulator::EmulatorError> {
+//! let emulator = carto_emulator::Emulator::builder()
+//!     .user("alice")
+//!     .org("acme", ["bob", "carol"])
+//!     .start_blocking()?;
+//! let alice = emulator.user("alice").unwrap();
+//! println!("{}", alice.base_url().as_str()); // http://127.0.0.1:PORT/user/alice
+//! let creds = alice.credentials(); // master key, ready for the SDK
+//! # let _ = creds;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! PostgreSQL: by default a private throwaway cluster from the binaries on the machine
+//! ([`PgCluster`]); [`EmulatorBuilder::data_dir`] keeps it; [`EmulatorBuilder::database_url`]
+//! uses an existing server. PostGIS and the geocoder `cdb_geocode_admin0_polygon` are
+//! installed in each user database when PostGIS is available.
+
+mod emulator;
+pub mod error;
+mod geocoder;
+mod grants;
+// Request handlers return `Result<_, Response>`: the error is the answer, built once per
+// request, so its size does not matter.
+#[allow(clippy::result_large_err)]
+mod http;
+mod ident;
+pub mod pg;
+pub mod sql;
+mod store;
+pub mod tls;
+
+pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder, KeyKind};
+pub use error::EmulatorError;
+pub use geocoder::ADMIN0_GEOJSON;
+pub use http::StatementTimeouts;
+pub use pg::{PgCluster, PgServer};

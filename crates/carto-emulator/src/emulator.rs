@@ -1,0 +1,474 @@
+//! The library entry point: [`Emulator::builder`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use carto_core::{BaseUrl, Credentials, Token};
+
+use crate::error::EmulatorError;
+use crate::http::{AppState, StatementTimeouts};
+use crate::pg::{PgCluster, PgServer};
+use crate::store::{Store, validate_name};
+use crate::tls::{TlsMode, TlsSetup};
+
+/// A key type, for per-type settings such as statement timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// The master key.
+    Master,
+    /// The Default public key (and requests without a key).
+    DefaultPublic,
+    /// Regular keys.
+    Regular,
+}
+
+/// Settings of an emulator, made by [`Emulator::builder`].
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    users: Vec<String>,
+    orgs: Vec<(String, Vec<String>)>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    bind: IpAddr,
+    port: u16,
+    timeouts: StatementTimeouts,
+    tls: Option<TlsMode>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            orgs: Vec::new(),
+            data_dir: None,
+            database_url: None,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            timeouts: StatementTimeouts::default(),
+            tls: None,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Adds an individual user (own database, schema `public`).
+    pub fn user(mut self, username: impl Into<String>) -> Self {
+        self.users.push(username.into());
+        self
+    }
+
+    /// Adds an organization and its users (one shared database, one schema per user).
+    pub fn org<I, S>(mut self, org: impl Into<String>, users: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.orgs
+            .push((org.into(), users.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Keeps the PostgreSQL cluster in `dir` (created on first use; a restart on the
+    /// same directory has every user, key, token and table back). Default: a
+    /// throwaway cluster removed when the emulator stops.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Uses an existing PostgreSQL server (`postgres://superuser:password@host:port/db`)
+    /// instead of a private cluster.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1`).
+    pub fn bind(mut self, addr: IpAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The port to listen on (default 0: a free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Serves HTTPS instead of HTTP (base URLs become `https://...`; with
+    /// [`TlsMode::SelfSigned`] clients trust [`Emulator::ca_pem`]).
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = Some(mode);
+        self
+    }
+
+    /// The statement timeout of SQL run with keys of this kind (default: none).
+    pub fn statement_timeout(mut self, kind: KeyKind, timeout: Option<Duration>) -> Self {
+        match kind {
+            KeyKind::Master => self.timeouts.master = timeout,
+            KeyKind::DefaultPublic => self.timeouts.default = timeout,
+            KeyKind::Regular => self.timeouts.regular = timeout,
+        }
+        self
+    }
+
+    /// Starts PostgreSQL, creates the users and serves HTTP on the current tokio
+    /// runtime (which must be multi-threaded or keep running while the emulator is
+    /// used).
+    pub async fn start(self) -> Result<Emulator, EmulatorError> {
+        let mut wanted: Vec<(String, Option<String>)> =
+            self.users.iter().map(|u| (u.clone(), None)).collect();
+        for (org, users) in &self.orgs {
+            validate_name("organization", org)?;
+            wanted.extend(users.iter().map(|u| (u.clone(), Some(org.clone()))));
+        }
+        for (i, (u, _)) in wanted.iter().enumerate() {
+            validate_name("user", u)?;
+            if wanted[..i].iter().any(|(o, _)| o == u) {
+                return Err(EmulatorError::Config(format!("user `{u}` given twice")));
+            }
+        }
+        let tls = match &self.tls {
+            Some(mode) => Some(
+                TlsSetup::new(mode).map_err(|e| EmulatorError::Config(format!("HTTPS: {e}")))?,
+            ),
+            None => None,
+        };
+        let server = match (&self.database_url, &self.data_dir) {
+            (Some(url), _) => PgServer::from_url(url)?,
+            (None, Some(dir)) => {
+                let dir = dir.clone();
+                let cluster = tokio::task::spawn_blocking(move || PgCluster::start_in(&dir))
+                    .await
+                    .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
+                PgServer::from_cluster(cluster)
+            }
+            (None, None) => {
+                let cluster = tokio::task::spawn_blocking(PgCluster::start_temporary)
+                    .await
+                    .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
+                PgServer::from_cluster(cluster)
+            }
+        };
+        let server = Arc::new(server);
+        let store = Arc::new(Store::open(server.clone()).await?);
+        for (u, org) in &wanted {
+            store.ensure_user(u, org.as_deref()).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(self.bind, self.port))
+            .await
+            .map_err(|e| {
+                EmulatorError::io(
+                    "cannot listen on",
+                    format!("{}:{}", self.bind, self.port),
+                    e,
+                )
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| EmulatorError::io("cannot listen on", self.bind.to_string(), e))?;
+        let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port());
+        engine
+            .enable_batch(server.connect_superuser(crate::store::REGISTRY_DB).await?)
+            .await?;
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            timeouts: self.timeouts,
+            sql: Arc::new(engine),
+            scheme: if tls.is_some() { "https" } else { "http" },
+        });
+        let app = crate::http::router(state);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = match &tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+            }),
+            Some(setup) => {
+                let listener = setup
+                    .listener(listener)
+                    .map_err(|e| EmulatorError::io("cannot listen on", addr.to_string(), e))?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
+                })
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let users = store
+            .users()
+            .iter()
+            .map(|u| EmulatedUser::new(&u.username, u.org.clone(), scheme, addr, &store))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Emulator {
+            addr,
+            scheme,
+            ca_pem: tls.map(|t| t.ca_pem().to_owned()),
+            users,
+            store,
+            shutdown: Some(tx),
+            task: Some(task),
+            server: Some(server),
+        })
+    }
+
+    /// Like [`EmulatorBuilder::start`], for synchronous code: the emulator runs on its
+    /// own multi-threaded tokio runtime, stopped when the handle is dropped. Do not
+    /// call it from inside an async runtime.
+    pub fn start_blocking(self) -> Result<BlockingEmulator, EmulatorError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("carto-emulator")
+            .build()
+            .map_err(|e| EmulatorError::Other(format!("cannot start a tokio runtime: {e}")))?;
+        let emulator = runtime.block_on(self.start())?;
+        Ok(BlockingEmulator {
+            emulator: Some(emulator),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+/// A user served by the emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatedUser {
+    username: String,
+    org: Option<String>,
+    base_url: BaseUrl,
+    host_base_url: String,
+    master_key: Token,
+    public_role: String,
+}
+
+impl EmulatedUser {
+    fn new(
+        username: &str,
+        org: Option<String>,
+        scheme: &str,
+        addr: SocketAddr,
+        store: &Store,
+    ) -> Result<Self, EmulatorError> {
+        let url = format!("{scheme}://{addr}/user/{username}");
+        let base_url = BaseUrl::parse_allow_http(&url)
+            .map_err(|e| EmulatorError::Other(format!("bad base URL {url}: {e}")))?;
+        let master_key = store
+            .master_key(username)
+            .map(|k| k.token)
+            .ok_or_else(|| EmulatorError::Other(format!("user `{username}` has no master key")))?;
+        let public_role = store
+            .user(username)
+            .map(|u| u.public_role.clone())
+            .unwrap_or_default();
+        Ok(Self {
+            username: username.to_owned(),
+            org,
+            base_url,
+            host_base_url: format!("{scheme}://{username}.localhost:{}", addr.port()),
+            master_key,
+            public_role,
+        })
+    }
+
+    /// The username.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The organization, for organization users.
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
+    }
+
+    /// The base URL in the path form, `http://127.0.0.1:PORT/user/{username}`
+    /// (`https` with [`EmulatorBuilder::tls`]).
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+
+    /// The base URL in the host form, `http://{username}.localhost:PORT` (needs a
+    /// resolver that maps `*.localhost` to the loopback address, or a `Host` header).
+    pub fn host_base_url(&self) -> &str {
+        &self.host_base_url
+    }
+
+    /// The master key token when the emulator started (see
+    /// [`Emulator::master_key`] for the current one after a regeneration).
+    pub fn master_key(&self) -> &Token {
+        &self.master_key
+    }
+
+    /// Credentials with the master key, on the path-form base URL.
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(self.base_url.clone(), self.master_key.clone())
+    }
+
+    /// Credentials with the Default public key.
+    pub fn default_public_credentials(&self) -> Credentials {
+        Credentials::default_public(self.base_url.clone())
+    }
+
+    /// The PostgreSQL role of the Default public key: tables granted `SELECT` to it
+    /// are public (the master key can `GRANT SELECT ON t TO "<role>"`).
+    pub fn public_role(&self) -> &str {
+        &self.public_role
+    }
+}
+
+/// A running emulator. Dropping it stops the HTTP server and, unless an existing
+/// server was given, PostgreSQL (removing a throwaway cluster).
+pub struct Emulator {
+    addr: SocketAddr,
+    scheme: &'static str,
+    ca_pem: Option<String>,
+    users: Vec<EmulatedUser>,
+    store: Arc<Store>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    server: Option<Arc<PgServer>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.username).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Settings for a new emulator.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR` (or `https://`): the server root (append `/user/{username}` for a
+    /// user).
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The PEM certificate HTTPS clients should trust (with [`EmulatorBuilder::tls`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Every user (configured now or kept in the data directory), by name.
+    pub fn users(&self) -> &[EmulatedUser] {
+        &self.users
+    }
+
+    /// A user by name.
+    pub fn user(&self, username: &str) -> Option<&EmulatedUser> {
+        self.users.iter().find(|u| u.username == username)
+    }
+
+    /// The user's current master key (it changes when regenerated).
+    pub fn master_key(&self, username: &str) -> Option<Token> {
+        self.store.master_key(username).map(|k| k.token)
+    }
+
+    /// Credentials with the user's current master key.
+    pub fn credentials(&self, username: &str) -> Option<Credentials> {
+        let user = self.user(username)?;
+        Some(Credentials::new(
+            user.base_url.clone(),
+            self.master_key(username)?,
+        ))
+    }
+
+    /// The PostgreSQL server under the emulator.
+    pub fn pg(&self) -> &PgServer {
+        self.store.server()
+    }
+
+    /// Makes the user's table (in the user's schema) readable by the Default public
+    /// key, or private again.
+    pub async fn set_table_public(
+        &self,
+        username: &str,
+        table: &str,
+        public: bool,
+    ) -> Result<(), EmulatorError> {
+        let user = self
+            .store
+            .user(username)
+            .ok_or_else(|| EmulatorError::Config(format!("no user `{username}`")))?;
+        self.store.set_table_public(&user, table, public).await
+    }
+
+    /// Whether PostGIS (and so the geocoder) is installed in the user's database.
+    pub fn has_postgis(&self, username: &str) -> bool {
+        self.store.user(username).is_some_and(|u| u.postgis)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some(server) = self.server.take() {
+            server.stop_cluster();
+        }
+    }
+}
+
+/// An emulator on its own runtime, for synchronous code
+/// ([`EmulatorBuilder::start_blocking`]). Dereferences to [`Emulator`].
+pub struct BlockingEmulator {
+    emulator: Option<Emulator>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for BlockingEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.emulator.fmt(f)
+    }
+}
+
+impl BlockingEmulator {
+    /// Runs a future on the emulator's runtime (for example
+    /// [`Emulator::set_table_public`]).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().expect("runtime present").block_on(f)
+    }
+}
+
+impl std::ops::Deref for BlockingEmulator {
+    type Target = Emulator;
+
+    fn deref(&self) -> &Emulator {
+        self.emulator.as_ref().expect("emulator present")
+    }
+}
+
+impl Drop for BlockingEmulator {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            let _guard = rt.enter();
+            drop(self.emulator.take());
+            drop(_guard);
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}

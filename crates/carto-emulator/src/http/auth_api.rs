@@ -1,0 +1,448 @@
+//! Auth API v3: `/api/v3/api_keys` (§3).
+
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::{AppState, Ctx, empty_response, json_response, map_to_pairs, pairs_to_map};
+use crate::store::{KeyError, KeyRecord, KeyType, UserRecord};
+
+const FORBIDDEN: &str = "You don't have permission to access that resource";
+
+/// A Carto error body: `{"errors": msg, "errors_cause": null}`.
+pub(crate) fn carto_error(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({"errors": message, "errors_cause": null}))
+}
+
+/// Request parameters as Rails sees them: the body, overridden by the query.
+pub(crate) fn rails_params(ctx: &Ctx) -> Result<Map<String, Value>, Response> {
+    let mut params = ctx
+        .body_params()
+        .map_err(|_| carto_error(StatusCode::BAD_REQUEST, "Invalid JSON in the request body"))?;
+    for (k, v) in pairs_to_map(ctx.query.clone()) {
+        params.insert(k, v);
+    }
+    Ok(params)
+}
+
+/// Authenticates with any key of the user (§2.2); `Err` is Rails' empty 401.
+pub(crate) fn authenticate(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+) -> Result<KeyRecord, Response> {
+    let body = ctx.body_params().unwrap_or_default();
+    let token = carto_core::auth_extract::extract_auth_api(
+        &user.username,
+        ctx.authorization(),
+        &ctx.query,
+        &map_to_pairs(&body),
+    )
+    .map_err(|_| empty_response(StatusCode::UNAUTHORIZED))?
+    .ok_or_else(|| empty_response(StatusCode::UNAUTHORIZED))?;
+    state
+        .store
+        .key_by_token(&user.username, &token)
+        .ok_or_else(|| empty_response(StatusCode::UNAUTHORIZED))
+}
+
+fn authenticate_master(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+) -> Result<KeyRecord, Response> {
+    let key = authenticate(state, user, ctx)?;
+    if key.key_type == KeyType::Master {
+        Ok(key)
+    } else {
+        Err(empty_response(StatusCode::UNAUTHORIZED))
+    }
+}
+
+/// `target_user`: only the URL user itself (the emulator has no organization admins).
+fn check_target_user(
+    state: &AppState,
+    user: &UserRecord,
+    params: &Map<String, Value>,
+) -> Result<(), Response> {
+    let Some(target) = params.get("target_user").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if target == user.username {
+        return Ok(());
+    }
+    match (&user.org, state.store.user(target)) {
+        (Some(org), Some(t)) if t.org.as_deref() == Some(org) => {
+            Err(carto_error(StatusCode::FORBIDDEN, FORBIDDEN))
+        }
+        (Some(org), _) => Err(carto_error(
+            StatusCode::NOT_FOUND,
+            &format!("User '{target}' not found in the organization '{org}'"),
+        )),
+        (None, _) => Err(carto_error(StatusCode::FORBIDDEN, FORBIDDEN)),
+    }
+}
+
+/// Wraps a JSON answer in a JSONP callback when `callback` is given.
+fn respond(params: &Map<String, Value>, status: StatusCode, body: &Value) -> Response {
+    match params.get("callback").and_then(Value::as_str) {
+        None => json_response(status, body),
+        Some(cb) if valid_callback(cb) => {
+            let mut r =
+                axum::response::IntoResponse::into_response((status, format!("/**/{cb}({body})")));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/javascript; charset=utf-8"),
+            );
+            r
+        }
+        Some(_) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"errors": {"callback": "Invalid callback format"}}),
+        ),
+    }
+}
+
+fn valid_callback(cb: &str) -> bool {
+    let mut chars = cb.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '$' || c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '$' || c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// `Time#to_s` of a UTC time: `2018-02-14 13:23:12 +0000`.
+fn ruby_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S +0000").to_string()
+}
+
+/// `CGI.escape`: unreserved characters kept, space as `+`, the rest `%XX`.
+pub(crate) fn cgi_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The key JSON of §3.2, key order included.
+async fn key_json(state: &AppState, user: &UserRecord, key: &KeyRecord) -> Result<Value, Response> {
+    let grants = state
+        .store
+        .presented_grants(user, key)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(json!({
+        "name": key.name,
+        "user": {"username": key.username},
+        "type": key.key_type.as_str(),
+        "token": key.token.expose_secret(),
+        "grants": grants,
+        "created_at": ruby_time(&key.created_at),
+        "updated_at": ruby_time(&key.updated_at),
+    }))
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!("internal error: {e}");
+    carto_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+}
+
+fn key_error(e: KeyError) -> Response {
+    match e {
+        KeyError::Validation(msgs) => carto_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Validation failed: {}", msgs.join(", ")),
+        ),
+        KeyError::NotFound(name) => {
+            carto_error(StatusCode::NOT_FOUND, &format!("API key not found: {name}"))
+        }
+        KeyError::Forbidden => carto_error(StatusCode::FORBIDDEN, FORBIDDEN),
+        KeyError::Database(msg) => carto_error(StatusCode::UNPROCESSABLE_ENTITY, &msg),
+        KeyError::Internal(e) => internal(&e),
+    }
+}
+
+/// Finds a key by the name in the path (`+` also read as a space, since list links
+/// escape names the CGI way).
+fn find_key(state: &AppState, user: &UserRecord, name: &str) -> Option<KeyRecord> {
+    state.store.key_by_name(&user.username, name).or_else(|| {
+        name.contains('+')
+            .then(|| {
+                state
+                    .store
+                    .key_by_name(&user.username, &name.replace('+', " "))
+            })
+            .flatten()
+    })
+}
+
+/// `GET /api/v3/api_keys`.
+pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let caller = match authenticate(state, user, &ctx) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let params = match rails_params(&ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_target_user(state, user, &params) {
+        return r;
+    }
+    let text = |k: &str| -> Option<String> {
+        params.get(k).map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let positive = |k: &str, default: u64| -> Result<u64, Response> {
+        match text(k) {
+            None => Ok(default),
+            Some(s) => match s.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(carto_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Wrong '{k}' parameter value."),
+                )),
+            },
+        }
+    };
+    let page = match positive("page", 1) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let per_page = match positive("per_page", 20) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let order = text("order").unwrap_or_else(|| "updated_at".to_owned());
+    if !["type", "name", "updated_at"].contains(&order.as_str()) {
+        return carto_error(
+            StatusCode::BAD_REQUEST,
+            "Wrong 'order' parameter value. Valid values are one of [:type, :name, :updated_at]",
+        );
+    }
+    if let Some(dir) = text("order_direction") {
+        if !["asc", "desc"].contains(&dir.as_str()) {
+            return carto_error(
+                StatusCode::BAD_REQUEST,
+                "Wrong 'order_direction' parameter value. Valid values are one of [:asc, :desc]",
+            );
+        }
+    }
+    let mut types: Vec<KeyType> = Vec::new();
+    if let Some(t) = text("type") {
+        for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "master" => types.push(KeyType::Master),
+                "default" => types.push(KeyType::Default),
+                "regular" => types.push(KeyType::Regular),
+                _ => {
+                    return carto_error(
+                        StatusCode::BAD_REQUEST,
+                        "Wrong 'type' parameter value. Valid values are one of [\"master\", \"default\", \"regular\"]",
+                    );
+                }
+            }
+        }
+    }
+    let mut keys: Vec<KeyRecord> = if caller.key_type == KeyType::Master {
+        state.store.keys(&user.username)
+    } else {
+        vec![caller]
+    };
+    keys.retain(|k| types.is_empty() || types.contains(&k.key_type));
+    keys.sort_by(|a, b| {
+        b.key_type
+            .rank()
+            .cmp(&a.key_type.rank())
+            .then_with(|| match order.as_str() {
+                "name" => a.name.cmp(&b.name),
+                "type" => a.key_type.as_str().cmp(b.key_type.as_str()),
+                _ => a.updated_at.cmp(&b.updated_at),
+            })
+            .then_with(|| a.created_at.cmp(&b.created_at))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let total = keys.len() as u64;
+    let start = ((page - 1).saturating_mul(per_page)).min(total) as usize;
+    let end = (start as u64 + per_page).min(total) as usize;
+    let list_url = format!("{}/api/v3/api_keys", ctx.base);
+    let mut result = Vec::new();
+    for k in &keys[start..end] {
+        let mut v = match key_json(state, user, k).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        v["_links"] = json!({"self": format!("{list_url}/{}", cgi_escape(&k.name))});
+        result.push(v);
+    }
+    let last = total.div_ceil(per_page);
+    let link = |p: u64| {
+        let mut q: Vec<(String, String)> = ctx
+            .query
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "per_page")
+            .cloned()
+            .collect();
+        q.push(("page".into(), p.to_string()));
+        q.push(("per_page".into(), per_page.to_string()));
+        q.sort_by(|a, b| a.0.cmp(&b.0));
+        let qs: Vec<String> = q
+            .iter()
+            .map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v)))
+            .collect();
+        json!({"href": format!("{list_url}?{}", qs.join("&"))})
+    };
+    let mut links = Map::new();
+    links.insert("first".into(), link(1));
+    if page > 1 {
+        links.insert("prev".into(), link(page - 1));
+    }
+    if last > page {
+        links.insert("next".into(), link(page + 1));
+    }
+    links.insert("last".into(), link(last));
+    let body = json!({
+        "total": total,
+        "count": result.len(),
+        "result": result,
+        "_links": links,
+    });
+    respond(&params, StatusCode::OK, &body)
+}
+
+/// `POST /api/v3/api_keys`.
+pub(crate) async fn create(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    if let Err(r) = authenticate_master(state, user, &ctx) {
+        return r;
+    }
+    let params = match rails_params(&ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_target_user(state, user, &params) {
+        return r;
+    }
+    match state
+        .store
+        .create_key(user, params.get("name"), params.get("grants"))
+        .await
+    {
+        Ok(key) => match key_json(state, user, &key).await {
+            Ok(v) => respond(&params, StatusCode::CREATED, &v),
+            Err(r) => r,
+        },
+        Err(e) => key_error(e),
+    }
+}
+
+/// `GET /api/v3/api_keys/{name}`.
+pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
+    let caller = match authenticate(state, user, &ctx) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let params = match rails_params(&ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_target_user(state, user, &params) {
+        return r;
+    }
+    let not_found = || carto_error(StatusCode::NOT_FOUND, &format!("API key not found: {name}"));
+    let Some(key) = find_key(state, user, name) else {
+        return not_found();
+    };
+    if caller.key_type != KeyType::Master && caller.name != key.name {
+        return not_found();
+    }
+    match key_json(state, user, &key).await {
+        Ok(v) => respond(&params, StatusCode::OK, &v),
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /api/v3/api_keys/{name}`.
+pub(crate) async fn destroy(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
+    if let Err(r) = authenticate_master(state, user, &ctx) {
+        return r;
+    }
+    let params = match rails_params(&ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_target_user(state, user, &params) {
+        return r;
+    }
+    let name = find_key(state, user, name).map_or_else(|| name.to_owned(), |k| k.name);
+    match state.store.delete_key(user, &name).await {
+        Ok(key) => {
+            state.sql.forget_role(&key.role);
+            axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
+        }
+        Err(e) => key_error(e),
+    }
+}
+
+/// `POST /api/v3/api_keys/{name}/token/regenerate`.
+pub(crate) async fn regenerate(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: Ctx,
+    name: &str,
+) -> Response {
+    if let Err(r) = authenticate_master(state, user, &ctx) {
+        return r;
+    }
+    let params = match rails_params(&ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_target_user(state, user, &params) {
+        return r;
+    }
+    let name = find_key(state, user, name).map_or_else(|| name.to_owned(), |k| k.name);
+    match state.store.regenerate_key(user, &name).await {
+        Ok(key) => {
+            state.sql.forget_role(&key.role);
+            match key_json(state, user, &key).await {
+                Ok(v) => respond(&params, StatusCode::OK, &v),
+                Err(r) => r,
+            }
+        }
+        Err(e) => key_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_callbacks() {
+        assert_eq!(cgi_escape("Default public"), "Default+public");
+        assert_eq!(cgi_escape("a/b&c"), "a%2Fb%26c");
+        assert_eq!(cgi_escape("ñ"), "%C3%B1");
+        assert!(valid_callback("cb_1"));
+        assert!(valid_callback("$x"));
+        assert!(!valid_callback("1cb"));
+        assert!(!valid_callback("alert(1)"));
+        assert!(!valid_callback(""));
+    }
+
+    #[test]
+    fn time_format() {
+        let t = chrono::DateTime::parse_from_rfc3339("2018-02-14T13:23:12Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(ruby_time(&t), "2018-02-14 13:23:12 +0000");
+    }
+}

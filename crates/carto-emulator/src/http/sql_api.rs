@@ -1,0 +1,146 @@
+//! SQL API v2 front: credentials (§2.1), the session's role, parameters; the query
+//! itself runs in [`crate::sql`].
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use super::{AppState, Ctx, map_to_pairs, pairs_to_map, sql_error};
+use crate::sql::{KeyLevel, SqlSession};
+use crate::store::{KeyType, UserRecord};
+
+/// Handles `/api/{v}/sql`.
+pub(crate) async fn handle(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let (session, params) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = state.sql.handle(session, params).await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
+/// Handles `POST /api/{v}/sql/copyfrom`: parameters from the query string only, the
+/// body streamed into `COPY ... FROM STDIN`.
+pub(crate) async fn copy_from(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: Ctx,
+    body: axum::body::Body,
+) -> Response {
+    let (session, params) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = state
+        .sql
+        .handle_copy_from(session, params, &ctx.headers, body)
+        .await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
+/// Handles `GET|POST /api/{v}/sql/copyto`.
+pub(crate) async fn copy_to(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let (session, params) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = state.sql.handle_copy_to(session, params).await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
+/// Handles the Batch API: `POST /api/{v}/sql/job`, `GET|DELETE /api/{v}/sql/job/{id}`.
+pub(crate) async fn job(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+    let (session, _) = match prepare(state, user, &ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = ctx.body_params().unwrap_or_default();
+    let segs: Vec<&str> = ctx.rest.trim_end_matches('/').split('/').collect();
+    let job_id = segs.get(5).map(|s| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let mut r = state
+        .sql
+        .handle_job(session, &ctx.method, job_id.as_deref(), body)
+        .await;
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    r
+}
+
+/// Resolves the credentials and parameters of a SQL API request into a session.
+pub(crate) fn prepare(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+) -> Result<(SqlSession, Map<String, Value>), Response> {
+    let body = ctx
+        .body_params()
+        .map_err(|msg| sql_error(StatusCode::BAD_REQUEST, &msg))?;
+    let creds = carto_core::auth_extract::extract_sql(
+        &user.username,
+        ctx.authorization(),
+        &ctx.query,
+        &map_to_pairs(&body),
+    )
+    .map_err(|_| sql_error(StatusCode::FORBIDDEN, "permission denied"))?;
+    let unauthorized = || sql_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    // Authorization level: the verified (last) token; none means anonymous.
+    let level = match &creds.verified_token {
+        Some(token) => {
+            let key = state
+                .store
+                .key_by_token(&user.username, token)
+                .ok_or_else(unauthorized)?;
+            if !key.apis().iter().any(|a| a == "sql") {
+                return Err(sql_error(StatusCode::FORBIDDEN, "forbidden"));
+            }
+            level_of(key.key_type)
+        }
+        None => KeyLevel::Default,
+    };
+    // Connection: the first token found, or the Default public key.
+    let role_key = state
+        .store
+        .key_by_token(&user.username, &creds.role_token_or_default())
+        .ok_or_else(unauthorized)?;
+    state
+        .store
+        .master_key(&user.username)
+        .ok_or_else(unauthorized)?;
+    let timeout = match role_key.key_type {
+        KeyType::Master => state.timeouts.master,
+        KeyType::Default => state.timeouts.default,
+        KeyType::Regular => state.timeouts.regular,
+    };
+    let mut params = pairs_to_map(ctx.query.clone());
+    for (k, v) in body {
+        params.insert(k, v);
+    }
+    let session = SqlSession {
+        username: user.username.clone(),
+        database: user.database.clone(),
+        schema: user.schema.clone(),
+        role: role_key.role,
+        password: role_key.password,
+        level,
+        statement_timeout: timeout,
+    };
+    Ok((session, params))
+}
+
+fn level_of(t: KeyType) -> KeyLevel {
+    match t {
+        KeyType::Master => KeyLevel::Master,
+        KeyType::Default => KeyLevel::Default,
+        KeyType::Regular => KeyLevel::Regular,
+    }
+}

@@ -1,0 +1,649 @@
+//! A private PostgreSQL cluster started from the binaries on the machine
+//! (`initdb`, `pg_ctl`, `postgres`), or an existing server given by URL.
+//!
+//! The cluster listens on `127.0.0.1` on a free port, accepts TCP connections with
+//! `scram-sha-256` passwords only, and has one superuser with a generated password.
+//! When the process runs as root, the PostgreSQL programs run as the unprivileged
+//! `postgres` system user (PostgreSQL refuses to run as root).
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EmulatorError;
+
+/// Name of the superuser created in a private cluster.
+pub const SUPERUSER: &str = "carto_emulator";
+
+/// File in a kept data directory holding the superuser's name and password.
+const SECRET_FILE: &str = "superuser.json";
+/// Sub-directory of the data directory holding the PostgreSQL cluster.
+const PGDATA: &str = "pgdata";
+/// Server log, inside the cluster directory.
+const LOG_FILE: &str = "emulator-postgres.log";
+
+/// Extra directories searched for the PostgreSQL programs, after `PATH`.
+const FALLBACK_DIRS: &[&str] = &["/usr/local/pgsql/bin"];
+
+/// Where the PostgreSQL programs are.
+#[derive(Debug, Clone)]
+struct Binaries {
+    initdb: PathBuf,
+    pg_ctl: PathBuf,
+}
+
+impl Binaries {
+    fn find() -> Result<Self, EmulatorError> {
+        let initdb = find_program("initdb")?;
+        let pg_ctl = find_program("pg_ctl")?;
+        // `pg_ctl` starts `postgres` from its own directory or PATH; check it is there
+        // so the error names the missing program.
+        find_program("postgres")?;
+        Ok(Self { initdb, pg_ctl })
+    }
+}
+
+/// Searches `PATH`, then `/usr/lib/postgresql/*/bin` (newest version first), then
+/// `/usr/local/pgsql/bin`.
+fn find_program(program: &'static str) -> Result<PathBuf, EmulatorError> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<(u32, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+                Some((v, e.path().join("bin")))
+            })
+            .collect();
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        dirs.extend(versions.into_iter().map(|(_, p)| p));
+    }
+    dirs.extend(FALLBACK_DIRS.iter().map(PathBuf::from));
+    dirs.into_iter()
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+        .ok_or(EmulatorError::PostgresMissing { program })
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The unprivileged account the PostgreSQL programs run as when we are root.
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+impl RunAs {
+    /// `None` for a normal user; the `postgres` system user when running as root.
+    fn detect() -> Result<Option<Self>, EmulatorError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Ok(None);
+        }
+        let user = nix::unistd::User::from_name("postgres")
+            .map_err(|e| EmulatorError::Other(format!("cannot look up user `postgres`: {e}")))?
+            .ok_or(EmulatorError::NoPostgresUser)?;
+        Ok(Some(Self {
+            uid: user.uid,
+            gid: user.gid,
+        }))
+    }
+
+    fn chown(self, path: &Path) -> Result<(), EmulatorError> {
+        nix::unistd::chown(path, Some(self.uid), Some(self.gid))
+            .map_err(|e| EmulatorError::io("cannot give to the postgres user", path, e.into()))
+    }
+}
+
+/// Checks that the `postgres` user can traverse every directory down to `dir`.
+fn check_reachable(dir: &Path, r: RunAs) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::MetadataExt;
+    for d in dir.ancestors() {
+        let meta = fs::metadata(d).map_err(|e| EmulatorError::io("cannot inspect", d, e))?;
+        let mode = meta.mode();
+        let ok = if meta.uid() == r.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == r.gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !ok {
+            return Err(EmulatorError::Config(format!(
+                "the `postgres` system user (PostgreSQL runs as it because this process is root) cannot enter {}: choose a data directory outside it (not under /root) or make it traversable (chmod o+x)",
+                d.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The superuser's credentials, kept in a data directory between runs.
+#[derive(Clone, Serialize, Deserialize)]
+struct Secret {
+    user: String,
+    password: String,
+}
+
+/// A private PostgreSQL cluster run by the emulator.
+///
+/// Dropping it stops the server (`pg_ctl stop -m fast`) and, for a temporary cluster,
+/// removes its directory.
+pub struct PgCluster {
+    bins: Binaries,
+    run_as: Option<RunAs>,
+    pgdata: PathBuf,
+    port: u16,
+    secret: Secret,
+    running: bool,
+    // Declared last: removed after the server stopped.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl fmt::Debug for PgCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgCluster")
+            .field("pgdata", &self.pgdata)
+            .field("port", &self.port)
+            .field("superuser", &self.secret.user)
+            .field("temporary", &self._temp.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgCluster {
+    /// Creates and starts a throwaway cluster in a new temporary directory, removed
+    /// when the returned value is dropped.
+    pub fn start_temporary() -> Result<Self, EmulatorError> {
+        let bins = Binaries::find()?;
+        let run_as = RunAs::detect()?;
+        let temp = tempfile::Builder::new()
+            .prefix("carto-emulator-pg-")
+            .tempdir()
+            .map_err(|e| EmulatorError::io("cannot create", std::env::temp_dir(), e))?;
+        let root = temp.path().to_path_buf();
+        if let Some(r) = run_as {
+            r.chown(&root)?;
+        }
+        let mut cluster = Self::init_and_start(bins, run_as, &root, true)?;
+        cluster._temp = Some(temp);
+        Ok(cluster)
+    }
+
+    /// Starts the cluster kept in `data_dir`, creating it on first use. A cluster left
+    /// running by a killed emulator is stopped and started again.
+    ///
+    /// When running as root, `data_dir` must be reachable by the `postgres` system
+    /// user (not under `/root`).
+    pub fn start_in(data_dir: &Path) -> Result<Self, EmulatorError> {
+        let bins = Binaries::find()?;
+        let run_as = RunAs::detect()?;
+        fs::create_dir_all(data_dir)
+            .map_err(|e| EmulatorError::io("cannot create", data_dir, e))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(|e| EmulatorError::io("cannot resolve", data_dir, e))?;
+        if let Some(r) = run_as {
+            check_reachable(&data_dir, r)?;
+        }
+        Self::init_and_start(bins, run_as, &data_dir, false)
+    }
+
+    fn init_and_start(
+        bins: Binaries,
+        run_as: Option<RunAs>,
+        root: &Path,
+        throwaway: bool,
+    ) -> Result<Self, EmulatorError> {
+        let pgdata = root.join(PGDATA);
+        let secret_path = root.join(SECRET_FILE);
+        let initialized = pgdata.join("PG_VERSION").exists();
+        let secret = if initialized {
+            let text = fs::read_to_string(&secret_path)
+                .map_err(|e| EmulatorError::io("cannot read", &secret_path, e))?;
+            serde_json::from_str(&text).map_err(|e| {
+                EmulatorError::Config(format!("{} is malformed: {e}", secret_path.display()))
+            })?
+        } else {
+            let secret = Secret {
+                user: SUPERUSER.to_owned(),
+                password: random_hex(20),
+            };
+            // Remove a half-made cluster (killed during initdb).
+            if pgdata.exists() {
+                fs::remove_dir_all(&pgdata)
+                    .map_err(|e| EmulatorError::io("cannot remove", &pgdata, e))?;
+            }
+            fs::create_dir(&pgdata).map_err(|e| EmulatorError::io("cannot create", &pgdata, e))?;
+            fs::set_permissions(&pgdata, fs::Permissions::from_mode(0o700))
+                .map_err(|e| EmulatorError::io("cannot set permissions of", &pgdata, e))?;
+            if let Some(r) = run_as {
+                r.chown(&pgdata)?;
+            }
+            let pwfile = root.join("initdb-password");
+            write_private(&pwfile, secret.password.as_bytes())?;
+            if let Some(r) = run_as {
+                r.chown(&pwfile)?;
+            }
+            let out = run(
+                Command::new(&bins.initdb)
+                    .arg("-D")
+                    .arg(&pgdata)
+                    .arg("-U")
+                    .arg(&secret.user)
+                    .arg("--pwfile")
+                    .arg(&pwfile)
+                    .args([
+                        "--auth-local=scram-sha-256",
+                        "--auth-host=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                        "--no-instructions",
+                    ])
+                    .current_dir(root),
+                run_as,
+            );
+            let _ = fs::remove_file(&pwfile);
+            check("initdb", out?)?;
+            let mut conf = String::from(
+                "\n# carto-emulator\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\npassword_encryption = 'scram-sha-256'\nmax_connections = 200\ntimezone = 'UTC'\n# statements may carry role passwords: never copy them into the server log\nlog_min_error_statement = panic\n",
+            );
+            if throwaway {
+                conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
+            }
+            let conf_path = pgdata.join("postgresql.conf");
+            fs::OpenOptions::new()
+                .append(true)
+                .open(&conf_path)
+                .and_then(|mut f| f.write_all(conf.as_bytes()))
+                .map_err(|e| EmulatorError::io("cannot write", &conf_path, e))?;
+            if !throwaway {
+                write_private(
+                    &secret_path,
+                    serde_json::to_string(&secret)
+                        .expect("secret serializes")
+                        .as_bytes(),
+                )?;
+            }
+            secret
+        };
+        let mut cluster = Self {
+            bins,
+            run_as,
+            pgdata,
+            port: 0,
+            secret,
+            running: false,
+            _temp: None,
+        };
+        if initialized {
+            // A server left behind by a killed emulator: stop it (it may be on any port).
+            cluster.stop_quietly();
+        }
+        cluster.start()?;
+        Ok(cluster)
+    }
+
+    fn start(&mut self) -> Result<(), EmulatorError> {
+        let log = self.pgdata.join(LOG_FILE);
+        let mut last_error = None;
+        // The free port is found by binding and releasing it; another process may grab
+        // it in between, so try a few times.
+        for _ in 0..5 {
+            let port = free_port()?;
+            let out = run(
+                Command::new(&self.bins.pg_ctl)
+                    .arg("start")
+                    .arg("-D")
+                    .arg(&self.pgdata)
+                    .arg("-l")
+                    .arg(&log)
+                    .args(["-w", "-t", "60", "-o"])
+                    .arg(format!("-p {port}"))
+                    .current_dir(&self.pgdata),
+                self.run_as,
+            )?;
+            if out.status.success() {
+                self.port = port;
+                self.running = true;
+                return Ok(());
+            }
+            let log_tail = fs::read_to_string(&log)
+                .map(|t| tail(&t, 20))
+                .unwrap_or_default();
+            last_error = Some(EmulatorError::Command {
+                program: "pg_ctl start".into(),
+                message: format!("{}\n{log_tail}", output_text(&out)),
+            });
+            if !log_tail.contains("could not bind") && !log_tail.contains("in use") {
+                break;
+            }
+        }
+        Err(last_error.unwrap_or_else(|| EmulatorError::Other("pg_ctl start failed".into())))
+    }
+
+    fn stop_quietly(&mut self) {
+        if let Ok(out) = run(
+            Command::new(&self.bins.pg_ctl)
+                .arg("stop")
+                .arg("-D")
+                .arg(&self.pgdata)
+                .args(["-m", "fast", "-w", "-t", "60"])
+                .current_dir(&self.pgdata),
+            self.run_as,
+        ) {
+            if !out.status.success() && self.running {
+                tracing::warn!("pg_ctl stop failed: {}", output_text(&out));
+            }
+        }
+        self.running = false;
+    }
+
+    /// Stops the server now (also done on drop).
+    pub fn stop(&mut self) {
+        if self.running {
+            self.stop_quietly();
+        }
+    }
+
+    /// The host the server listens on (`127.0.0.1`).
+    pub fn host(&self) -> &str {
+        "127.0.0.1"
+    }
+
+    /// The TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The superuser's name.
+    pub fn superuser(&self) -> &str {
+        &self.secret.user
+    }
+
+    /// The superuser's password.
+    pub fn superuser_password(&self) -> &str {
+        &self.secret.password
+    }
+
+    /// The cluster directory (PostgreSQL's `PGDATA`).
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// Connects to database `db` as the superuser; the connection task is spawned on
+    /// the current tokio runtime.
+    pub async fn connect_superuser(
+        &self,
+        db: &str,
+    ) -> Result<tokio_postgres::Client, EmulatorError> {
+        connect(
+            self.host(),
+            self.port,
+            &self.secret.user,
+            &self.secret.password,
+            db,
+        )
+        .await
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A PostgreSQL server the emulator works on: its own private cluster, or an existing
+/// server given by URL (with a superuser).
+#[derive(Debug)]
+pub struct PgServer {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    cluster: std::sync::Mutex<Option<PgCluster>>,
+}
+
+impl PgServer {
+    /// An existing server, from a URL such as
+    /// `postgres://user:password@host:5432/postgres` (the user must be a superuser).
+    pub fn from_url(url: &str) -> Result<Self, EmulatorError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            EmulatorError::Config(
+                "the database URL is not a valid PostgreSQL connection URL".into(),
+            )
+        })?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => {
+                return Err(EmulatorError::Config(
+                    "the database URL must name a TCP host".into(),
+                ));
+            }
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let user = config
+            .get_user()
+            .ok_or_else(|| EmulatorError::Config("the database URL must name a user".into()))?
+            .to_owned();
+        let password = config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            host,
+            port,
+            user,
+            password,
+            cluster: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// A server backed by a private cluster (which is stopped when this is dropped).
+    pub fn from_cluster(cluster: PgCluster) -> Self {
+        Self {
+            host: cluster.host().to_owned(),
+            port: cluster.port(),
+            user: cluster.superuser().to_owned(),
+            password: cluster.superuser_password().to_owned(),
+            cluster: std::sync::Mutex::new(Some(cluster)),
+        }
+    }
+
+    /// The server's host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The superuser's name.
+    pub fn superuser(&self) -> &str {
+        &self.user
+    }
+
+    /// The superuser's password.
+    pub fn superuser_password(&self) -> &str {
+        &self.password
+    }
+
+    /// Whether this is a private cluster run by the emulator (still running).
+    pub fn is_private_cluster(&self) -> bool {
+        self.cluster.lock().map(|c| c.is_some()).unwrap_or(false)
+    }
+
+    /// The private cluster's directory (`PGDATA`), if any.
+    pub fn pgdata(&self) -> Option<PathBuf> {
+        self.cluster
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.pgdata().to_path_buf()))
+    }
+
+    /// Stops the private cluster now (removing it if temporary); nothing for an
+    /// existing server. Also done on drop.
+    pub fn stop_cluster(&self) {
+        let cluster = self.cluster.lock().ok().and_then(|mut c| c.take());
+        drop(cluster);
+    }
+
+    /// Connects to database `db` as the superuser; the connection task is spawned on
+    /// the current tokio runtime.
+    pub async fn connect_superuser(
+        &self,
+        db: &str,
+    ) -> Result<tokio_postgres::Client, EmulatorError> {
+        connect(&self.host, self.port, &self.user, &self.password, db).await
+    }
+
+    /// Connects to database `db` as `user` with `password`.
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+        db: &str,
+    ) -> Result<tokio_postgres::Client, EmulatorError> {
+        connect(&self.host, self.port, user, password, db).await
+    }
+}
+
+async fn connect(
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    db: &str,
+) -> Result<tokio_postgres::Client, EmulatorError> {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host(host)
+        .port(port)
+        .user(user)
+        .password(password)
+        .dbname(db)
+        .application_name("carto-emulator")
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("PostgreSQL connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
+
+fn run(cmd: &mut Command, run_as: Option<RunAs>) -> Result<Output, EmulatorError> {
+    cmd.stdin(Stdio::null())
+        .env("LC_ALL", "C")
+        .env_remove("PGDATA");
+    if let Some(r) = run_as {
+        cmd.uid(r.uid.as_raw()).gid(r.gid.as_raw());
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.output()
+        .map_err(|e| EmulatorError::io("cannot run", program, e))
+}
+
+fn check(program: &str, out: Output) -> Result<Output, EmulatorError> {
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(EmulatorError::Command {
+            program: program.into(),
+            message: output_text(&out),
+        })
+    }
+}
+
+fn output_text(out: &Output) -> String {
+    let mut s = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.trim().is_empty() {
+        s.push('\n');
+        s.push_str(stdout.trim());
+    }
+    s
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn free_port() -> Result<u16, EmulatorError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| EmulatorError::io("cannot bind", "127.0.0.1:0", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| EmulatorError::io("cannot bind", "127.0.0.1:0", e))?
+        .port();
+    Ok(port)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EmulatorError> {
+    let _ = fs::remove_file(path);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| EmulatorError::io("cannot write", path, e))
+}
+
+/// `n` random bytes as lower-case hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs_or_names_the_package() {
+        match find_program("initdb") {
+            Ok(p) => assert!(p.ends_with("initdb")),
+            Err(e) => assert!(e.to_string().contains("postgresql")),
+        }
+        let err = find_program("surely-not-a-postgres-program").unwrap_err();
+        assert!(err.to_string().contains("install the `postgresql` package"));
+    }
+
+    #[test]
+    fn from_url_reads_parts() {
+        let s = PgServer::from_url("postgres://admin:pw@db.example:6543/postgres").unwrap();
+        assert_eq!(s.host(), "db.example");
+        assert_eq!(s.port(), 6543);
+        assert_eq!(s.superuser(), "admin");
+        assert_eq!(s.superuser_password(), "pw");
+        assert!(!s.is_private_cluster());
+        let err = PgServer::from_url("not a url at all ::").unwrap_err();
+        assert!(matches!(err, EmulatorError::Config(_)));
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}

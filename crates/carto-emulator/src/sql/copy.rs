@@ -1,0 +1,486 @@
+//! The COPY API (§6): `POST /api/v2/sql/copyfrom` and `GET|POST /api/v2/sql/copyto`.
+//!
+//! Both run `COPY` in a session logged in as the key's role, so PostgreSQL's privileges decide
+//! (a select-only key gets `permission denied`, 403). Data flows through without being
+//! buffered: upload chunks become `CopyData` messages as they arrive (gunzipped on the fly),
+//! and `COPY TO` output is sent to the response body as PostgreSQL produces it.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use flate2::write::GzDecoder;
+use futures_util::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::ApiError;
+use super::value::write_js_number;
+use super::wire::{DbError, Event, PgConn, tag_rows};
+use super::{Lease, SqlEngine, SqlSession, reset};
+
+/// `encodeURIComponent` leaves these unescaped.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// CARTO's default `copy_from_max_post_size` (2 GB).
+pub(crate) const DEFAULT_COPY_FROM_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// The `q` of a COPY request, validated as CARTO does.
+fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
+    let q = match params.get("q") {
+        Some(Value::String(q)) if !q.is_empty() => q.clone(),
+        _ => return Err(ApiError::bad_request("SQL is missing")),
+    };
+    if !q.to_uppercase().starts_with("COPY ") {
+        return Err(ApiError::bad_request("SQL must start with COPY"));
+    }
+    if q.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        ));
+    }
+    Ok(q)
+}
+
+/// Human size for the size-limit message (`2 GB`).
+fn size_text(bytes: u64) -> String {
+    const GB: u64 = 1024 * 1024 * 1024;
+    const MB: u64 = 1024 * 1024;
+    if bytes % GB == 0 {
+        format!("{} GB", bytes / GB)
+    } else if bytes % MB == 0 {
+        format!("{} MB", bytes / MB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Streaming gunzip of the upload.
+struct Gunzip {
+    decoder: GzDecoder<Vec<u8>>,
+    seen: usize,
+}
+
+impl Gunzip {
+    fn new() -> Self {
+        Gunzip {
+            decoder: GzDecoder::new(Vec::new()),
+            seen: 0,
+        }
+    }
+
+    fn error(e: &io::Error) -> ApiError {
+        ApiError::bad_request(format!("Error while gunzipping: {e}"))
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, ApiError> {
+        // zlib's wording for input that is not gzip at all.
+        let magic = [0x1f, 0x8b];
+        for (i, b) in chunk
+            .iter()
+            .enumerate()
+            .take(2usize.saturating_sub(self.seen))
+        {
+            if *b != magic[self.seen + i] {
+                return Err(ApiError::bad_request(
+                    "Error while gunzipping: incorrect header check",
+                ));
+            }
+        }
+        self.seen += chunk.len();
+        self.decoder.write_all(chunk).map_err(|e| Self::error(&e))?;
+        Ok(std::mem::take(self.decoder.get_mut()))
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, ApiError> {
+        self.decoder.try_finish().map_err(|e| Self::error(&e))?;
+        Ok(std::mem::take(self.decoder.get_mut()))
+    }
+}
+
+/// What happened while the upload was being copied.
+enum Upload {
+    /// The body ended and `CopyDone` was sent.
+    Done,
+    /// The server reported an error during the copy.
+    Server(DbError),
+    /// The upload was refused (gzip, size) or broken; `CopyFail` was sent.
+    Refused(ApiError),
+    /// The session failed.
+    Lost,
+}
+
+/// Reads the rest of a query cycle: the last command's row count, the first error, and the
+/// final transaction status (`None` when the session is lost).
+async fn drain(conn: &mut PgConn) -> (u64, Option<DbError>, Option<u8>) {
+    let mut rows = 0;
+    let mut error = None;
+    loop {
+        match conn.next_event().await {
+            Ok(Event::CommandComplete(tag)) => rows = tag_rows(&tag),
+            Ok(Event::Error(e)) => error = error.or(Some(e)),
+            Ok(Event::CopyInResponse) => {
+                if conn.copy_fail("unexpected COPY FROM STDIN").await.is_err() {
+                    return (rows, error, None);
+                }
+            }
+            Ok(Event::Ready(status)) => return (rows, error, Some(status)),
+            Ok(_) => {}
+            Err(_) => return (rows, error, None),
+        }
+    }
+}
+
+impl SqlEngine {
+    /// Sets the largest upload `COPY FROM` accepts (CARTO: 2 GB, counted on the bytes as
+    /// sent, compressed or not).
+    pub fn with_copy_from_limit(mut self, bytes: u64) -> Self {
+        self.copy_from_limit = bytes;
+        self
+    }
+
+    async fn give_back(&self, lease_ticket: super::pool::Ticket, conn: PgConn, status: Option<u8>) {
+        if let Some(status) = status {
+            if let Some(conn) = reset(conn, status).await {
+                self.pool.put(lease_ticket, conn);
+            }
+        }
+    }
+
+    /// Answers `POST /api/v2/sql/copyfrom`: `params` are the query-string parameters (`q`),
+    /// `headers` the request headers (`Content-Encoding: gzip` is honoured) and `body` the
+    /// raw data, streamed into PostgreSQL. A body that fails mid-way (client gone) aborts the
+    /// COPY, so no partial rows are left.
+    pub async fn handle_copy_from(
+        &self,
+        session: SqlSession,
+        params: Map<String, Value>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Response {
+        let q = match copy_sql(&params) {
+            Ok(q) => q,
+            Err(e) => return e.into_response(None),
+        };
+        let gzip = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
+        let Lease {
+            mut conn, ticket, ..
+        } = match self.checkout(&session).await {
+            Ok(lease) => lease,
+            Err(e) => return e.into_response(None),
+        };
+        let started = Instant::now();
+        if conn.send_query(&q).await.is_err() {
+            return ApiError::cannot_connect().into_response(None);
+        }
+        // Up to CopyInResponse (or the error that replaces it).
+        loop {
+            match conn.next_event().await {
+                Ok(Event::CopyInResponse) => break,
+                Ok(Event::Error(e)) => {
+                    let (_, _, status) = drain(&mut conn).await;
+                    self.give_back(ticket, conn, status).await;
+                    return ApiError::from_db(&e).into_response(None);
+                }
+                Ok(Event::Ready(status)) => {
+                    self.give_back(ticket, conn, Some(status)).await;
+                    return ApiError::bad_request("COPY FROM must read FROM STDIN")
+                        .into_response(None);
+                }
+                Ok(_) => {}
+                Err(_) => return ApiError::cannot_connect().into_response(None),
+            }
+        }
+        let mut stream = body.into_data_stream();
+        let mut gunzip = gzip.then(Gunzip::new);
+        let mut received: u64 = 0;
+        let outcome = loop {
+            let next = tokio::select! {
+                event = conn.next_event() => Err(event),
+                chunk = stream.next() => Ok(chunk),
+            };
+            match next {
+                Err(Ok(Event::Error(e))) => break Upload::Server(e),
+                Err(Ok(_)) => continue,
+                Err(Err(_)) => break Upload::Lost,
+                Ok(None) => {
+                    let tail = match gunzip.as_mut().map(Gunzip::finish) {
+                        Some(Err(e)) => {
+                            let _ = conn.copy_fail(&e.message).await;
+                            break Upload::Refused(e);
+                        }
+                        Some(Ok(tail)) => tail,
+                        None => Vec::new(),
+                    };
+                    if !tail.is_empty() && conn.copy_data(Bytes::from(tail)).await.is_err() {
+                        break Upload::Lost;
+                    }
+                    match conn.copy_done().await {
+                        Ok(()) => break Upload::Done,
+                        Err(_) => break Upload::Lost,
+                    }
+                }
+                Ok(Some(Err(_))) => {
+                    // The client went away mid-upload: abort, nothing is kept.
+                    let _ = conn.copy_fail("the client aborted the upload").await;
+                    break Upload::Refused(ApiError::bad_request("the upload was interrupted"));
+                }
+                Ok(Some(Ok(chunk))) => {
+                    received += chunk.len() as u64;
+                    if received > self.copy_from_limit {
+                        let e = ApiError::bad_request(format!(
+                            "COPY FROM maximum POST size of {} exceeded",
+                            size_text(self.copy_from_limit)
+                        ));
+                        let _ = conn.copy_fail(&e.message).await;
+                        break Upload::Refused(e);
+                    }
+                    let data = match gunzip.as_mut() {
+                        Some(g) => match g.push(&chunk) {
+                            Ok(d) => Bytes::from(d),
+                            Err(e) => {
+                                let _ = conn.copy_fail(&e.message).await;
+                                break Upload::Refused(e);
+                            }
+                        },
+                        None => chunk,
+                    };
+                    if !data.is_empty() && conn.copy_data(data).await.is_err() {
+                        break Upload::Lost;
+                    }
+                }
+            }
+        };
+        if matches!(outcome, Upload::Lost) {
+            return ApiError::cannot_connect().into_response(None);
+        }
+        let (rows, error, status) = drain(&mut conn).await;
+        self.give_back(ticket, conn, status).await;
+        let seconds = started.elapsed().as_millis() as f64 / 1000.0;
+        match outcome {
+            Upload::Refused(e) => e.into_response(None),
+            Upload::Server(e) => ApiError::from_db(&e).into_response(None),
+            _ => match error {
+                Some(e) => ApiError::from_db(&e).into_response(None),
+                None if rows == 0 => ApiError::bad_request("No rows copied").into_response(None),
+                None => {
+                    let mut body = String::from("{\"time\":");
+                    write_js_number(&mut body, seconds);
+                    body.push_str(&format!(",\"total_rows\":{rows}}}"));
+                    json_response(StatusCode::OK, body)
+                }
+            },
+        }
+    }
+
+    /// Answers `GET|POST /api/v2/sql/copyto`: `params` are the query string merged with the
+    /// body parameters (`q`, `filename`); the COPY output is streamed as PostgreSQL sends it.
+    /// An error after the first byte is appended to the body as CARTO's JSON error object.
+    pub async fn handle_copy_to(
+        &self,
+        session: SqlSession,
+        params: Map<String, Value>,
+    ) -> Response {
+        let q = match copy_sql(&params) {
+            Ok(q) => q,
+            Err(e) => return e.into_response(None),
+        };
+        let filename = match params.get("filename") {
+            Some(Value::String(f)) if !f.is_empty() => f.clone(),
+            _ => "carto-sql-copyto.dmp".to_string(),
+        };
+        let Lease { conn, ticket, .. } = match self.checkout(&session).await {
+            Ok(lease) => lease,
+            Err(e) => return e.into_response(None),
+        };
+        let (head_tx, head_rx) = oneshot::channel::<Result<(), ApiError>>();
+        let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(super::CHANNEL_CHUNKS);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Some((conn, status)) = copy_out(conn, &q, head_tx, body_tx).await {
+                engine.give_back(ticket, conn, Some(status)).await;
+            }
+        });
+        match head_rx.await {
+            Ok(Ok(())) => {
+                let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+                    rx.recv().await.map(|chunk| (chunk, rx))
+                });
+                let mut response = Response::new(Body::from_stream(stream));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                let disposition = format!(
+                    "attachment; filename={}",
+                    utf8_percent_encode(&filename, URI_COMPONENT)
+                );
+                if let Ok(v) = HeaderValue::from_str(&disposition) {
+                    headers.insert(header::CONTENT_DISPOSITION, v);
+                }
+                response
+            }
+            Ok(Err(e)) => e.into_response(None),
+            Err(_) => ApiError::cannot_connect().into_response(None),
+        }
+    }
+}
+
+/// Runs a `COPY ... TO STDOUT` and forwards its data; returns the session when reusable.
+async fn copy_out(
+    mut conn: PgConn,
+    q: &str,
+    head: oneshot::Sender<Result<(), ApiError>>,
+    body: mpsc::Sender<Result<Bytes, io::Error>>,
+) -> Option<(PgConn, u8)> {
+    let cancel = conn.cancel_handle();
+    let mut head = Some(head);
+    if conn.send_query(q).await.is_err() {
+        if let Some(h) = head.take() {
+            let _ = h.send(Err(ApiError::cannot_connect()));
+        }
+        return None;
+    }
+    let mut error: Option<DbError> = None;
+    let status = loop {
+        let event = tokio::select! {
+            event = conn.next_event() => event,
+            () = body.closed(), if head.is_none() => {
+                let _ = cancel.cancel().await;
+                return None;
+            }
+        };
+        match event {
+            Ok(Event::CopyOutResponse) => {
+                if let Some(h) = head.take() {
+                    let _ = h.send(Ok(()));
+                }
+            }
+            Ok(Event::CopyData(data)) => {
+                if body.send(Ok(data)).await.is_err() {
+                    let _ = cancel.cancel().await;
+                    return None;
+                }
+            }
+            Ok(Event::CopyInResponse) => {
+                if conn
+                    .copy_fail("COPY FROM STDIN is not supported by copyto")
+                    .await
+                    .is_err()
+                {
+                    return None;
+                }
+            }
+            Ok(Event::Error(e)) => error = error.or(Some(e)),
+            Ok(Event::Ready(status)) => break status,
+            Ok(_) => {}
+            Err(_) => {
+                match head.take() {
+                    Some(h) => {
+                        let _ = h.send(Err(ApiError::cannot_connect()));
+                    }
+                    None => {
+                        let _ = body
+                            .send(Err(io::Error::other("database session lost")))
+                            .await;
+                    }
+                }
+                return None;
+            }
+        }
+    };
+    match (head.take(), error) {
+        (Some(h), Some(e)) => {
+            let _ = h.send(Err(ApiError::from_db(&e)));
+        }
+        (Some(h), None) => {
+            let _ = h.send(Err(ApiError::bad_request("COPY TO must write TO STDOUT")));
+        }
+        (None, Some(e)) => {
+            let _ = body
+                .send(Ok(Bytes::from(ApiError::from_db(&e).body_json())))
+                .await;
+        }
+        (None, None) => {}
+    }
+    Some((conn, status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_queries_are_validated() {
+        let p = |v: Value| copy_sql(v.as_object().unwrap());
+        assert_eq!(
+            p(serde_json::json!({})).unwrap_err().message,
+            "SQL is missing"
+        );
+        assert_eq!(
+            p(serde_json::json!({"q": "SELECT 1"})).unwrap_err().message,
+            "SQL must start with COPY"
+        );
+        assert_eq!(
+            p(serde_json::json!({"q": " COPY t FROM STDIN"}))
+                .unwrap_err()
+                .message,
+            "SQL must start with COPY"
+        );
+        assert!(p(serde_json::json!({"q": "copy t FROM STDIN"})).is_ok());
+    }
+
+    #[test]
+    fn gunzip_streams_and_reports_bad_headers() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"1,a\n2,b\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let mut g = Gunzip::new();
+        let mut out = Vec::new();
+        for part in gz.chunks(3) {
+            out.extend(g.push(part).unwrap());
+        }
+        out.extend(g.finish().unwrap());
+        assert_eq!(out, b"1,a\n2,b\n");
+        let e = Gunzip::new().push(b"plain text").unwrap_err();
+        assert_eq!(e.message, "Error while gunzipping: incorrect header check");
+    }
+
+    #[test]
+    fn sizes_and_filenames() {
+        assert_eq!(size_text(DEFAULT_COPY_FROM_LIMIT), "2 GB");
+        assert_eq!(size_text(1024 * 1024), "1 MB");
+        assert_eq!(size_text(100), "100 bytes");
+        assert_eq!(
+            utf8_percent_encode("/tmp/output.dmp", URI_COMPONENT).to_string(),
+            "%2Ftmp%2Foutput.dmp"
+        );
+    }
+}

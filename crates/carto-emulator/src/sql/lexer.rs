@@ -1,0 +1,413 @@
+//! A small SQL lexer, just enough to find statement boundaries and the identifiers of a query.
+//!
+//! It follows PostgreSQL's lexical rules for what matters here: single-quoted strings (with
+//! `''`), escape strings `E'..'` (with backslashes), double-quoted identifiers (with `""`),
+//! dollar-quoted strings `$tag$..$tag$`, `--` comments, nested `/* */` comments, and
+//! parentheses (a `;` inside parentheses, as in `CREATE RULE ... DO (..; ..)`, does not end a
+//! statement, like psql). Anything it does not understand is treated as ordinary text, and the
+//! server stays the judge of what the SQL means.
+
+use std::ops::Range;
+
+/// One token of interest to the callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// An unquoted word (keyword or identifier), as written.
+    Word(String),
+    /// A double-quoted identifier, unescaped.
+    QuotedIdent(String),
+    /// A string constant of any kind (its contents are not kept).
+    Literal,
+    /// A number, a parameter or an operator character.
+    Other(char),
+    /// `(`.
+    Open,
+    /// `)`.
+    Close,
+    /// `.`.
+    Dot,
+    /// `;` at parenthesis depth 0.
+    Semicolon,
+}
+
+/// A token with its byte range in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spanned {
+    pub(crate) token: Token,
+    pub(crate) span: Range<usize>,
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_' || (c as u32) >= 0x80
+}
+
+fn is_ident_char(c: char) -> bool {
+    is_ident_start(c) || c.is_ascii_digit() || c == '$'
+}
+
+/// Tokenizes `sql`, skipping whitespace and comments.
+pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut depth: usize = 0;
+    // Inside `BEGIN ATOMIC ... END` (SQL-standard function bodies) `;` does not end the
+    // statement either; `CASE ... END` nests there.
+    let mut atomic: usize = 0;
+    let mut prev_word = String::new();
+    while i < bytes.len() {
+        let c = sql[i..].chars().next().unwrap_or(' ');
+        let start = i;
+        let next = bytes.get(i + 1).copied();
+        if c.is_whitespace() {
+            i += c.len_utf8();
+        } else if c == '-' && next == Some(b'-') {
+            i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+        } else if c == '/' && next == Some(b'*') {
+            let mut nest = 1;
+            i += 2;
+            while i < bytes.len() && nest > 0 {
+                if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                    nest += 1;
+                    i += 2;
+                } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                    nest -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == '\'' {
+            i = skip_quoted(bytes, i + 1, b'\'', false);
+            out.push(Spanned {
+                token: Token::Literal,
+                span: start..i,
+            });
+        } else if (c == 'e' || c == 'E') && next == Some(b'\'') {
+            i = skip_quoted(bytes, i + 2, b'\'', true);
+            out.push(Spanned {
+                token: Token::Literal,
+                span: start..i,
+            });
+        } else if c == '"' {
+            i = skip_quoted(bytes, i + 1, b'"', false);
+            let inner_end = if i > start + 1 && bytes[i - 1] == b'"' {
+                i - 1
+            } else {
+                i
+            };
+            let name = sql[start + 1..inner_end.max(start + 1)].replace("\"\"", "\"");
+            out.push(Spanned {
+                token: Token::QuotedIdent(name),
+                span: start..i,
+            });
+        } else if c == '$' {
+            match dollar_tag(sql, i) {
+                Some(tag) => {
+                    let body = i + tag.len();
+                    i = sql[body..]
+                        .find(tag)
+                        .map_or(bytes.len(), |n| body + n + tag.len());
+                    out.push(Spanned {
+                        token: Token::Literal,
+                        span: start..i,
+                    });
+                }
+                None => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    out.push(Spanned {
+                        token: Token::Other('$'),
+                        span: start..i,
+                    });
+                }
+            }
+        } else if is_ident_start(c) {
+            while let Some(ch) = sql[i..].chars().next() {
+                if !is_ident_char(ch) {
+                    break;
+                }
+                i += ch.len_utf8();
+            }
+            let word = sql[start..i].to_ascii_lowercase();
+            if atomic > 0 {
+                match word.as_str() {
+                    "case" => atomic += 1,
+                    "end" => atomic -= 1,
+                    _ => {}
+                }
+            } else if word == "atomic" && prev_word == "begin" {
+                atomic = 1;
+            }
+            prev_word = word;
+            out.push(Spanned {
+                token: Token::Word(sql[start..i].to_string()),
+                span: start..i,
+            });
+        } else if c.is_ascii_digit() {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            out.push(Spanned {
+                token: Token::Other('0'),
+                span: start..i,
+            });
+        } else {
+            i += c.len_utf8();
+            let token = match c {
+                '(' => {
+                    depth += 1;
+                    Token::Open
+                }
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    Token::Close
+                }
+                '.' => Token::Dot,
+                ';' if depth == 0 && atomic == 0 => Token::Semicolon,
+                other => Token::Other(other),
+            };
+            out.push(Spanned {
+                token,
+                span: start..i,
+            });
+        }
+    }
+    out
+}
+
+/// Skips a quoted run starting after the opening quote; returns the index after the closing
+/// quote (or the end of input when unterminated).
+fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8, backslash: bool) -> usize {
+    while i < bytes.len() {
+        let b = bytes[i];
+        if backslash && b == b'\\' {
+            i += 2;
+        } else if b == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The dollar-quote opening tag (`$$` or `$tag$`) at `i`, if there is one there.
+fn dollar_tag(sql: &str, i: usize) -> Option<&str> {
+    // A `$` inside an identifier (`a$b`) is not a quote; callers only reach here at a token
+    // start, so that case is already excluded. `$1` is a parameter.
+    for (n, ch) in sql[i + 1..].char_indices() {
+        if ch == '$' {
+            return Some(&sql[i..i + 2 + n]);
+        }
+        let ok = if n == 0 {
+            is_ident_start(ch)
+        } else {
+            is_ident_char(ch) && ch != '$'
+        };
+        if !ok {
+            return None;
+        }
+    }
+    None
+}
+
+/// Byte ranges of the non-empty statements of `sql` (without their `;`), in order.
+pub(crate) fn split_statements(sql: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut current: Option<Range<usize>> = None;
+    for t in tokenize(sql) {
+        if t.token == Token::Semicolon {
+            if let Some(r) = current.take() {
+                out.push(r);
+            }
+        } else {
+            match &mut current {
+                Some(r) => r.end = t.span.end,
+                None => current = Some(t.span.clone()),
+            }
+        }
+    }
+    if let Some(r) = current {
+        out.push(r);
+    }
+    out
+}
+
+/// Whether the statement is a query the SQL API pages (`page`/`rows_per_page`): it starts with
+/// `SELECT` (or `WITH ... SELECT`) and is not a `SELECT ... INTO`.
+pub(crate) fn is_pageable_select(statement: &str) -> bool {
+    let tokens = tokenize(statement);
+    let words: Vec<String> = tokens
+        .iter()
+        .filter_map(|t| match &t.token {
+            Token::Word(w) => Some(w.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let first = tokens.iter().find(|t| t.token != Token::Open);
+    let starts = match first.map(|t| &t.token) {
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("select") => true,
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("with") => {
+            // `WITH ... INSERT/UPDATE/DELETE` cannot be wrapped.
+            !words
+                .iter()
+                .any(|w| matches!(w.as_str(), "insert" | "update" | "delete" | "merge"))
+                && words.iter().any(|w| w == "select")
+        }
+        _ => false,
+    };
+    starts && !words.iter().any(|w| w == "into")
+}
+
+/// Whether the SQL reads a system table: a relation whose name starts with `pg_`
+/// (the SQL API's `/\bpg_/` test on affected tables) or anything in `information_schema`.
+///
+/// A `pg_` name followed by `(` is a function call (`pg_sleep(1)`), not a table, and is allowed,
+/// as it is on CARTO (whose test looks at the tables in the query plan). Strings and comments
+/// are skipped.
+pub(crate) fn touches_system_tables(sql: &str) -> bool {
+    let tokens = tokenize(sql);
+    for (n, t) in tokens.iter().enumerate() {
+        let name = match &t.token {
+            Token::Word(w) => w.to_lowercase(),
+            Token::QuotedIdent(w) => w.clone(),
+            _ => continue,
+        };
+        let next = tokens.get(n + 1).map(|t| &t.token);
+        if name == "information_schema" {
+            return true;
+        }
+        if name == "pg_catalog" || name == "pg_toast" {
+            // `pg_catalog.now()` is a function call; `pg_catalog.pg_class` is caught below as
+            // the next word; a bare schema qualifier on a non-`pg_` relation still reads the
+            // catalog schema, which is what the rule is about.
+            if next == Some(&Token::Dot) {
+                let after = tokens.get(n + 3).map(|t| &t.token);
+                if after == Some(&Token::Open) {
+                    continue;
+                }
+                return true;
+            }
+            continue;
+        }
+        if name.starts_with("pg_") && next != Some(&Token::Open) && next != Some(&Token::Dot) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmts(sql: &str) -> Vec<&str> {
+        split_statements(sql).into_iter().map(|r| &sql[r]).collect()
+    }
+
+    #[test]
+    fn splits_simple_statements() {
+        assert_eq!(stmts("SET a = 1; SELECT 2"), vec!["SET a = 1", "SELECT 2"]);
+        assert_eq!(stmts("SELECT 1;"), vec!["SELECT 1"]);
+        assert_eq!(stmts(" ; ;SELECT 1;; "), vec!["SELECT 1"]);
+        assert!(stmts("  -- only a comment\n /* x */ ").is_empty());
+    }
+
+    #[test]
+    fn semicolons_in_strings_comments_and_quotes_do_not_split() {
+        assert_eq!(
+            stmts("SELECT 'a;b'; SELECT 2"),
+            vec!["SELECT 'a;b'", "SELECT 2"]
+        );
+        assert_eq!(stmts("SELECT 'it''s;'"), vec!["SELECT 'it''s;'"]);
+        assert_eq!(
+            stmts(r"SELECT E'\';'; SELECT 1"),
+            vec![r"SELECT E'\';'", "SELECT 1"]
+        );
+        assert_eq!(
+            stmts("SELECT 1 AS \"a;\"\"b\""),
+            vec!["SELECT 1 AS \"a;\"\"b\""]
+        );
+        assert_eq!(
+            stmts("SELECT 1 -- c;\n; SELECT 2"),
+            vec!["SELECT 1", "SELECT 2"]
+        );
+        assert_eq!(
+            stmts("SELECT /* a; /* b; */ c; */ 1; SELECT 2"),
+            vec!["SELECT /* a; /* b; */ c; */ 1", "SELECT 2"]
+        );
+        let body = "DO $$BEGIN RAISE NOTICE 'x'; END$$";
+        assert_eq!(stmts(&format!("{body}; SELECT 1")), vec![body, "SELECT 1"]);
+        let tagged = "CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; $$ $fn$ LANGUAGE sql";
+        assert_eq!(
+            stmts(&format!("{tagged};SELECT f()")),
+            vec![tagged, "SELECT f()"]
+        );
+        assert_eq!(
+            stmts("CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2); SELECT 3").len(),
+            2
+        );
+        let atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END";
+        assert_eq!(
+            stmts(&format!("{atomic}; SELECT f()")),
+            vec![atomic, "SELECT f()"]
+        );
+    }
+
+    #[test]
+    fn dollar_parameters_and_identifiers_are_not_quotes() {
+        assert_eq!(stmts("SELECT $1; SELECT 2").len(), 2);
+        assert_eq!(stmts("SELECT a$b$ FROM t; SELECT 2").len(), 2);
+    }
+
+    #[test]
+    fn unterminated_quotes_swallow_the_rest() {
+        assert_eq!(stmts("SELECT 'abc; SELECT 2").len(), 1);
+        assert_eq!(stmts("SELECT $$abc; SELECT 2").len(), 1);
+    }
+
+    #[test]
+    fn pageable_selects() {
+        assert!(is_pageable_select("SELECT * FROM t"));
+        assert!(is_pageable_select("  select 1"));
+        assert!(is_pageable_select("WITH a AS (SELECT 1) SELECT * FROM a"));
+        assert!(is_pageable_select("(SELECT 1)"));
+        assert!(!is_pageable_select("SELECT * INTO t2 FROM t"));
+        assert!(!is_pageable_select("INSERT INTO t VALUES (1)"));
+        assert!(!is_pageable_select(
+            "WITH a AS (DELETE FROM t RETURNING *) SELECT * FROM a"
+        ));
+        assert!(!is_pageable_select("UPDATE t SET a = 1"));
+        assert!(is_pageable_select("SELECT 'into' AS x"));
+    }
+
+    #[test]
+    fn system_tables() {
+        assert!(touches_system_tables("SELECT * FROM pg_class"));
+        assert!(touches_system_tables("select * from PG_CATALOG.PG_ROLES"));
+        assert!(touches_system_tables("SELECT * FROM pg_catalog.pg_authid"));
+        assert!(touches_system_tables("SELECT * FROM \"pg_user\""));
+        assert!(touches_system_tables(
+            "SELECT table_name FROM information_schema.tables"
+        ));
+        assert!(touches_system_tables(
+            "SELECT 1; SELECT * FROM pg_stat_activity"
+        ));
+        assert!(!touches_system_tables("SELECT pg_sleep(1)"));
+        assert!(!touches_system_tables("SELECT pg_catalog.now()"));
+        assert!(!touches_system_tables("SELECT 'pg_class' AS name"));
+        assert!(!touches_system_tables(
+            "SELECT * FROM my_pg_table -- pg_class"
+        ));
+        assert!(!touches_system_tables(
+            "SELECT cartodb_id FROM untitled_table"
+        ));
+    }
+}

@@ -1,0 +1,581 @@
+//! The SQL API v2 data plane (`/api/v2/sql`): runs a request's SQL in a PostgreSQL session
+//! logged in as the API key's own role and streams the answer in CARTO's formats.
+//!
+//! The router resolves the user and the key and builds a [`SqlSession`]; [`SqlEngine::handle`]
+//! does everything from the request parameters on: validation (§4.1), the system-table guard
+//! for non-master keys (§8), the query, the JSON / GeoJSON / CSV document (§4.3, §12), and the
+//! status mapping of errors (§4.4).
+//!
+//! How a request runs:
+//! - the whole `q` goes to PostgreSQL as one simple-protocol `Query` (module `wire`), exactly as
+//!   the SQL API sends it: several `;`-separated statements run in order, in PostgreSQL's
+//!   implicit transaction, and values arrive as text with each column's type OID and typmod;
+//! - the statements are counted with a small lexer (quotes, dollar quotes, comments,
+//!   parentheses) so that only the rows of the **last** statement are written; the result of
+//!   earlier statements (`SET ...`) is read and dropped; `page`/`rows_per_page` and the GeoJSON
+//!   wrapper apply to the last statement;
+//! - rows are converted and written as they arrive and sent through a bounded channel to the
+//!   response body, so memory stays flat whatever the result size; the status is decided at
+//!   the first row: an error before it gives CARTO's error status and body, an error after it
+//!   gives 200 with an `error` key at the end of the document;
+//! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
+//!
+//! The same engine serves the COPY API ([`SqlEngine::handle_copy_from`],
+//! [`SqlEngine::handle_copy_to`], §6) and, once [`SqlEngine::enable_batch`] gave it a registry
+//! database, the Batch API ([`SqlEngine::handle_job`], §5).
+
+mod batch;
+mod copy;
+mod error;
+mod fields;
+mod format;
+mod lexer;
+mod params;
+mod pool;
+mod value;
+mod wire;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use self::error::ApiError;
+use self::fields::SPATIAL_TYPES;
+use self::format::{Notices, Plan, Summary, Writer};
+use self::params::{Format, QueryParams};
+use self::pool::{Pool, Ticket};
+use self::wire::{ConnParams, DbError, Event, PgConn, WireError, tag_rows};
+
+/// The authorization level of the API key behind a request (§8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLevel {
+    /// The user's master key: full access, system tables allowed.
+    Master,
+    /// The Default public key (also used when a request carries no key).
+    Default,
+    /// A regular API key.
+    Regular,
+}
+
+/// Who runs a request's SQL and where: the database login of the API key's role.
+#[derive(Clone)]
+pub struct SqlSession {
+    /// The CARTO user of the request URL.
+    pub username: String,
+    /// The user's database.
+    pub database: String,
+    /// The user's schema (`public` for individual users, the username in organizations);
+    /// first in the session's `search_path`, before `public`.
+    pub schema: String,
+    /// The PostgreSQL role the session logs in as.
+    pub role: String,
+    /// The role's password (never printed).
+    pub password: String,
+    /// The key's authorization level.
+    pub level: KeyLevel,
+    /// `statement_timeout` for the request's SQL; `None` keeps the role's own setting.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for SqlSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlSession")
+            .field("username", &self.username)
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("role", &self.role)
+            .field("password", &"<redacted>")
+            .field("level", &self.level)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// Runs SQL API requests against the PostgreSQL server at `host:port`, with per-role pools of
+/// logged-in sessions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqlEngine {
+    host: String,
+    port: u16,
+    pool: Arc<Pool>,
+    copy_from_limit: u64,
+    batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
+}
+
+/// Size of the chunks sent to the response body.
+const CHUNK: usize = 64 * 1024;
+/// Chunks in flight between the query task and the response body.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// What the query task tells the handler before any body byte.
+enum Head {
+    Error(ApiError),
+    Stream,
+}
+
+/// A session taken from the pool, ready for the request's SQL.
+struct Lease {
+    conn: PgConn,
+    ticket: Ticket,
+    spatial: Vec<(u32, &'static str)>,
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl SqlEngine {
+    /// An engine for the PostgreSQL server listening on `host:port` (TCP).
+    pub fn new(host: String, port: u16) -> Self {
+        SqlEngine {
+            host,
+            port,
+            pool: Arc::new(Pool::default()),
+            copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
+            batch: Arc::default(),
+        }
+    }
+
+    /// Closes the idle sessions of `role` (call it before dropping or changing the role); its
+    /// sessions in use are closed instead of going back to the pool.
+    pub fn forget_role(&self, role: &str) {
+        self.pool.forget(role);
+    }
+
+    /// Number of idle pooled sessions of `role`.
+    pub fn idle_sessions(&self, role: &str) -> usize {
+        self.pool.idle_count(role)
+    }
+
+    /// Answers one SQL API request. `params` is the query string merged with the body
+    /// parameters (body wins), already parsed by the router.
+    pub async fn handle(&self, session: SqlSession, params: Map<String, Value>) -> Response {
+        let callback = params
+            .get("callback")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let p = match params::parse(&params) {
+            Ok(p) => p,
+            Err(e) => return e.into_response(callback.as_deref()),
+        };
+        if session.level != KeyLevel::Master && lexer::touches_system_tables(&p.q) {
+            return ApiError::new(StatusCode::FORBIDDEN, "system tables are forbidden")
+                .into_response(p.callback.as_deref());
+        }
+        let (sql, statements) = build_sql(&p);
+        let lease = match self.checkout(&session).await {
+            Ok(lease) => lease,
+            Err(e) => return e.into_response(p.callback.as_deref()),
+        };
+        let (head_tx, head_rx) = oneshot::channel();
+        let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHANNEL_CHUNKS);
+        let pool = self.pool.clone();
+        let job = QueryJob {
+            sql,
+            statements,
+            format: p.format,
+            skipfields: p.skipfields.clone(),
+            callback: p.callback.clone(),
+        };
+        tokio::spawn(async move {
+            let Lease {
+                conn,
+                ticket,
+                spatial,
+            } = lease;
+            if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
+                if let Some(conn) = reset(conn, status).await {
+                    pool.put(ticket, conn);
+                }
+            }
+        });
+        match head_rx.await {
+            Ok(Head::Error(e)) => e.into_response(p.callback.as_deref()),
+            Ok(Head::Stream) => stream_response(&p, body_rx),
+            Err(_) => ApiError::cannot_connect().into_response(p.callback.as_deref()),
+        }
+    }
+
+    /// A session for `session.role`, set up for the request (search path, timeout), with the
+    /// OIDs of the spatial types of its database.
+    async fn checkout(&self, session: &SqlSession) -> Result<Lease, ApiError> {
+        let mut setup = String::new();
+        let mut path = vec![quote_ident(&session.schema)];
+        if session.schema != "public" {
+            path.push("public".to_string());
+        }
+        setup.push_str(&format!("SET search_path TO {};", path.join(", ")));
+        if let Some(t) = session.statement_timeout {
+            setup.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
+        }
+        let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
+        setup.push_str(&format!(
+            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname IN ({names}) AND typtype = 'b'"
+        ));
+        let (idle, ticket) = self.pool.take(&session.database, &session.role);
+        let mut candidates = idle.into_iter().map(Some).chain(std::iter::once(None));
+        loop {
+            let reused = match candidates.next() {
+                Some(c) => c,
+                None => return Err(ApiError::cannot_connect()),
+            };
+            let fresh = reused.is_none();
+            let mut conn = match reused {
+                Some(c) => c,
+                None => {
+                    let params = ConnParams {
+                        host: self.host.clone(),
+                        port: self.port,
+                        database: session.database.clone(),
+                        user: session.role.clone(),
+                        password: session.password.clone(),
+                    };
+                    match PgConn::connect(&params).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
+                            return Err(ApiError::cannot_connect());
+                        }
+                    }
+                }
+            };
+            match conn.simple(&setup).await {
+                Ok(rows) => {
+                    let spatial = rows
+                        .iter()
+                        .filter_map(|r| {
+                            let oid = r.first()?.as_deref()?.parse::<u32>().ok()?;
+                            let name = r.get(1)?.as_deref()?;
+                            let name = SPATIAL_TYPES.iter().find(|t| **t == name)?;
+                            Some((oid, *name))
+                        })
+                        .collect();
+                    return Ok(Lease {
+                        conn,
+                        ticket,
+                        spatial,
+                    });
+                }
+                Err(WireError::Db(e)) => return Err(ApiError::from_db(&e)),
+                Err(e) if fresh => {
+                    tracing::warn!(role = %session.role, error = %e, "database session setup failed");
+                    return Err(ApiError::cannot_connect());
+                }
+                // A pooled session that died (server restart...): try a fresh one.
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+/// The SQL actually sent and the number of statements it holds.
+fn build_sql(p: &QueryParams) -> (String, usize) {
+    let statements = lexer::split_statements(&p.q);
+    let Some(last) = statements.last().cloned() else {
+        return (p.q.clone(), 1);
+    };
+    let mut stmt = p.q[last.clone()].to_string();
+    let mut wrapped = false;
+    if let Some((rows, page)) = p.page {
+        if lexer::is_pageable_select(&stmt) {
+            stmt = format!(
+                "SELECT * FROM (\n{stmt}\n) AS cdbq_1 LIMIT {rows} OFFSET {}",
+                rows.saturating_mul(page)
+            );
+            wrapped = true;
+        }
+    }
+    if p.format == Format::GeoJson {
+        stmt = format!(
+            "SELECT *, ST_AsGeoJSON(the_geom, {}) as the_geom FROM (\n{stmt}\n) as foo",
+            p.dp
+        );
+        wrapped = true;
+    }
+    let sql = if wrapped {
+        format!("{}{stmt}", &p.q[..last.start])
+    } else {
+        p.q.clone()
+    };
+    (sql, statements.len())
+}
+
+fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(p.format.content_type()),
+    );
+    let disposition = format!(
+        "{}; filename={}.{}; modification-date=\"{}\";",
+        if p.attachment { "attachment" } else { "inline" },
+        p.filename,
+        p.format.extension(),
+        chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// Brings a used session back to a clean state; `None` when it cannot be reused.
+/// `status` is the transaction status of the last `ReadyForQuery` (`I` when idle).
+async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
+    // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` (settings,
+    // role, temporary tables, prepared statements) must run outside one.
+    if status != b'I' {
+        conn.simple("ROLLBACK").await.ok()?;
+    }
+    conn.simple("DISCARD ALL").await.ok()?;
+    Some(conn)
+}
+
+/// One request's query, run in a task of its own.
+struct QueryJob {
+    sql: String,
+    statements: usize,
+    format: Format,
+    skipfields: Vec<String>,
+    callback: Option<String>,
+}
+
+/// The channels to the handler: the head first, then body chunks.
+struct Output {
+    head: Option<oneshot::Sender<Head>>,
+    body: mpsc::Sender<Result<Bytes, io::Error>>,
+    buf: String,
+}
+
+impl Output {
+    fn started(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn start(&mut self) {
+        if let Some(h) = self.head.take() {
+            let _ = h.send(Head::Stream);
+        }
+    }
+
+    /// Sends the buffer when it is large enough (or `force`); `false` when the client is gone.
+    async fn flush(&mut self, force: bool) -> bool {
+        let wanted = self.buf.len() >= CHUNK || (force && !self.buf.is_empty());
+        if !wanted {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.body.send(Ok(chunk)).await.is_ok()
+    }
+
+    /// Resolves when nobody will read the output any more.
+    async fn gone(&mut self) {
+        match &mut self.head {
+            Some(h) => h.closed().await,
+            None => self.body.closed().await,
+        }
+    }
+}
+
+impl QueryJob {
+    /// Runs the query and writes the document; returns the session when it can be reused.
+    async fn run(
+        self,
+        mut conn: PgConn,
+        spatial: &[(u32, &'static str)],
+        head: oneshot::Sender<Head>,
+        body: mpsc::Sender<Result<Bytes, io::Error>>,
+    ) -> Option<(PgConn, u8)> {
+        let mut out = Output {
+            head: Some(head),
+            body,
+            buf: String::new(),
+        };
+        let started_at = Instant::now();
+        let mut writer = Writer::new(self.format, self.callback.clone());
+        let mut completed = 0usize;
+        let mut plan: Option<Plan> = None;
+        let mut total: u64 = 0;
+        let mut error: Option<DbError> = None;
+        let mut notices = Notices::default();
+        let cancel = conn.cancel_handle();
+        match conn.send_query(&self.sql).await {
+            Ok(()) => {}
+            Err(WireError::Protocol(_)) => {
+                // Nothing was sent: the text cannot travel in a `Query` message (a NUL byte).
+                if let Some(h) = out.head.take() {
+                    let e =
+                        ApiError::bad_request("invalid byte sequence for encoding \"UTF8\": 0x00");
+                    let _ = h.send(Head::Error(e));
+                }
+                return Some((conn, b'I'));
+            }
+            Err(_) => {
+                if let Some(h) = out.head.take() {
+                    let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                }
+                return None;
+            }
+        }
+        let status = loop {
+            let event = tokio::select! {
+                event = conn.next_event() => event,
+                () = out.gone() => {
+                    // The client went away: stop the query and drop the session.
+                    let _ = cancel.cancel().await;
+                    return None;
+                }
+            };
+            let is_last = completed + 1 >= self.statements;
+            match event {
+                Err(e) => {
+                    tracing::warn!(error = %e, "database session lost during a query");
+                    match out.head.take() {
+                        Some(h) => {
+                            let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                        }
+                        None => {
+                            let _ = out
+                                .body
+                                .send(Err(io::Error::other("database session lost")))
+                                .await;
+                        }
+                    }
+                    return None;
+                }
+                Ok(Event::RowDescription(cols)) if is_last => {
+                    plan = Some(Plan::new(&cols, spatial, self.format, &self.skipfields));
+                }
+                Ok(Event::DataRow(row)) if is_last => {
+                    if let Some(plan) = &plan {
+                        writer.row(&mut out.buf, plan, &row);
+                        out.start();
+                        if !out.flush(false).await {
+                            let _ = cancel.cancel().await;
+                            return None;
+                        }
+                    }
+                }
+                Ok(Event::CommandComplete(tag)) => {
+                    completed += 1;
+                    if completed >= self.statements {
+                        total = tag_rows(&tag);
+                    }
+                }
+                Ok(Event::Notice(n)) => notices.push(&n.severity, n.message),
+                Ok(Event::Error(e)) => error = Some(e),
+                Ok(Event::CopyInResponse) => {
+                    if conn
+                        .copy_fail("COPY FROM STDIN is not supported here: use the COPY API")
+                        .await
+                        .is_err()
+                    {
+                        return None;
+                    }
+                }
+                Ok(Event::Ready(status)) => break status,
+                Ok(_) => {}
+            }
+        };
+        let seconds = started_at.elapsed().as_millis() as f64 / 1000.0;
+        if let Some(e) = &error {
+            if !out.started() {
+                if let Some(h) = out.head.take() {
+                    let _ = h.send(Head::Error(ApiError::from_db(e)));
+                }
+                return Some((conn, status));
+            }
+            if self.format == Format::Csv {
+                // A CSV cannot carry an error: cut the transfer so the client sees a failure.
+                let _ = out.flush(true).await;
+                let _ = out
+                    .body
+                    .send(Err(io::Error::other(e.message.clone())))
+                    .await;
+                return Some((conn, status));
+            }
+        }
+        let summary = Summary {
+            seconds,
+            plan: plan.as_ref(),
+            total_rows: if total > 0 { total } else { writer.rows() },
+            error: error.as_ref().map(|e| e.message.as_str()),
+            notices: &notices,
+        };
+        writer.finish(&mut out.buf, &summary);
+        out.start();
+        let _ = out.flush(true).await;
+        Some((conn, status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn built(v: Value) -> (String, usize) {
+        build_sql(&params::parse(v.as_object().expect("object")).expect("params"))
+    }
+
+    #[test]
+    fn sql_is_sent_unchanged_without_wrappers() {
+        assert_eq!(
+            built(json!({"q": "SET a TO 1; SELECT 2;"})),
+            ("SET a TO 1; SELECT 2;".to_string(), 2)
+        );
+        assert_eq!(
+            built(json!({"q": "-- nothing"})),
+            ("-- nothing".to_string(), 1)
+        );
+    }
+
+    #[test]
+    fn page_wraps_the_last_select() {
+        let (sql, n) =
+            built(json!({"q": "SET a TO 1; SELECT * FROM t;", "page": 2, "rows_per_page": 10}));
+        assert_eq!(
+            sql,
+            "SET a TO 1; SELECT * FROM (\nSELECT * FROM t\n) AS cdbq_1 LIMIT 10 OFFSET 20"
+        );
+        assert_eq!(n, 2);
+        let (sql, _) =
+            built(json!({"q": "INSERT INTO t VALUES (1)", "page": 0, "rows_per_page": 10}));
+        assert_eq!(sql, "INSERT INTO t VALUES (1)");
+    }
+
+    #[test]
+    fn geojson_wraps_the_last_statement() {
+        let (sql, _) = built(json!({"q": "SELECT * FROM t", "format": "geojson", "dp": 3}));
+        assert_eq!(
+            sql,
+            "SELECT *, ST_AsGeoJSON(the_geom, 3) as the_geom FROM (\nSELECT * FROM t\n) as foo"
+        );
+    }
+
+    #[test]
+    fn session_debug_hides_the_password() {
+        let s = SqlSession {
+            username: "alice".into(),
+            database: "db".into(),
+            schema: "public".into(),
+            role: "r".into(),
+            password: "canary-pass-123".into(),
+            level: KeyLevel::Regular,
+            statement_timeout: None,
+        };
+        assert!(!format!("{s:?}").contains("canary-pass-123"));
+    }
+}

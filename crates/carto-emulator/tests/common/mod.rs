@@ -1,0 +1,80 @@
+//! Helpers shared by the HTTP tests.
+#![allow(dead_code)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// An HTTP client (plain http; the rustls provider is installed for reqwest's sake).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// A response: status, headers and body (JSON when it parses).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+}
+
+/// Sends a request with Basic auth (`user`, `token`) when given.
+pub async fn send(
+    c: &reqwest::Client,
+    method: Method,
+    url: &str,
+    basic: Option<(&str, &str)>,
+    json: Option<&Value>,
+) -> Reply {
+    let mut rb = c.request(method, url);
+    if let Some((u, t)) = basic {
+        rb = rb.basic_auth(u, Some(t));
+    }
+    if let Some(j) = json {
+        rb = rb
+            .header("content-type", "application/json")
+            .body(j.to_string());
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        text,
+    }
+}
+
+/// Sends a form-encoded POST.
+pub async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Reply {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = c
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        text,
+    }
+}
+
+/// The keys of a JSON object, in order.
+pub fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}

@@ -1,0 +1,176 @@
+//! Shared setup of the SQL API tests: a throwaway cluster, one database with PostGIS when
+//! installed, and roles made here (owner, public, regular) so these tests depend only on the
+//! SQL engine and the cluster.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use carto_emulator::pg::PgCluster;
+use carto_emulator::sql::{KeyLevel, SqlEngine, SqlSession};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+pub const DB: &str = "sql_test_db";
+pub const OWNER: (&str, &str) = ("sqltest_owner", "owner-pass-1");
+pub const PUBLIC: (&str, &str) = ("sqltest_public", "public-pass-2");
+pub const REGULAR: (&str, &str) = ("sqltest_regular", "regular-pass-3");
+
+pub struct Env {
+    pub cluster: PgCluster,
+    pub engine: SqlEngine,
+    pub postgis: bool,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+    /// How many data frames the body came in.
+    pub frames: usize,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii header"))
+            .unwrap_or("")
+    }
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let cluster = tokio::task::spawn_blocking(PgCluster::start_temporary)
+            .await
+            .expect("join")
+            .expect("a PostgreSQL cluster (initdb, pg_ctl) must be installed for these tests");
+        let admin = cluster
+            .connect_superuser("postgres")
+            .await
+            .expect("superuser");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {DB}"))
+            .await
+            .expect("create db");
+        let admin = cluster
+            .connect_superuser(DB)
+            .await
+            .expect("superuser on db");
+        let postgis = admin
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            .await
+            .is_ok();
+        if !postgis {
+            eprintln!("note: PostGIS is not installed; geometry cases are skipped");
+        }
+        let setup = format!(
+            "CREATE ROLE {o} LOGIN PASSWORD '{op}';
+             CREATE ROLE {p} LOGIN PASSWORD '{pp}';
+             CREATE ROLE {r} LOGIN PASSWORD '{rp}' IN ROLE {p};
+             REVOKE ALL ON SCHEMA public FROM PUBLIC;
+             GRANT ALL ON SCHEMA public TO {o};
+             GRANT USAGE ON SCHEMA public TO {p};
+             GRANT CONNECT ON DATABASE {DB} TO {o}, {p};",
+            o = OWNER.0,
+            op = OWNER.1,
+            p = PUBLIC.0,
+            pp = PUBLIC.1,
+            r = REGULAR.0,
+            rp = REGULAR.1,
+        );
+        admin.batch_execute(&setup).await.expect("roles");
+        let engine = SqlEngine::new(cluster.host().to_string(), cluster.port());
+        Env {
+            cluster,
+            engine,
+            postgis,
+        }
+    }
+
+    /// Runs SQL as the superuser in the test database.
+    pub async fn admin(&self, sql: &str) {
+        let c = self.cluster.connect_superuser(DB).await.expect("superuser");
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn session(&self, (role, password): (&str, &str), level: KeyLevel) -> SqlSession {
+        SqlSession {
+            username: "alice".to_string(),
+            database: DB.to_string(),
+            schema: "public".to_string(),
+            role: role.to_string(),
+            password: password.to_string(),
+            level,
+            statement_timeout: None,
+        }
+    }
+
+    pub fn master(&self) -> SqlSession {
+        self.session(OWNER, KeyLevel::Master)
+    }
+
+    pub fn regular(&self) -> SqlSession {
+        self.session(REGULAR, KeyLevel::Regular)
+    }
+
+    pub fn public(&self) -> SqlSession {
+        self.session(PUBLIC, KeyLevel::Default)
+    }
+
+    pub async fn call(&self, session: SqlSession, params: Value) -> Answer {
+        call(&self.engine, session, params).await
+    }
+
+    /// `q` as the master key.
+    pub async fn q(&self, sql: &str) -> Answer {
+        self.call(self.master(), serde_json::json!({ "q": sql }))
+            .await
+    }
+}
+
+pub async fn call(engine: &SqlEngine, session: SqlSession, params: Value) -> Answer {
+    let params = params.as_object().expect("params object").clone();
+    let response = engine.handle(session, params).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut stream = response.into_body().into_data_stream();
+    let mut body = Vec::new();
+    let mut frames = 0;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                frames += 1;
+                body.extend_from_slice(&bytes);
+            }
+            Err(e) => {
+                body.extend_from_slice(format!("<<body error: {e}>>").as_bytes());
+                break;
+            }
+        }
+    }
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("utf-8 body"),
+        frames,
+    }
+}
+
+/// The document with its `time` value replaced by `T` (the only non-deterministic part).
+pub fn without_time(body: &str) -> String {
+    let start = body.find("\"time\":").expect("time key") + "\"time\":".len();
+    let end = start + body[start..].find(',').expect("comma after time");
+    format!("{}T{}", &body[..start], &body[end..])
+}
+
+pub fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
