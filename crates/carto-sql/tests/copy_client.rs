@@ -228,6 +228,7 @@ fn copy_from_plain_request_shape() {
     );
     assert_eq!(seen.header("content-encoding"), None);
     assert_eq!(seen.header("content-length"), None);
+    assert_eq!(seen.header("expect"), Some("100-continue"));
     assert!(seen.header("authorization").unwrap().starts_with("Basic "));
     assert!(seen.streamed, "the upload must be a streamed body");
     assert_eq!(seen.body, csv);

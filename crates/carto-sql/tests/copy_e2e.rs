@@ -28,6 +28,11 @@ fn csv(first: u32, rows: u32) -> String {
     out
 }
 
+/// 32 MB of rows, more than any socket buffer holds.
+fn big_upload() -> Vec<u8> {
+    b"1\n".repeat(16 * 1024 * 1024)
+}
+
 /// A COPY TO query longer than 8 KB listing ids.
 fn long_query(ids: u32) -> String {
     let list: Vec<String> = (0..ids).map(|i| i.to_string()).collect();
@@ -173,6 +178,21 @@ fn sync_copy_against_the_emulator() {
         "relation \"copy_e2e_nope\" does not exist"
     );
 
+    // A wrong table with a large upload: CARTO's error still comes back, not a broken
+    // connection (ureq honours `Expect: 100-continue` and does not send the body).
+    let err = client
+        .copy_from(
+            "COPY copy_e2e_nope (id) FROM STDIN",
+            io::Cursor::new(big_upload()),
+            &CopyFromOptions::new(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.api_error().map(|e| e.message()).as_deref(),
+        Some("relation \"copy_e2e_nope\" does not exist"),
+        "{err:?}"
+    );
+
     // Nothing to copy.
     let err = client
         .copy_from(
@@ -306,6 +326,10 @@ async fn async_copy_against_the_emulator() {
         err.api_error().unwrap().message(),
         "relation \"copy_e2e_nope\" does not exist"
     );
+
+    // (No large upload to a wrong table here: hyper sends the body without waiting for
+    // `100 Continue`, so when the server rejects the COPY before reading and closes, the
+    // client sees either CARTO's error or a broken pipe, depending on timing.)
 
     // An aborted upload (the stream fails after some rows) leaves no rows.
     let chunks: Vec<io::Result<Bytes>> = vec![

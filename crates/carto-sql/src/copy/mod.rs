@@ -27,6 +27,14 @@
 //! **Checks before sending**: the SQL must start with `COPY ` ([`check_copy_sql`]),
 //! the gzip level must be 0 to 9; both give [`Error::InvalidInput`](carto_core::Error::InvalidInput).
 //!
+//! **Early rejections**: uploads carry `Expect: 100-continue`, so a server that rejects
+//! the COPY before reading any data (unknown table, permission denied) answers before
+//! the body is sent; the sync client (ureq) waits for that answer (up to ureq's
+//! `timeout_await_100`, one second by default, when the server says nothing). hyper,
+//! under the async client, sends the body at once: when a server rejects a large upload
+//! early and closes the connection, the async client may see a transport error (broken
+//! pipe) instead of CARTO's message.
+//!
 //! **Errors**: CARTO's 4xx/5xx JSON bodies become [`Error::Api`](carto_core::Error::Api)
 //! (`relation "x" does not exist` 400, `permission denied for table x` 403, `No rows
 //! copied` 400, ...). When a COPY TO fails after its `200` head was sent, CARTO appends

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use carto_core::endpoint::parse_json;
 use carto_core::{ApiError, Error, HttpRequest, HttpResponse, RequestContext};
-use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE, EXPECT};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +136,8 @@ impl fmt::Debug for CopyToOptions {
 
 /// `POST /api/v2/sql/copyfrom?q=COPY ... FROM STDIN ...` with the data as a streamed
 /// body (`Content-Type: application/octet-stream`, chunked, `Content-Encoding: gzip`
-/// when compressed). `q` stays in the query string: CARTO reads it only there.
+/// when compressed, `Expect: 100-continue`). `q` stays in the query string: CARTO reads
+/// it only there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyFrom {
     sql: String,
@@ -175,7 +176,11 @@ impl CopyFrom {
             .header(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
-            );
+            )
+            // A server that rejects the COPY before reading data (unknown table, no
+            // permission) can say so before the upload starts, instead of closing the
+            // connection under it. Backends without support send the body at once.
+            .header(EXPECT, HeaderValue::from_static("100-continue"));
         if self.gzip.is_some() {
             builder = builder.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
