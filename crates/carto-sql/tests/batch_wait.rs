@@ -252,6 +252,79 @@ fn sync_client_waits_with_injected_clock_and_sleep() {
 }
 
 #[test]
+fn rate_limited_reads_are_retried_after_retry_after() {
+    let calls = Mutex::new(0);
+    let client = BatchClient::new(
+        transport_fn(|_req: HttpRequest| {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            Ok(match *n {
+                1 => http::Response::builder()
+                    .status(429)
+                    .header("retry-after", "5")
+                    .header("carto-rate-limit-limit", "2")
+                    .header("carto-rate-limit-remaining", "0")
+                    .header("carto-rate-limit-reset", "5")
+                    .body(
+                        br#"{"error":["You are over platform's limits. Please contact us to know more details"],"context":"limit","detail":"rate-limit"}"#
+                            .to_vec(),
+                    )
+                    .unwrap(),
+                2 => ok(job_json("running", "")),
+                _ => ok(job_json("done", "")),
+            })
+        }),
+        ctx(),
+    );
+    let now = Cell::new(Duration::ZERO);
+    let mut slept = Vec::new();
+    let job = client
+        .wait_with(
+            "j1",
+            WaitOptions::new(),
+            || now.get(),
+            |d| {
+                slept.push(d);
+                now.set(now.get() + d);
+            },
+        )
+        .unwrap();
+    assert!(job.status.is_done());
+    assert_eq!(slept, [secs(5.0), secs(1.0)]);
+
+    // Other errors end the wait at once.
+    let client = BatchClient::new(
+        transport_fn(|_| {
+            Ok(http::Response::builder()
+                .status(400)
+                .body(br#"{"error":["Job with id j1 not found"]}"#.to_vec())
+                .unwrap())
+        }),
+        ctx(),
+    );
+    let err = client
+        .wait_with(
+            "j1",
+            WaitOptions::new(),
+            || Duration::ZERO,
+            |_| panic!("no sleep"),
+        )
+        .unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+}
+
+#[test]
+fn rate_limit_respects_the_timeout() {
+    let mut waiter = JobWaiter::new("j1", WaitOptions::new().timeout(secs(3.0)));
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Fetch);
+    waiter.rate_limited(Some(secs(60.0)));
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Sleep(secs(3.0)));
+    assert_eq!(waiter.poll(secs(3.0)).unwrap(), Poll::Fetch);
+    waiter.rate_limited(None);
+    assert!(matches!(waiter.poll(secs(3.0)), Err(Error::WaitTimeout(_))));
+}
+
+#[test]
 fn sync_create_and_wait_with_real_sleep() {
     let reads = Mutex::new(0);
     let client = BatchClient::new(

@@ -75,7 +75,8 @@ impl<T: Transport> BatchClient<T> {
     }
 
     /// Polls the job until it finishes, sleeping with `std::thread::sleep`; see
-    /// [`JobWaiter::poll`] for the errors.
+    /// [`JobWaiter::poll`] for the errors. A read refused by the rate limiter is retried
+    /// after its `Retry-After`, within the timeout.
     pub fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
         let start = Instant::now();
         self.wait_with(job_id, options, move || start.elapsed(), std::thread::sleep)
@@ -116,10 +117,11 @@ impl<T: Transport> BatchClient<T> {
     ) -> Result<BatchJob, Error> {
         loop {
             match waiter.poll(clock())? {
-                Poll::Fetch => {
-                    let job = self.get(waiter.job_id())?;
-                    waiter.update(job);
-                }
+                Poll::Fetch => match self.get(waiter.job_id()) {
+                    Ok(job) => waiter.update(job),
+                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
+                    Err(err) => return Err(err),
+                },
                 Poll::Sleep(pause) => sleep(pause),
                 Poll::Done(job) => return Ok(*job),
             }
@@ -195,7 +197,9 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
     }
 
     /// Polls the job until it finishes, sleeping with `tokio::time::sleep` (so it needs
-    /// a tokio runtime with time enabled); see [`JobWaiter::poll`] for the errors.
+    /// a tokio runtime with time enabled); see [`JobWaiter::poll`] for the errors. A read
+    /// refused by the rate limiter is retried after its `Retry-After`, within the
+    /// timeout.
     pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
         let start = Instant::now();
         self.wait_with(job_id, options, move || start.elapsed(), tokio::time::sleep)
@@ -247,10 +251,11 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
     {
         loop {
             match waiter.poll(clock())? {
-                Poll::Fetch => {
-                    let job = self.get(waiter.job_id()).await?;
-                    waiter.update(job);
-                }
+                Poll::Fetch => match self.get(waiter.job_id()).await {
+                    Ok(job) => waiter.update(job),
+                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
+                    Err(err) => return Err(err),
+                },
                 Poll::Sleep(pause) => sleep(pause).await,
                 Poll::Done(job) => return Ok(*job),
             }

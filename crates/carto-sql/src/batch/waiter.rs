@@ -105,6 +105,8 @@ pub struct JobWaiter {
     interval: Duration,
     /// The job read last and not yet looked at by `poll`.
     fresh: Option<BatchJob>,
+    /// The last read was refused by the rate limiter: wait at least this long.
+    deferred: Option<Duration>,
     /// When the next read is due (`None`: at once).
     next_fetch: Option<Duration>,
 }
@@ -117,6 +119,7 @@ impl JobWaiter {
             interval: options.initial_interval,
             options,
             fresh: None,
+            deferred: None,
             next_fetch: None,
         }
     }
@@ -139,6 +142,14 @@ impl JobWaiter {
         self.fresh = Some(job);
     }
 
+    /// The read was refused by CARTO's rate limiter (a 429 with `Retry-After`): the next
+    /// [`poll`](Self::poll) sleeps for `retry_after` (at least the current interval)
+    /// before reading again, within the timeout. A read is idempotent, so retrying it
+    /// is safe.
+    pub fn rate_limited(&mut self, retry_after: Option<Duration>) {
+        self.deferred = Some(retry_after.unwrap_or(Duration::ZERO).max(self.interval));
+    }
+
     /// What to do next, `now` being the time elapsed since waiting began.
     ///
     /// Errors: [`Error::JobFailed`] when the job ended `failed`, `cancelled`, `unknown`
@@ -146,6 +157,14 @@ impl JobWaiter {
     /// finished by the timeout (the job is read one last time at the deadline).
     pub fn poll(&mut self, now: Duration) -> Result<Poll, Error> {
         let deadline = self.options.timeout;
+        if let Some(pause) = self.deferred.take() {
+            if now >= deadline {
+                return Err(Error::WaitTimeout(deadline));
+            }
+            let due = (now + pause).min(deadline);
+            self.next_fetch = Some(due);
+            return Ok(Poll::Sleep(due - now));
+        }
         if let Some(job) = self.fresh.take() {
             if job.status.is_final() {
                 return finish(&self.job_id, job);
