@@ -28,6 +28,23 @@ fn csv(first: u32, rows: u32) -> String {
     out
 }
 
+/// A COPY TO that fails at its 5000th row, after the output started.
+const MIDWAY_FAILURE: &str =
+    "COPY (SELECT g, 1 / (5000 - g) FROM generate_series(1, 10000) g) TO STDOUT";
+
+fn assert_midway_failure(err: &Error, out: &[u8]) {
+    assert_eq!(err.status(), Some(http::StatusCode::OK), "{err:?}");
+    assert_eq!(err.api_error().unwrap().message(), "division by zero");
+    let text = std::str::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("1\t0\n"),
+        "{}",
+        &text[..20.min(text.len())]
+    );
+    assert!(!text.contains("error"), "the error is not data");
+    assert!(text.is_empty() || text.ends_with('\n'));
+}
+
 /// 32 MB of rows, more than any socket buffer holds.
 fn big_upload() -> Vec<u8> {
     b"1\n".repeat(16 * 1024 * 1024)
@@ -271,6 +288,13 @@ fn sync_copy_against_the_emulator() {
         .copy_to("COPY copy_e2e_nope TO STDOUT", &CopyToOptions::new())
         .unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+
+    // A failure after the output started: the rows before it, then the appended error.
+    let mut out = Vec::new();
+    let err = client
+        .copy_to_writer(MIDWAY_FAILURE, &mut out, &CopyToOptions::new())
+        .unwrap_err();
+    assert_midway_failure(&err, &out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,6 +395,13 @@ async fn async_copy_against_the_emulator() {
         .unwrap_err();
     assert!(err.is_forbidden(), "{err:?}");
     assert_eq!(count(&reader).await, 2000);
+
+    let mut out = Vec::new();
+    let err = client
+        .copy_to_writer(MIDWAY_FAILURE, &mut out, &CopyToOptions::new())
+        .await
+        .unwrap_err();
+    assert_midway_failure(&err, &out);
 
     // COPY TO of a query over 8 KB, as a stream, with progress.
     let sql = long_query(1200);
