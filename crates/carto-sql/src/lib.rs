@@ -10,6 +10,10 @@
 //! drive them with the same method names: `query`, `query_with`, `geojson`, `export`,
 //! `export_reader` / `export_stream`, `query_rows`.
 //!
+//! The [`batch`] module holds the Batch API ([`BatchClient`], [`AsyncBatchClient`]: create,
+//! get, cancel and wait for jobs) and the [`copy`] module the COPY API ([`CopyClient`],
+//! [`AsyncCopyClient`]: streamed bulk loads and exports).
+//!
 //! ```no_run
 //! # fn main() -> Result<(), carto_core::Error> {
 //! use carto_sql::{QueryOptions, SqlClient};
@@ -28,7 +32,9 @@
 //! ```
 
 mod async_client;
+pub mod batch;
 mod client;
+pub mod copy;
 pub mod geojson;
 pub mod query;
 pub mod response;
@@ -42,3 +48,6 @@ pub use query::{
 };
 pub use response::{Field, Fields, SqlResponse, SqlSummary};
 pub use rows::{RowDecoder, RowSplitter};
+
+pub use batch::{AsyncBatchClient, BatchClient, BatchJob, JobQuery, JobStatus, WaitOptions};
+pub use copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyFromResult, CopyToOptions};

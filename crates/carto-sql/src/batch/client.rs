@@ -1,0 +1,272 @@
+//! [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): the Batch endpoints and the
+//! [`JobWaiter`] driven over a transport.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{AsyncTransport, Transport};
+
+use super::endpoint::{CancelJob, CreateJob, GetJob};
+use super::model::BatchJob;
+use super::query::JobQuery;
+use super::waiter::{JobWaiter, Poll, WaitOptions};
+
+/// The Batch SQL API (`/api/v2/sql/job`), blocking the calling thread. Needs the
+/// master key.
+///
+/// ```no_run
+/// use carto_sql::batch::{BatchClient, JobQuery, WaitOptions};
+/// # fn run(transport: impl carto_transport::Transport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
+/// let batch = BatchClient::from_credentials(transport, creds);
+/// let job = batch.create_and_wait(
+///     JobQuery::multi(["CREATE TABLE t (a int)", "INSERT INTO t VALUES (1)"]),
+///     WaitOptions::new(),
+/// )?;
+/// println!("job {} is {}", job.job_id, job.status);
+/// # Ok(()) }
+/// ```
+///
+/// `Debug` never shows the token.
+pub struct BatchClient<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T: Transport> BatchClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        carto_transport::send(&self.transport, &self.ctx, endpoint)
+    }
+
+    /// Creates a job; it is queued and runs in the background.
+    pub fn create(&self, query: impl Into<JobQuery>) -> Result<BatchJob, Error> {
+        self.send(&CreateJob::new(query))
+    }
+
+    /// Reads a job.
+    pub fn get(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.send(&GetJob::new(job_id))
+    }
+
+    /// Cancels a job (a running query is stopped) and returns it.
+    pub fn cancel(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.send(&CancelJob::new(job_id))
+    }
+
+    /// Polls the job until it finishes, sleeping with `std::thread::sleep`; see
+    /// [`JobWaiter::poll`] for the errors. A read refused by the rate limiter is retried
+    /// after its `Retry-After`, within the timeout.
+    pub fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
+        let start = Instant::now();
+        self.wait_with(job_id, options, move || start.elapsed(), std::thread::sleep)
+    }
+
+    /// [`wait`](Self::wait) with your clock (the time elapsed since the wait began)
+    /// and your sleep.
+    pub fn wait_with(
+        &self,
+        job_id: &str,
+        options: WaitOptions,
+        clock: impl FnMut() -> Duration,
+        sleep: impl FnMut(Duration),
+    ) -> Result<BatchJob, Error> {
+        self.drive(JobWaiter::new(job_id, options), clock, sleep)
+    }
+
+    /// Creates a job and waits for it; see [`JobWaiter::poll`] for the errors.
+    pub fn create_and_wait(
+        &self,
+        query: impl Into<JobQuery>,
+        options: WaitOptions,
+    ) -> Result<BatchJob, Error> {
+        let start = Instant::now();
+        let job = self.create(query)?;
+        self.drive(
+            JobWaiter::with_job(job, options),
+            move || start.elapsed(),
+            std::thread::sleep,
+        )
+    }
+
+    fn drive(
+        &self,
+        mut waiter: JobWaiter,
+        mut clock: impl FnMut() -> Duration,
+        mut sleep: impl FnMut(Duration),
+    ) -> Result<BatchJob, Error> {
+        loop {
+            match waiter.poll(clock())? {
+                Poll::Fetch => match self.get(waiter.job_id()) {
+                    Ok(job) => waiter.update(job),
+                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
+                    Err(err) => return Err(err),
+                },
+                Poll::Sleep(pause) => sleep(pause),
+                Poll::Done(job) => return Ok(*job),
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for BatchClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchClient")
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Batch SQL API (`/api/v2/sql/job`) from async code, with the same methods as
+/// [`BatchClient`]. Needs the master key.
+///
+/// ```no_run
+/// use carto_sql::batch::{AsyncBatchClient, JobQuery, WaitOptions};
+/// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
+/// let batch = AsyncBatchClient::from_credentials(transport, creds);
+/// let job = batch.create("UPDATE airports SET type = 'international'").await?;
+/// let job = batch.wait(&job.job_id, WaitOptions::new()).await?;
+/// println!("job {} is {}", job.job_id, job.status);
+/// # Ok(()) }
+/// ```
+///
+/// `Debug` never shows the token.
+pub struct AsyncBatchClient<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T: AsyncTransport> AsyncBatchClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
+    }
+
+    /// Creates a job; it is queued and runs in the background.
+    pub async fn create(&self, query: impl Into<JobQuery>) -> Result<BatchJob, Error> {
+        self.send(&CreateJob::new(query)).await
+    }
+
+    /// Reads a job.
+    pub async fn get(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.send(&GetJob::new(job_id)).await
+    }
+
+    /// Cancels a job (a running query is stopped) and returns it.
+    pub async fn cancel(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.send(&CancelJob::new(job_id)).await
+    }
+
+    /// Polls the job until it finishes, sleeping with `tokio::time::sleep` (so it needs
+    /// a tokio runtime with time enabled); see [`JobWaiter::poll`] for the errors. A read
+    /// refused by the rate limiter is retried after its `Retry-After`, within the
+    /// timeout.
+    pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
+        let start = Instant::now();
+        self.wait_with(job_id, options, move || start.elapsed(), tokio::time::sleep)
+            .await
+    }
+
+    /// [`wait`](Self::wait) with your clock (the time elapsed since the wait began)
+    /// and your sleep (any runtime's timer).
+    pub async fn wait_with<S, F>(
+        &self,
+        job_id: &str,
+        options: WaitOptions,
+        clock: impl FnMut() -> Duration,
+        sleep: S,
+    ) -> Result<BatchJob, Error>
+    where
+        S: FnMut(Duration) -> F,
+        F: Future<Output = ()>,
+    {
+        self.drive(JobWaiter::new(job_id, options), clock, sleep)
+            .await
+    }
+
+    /// Creates a job and waits for it; see [`JobWaiter::poll`] for the errors.
+    pub async fn create_and_wait(
+        &self,
+        query: impl Into<JobQuery>,
+        options: WaitOptions,
+    ) -> Result<BatchJob, Error> {
+        let start = Instant::now();
+        let job = self.create(query).await?;
+        self.drive(
+            JobWaiter::with_job(job, options),
+            move || start.elapsed(),
+            tokio::time::sleep,
+        )
+        .await
+    }
+
+    async fn drive<S, F>(
+        &self,
+        mut waiter: JobWaiter,
+        mut clock: impl FnMut() -> Duration,
+        mut sleep: S,
+    ) -> Result<BatchJob, Error>
+    where
+        S: FnMut(Duration) -> F,
+        F: Future<Output = ()>,
+    {
+        loop {
+            match waiter.poll(clock())? {
+                Poll::Fetch => match self.get(waiter.job_id()).await {
+                    Ok(job) => waiter.update(job),
+                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
+                    Err(err) => return Err(err),
+                },
+                Poll::Sleep(pause) => sleep(pause).await,
+                Poll::Done(job) => return Ok(*job),
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for AsyncBatchClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncBatchClient")
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
