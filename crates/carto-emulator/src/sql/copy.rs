@@ -369,6 +369,7 @@ async fn copy_out(
         return None;
     }
     let mut error: Option<DbError> = None;
+    let mut pending = bytes::BytesMut::new();
     let status = loop {
         let event = tokio::select! {
             event = conn.next_event() => event,
@@ -384,7 +385,12 @@ async fn copy_out(
                 }
             }
             Ok(Event::CopyData(data)) => {
-                if body.send(Ok(data)).await.is_err() {
+                // PostgreSQL sends one CopyData message per row: gather rows into pieces
+                // of about 64 KiB so a client is not woken up once per row.
+                pending.extend_from_slice(&data);
+                if pending.len() >= super::CHUNK
+                    && body.send(Ok(pending.split().freeze())).await.is_err()
+                {
                     let _ = cancel.cancel().await;
                     return None;
                 }
@@ -407,6 +413,9 @@ async fn copy_out(
                         let _ = h.send(Err(ApiError::cannot_connect()));
                     }
                     None => {
+                        if !pending.is_empty() {
+                            let _ = body.send(Ok(pending.split().freeze())).await;
+                        }
                         let _ = body
                             .send(Err(io::Error::other("database session lost")))
                             .await;
@@ -416,6 +425,9 @@ async fn copy_out(
             }
         }
     };
+    if !pending.is_empty() && body.send(Ok(pending.freeze())).await.is_err() {
+        return None;
+    }
     match (head.take(), error) {
         (Some(h), Some(e)) => {
             let _ = h.send(Err(ApiError::from_db(&e)));
