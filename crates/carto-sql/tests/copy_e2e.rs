@@ -351,9 +351,22 @@ async fn async_copy_against_the_emulator() {
         "relation \"copy_e2e_nope\" does not exist"
     );
 
-    // (No large upload to a wrong table here: hyper sends the body without waiting for
-    // `100 Continue`, so when the server rejects the COPY before reading and closes, the
-    // client sees either CARTO's error or a broken pipe, depending on timing.)
+    // A wrong table with a large upload: hyper sends the body without waiting for
+    // `100 Continue`; the emulator reads and discards a refused upload before answering,
+    // so the client gets CARTO's error rather than a broken pipe.
+    let err = client
+        .copy_from(
+            "COPY copy_e2e_nope (id) FROM STDIN",
+            io::Cursor::new(big_upload()),
+            &CopyFromOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.api_error().map(|e| e.message()).as_deref(),
+        Some("relation \"copy_e2e_nope\" does not exist"),
+        "{err:?}"
+    );
 
     // An aborted upload (the stream fails after some rows) leaves no rows.
     let chunks: Vec<io::Result<Bytes>> = vec![

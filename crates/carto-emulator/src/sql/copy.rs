@@ -133,6 +133,25 @@ enum Upload {
     Lost,
 }
 
+/// How much of a refused upload is read and thrown away so that the client, still
+/// sending, receives the error response instead of a reset connection.
+const DISCARD_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Reads and drops the rest of an upload the server already refused (up to
+/// [`DISCARD_LIMIT`]; past it the connection is simply closed after the answer).
+async fn discard_upload<S, E>(mut stream: S)
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut seen: u64 = 0;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > DISCARD_LIMIT {
+            break;
+        }
+    }
+}
+
 /// Reads the rest of a query cycle: the last command's row count, the first error, and the
 /// final transaction status (`None` when the session is lost).
 async fn drain(conn: &mut PgConn) -> (u64, Option<DbError>, Option<u8>) {
@@ -206,10 +225,12 @@ impl SqlEngine {
                 Ok(Event::Error(e)) => {
                     let (_, _, status) = drain(&mut conn).await;
                     self.give_back(ticket, conn, status).await;
+                    discard_upload(body.into_data_stream()).await;
                     return ApiError::from_db(&e).into_response(None);
                 }
                 Ok(Event::Ready(status)) => {
                     self.give_back(ticket, conn, Some(status)).await;
+                    discard_upload(body.into_data_stream()).await;
                     return ApiError::bad_request("COPY FROM must read FROM STDIN")
                         .into_response(None);
                 }
@@ -279,6 +300,11 @@ impl SqlEngine {
         };
         if matches!(outcome, Upload::Lost) {
             return ApiError::cannot_connect().into_response(None);
+        }
+        if matches!(outcome, Upload::Server(_)) {
+            // A row was refused mid-upload: read what the client is still sending, so it
+            // gets this answer instead of a broken pipe.
+            discard_upload(stream).await;
         }
         let (rows, error, status) = drain(&mut conn).await;
         self.give_back(ticket, conn, status).await;

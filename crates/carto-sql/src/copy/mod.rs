@@ -31,9 +31,11 @@
 //! the COPY before reading any data (unknown table, permission denied) answers before
 //! the body is sent; the sync client (ureq) waits for that answer (up to ureq's
 //! `timeout_await_100`, one second by default, when the server says nothing). hyper,
-//! under the async client, sends the body at once: when a server rejects a large upload
-//! early and closes the connection, the async client may see a transport error (broken
-//! pipe) instead of CARTO's message.
+//! under the async client, sends the body at once: a server that rejects a large upload
+//! early and closes the connection without reading it leaves the async client with a
+//! transport error (broken pipe) instead of CARTO's message. carto-emulator reads and
+//! discards a refused upload (up to 256 MiB) before answering, so both clients get the
+//! error there.
 //!
 //! **Errors**: CARTO's 4xx/5xx JSON bodies become [`Error::Api`](carto_core::Error::Api)
 //! (`relation "x" does not exist` 400, `permission denied for table x` 403, `No rows
