@@ -8,7 +8,7 @@ use std::sync::Arc;
 use carto_apikeys::ApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_sql::SqlClient;
+use carto_sql::{BatchClient, CopyClient, SqlClient};
 use carto_transport::Transport;
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
@@ -117,6 +117,16 @@ impl<T: Transport> Client<T> {
     /// The SQL API.
     pub fn sql(&self) -> SqlClient<Arc<T>> {
         SqlClient::new(self.transport.clone(), self.ctx.clone())
+    }
+
+    /// The Batch API: long-running SQL run by CARTO in the background (master key).
+    pub fn batch(&self) -> BatchClient<Arc<T>> {
+        BatchClient::new(self.transport.clone(), self.ctx.clone())
+    }
+
+    /// The COPY API: bulk loads and exports, streamed both ways.
+    pub fn copy(&self) -> CopyClient<Arc<T>> {
+        CopyClient::new(self.transport.clone(), self.ctx.clone())
     }
 
     /// The Auth API (API keys).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use carto_apikeys::AsyncApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_sql::AsyncSqlClient;
+use carto_sql::{AsyncBatchClient, AsyncCopyClient, AsyncSqlClient};
 use carto_transport::AsyncTransport;
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
@@ -115,6 +115,16 @@ impl<T: AsyncTransport> Client<T> {
     /// The SQL API.
     pub fn sql(&self) -> AsyncSqlClient<Arc<T>> {
         AsyncSqlClient::new(self.transport.clone(), self.ctx.clone())
+    }
+
+    /// The Batch API: long-running SQL run by CARTO in the background (master key).
+    pub fn batch(&self) -> AsyncBatchClient<Arc<T>> {
+        AsyncBatchClient::new(self.transport.clone(), self.ctx.clone())
+    }
+
+    /// The COPY API: bulk loads and exports, streamed both ways.
+    pub fn copy(&self) -> AsyncCopyClient<Arc<T>> {
+        AsyncCopyClient::new(self.transport.clone(), self.ctx.clone())
     }
 
     /// The Auth API (API keys).

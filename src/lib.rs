@@ -4,6 +4,8 @@
 //!   default) give, for one account and API key:
 //!   - [`sql()`](Client::sql): the SQL API: typed rows, GeoJSON, CSV and other formats,
 //!     results streamed row by row ([`sql`] module);
+//!   - [`batch()`](Client::batch) and [`copy()`](Client::copy): the Batch API (SQL jobs
+//!     run in the background) and the COPY API (bulk loads and exports, streamed);
 //!   - [`api_keys()`](Client::api_keys): the Auth API: create, get, list, delete and
 //!     regenerate API keys with fine-grained grants ([`api_keys`] module);
 //!   - [`me()`](Client::me), [`do_token()`](Client::do_token) and
