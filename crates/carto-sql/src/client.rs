@@ -5,7 +5,7 @@ use std::io::Read;
 
 use carto_core::endpoint::api_error;
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{Body, ResponseReader, Transport, TransportError};
+use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
 use serde::de::DeserializeOwned;
 
 use crate::geojson::FeatureCollection;
@@ -18,14 +18,15 @@ use crate::rows::RowDecoder;
 /// Queries are POSTed as a form by default; `QueryOptions::use_get` asks for a GET for
 /// queries shorter than 1024 bytes. `Debug` never shows the token.
 pub struct SqlClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
 impl<T: Transport> SqlClient<T> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
     }
 
     /// A client for `credentials`, with the key in the Basic header.
@@ -35,17 +36,17 @@ impl<T: Transport> SqlClient<T> {
 
     /// The request context.
     pub fn context(&self) -> &RequestContext {
-        &self.ctx
+        self.core.context()
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        self.core.transport()
     }
 
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// Runs `sql` and decodes its rows into `R` (for example a `#[derive(Deserialize)]`
@@ -112,8 +113,11 @@ impl<T: Transport> SqlClient<T> {
     }
 
     fn stream(&self, query: &Query, format: Option<Format>) -> Result<ResponseReader, Error> {
-        let request = query.to_request(&self.ctx, format)?;
-        let response = self.transport.send_streaming(request.map(Body::Bytes))?;
+        let request = query.to_request(self.core.context(), format)?;
+        let response = self
+            .core
+            .transport()
+            .send_streaming(request.map(Body::Bytes))?;
         if response.status().is_success() {
             return Ok(response.into_body());
         }
@@ -129,9 +133,7 @@ fn query(sql: &str, options: &QueryOptions) -> Query {
 
 impl<T> fmt::Debug for SqlClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqlClient")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
+        self.core.fmt_debug("SqlClient", f)
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{AsyncTransport, Transport};
+use carto_transport::{AsyncTransport, ClientCore, Transport};
 
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
@@ -30,14 +30,15 @@ use super::waiter::{JobWaiter, Poll, WaitOptions};
 ///
 /// `Debug` never shows the token.
 pub struct BatchClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
 impl<T: Transport> BatchClient<T> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
     }
 
     /// A client for `credentials`, with the key in the Basic header.
@@ -47,16 +48,16 @@ impl<T: Transport> BatchClient<T> {
 
     /// The request context.
     pub fn context(&self) -> &RequestContext {
-        &self.ctx
+        self.core.context()
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        self.core.transport()
     }
 
     fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// Creates a job; it is queued and runs in the background.
@@ -131,9 +132,7 @@ impl<T: Transport> BatchClient<T> {
 
 impl<T> fmt::Debug for BatchClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
+        self.core.fmt_debug("BatchClient", f)
     }
 }
 
@@ -152,14 +151,15 @@ impl<T> fmt::Debug for BatchClient<T> {
 ///
 /// `Debug` never shows the token.
 pub struct AsyncBatchClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
 impl<T: AsyncTransport> AsyncBatchClient<T> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
     }
 
     /// A client for `credentials`, with the key in the Basic header.
@@ -169,16 +169,16 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
 
     /// The request context.
     pub fn context(&self) -> &RequestContext {
-        &self.ctx
+        self.core.context()
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        self.core.transport()
     }
 
     async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
+        self.core.send_async(endpoint).await
     }
 
     /// Creates a job; it is queued and runs in the background.
@@ -265,8 +265,6 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
 
 impl<T> fmt::Debug for AsyncBatchClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncBatchClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
+        self.core.fmt_debug("AsyncBatchClient", f)
     }
 }

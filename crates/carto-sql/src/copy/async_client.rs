@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use carto_core::endpoint::loggable_path;
 use carto_core::{Credentials, Error, RequestContext, TransportErrorKind};
-use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream};
+use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -46,14 +46,15 @@ use super::trailer::TrailerCheck;
 ///
 /// `Debug` never shows the token.
 pub struct AsyncCopyClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
 impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
     }
 
     /// A client for `credentials`, with the key in the Basic header.
@@ -63,12 +64,12 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 
     /// The request context.
     pub fn context(&self) -> &RequestContext {
-        &self.ctx
+        self.core.context()
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        self.core.transport()
     }
 
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
@@ -99,7 +100,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         if let Some(level) = options.gzip_level() {
             endpoint = endpoint.gzip(level);
         }
-        let head = endpoint.to_request_head(&self.ctx)?;
+        let head = endpoint.to_request_head(self.core.context())?;
         let stream: BodyStream = Box::pin(stream);
         let body = async_body(stream, options.gzip_level(), options.progress_fn());
         let (parts, ()) = head.into_parts();
@@ -130,7 +131,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// chunks, as they arrive (see [`CopyToStream`] for a failure after the output
     /// started).
     pub async fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToStream, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(&self.ctx)?;
+        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
         let response = self.stream(request.map(AsyncBody::from)).await?;
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
@@ -210,7 +211,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     ) -> Result<http::Response<ByteStream>, Error> {
         let method = request.method().clone();
         let path = loggable_path(request.uri()).to_owned();
-        let result = self.transport.send_streaming(request).await;
+        let result = self.core.transport().send_streaming(request).await;
         match &result {
             Ok(r) => {
                 tracing::debug!(target: "carto_sql", %method, %path, status = r.status().as_u16(), "COPY request")
@@ -225,9 +226,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 
 impl<T> fmt::Debug for AsyncCopyClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncCopyClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
+        self.core.fmt_debug("AsyncCopyClient", f)
     }
 }
 

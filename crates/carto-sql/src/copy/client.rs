@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::{Buf, Bytes};
 use carto_core::endpoint::loggable_path;
 use carto_core::{Credentials, Error, RequestContext, TransportErrorKind};
-use carto_transport::{Body, ResponseReader, Transport, TransportError};
+use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
 
 use super::body::{CHUNK, sync_body};
 use super::request::{
@@ -42,14 +42,15 @@ use super::trailer::TrailerCheck;
 ///
 /// `Debug` never shows the token.
 pub struct CopyClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
 impl<T: Transport> CopyClient<T> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
     }
 
     /// A client for `credentials`, with the key in the Basic header.
@@ -59,12 +60,12 @@ impl<T: Transport> CopyClient<T> {
 
     /// The request context.
     pub fn context(&self) -> &RequestContext {
-        &self.ctx
+        self.core.context()
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        self.core.transport()
     }
 
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
@@ -83,7 +84,7 @@ impl<T: Transport> CopyClient<T> {
         if let Some(level) = options.gzip_level() {
             endpoint = endpoint.gzip(level);
         }
-        let head = endpoint.to_request_head(&self.ctx)?;
+        let head = endpoint.to_request_head(self.core.context())?;
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
         let (parts, ()) = head.into_parts();
         let response = self.stream(http::Request::from_parts(parts, body))?;
@@ -113,7 +114,7 @@ impl<T: Transport> CopyClient<T> {
     /// it arrives. A failure of the server after the output started shows as a read
     /// error wrapping an [`Error::Api`] (see [`CopyToReader`]).
     pub fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(&self.ctx)?;
+        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
         let response = self.stream(request.map(Body::from))?;
         let (parts, reader) = response.into_parts();
         if !parts.status.is_success() {
@@ -187,7 +188,7 @@ impl<T: Transport> CopyClient<T> {
     ) -> Result<http::Response<ResponseReader>, Error> {
         let method = request.method().clone();
         let path = loggable_path(request.uri()).to_owned();
-        let result = self.transport.send_streaming(request);
+        let result = self.core.transport().send_streaming(request);
         match &result {
             Ok(r) => {
                 tracing::debug!(target: "carto_sql", %method, %path, status = r.status().as_u16(), "COPY request")
@@ -202,9 +203,7 @@ impl<T: Transport> CopyClient<T> {
 
 impl<T> fmt::Debug for CopyClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CopyClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
+        self.core.fmt_debug("CopyClient", f)
     }
 }
 
