@@ -14,7 +14,7 @@ use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportErro
 use super::body::{CHUNK, sync_body};
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, head_error,
+    attachment_filename, create_error, head_error, open_error, trace, write_error,
 };
 use super::trailer::TrailerCheck;
 
@@ -80,10 +80,7 @@ impl<T: Transport> CopyClient<T> {
         source: R,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let mut endpoint = CopyFrom::new(sql);
-        if let Some(level) = options.gzip_level() {
-            endpoint = endpoint.gzip(level);
-        }
+        let endpoint = CopyFrom::from_options(sql, options);
         let head = endpoint.to_request_head(self.core.context())?;
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
         let (parts, ()) = head.into_parts();
@@ -101,12 +98,7 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| {
-            Error::invalid(
-                "COPY source file",
-                format!("cannot open {}: {e}", path.display()),
-            )
-        })?;
+        let file = File::open(path).map_err(|e| open_error(path, e))?;
         self.copy_from(sql, file, options)
     }
 
@@ -143,14 +135,7 @@ impl<T: Transport> CopyClient<T> {
         writer: &mut W,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
-        let mut reader = self.copy_to(sql, options)?;
-        let mut written = 0u64;
-        while let Some(chunk) = reader.next_chunk()? {
-            writer.write_all(&chunk).map_err(write_error)?;
-            written += chunk.len() as u64;
-        }
-        writer.flush().map_err(write_error)?;
-        Ok(written)
+        drain(self.copy_to(sql, options)?, writer)
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
@@ -163,23 +148,13 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
         let path = path.as_ref();
-        let mut reader = self.copy_to(sql, options)?;
+        let reader = self.copy_to(sql, options)?;
         let mut file = io::BufWriter::with_capacity(
             CHUNK,
-            File::create(path).map_err(|e| {
-                Error::invalid(
-                    "COPY destination file",
-                    format!("cannot create {}: {e}", path.display()),
-                )
-            })?,
+            File::create(path).map_err(|e| create_error(path, e))?,
         );
-        let mut written = 0u64;
-        while let Some(chunk) = reader.next_chunk()? {
-            file.write_all(&chunk).map_err(write_error)?;
-            written += chunk.len() as u64;
-        }
-        file.flush().map_err(write_error)?;
-        Ok(written)
+        // On a failure midway, dropping the `BufWriter` writes out what it holds.
+        drain(reader, &mut file)
     }
 
     fn stream(
@@ -189,14 +164,11 @@ impl<T: Transport> CopyClient<T> {
         let method = request.method().clone();
         let path = loggable_path(request.uri()).to_owned();
         let result = self.core.transport().send_streaming(request);
-        match &result {
-            Ok(r) => {
-                tracing::debug!(target: "carto_sql", %method, %path, status = r.status().as_u16(), "COPY request")
-            }
-            Err(e) => {
-                tracing::debug!(target: "carto_sql", %method, %path, error = %e.kind(), "COPY request failed")
-            }
-        }
+        trace(
+            &method,
+            &path,
+            result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
+        );
         Ok(result?)
     }
 }
@@ -333,16 +305,24 @@ impl fmt::Debug for CopyToReader {
     }
 }
 
+/// Writes every chunk of `reader` into `writer`, then flushes it; returns the number
+/// of bytes written.
+fn drain<W: Write + ?Sized>(mut reader: CopyToReader, writer: &mut W) -> Result<u64, Error> {
+    let mut written = 0u64;
+    while let Some(chunk) = reader.next_chunk()? {
+        writer.write_all(&chunk).map_err(write_error)?;
+        written += chunk.len() as u64;
+    }
+    writer.flush().map_err(write_error)?;
+    Ok(written)
+}
+
 /// Reads at most `limit` bytes of a (small) response body.
-fn read_limited(reader: ResponseReader, limit: u64) -> Result<Vec<u8>, Error> {
+fn read_limited(reader: ResponseReader, limit: usize) -> Result<Vec<u8>, Error> {
     let mut data = Vec::new();
     reader
-        .take(limit)
+        .take(limit as u64)
         .read_to_end(&mut data)
         .map_err(TransportError::from_io)?;
     Ok(data)
-}
-
-fn write_error(err: io::Error) -> Error {
-    Error::transport(TransportErrorKind::Io, err)
 }
