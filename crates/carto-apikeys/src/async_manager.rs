@@ -1,11 +1,10 @@
 //! [`AsyncApiKeyManager`]: the async Auth API client over any [`AsyncTransport`].
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::pin::Pin;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
+use carto_core::{Endpoint, Error, Token};
 use carto_transport::{AsyncTransport, ClientCore};
 use futures_util::Stream;
 
@@ -23,29 +22,9 @@ pub struct AsyncApiKeyManager<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncApiKeyManager, AsyncTransport, "manager");
+
 impl<T: AsyncTransport> AsyncApiKeyManager<T> {
-    /// A manager sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A manager for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context (credentials, auth placement, user agent).
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await
@@ -115,11 +94,5 @@ impl<T: Clone> Clone for AsyncApiKeyManager<T> {
         Self {
             core: self.core.clone(),
         }
-    }
-}
-
-impl<T> fmt::Debug for AsyncApiKeyManager<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("AsyncApiKeyManager", f)
     }
 }

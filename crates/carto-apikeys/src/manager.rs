@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
+use carto_core::{Endpoint, Error, Token};
 use carto_transport::{ClientCore, Transport};
 
 use crate::endpoints::{
@@ -20,29 +20,9 @@ pub struct ApiKeyManager<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(ApiKeyManager, Transport, "manager");
+
 impl<T: Transport> ApiKeyManager<T> {
-    /// A manager sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A manager for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context (credentials, auth placement, user agent).
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
@@ -100,12 +80,6 @@ impl<T: Clone> Clone for ApiKeyManager<T> {
         Self {
             core: self.core.clone(),
         }
-    }
-}
-
-impl<T> fmt::Debug for ApiKeyManager<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("ApiKeyManager", f)
     }
 }
 

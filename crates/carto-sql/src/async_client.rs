@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use carto_core::endpoint::api_error;
-use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_core::{Endpoint, Error};
 use carto_transport::{AsyncBody, AsyncTransport, ByteStream, ClientCore};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
@@ -21,29 +21,9 @@ pub struct AsyncSqlClient<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncSqlClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncSqlClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await
@@ -124,12 +104,6 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
 
 fn query(sql: &str, options: &QueryOptions) -> Query {
     Query::new(sql).with_options(options.clone())
-}
-
-impl<T> fmt::Debug for AsyncSqlClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("AsyncSqlClient", f)
-    }
 }
 
 /// The rows of a result, decoded as they arrive ([`AsyncSqlClient::query_rows`]).

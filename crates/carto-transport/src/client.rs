@@ -90,3 +90,43 @@ impl<T> fmt::Debug for ClientCore<T> {
         self.fmt_debug("ClientCore", f)
     }
 }
+
+/// Writes, for a client struct `$name<T>` whose only field is `core: ClientCore<T>`,
+/// the methods every carto-rs client has (`new`, `from_credentials`, `context`,
+/// `transport`) for `T: $bound`, and a token-free `Debug`. `$what` names the client in
+/// the docs ("client", "manager"). The caller's crate must depend on `carto_core`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_core_methods {
+    ($name:ident, $bound:path, $what:literal) => {
+        impl<T: $bound> $name<T> {
+            #[doc = concat!("A ", $what, " sending through `transport` with the given request context.")]
+            pub fn new(transport: T, ctx: ::carto_core::RequestContext) -> Self {
+                Self {
+                    core: $crate::ClientCore::new(transport, ctx),
+                }
+            }
+
+            #[doc = concat!("A ", $what, " for `credentials`, with the key in the Basic header.")]
+            pub fn from_credentials(transport: T, credentials: ::carto_core::Credentials) -> Self {
+                Self::new(transport, ::carto_core::RequestContext::new(credentials))
+            }
+
+            /// The request context (credentials, auth placement, user agent).
+            pub fn context(&self) -> &::carto_core::RequestContext {
+                self.core.context()
+            }
+
+            /// The transport.
+            pub fn transport(&self) -> &T {
+                self.core.transport()
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                self.core.fmt_debug(stringify!($name), f)
+            }
+        }
+    };
+}

@@ -1,11 +1,10 @@
 //! [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): the Batch endpoints and the
 //! [`JobWaiter`] driven over a transport.
 
-use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_core::{Endpoint, Error};
 use carto_transport::{AsyncTransport, ClientCore, Transport};
 
 use super::endpoint::{CancelJob, CreateJob, GetJob};
@@ -33,29 +32,9 @@ pub struct BatchClient<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(BatchClient, Transport, "client");
+
 impl<T: Transport> BatchClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
     }
@@ -130,12 +109,6 @@ impl<T: Transport> BatchClient<T> {
     }
 }
 
-impl<T> fmt::Debug for BatchClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("BatchClient", f)
-    }
-}
-
 /// The Batch SQL API (`/api/v2/sql/job`) from async code, with the same methods as
 /// [`BatchClient`]. Needs the master key.
 ///
@@ -154,29 +127,9 @@ pub struct AsyncBatchClient<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncBatchClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncBatchClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await
     }
@@ -260,11 +213,5 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
                 Poll::Done(job) => return Ok(*job),
             }
         }
-    }
-}
-
-impl<T> fmt::Debug for AsyncBatchClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("AsyncBatchClient", f)
     }
 }

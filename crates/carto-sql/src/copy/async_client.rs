@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use carto_core::Error;
 use carto_core::endpoint::loggable_path;
-use carto_core::{Credentials, Error, RequestContext};
 use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -49,29 +49,9 @@ pub struct AsyncCopyClient<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncCopyClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncCopyClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when `options`
     /// asks.
@@ -192,12 +172,6 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
             result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
         );
         Ok(result?)
-    }
-}
-
-impl<T> fmt::Debug for AsyncCopyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("AsyncCopyClient", f)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use bytes::{Buf, Bytes};
 use carto_core::endpoint::loggable_path;
-use carto_core::{Credentials, Error, RequestContext, TransportErrorKind};
+use carto_core::{Error, TransportErrorKind};
 use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
 
 use super::body::{CHUNK, sync_body};
@@ -45,29 +45,9 @@ pub struct CopyClient<T> {
     core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(CopyClient, Transport, "client");
+
 impl<T: Transport> CopyClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when
     /// `options` asks.
@@ -170,12 +150,6 @@ impl<T: Transport> CopyClient<T> {
             result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
         );
         Ok(result?)
-    }
-}
-
-impl<T> fmt::Debug for CopyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("CopyClient", f)
     }
 }
 
