@@ -6,12 +6,7 @@ use serde_json::Value;
 
 /// The base URL of `user` of `emu`, without its trailing slash.
 pub fn base(emu: &carto_emulator::Emulator, user: &str) -> String {
-    emu.user(user)
-        .unwrap()
-        .base_url()
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned()
+    emu.user(user).unwrap().base_url().as_str().to_owned()
 }
 
 /// The master key of `user` of `emu`.
