@@ -9,7 +9,7 @@ use carto_apikeys::ApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_sql::{BatchClient, CopyClient, SqlClient};
-use carto_transport::Transport;
+use carto_transport::{ClientCore, Transport};
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
 use crate::options::ClientOptions;
@@ -24,8 +24,7 @@ macro_rules! client_struct {
         /// cheap and shares the transport (its connection pool). `Debug` never shows the
         /// token.
         pub struct Client<T $($default)*> {
-            transport: Arc<T>,
-            ctx: RequestContext,
+            core: ClientCore<Arc<T>>,
         }
     };
 }
@@ -35,108 +34,36 @@ client_struct!(= carto_transport::UreqTransport);
 #[cfg(not(feature = "ureq"))]
 client_struct!();
 
-#[cfg(feature = "ureq")]
-impl Client<carto_transport::UreqTransport> {
-    /// A client for `credentials` on ureq, with the default options.
-    pub fn new(credentials: Credentials) -> Result<Self, Error> {
-        Self::with_options(credentials, ClientOptions::default())
-    }
-
-    /// A client for `credentials` on ureq, with `options` (auth placement, user
-    /// agent, timeouts, TLS).
-    pub fn with_options(credentials: Credentials, options: ClientOptions) -> Result<Self, Error> {
-        let transport = carto_transport::UreqTransport::with_config(options.transport.clone())?;
-        Ok(Self::with_transport_and_options(
-            credentials,
-            transport,
-            &options,
-        ))
-    }
-
-    /// A client for the credentials of the environment (`CARTO_BASE_URL` or
-    /// `CARTO_USERNAME`, `CARTO_API_KEY`; see [`Credentials::from_env`]).
-    pub fn from_env() -> Result<Self, Error> {
-        Self::new(Credentials::from_env()?)
-    }
-
-    /// A client for the process default credentials ([`Credentials::set_default`]),
-    /// else those of the default `creds.json` ([`Credentials::default_file_path`]).
-    pub fn from_default() -> Result<Self, Error> {
-        Self::new(crate::default_credentials()?)
-    }
-}
+crate::shared::facade_client!("ureq", UreqTransport, Transport);
 
 impl<T: Transport> Client<T> {
-    /// A client for `credentials` sending through `transport`, with the default options
-    /// (the key in the Basic header).
-    pub fn with_transport(credentials: Credentials, transport: T) -> Self {
-        Self::with_transport_and_options(credentials, transport, &ClientOptions::default())
-    }
-
-    /// A client for `credentials` sending through `transport`, with `options` (its
-    /// transport settings are not used).
-    pub fn with_transport_and_options(
-        credentials: Credentials,
-        transport: T,
-        options: &ClientOptions,
-    ) -> Self {
-        Self {
-            transport: Arc::new(transport),
-            ctx: options.context(credentials),
-        }
-    }
-
-    /// The same client with another key of the same account (sharing the transport).
-    pub fn with_token(&self, token: impl Into<Token>) -> Self {
-        self.with_credentials(self.ctx.credentials().with_token(token))
-    }
-
-    /// The same client with other credentials (sharing the transport and options).
-    pub fn with_credentials(&self, credentials: Credentials) -> Self {
-        Self {
-            transport: self.transport.clone(),
-            ctx: self.ctx.clone().with_credentials(credentials),
-        }
-    }
-
-    /// The credentials.
-    pub fn credentials(&self) -> &Credentials {
-        self.ctx.credentials()
-    }
-
-    /// The request context every call uses.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// The SQL API.
     pub fn sql(&self) -> SqlClient<Arc<T>> {
-        SqlClient::new(self.transport.clone(), self.ctx.clone())
+        let (transport, ctx) = self.parts();
+        SqlClient::new(transport, ctx)
     }
 
     /// The Batch API: long-running SQL run by CARTO in the background (master key).
     pub fn batch(&self) -> BatchClient<Arc<T>> {
-        BatchClient::new(self.transport.clone(), self.ctx.clone())
+        let (transport, ctx) = self.parts();
+        BatchClient::new(transport, ctx)
     }
 
     /// The COPY API: bulk loads and exports, streamed both ways.
     pub fn copy(&self) -> CopyClient<Arc<T>> {
-        CopyClient::new(self.transport.clone(), self.ctx.clone())
+        let (transport, ctx) = self.parts();
+        CopyClient::new(transport, ctx)
     }
 
     /// The Auth API (API keys).
     pub fn api_keys(&self) -> ApiKeyManager<Arc<T>> {
-        ApiKeyManager::new(self.transport.clone(), self.ctx.clone())
+        let (transport, ctx) = self.parts();
+        ApiKeyManager::new(transport, ctx)
     }
 
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&*self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// `GET /api/v3/me`: the user the key belongs to.
@@ -153,22 +80,5 @@ impl<T: Transport> Client<T> {
     /// `get_gcloud_credentials()` gives them.
     pub fn gcloud_credentials(&self) -> Result<GcloudCredentials, Error> {
         self.do_token()?.try_into()
-    }
-}
-
-impl<T> Clone for Client<T> {
-    fn clone(&self) -> Self {
-        Self {
-            transport: self.transport.clone(),
-            ctx: self.ctx.clone(),
-        }
-    }
-}
-
-impl<T> fmt::Debug for Client<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
     }
 }

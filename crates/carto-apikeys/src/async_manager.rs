@@ -1,12 +1,11 @@
 //! [`AsyncApiKeyManager`]: the async Auth API client over any [`AsyncTransport`].
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::pin::Pin;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_transport::AsyncTransport;
+use carto_core::{Endpoint, Error, Token};
+use carto_transport::{AsyncTransport, ClientCore};
 use futures_util::Stream;
 
 use crate::endpoints::{
@@ -20,34 +19,15 @@ pub type ApiKeyStream<'a> = Pin<Box<dyn Stream<Item = Result<ApiKey, Error>> + S
 /// Manages the API keys of an account (Auth API v3), asynchronously. Same methods as
 /// [`ApiKeyManager`](crate::ApiKeyManager).
 pub struct AsyncApiKeyManager<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncApiKeyManager, AsyncTransport, "manager");
+
 impl<T: AsyncTransport> AsyncApiKeyManager<T> {
-    /// A manager sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A manager for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context (credentials, auth placement, user agent).
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
+        self.core.send_async(endpoint).await
     }
 
     /// Creates a regular key and returns it with its token.
@@ -112,16 +92,7 @@ impl<T: AsyncTransport> AsyncApiKeyManager<T> {
 impl<T: Clone> Clone for AsyncApiKeyManager<T> {
     fn clone(&self) -> Self {
         Self {
-            transport: self.transport.clone(),
-            ctx: self.ctx.clone(),
+            core: self.core.clone(),
         }
-    }
-}
-
-impl<T> fmt::Debug for AsyncApiKeyManager<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncApiKeyManager")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
     }
 }

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_transport::Transport;
+use carto_core::{Endpoint, Error, Token};
+use carto_transport::{ClientCore, Transport};
 
 use crate::endpoints::{
     CreateApiKey, DeleteApiKey, GetApiKey, ListApiKeys, ListOptions, RegenerateToken, ValidateToken,
@@ -17,34 +17,15 @@ use crate::pager::Pager;
 /// Creating, deleting and regenerating keys needs the master key; any key may list and
 /// get itself. `Debug` never shows the token.
 pub struct ApiKeyManager<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(ApiKeyManager, Transport, "manager");
+
 impl<T: Transport> ApiKeyManager<T> {
-    /// A manager sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A manager for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context (credentials, auth placement, user agent).
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// Creates a regular key from a [`NewApiKey`] (see [`NewApiKey::builder`]) and returns
@@ -97,17 +78,8 @@ impl<T: Transport> ApiKeyManager<T> {
 impl<T: Clone> Clone for ApiKeyManager<T> {
     fn clone(&self) -> Self {
         Self {
-            transport: self.transport.clone(),
-            ctx: self.ctx.clone(),
+            core: self.core.clone(),
         }
-    }
-}
-
-impl<T> fmt::Debug for ApiKeyManager<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeyManager")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
     }
 }
 

@@ -24,11 +24,13 @@ fn data_root() -> tempfile::TempDir {
     dir
 }
 
+/// The URL of `path` (starting with `/`) under the user's base URL.
+fn user_url(creds: &Credentials, path: &str) -> String {
+    format!("{}{path}", creds.base_url().as_str())
+}
+
 async fn sql(c: &reqwest::Client, creds: &Credentials, q: &str) -> (StatusCode, Value) {
-    let url = format!(
-        "{}api/v2/sql",
-        creds.base_url().as_str().trim_end_matches('/').to_owned() + "/"
-    );
+    let url = user_url(creds, "/api/v2/sql");
     let r = send(
         c,
         Method::POST,
@@ -46,10 +48,7 @@ async fn create_key(
     creds: &Credentials,
     name: &str,
 ) -> reqwest::Result<reqwest::Response> {
-    let url = format!(
-        "{}/api/v3/api_keys",
-        creds.base_url().as_str().trim_end_matches('/')
-    );
+    let url = user_url(creds, "/api/v3/api_keys");
     c.post(url)
         .basic_auth(creds.username(), Some(creds.token().expose_secret()))
         .json(&json!({"name": name, "grants": [{"type": "apis", "apis": ["sql"]},
@@ -83,10 +82,7 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
         assert_eq!(r.status(), StatusCode::CREATED);
         let key: Value = r.json().await.unwrap();
         // Regenerate the master key: the new one must survive the restart.
-        let url = format!(
-            "{}/api/v3/api_keys/Master/token/regenerate",
-            creds.base_url().as_str().trim_end_matches('/')
-        );
+        let url = user_url(&creds, "/api/v3/api_keys/Master/token/regenerate");
         let r = send(
             &c,
             Method::POST,
@@ -113,10 +109,7 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
     let reader = creds.with_token(key_token.as_str());
     let (s, v) = sql(&c, &reader, "SELECT count(*) AS n FROM t").await;
     assert_eq!((s, v["rows"][0]["n"].clone()), (StatusCode::OK, json!(2)));
-    let url = format!(
-        "{}/api/v3/api_keys/reader",
-        creds.base_url().as_str().trim_end_matches('/')
-    );
+    let url = user_url(&creds, "/api/v3/api_keys/reader");
     let r = send(&c, Method::GET, &url, Some(("alice", &master)), None).await;
     assert_eq!(
         r.json()["grants"][1]["tables"][0]["permissions"],
@@ -280,10 +273,7 @@ async fn sigkill_during_key_creation_leaves_no_half_made_key() {
     // 3. Restart: consistent.
     let mut p = spawn_emulator(&data, &creds_dir, None);
     let creds = wait_creds(&mut p, &creds_dir).await;
-    let url = format!(
-        "{}/api/v3/api_keys",
-        creds.base_url().as_str().trim_end_matches('/')
-    );
+    let url = user_url(&creds, "/api/v3/api_keys");
     let r = send(
         &c,
         Method::GET,

@@ -14,14 +14,8 @@ use serde_json::json;
 async fn copy_from_and_to_through_the_router() {
     let emu = Emulator::builder().user("alice").start().await.unwrap();
     let c = client();
-    let base = emu
-        .user("alice")
-        .unwrap()
-        .base_url()
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let master = emu.master_key("alice").unwrap().expose_secret().to_owned();
+    let base = common::base(&emu, "alice");
+    let master = common::master(&emu, "alice");
     let r = send(
         &c,
         Method::POST,
@@ -123,14 +117,8 @@ async fn https_with_a_generated_authority() {
 async fn batch_jobs_through_the_router() {
     let emu = Emulator::builder().user("alice").start().await.unwrap();
     let c = client();
-    let base = emu
-        .user("alice")
-        .unwrap()
-        .base_url()
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let master = emu.master_key("alice").unwrap().expose_secret().to_owned();
+    let base = common::base(&emu, "alice");
+    let master = common::master(&emu, "alice");
     let url = format!("{base}/api/v2/sql/job");
     let r = send(
         &c,

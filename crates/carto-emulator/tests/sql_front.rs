@@ -19,20 +19,10 @@ struct Env {
 
 impl Env {
     fn base(&self, user: &str) -> String {
-        self.emu
-            .user(user)
-            .unwrap()
-            .base_url()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned()
+        common::base(&self.emu, user)
     }
     fn master(&self, user: &str) -> String {
-        self.emu
-            .master_key(user)
-            .unwrap()
-            .expose_secret()
-            .to_owned()
+        common::master(&self.emu, user)
     }
     async fn sql(&self, user: &str, token: Option<&str>, q: &str) -> Reply {
         let url = format!("{}/api/v2/sql", self.base(user));

@@ -14,10 +14,6 @@
 //! `/proc/self/clear_refs`) and the peak of heap bytes allocated during the run (a
 //! counting global allocator).
 
-// A global allocator is unsafe to implement; this one only counts around `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, BufRead, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,46 +24,8 @@ use carto_core::{BaseUrl, Credentials, RequestContext};
 use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyToOptions};
 use carto_transport::{ReqwestTransport, Transport, TransportConfig, UreqTransport};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn added(size: usize) {
-    let now = CURRENT.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-            added(new_size);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "../tests/counting_alloc/mod.rs"]
+mod counting_alloc;
 
 const MB: f64 = 1024.0 * 1024.0;
 
@@ -186,10 +144,8 @@ struct Run {
 
 fn measure(client: &'static str, direction: &'static str, f: impl FnOnce() -> u64) -> Run {
     reset_hwm();
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
     let start = Instant::now();
-    let bytes = f();
+    let (bytes, heap_peak) = counting_alloc::peak_during(f);
     let elapsed = start.elapsed();
     let run = Run {
         client,
@@ -197,7 +153,7 @@ fn measure(client: &'static str, direction: &'static str, f: impl FnOnce() -> u6
         bytes,
         elapsed,
         rss_peak: vm_hwm(),
-        heap_peak: PEAK.load(Ordering::Relaxed).saturating_sub(base),
+        heap_peak,
     };
     println!(
         "{:<14} {:<9} {:>8.1} MB in {:>6.1} s = {:>6.1} MB/s   peak RSS {:>6}   heap peak during run {:>7.2} MB",

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use carto_core::endpoint::api_error;
-use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{AsyncBody, AsyncTransport, ByteStream};
+use carto_core::{Endpoint, Error};
+use carto_transport::{AsyncBody, AsyncTransport, ByteStream, ClientCore};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
@@ -18,34 +18,15 @@ use crate::rows::RowDecoder;
 /// Runs SQL through the SQL API, asynchronously. Same methods as
 /// [`SqlClient`](crate::SqlClient).
 pub struct AsyncSqlClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncSqlClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncSqlClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
+        self.core.send_async(endpoint).await
     }
 
     /// Runs `sql` and decodes its rows into `R`.
@@ -109,9 +90,9 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
     }
 
     async fn stream(&self, query: &Query, format: Option<Format>) -> Result<ByteStream, Error> {
-        let request = query.to_request(&self.ctx, format)?;
+        let request = query.to_request(self.core.context(), format)?;
         let request = request.map(AsyncBody::from);
-        let response = self.transport.send_streaming(request).await?;
+        let response = self.core.transport().send_streaming(request).await?;
         if response.status().is_success() {
             return Ok(response.into_body());
         }
@@ -123,14 +104,6 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
 
 fn query(sql: &str, options: &QueryOptions) -> Query {
     Query::new(sql).with_options(options.clone())
-}
-
-impl<T> fmt::Debug for AsyncSqlClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncSqlClient")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The rows of a result, decoded as they arrive ([`AsyncSqlClient::query_rows`]).

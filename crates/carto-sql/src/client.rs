@@ -4,8 +4,8 @@ use std::fmt;
 use std::io::Read;
 
 use carto_core::endpoint::api_error;
-use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{Body, ResponseReader, Transport, TransportError};
+use carto_core::{Endpoint, Error};
+use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
 use serde::de::DeserializeOwned;
 
 use crate::geojson::FeatureCollection;
@@ -18,34 +18,15 @@ use crate::rows::RowDecoder;
 /// Queries are POSTed as a form by default; `QueryOptions::use_get` asks for a GET for
 /// queries shorter than 1024 bytes. `Debug` never shows the token.
 pub struct SqlClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(SqlClient, Transport, "client");
+
 impl<T: Transport> SqlClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// Runs `sql` and decodes its rows into `R` (for example a `#[derive(Deserialize)]`
@@ -112,8 +93,11 @@ impl<T: Transport> SqlClient<T> {
     }
 
     fn stream(&self, query: &Query, format: Option<Format>) -> Result<ResponseReader, Error> {
-        let request = query.to_request(&self.ctx, format)?;
-        let response = self.transport.send_streaming(request.map(Body::Bytes))?;
+        let request = query.to_request(self.core.context(), format)?;
+        let response = self
+            .core
+            .transport()
+            .send_streaming(request.map(Body::Bytes))?;
         if response.status().is_success() {
             return Ok(response.into_body());
         }
@@ -125,14 +109,6 @@ impl<T: Transport> SqlClient<T> {
 
 fn query(sql: &str, options: &QueryOptions) -> Query {
     Query::new(sql).with_options(options.clone())
-}
-
-impl<T> fmt::Debug for SqlClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqlClient")
-            .field("context", &self.ctx)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The rows of a result, decoded as they arrive ([`SqlClient::query_rows`]).

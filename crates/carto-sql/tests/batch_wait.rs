@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use carto_core::{BaseUrl, Credentials, Error, HttpRequest, HttpResponse, RequestContext};
 use carto_sql::batch::{AsyncBatchClient, BatchClient, BatchJob, JobWaiter, Poll, WaitOptions};
-use carto_transport::{async_transport_fn, transport_fn};
+use carto_transport::{Transport, async_transport_fn, transport_fn};
 
 fn ctx() -> RequestContext {
     RequestContext::new(Credentials::new(
@@ -209,6 +209,26 @@ fn ok(body: String) -> HttpResponse {
         .unwrap()
 }
 
+/// Waits for job `j1` on a fake clock that only the sleeps move: the outcome, the
+/// pauses and the time on the clock at the end.
+fn wait_on_fake_clock<T: Transport>(
+    client: &BatchClient<T>,
+    options: WaitOptions,
+) -> (Result<BatchJob, Error>, Vec<Duration>, Duration) {
+    let now = Cell::new(Duration::ZERO);
+    let mut slept = Vec::new();
+    let job = client.wait_with(
+        "j1",
+        options,
+        || now.get(),
+        |d| {
+            slept.push(d);
+            now.set(now.get() + d);
+        },
+    );
+    (job, slept, now.get())
+}
+
 #[test]
 fn sync_client_waits_with_injected_clock_and_sleep() {
     let statuses = Mutex::new(VecDeque::from(["pending", "running", "done"]));
@@ -220,35 +240,20 @@ fn sync_client_waits_with_injected_clock_and_sleep() {
         }),
         ctx(),
     );
-    let now = Cell::new(Duration::ZERO);
-    let mut slept = Vec::new();
-    let job = client
-        .wait_with(
-            "j1",
-            WaitOptions::new(),
-            || now.get(),
-            |d| {
-                slept.push(d);
-                now.set(now.get() + d);
-            },
-        )
-        .unwrap();
+    let (job, slept, _) = wait_on_fake_clock(&client, WaitOptions::new());
+    let job = job.unwrap();
     assert!(job.status.is_done());
     assert_eq!(slept, [secs(1.0), secs(1.5)]);
 
     // A job that never finishes hits the timeout, with no real sleeping.
     let client = BatchClient::new(transport_fn(|_| Ok(ok(job_json("running", "")))), ctx());
-    let now = Cell::new(Duration::ZERO);
-    let err = client
-        .wait_with(
-            "j1",
-            WaitOptions::new().timeout(Duration::from_secs(600)),
-            || now.get(),
-            |d| now.set(now.get() + d),
-        )
-        .unwrap_err();
+    let (job, _, now) = wait_on_fake_clock(
+        &client,
+        WaitOptions::new().timeout(Duration::from_secs(600)),
+    );
+    let err = job.unwrap_err();
     assert!(matches!(err, Error::WaitTimeout(_)));
-    assert_eq!(now.get(), Duration::from_secs(600));
+    assert_eq!(now, Duration::from_secs(600));
 }
 
 #[test]
@@ -276,19 +281,8 @@ fn rate_limited_reads_are_retried_after_retry_after() {
         }),
         ctx(),
     );
-    let now = Cell::new(Duration::ZERO);
-    let mut slept = Vec::new();
-    let job = client
-        .wait_with(
-            "j1",
-            WaitOptions::new(),
-            || now.get(),
-            |d| {
-                slept.push(d);
-                now.set(now.get() + d);
-            },
-        )
-        .unwrap();
+    let (job, slept, _) = wait_on_fake_clock(&client, WaitOptions::new());
+    let job = job.unwrap();
     assert!(job.status.is_done());
     assert_eq!(slept, [secs(5.0), secs(1.0)]);
 

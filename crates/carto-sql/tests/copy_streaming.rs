@@ -3,13 +3,8 @@
 //! memory allocated during the transfer stays far below the size moved (a counting
 //! global allocator measures it).
 
-// A global allocator is unsafe to implement; this one only counts around `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use carto_core::{BaseUrl, Credentials, HttpRequest, HttpResponse, RequestContext};
@@ -20,58 +15,12 @@ use carto_transport::{
 };
 use futures_util::StreamExt;
 
-struct Counting;
+mod counting_alloc;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn added(size: usize) {
-    let now = CURRENT.fetch_add(size, Ordering::SeqCst) + size;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-            added(new_size);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use counting_alloc::peak_during;
 
 /// One measurement at a time (tests run on parallel threads).
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` and returns its result and the peak heap growth during it.
-fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
-    let out = f();
-    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
-    (out, peak)
-}
 
 const SIZE: u64 = 100 * 1024 * 1024;
 /// Far below the 100 MB moved: a few chunks, the gzip state, the runtime's buffers.

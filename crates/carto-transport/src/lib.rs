@@ -15,7 +15,8 @@
 //! connect, TLS, I/O, other).
 //!
 //! [`send`] and [`send_async`] are the glue the clients use: build an endpoint's
-//! request, send it, parse the response, trace it.
+//! request, send it, parse the response, trace it. [`ClientCore`] holds what every
+//! client holds (the transport and the request context) and sends through them.
 //!
 //! # Choosing a backend
 //!
@@ -82,6 +83,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod client;
 mod closure;
 mod config;
 mod error;
@@ -94,6 +96,7 @@ mod ureq_transport;
 
 pub use body::{AsyncBody, Body, BodyStream, ByteStream, ResponseReader};
 pub use carto_core::TransportErrorKind;
+pub use client::ClientCore;
 pub use closure::{AsyncTransportFn, TransportFn, async_transport_fn, transport_fn};
 pub use config::TransportConfig;
 pub use error::TransportError;

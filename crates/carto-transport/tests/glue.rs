@@ -9,8 +9,8 @@ use carto_core::{
     BaseUrl, Credentials, Endpoint, Error, HttpRequest, HttpResponse, RequestContext,
 };
 use carto_transport::{
-    AsyncBody, AsyncTransport, Body, ResponseReader, Transport, TransportError, TransportErrorKind,
-    async_transport_fn, send, send_async, transport_fn,
+    AsyncBody, AsyncTransport, Body, ClientCore, ResponseReader, Transport, TransportError,
+    TransportErrorKind, async_transport_fn, send, send_async, transport_fn,
 };
 use futures_util::StreamExt;
 use http::{Method, StatusCode};
@@ -104,6 +104,47 @@ fn send_async_builds_sends_and_parses() {
             "/user/alice/api/v1/echo/down"
         ]
     );
+}
+
+#[test]
+fn client_core_sends_both_ways_and_hides_the_token() {
+    let core = ClientCore::new(transport_fn(answer), ctx());
+    assert_eq!(core.send(&Shout("hi")).unwrap(), "HI");
+    assert_eq!(core.context().credentials().username(), "alice");
+    let shown = format!("{core:?}");
+    assert!(
+        shown.starts_with("ClientCore") && !shown.contains("secret"),
+        "{shown}"
+    );
+
+    // Other credentials, the same transport: the new token is the one sent.
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let transport = Arc::new(transport_fn(move |request: HttpRequest| {
+        log.lock()
+            .unwrap()
+            .push(request.headers()[http::header::AUTHORIZATION].clone());
+        answer(request)
+    }));
+    let core = ClientCore::new(transport.clone(), ctx());
+    let other = core.with_credentials(core.context().credentials().with_token("other"));
+    core.send(&Shout("a")).unwrap();
+    other.send(&Shout("b")).unwrap();
+    let sent = sent.lock().unwrap();
+    assert_ne!(sent[0], sent[1]);
+    let (shared, context) = other.into_parts();
+    assert!(Arc::ptr_eq(&shared, &transport));
+    assert_eq!(context.credentials().token().expose_secret(), "other");
+
+    let core = ClientCore::from_credentials(
+        async_transport_fn(|request: HttpRequest| async move { answer(request) }),
+        ctx().credentials().clone(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let err = rt.block_on(core.send_async(&Shout("missing"))).unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
 }
 
 #[test]

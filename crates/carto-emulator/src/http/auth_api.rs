@@ -59,6 +59,24 @@ fn authenticate_master(
     }
 }
 
+/// What every key endpoint does first, in Rails' order: authenticates the caller (with
+/// the master key when `master_only`), reads the parameters, checks `target_user`.
+fn admit(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+    master_only: bool,
+) -> Result<(KeyRecord, Map<String, Value>), Response> {
+    let caller = if master_only {
+        authenticate_master(state, user, ctx)?
+    } else {
+        authenticate(state, user, ctx)?
+    };
+    let params = rails_params(ctx)?;
+    check_target_user(state, user, &params)?;
+    Ok((caller, params))
+}
+
 /// `target_user`: only the URL user itself (the emulator has no organization admins).
 fn check_target_user(
     state: &AppState,
@@ -185,17 +203,10 @@ fn find_key(state: &AppState, user: &UserRecord, name: &str) -> Option<KeyRecord
 
 /// `GET /api/v3/api_keys`.
 pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
-    let caller = match authenticate(state, user, &ctx) {
-        Ok(k) => k,
+    let (caller, params) = match admit(state, user, &ctx, false) {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
-    let params = match rails_params(&ctx) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_target_user(state, user, &params) {
-        return r;
-    }
     let text = |k: &str| -> Option<String> {
         params.get(k).map(|v| match v {
             Value::String(s) => s.clone(),
@@ -321,16 +332,10 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
 
 /// `POST /api/v3/api_keys`.
 pub(crate) async fn create(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
-    if let Err(r) = authenticate_master(state, user, &ctx) {
-        return r;
-    }
-    let params = match rails_params(&ctx) {
-        Ok(p) => p,
+    let params = match admit(state, user, &ctx, true) {
+        Ok((_, params)) => params,
         Err(r) => return r,
     };
-    if let Err(r) = check_target_user(state, user, &params) {
-        return r;
-    }
     match state
         .store
         .create_key(user, params.get("name"), params.get("grants"))
@@ -346,17 +351,10 @@ pub(crate) async fn create(state: &AppState, user: &UserRecord, ctx: Ctx) -> Res
 
 /// `GET /api/v3/api_keys/{name}`.
 pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
-    let caller = match authenticate(state, user, &ctx) {
-        Ok(k) => k,
+    let (caller, params) = match admit(state, user, &ctx, false) {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
-    let params = match rails_params(&ctx) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_target_user(state, user, &params) {
-        return r;
-    }
     let not_found = || carto_error(StatusCode::NOT_FOUND, &format!("API key not found: {name}"));
     let Some(key) = find_key(state, user, name) else {
         return not_found();
@@ -372,14 +370,7 @@ pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &s
 
 /// `DELETE /api/v3/api_keys/{name}`.
 pub(crate) async fn destroy(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
-    if let Err(r) = authenticate_master(state, user, &ctx) {
-        return r;
-    }
-    let params = match rails_params(&ctx) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_target_user(state, user, &params) {
+    if let Err(r) = admit(state, user, &ctx, true) {
         return r;
     }
     let name = find_key(state, user, name).map_or_else(|| name.to_owned(), |k| k.name);
@@ -399,16 +390,10 @@ pub(crate) async fn regenerate(
     ctx: Ctx,
     name: &str,
 ) -> Response {
-    if let Err(r) = authenticate_master(state, user, &ctx) {
-        return r;
-    }
-    let params = match rails_params(&ctx) {
-        Ok(p) => p,
+    let params = match admit(state, user, &ctx, true) {
+        Ok((_, params)) => params,
         Err(r) => return r,
     };
-    if let Err(r) = check_target_user(state, user, &params) {
-        return r;
-    }
     let name = find_key(state, user, name).map_or_else(|| name.to_owned(), |k| k.name);
     match state.store.regenerate_key(user, &name).await {
         Ok(key) => {

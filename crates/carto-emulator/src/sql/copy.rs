@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::ApiError;
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};
-use super::{Lease, SqlEngine, SqlSession, reset};
+use super::{Lease, SqlEngine, SqlSession, channel_body, reset};
 
 /// `encodeURIComponent` leaves these unescaped.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -355,10 +355,7 @@ impl SqlEngine {
         });
         match head_rx.await {
             Ok(Ok(())) => {
-                let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-                    rx.recv().await.map(|chunk| (chunk, rx))
-                });
-                let mut response = Response::new(Body::from_stream(stream));
+                let mut response = Response::new(channel_body(body_rx));
                 let headers = response.headers_mut();
                 headers.insert(
                     header::CONTENT_TYPE,

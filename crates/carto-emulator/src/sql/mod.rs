@@ -308,11 +308,15 @@ fn build_sql(p: &QueryParams) -> (String, usize) {
     (sql, statements.len())
 }
 
-fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
-    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+/// A response body made of what arrives on `rx`, until its sender is dropped.
+fn channel_body(rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Body {
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
+    }))
+}
+
+fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
+    let mut response = Response::new(channel_body(body_rx));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

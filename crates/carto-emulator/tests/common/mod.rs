@@ -4,6 +4,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// The base URL of `user` of `emu`, without its trailing slash.
+pub fn base(emu: &carto_emulator::Emulator, user: &str) -> String {
+    emu.user(user).unwrap().base_url().as_str().to_owned()
+}
+
+/// The master key of `user` of `emu`.
+pub fn master(emu: &carto_emulator::Emulator, user: &str) -> String {
+    emu.master_key(user).unwrap().expose_secret().to_owned()
+}
+
 /// An HTTP client (plain http; the rustls provider is installed for reqwest's sake).
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

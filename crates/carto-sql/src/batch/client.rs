@@ -1,12 +1,11 @@
 //! [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): the Batch endpoints and the
 //! [`JobWaiter`] driven over a transport.
 
-use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{AsyncTransport, Transport};
+use carto_core::{Endpoint, Error};
+use carto_transport::{AsyncTransport, ClientCore, Transport};
 
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
@@ -30,33 +29,14 @@ use super::waiter::{JobWaiter, Poll, WaitOptions};
 ///
 /// `Debug` never shows the token.
 pub struct BatchClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(BatchClient, Transport, "client");
+
 impl<T: Transport> BatchClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send(&self.transport, &self.ctx, endpoint)
+        self.core.send(endpoint)
     }
 
     /// Creates a job; it is queued and runs in the background.
@@ -129,14 +109,6 @@ impl<T: Transport> BatchClient<T> {
     }
 }
 
-impl<T> fmt::Debug for BatchClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The Batch SQL API (`/api/v2/sql/job`) from async code, with the same methods as
 /// [`BatchClient`]. Needs the master key.
 ///
@@ -152,33 +124,14 @@ impl<T> fmt::Debug for BatchClient<T> {
 ///
 /// `Debug` never shows the token.
 pub struct AsyncBatchClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncBatchClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncBatchClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        carto_transport::send_async(&self.transport, &self.ctx, endpoint).await
+        self.core.send_async(endpoint).await
     }
 
     /// Creates a job; it is queued and runs in the background.
@@ -260,13 +213,5 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
                 Poll::Done(job) => return Ok(*job),
             }
         }
-    }
-}
-
-impl<T> fmt::Debug for AsyncBatchClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncBatchClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
     }
 }

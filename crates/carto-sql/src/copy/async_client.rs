@@ -8,16 +8,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use carto_core::Error;
 use carto_core::endpoint::loggable_path;
-use carto_core::{Credentials, Error, RequestContext, TransportErrorKind};
-use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream};
+use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::body::{CHUNK, async_body};
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, head_error,
+    attachment_filename, create_error, head_error, open_error, trace, write_error,
 };
 use super::trailer::TrailerCheck;
 
@@ -46,31 +46,12 @@ use super::trailer::TrailerCheck;
 ///
 /// `Debug` never shows the token.
 pub struct AsyncCopyClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(AsyncCopyClient, AsyncTransport, "client");
+
 impl<T: AsyncTransport> AsyncCopyClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when `options`
     /// asks.
@@ -95,11 +76,8 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     where
         S: Stream<Item = Result<Bytes, io::Error>> + Send + 'static,
     {
-        let mut endpoint = CopyFrom::new(sql);
-        if let Some(level) = options.gzip_level() {
-            endpoint = endpoint.gzip(level);
-        }
-        let head = endpoint.to_request_head(&self.ctx)?;
+        let endpoint = CopyFrom::from_options(sql, options);
+        let head = endpoint.to_request_head(self.core.context())?;
         let stream: BodyStream = Box::pin(stream);
         let body = async_body(stream, options.gzip_level(), options.progress_fn());
         let (parts, ()) = head.into_parts();
@@ -117,12 +95,9 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref();
-        let file = tokio::fs::File::open(path).await.map_err(|e| {
-            Error::invalid(
-                "COPY source file",
-                format!("cannot open {}: {e}", path.display()),
-            )
-        })?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| open_error(path, e))?;
         self.copy_from(sql, file, options).await
     }
 
@@ -130,7 +105,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// chunks, as they arrive (see [`CopyToStream`] for a failure after the output
     /// started).
     pub async fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToStream, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(&self.ctx)?;
+        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
         let response = self.stream(request.map(AsyncBody::from)).await?;
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
@@ -150,22 +125,15 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 
     /// Runs `sql` and writes its output into `writer`; returns the number of bytes
     /// written. Write failures are reported as [`Error::Transport`] of kind
-    /// [`Io`](TransportErrorKind::Io).
+    /// [`Io`](carto_core::TransportErrorKind::Io).
     pub async fn copy_to_writer<W: AsyncWrite + Unpin + ?Sized>(
         &self,
         sql: &str,
         writer: &mut W,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
-        let mut stream = self.copy_to(sql, options).await?;
-        let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            writer.write_all(&chunk).await.map_err(write_error)?;
-            written += chunk.len() as u64;
-        }
-        writer.flush().await.map_err(write_error)?;
-        Ok(written)
+        let stream = self.copy_to(sql, options).await?;
+        drain(stream, writer).await
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
@@ -178,30 +146,17 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
         let path = path.as_ref();
-        let mut stream = self.copy_to(sql, options).await?;
-        let file = tokio::fs::File::create(path).await.map_err(|e| {
-            Error::invalid(
-                "COPY destination file",
-                format!("cannot create {}: {e}", path.display()),
-            )
-        })?;
+        let stream = self.copy_to(sql, options).await?;
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| create_error(path, e))?;
         let mut file = tokio::io::BufWriter::with_capacity(CHUNK, file);
-        let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    file.write_all(&chunk).await.map_err(write_error)?;
-                    written += chunk.len() as u64;
-                }
-                Err(err) => {
-                    // Keep what arrived before the failure in the file.
-                    let _ = file.flush().await;
-                    return Err(err);
-                }
-            }
+        let result = drain(stream, &mut file).await;
+        if result.is_err() {
+            // Keep what arrived before the failure in the file.
+            let _ = file.flush().await;
         }
-        file.flush().await.map_err(write_error)?;
-        Ok(written)
+        result
     }
 
     async fn stream(
@@ -210,24 +165,13 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     ) -> Result<http::Response<ByteStream>, Error> {
         let method = request.method().clone();
         let path = loggable_path(request.uri()).to_owned();
-        let result = self.transport.send_streaming(request).await;
-        match &result {
-            Ok(r) => {
-                tracing::debug!(target: "carto_sql", %method, %path, status = r.status().as_u16(), "COPY request")
-            }
-            Err(e) => {
-                tracing::debug!(target: "carto_sql", %method, %path, error = %e.kind(), "COPY request failed")
-            }
-        }
+        let result = self.core.transport().send_streaming(request).await;
+        trace(
+            &method,
+            &path,
+            result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
+        );
         Ok(result?)
-    }
-}
-
-impl<T> fmt::Debug for AsyncCopyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncCopyClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
     }
 }
 
@@ -319,19 +263,31 @@ impl fmt::Debug for CopyToStream {
 }
 
 /// Reads at most `limit` bytes of a (small) response body.
-async fn read_limited(mut body: ByteStream, limit: u64) -> Result<Vec<u8>, Error> {
+async fn read_limited(mut body: ByteStream, limit: usize) -> Result<Vec<u8>, Error> {
     let mut data = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        let room = usize::try_from(limit).unwrap_or(usize::MAX) - data.len().min(limit as usize);
+        let room = limit - data.len();
         data.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if data.len() as u64 >= limit {
+        if data.len() >= limit {
             break;
         }
     }
     Ok(data)
 }
 
-fn write_error(err: io::Error) -> Error {
-    Error::transport(TransportErrorKind::Io, err)
+/// Writes every chunk of `stream` into `writer`, then flushes it; returns the number
+/// of bytes written.
+async fn drain<W: AsyncWrite + Unpin + ?Sized>(
+    mut stream: CopyToStream,
+    writer: &mut W,
+) -> Result<u64, Error> {
+    let mut written = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        writer.write_all(&chunk).await.map_err(write_error)?;
+        written += chunk.len() as u64;
+    }
+    writer.flush().await.map_err(write_error)?;
+    Ok(written)
 }

@@ -8,13 +8,13 @@ use std::path::Path;
 
 use bytes::{Buf, Bytes};
 use carto_core::endpoint::loggable_path;
-use carto_core::{Credentials, Error, RequestContext, TransportErrorKind};
-use carto_transport::{Body, ResponseReader, Transport, TransportError};
+use carto_core::{Error, TransportErrorKind};
+use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
 
 use super::body::{CHUNK, sync_body};
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, head_error,
+    attachment_filename, create_error, head_error, open_error, trace, write_error,
 };
 use super::trailer::TrailerCheck;
 
@@ -42,31 +42,12 @@ use super::trailer::TrailerCheck;
 ///
 /// `Debug` never shows the token.
 pub struct CopyClient<T> {
-    transport: T,
-    ctx: RequestContext,
+    core: ClientCore<T>,
 }
 
+carto_transport::__client_core_methods!(CopyClient, Transport, "client");
+
 impl<T: Transport> CopyClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self { transport, ctx }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context.
-    pub fn context(&self) -> &RequestContext {
-        &self.ctx
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when
     /// `options` asks.
@@ -79,11 +60,8 @@ impl<T: Transport> CopyClient<T> {
         source: R,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let mut endpoint = CopyFrom::new(sql);
-        if let Some(level) = options.gzip_level() {
-            endpoint = endpoint.gzip(level);
-        }
-        let head = endpoint.to_request_head(&self.ctx)?;
+        let endpoint = CopyFrom::from_options(sql, options);
+        let head = endpoint.to_request_head(self.core.context())?;
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
         let (parts, ()) = head.into_parts();
         let response = self.stream(http::Request::from_parts(parts, body))?;
@@ -100,12 +78,7 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| {
-            Error::invalid(
-                "COPY source file",
-                format!("cannot open {}: {e}", path.display()),
-            )
-        })?;
+        let file = File::open(path).map_err(|e| open_error(path, e))?;
         self.copy_from(sql, file, options)
     }
 
@@ -113,7 +86,7 @@ impl<T: Transport> CopyClient<T> {
     /// it arrives. A failure of the server after the output started shows as a read
     /// error wrapping an [`Error::Api`] (see [`CopyToReader`]).
     pub fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(&self.ctx)?;
+        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
         let response = self.stream(request.map(Body::from))?;
         let (parts, reader) = response.into_parts();
         if !parts.status.is_success() {
@@ -142,14 +115,7 @@ impl<T: Transport> CopyClient<T> {
         writer: &mut W,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
-        let mut reader = self.copy_to(sql, options)?;
-        let mut written = 0u64;
-        while let Some(chunk) = reader.next_chunk()? {
-            writer.write_all(&chunk).map_err(write_error)?;
-            written += chunk.len() as u64;
-        }
-        writer.flush().map_err(write_error)?;
-        Ok(written)
+        drain(self.copy_to(sql, options)?, writer)
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
@@ -162,23 +128,13 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
         let path = path.as_ref();
-        let mut reader = self.copy_to(sql, options)?;
+        let reader = self.copy_to(sql, options)?;
         let mut file = io::BufWriter::with_capacity(
             CHUNK,
-            File::create(path).map_err(|e| {
-                Error::invalid(
-                    "COPY destination file",
-                    format!("cannot create {}: {e}", path.display()),
-                )
-            })?,
+            File::create(path).map_err(|e| create_error(path, e))?,
         );
-        let mut written = 0u64;
-        while let Some(chunk) = reader.next_chunk()? {
-            file.write_all(&chunk).map_err(write_error)?;
-            written += chunk.len() as u64;
-        }
-        file.flush().map_err(write_error)?;
-        Ok(written)
+        // On a failure midway, dropping the `BufWriter` writes out what it holds.
+        drain(reader, &mut file)
     }
 
     fn stream(
@@ -187,24 +143,13 @@ impl<T: Transport> CopyClient<T> {
     ) -> Result<http::Response<ResponseReader>, Error> {
         let method = request.method().clone();
         let path = loggable_path(request.uri()).to_owned();
-        let result = self.transport.send_streaming(request);
-        match &result {
-            Ok(r) => {
-                tracing::debug!(target: "carto_sql", %method, %path, status = r.status().as_u16(), "COPY request")
-            }
-            Err(e) => {
-                tracing::debug!(target: "carto_sql", %method, %path, error = %e.kind(), "COPY request failed")
-            }
-        }
+        let result = self.core.transport().send_streaming(request);
+        trace(
+            &method,
+            &path,
+            result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
+        );
         Ok(result?)
-    }
-}
-
-impl<T> fmt::Debug for CopyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CopyClient")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
     }
 }
 
@@ -334,16 +279,24 @@ impl fmt::Debug for CopyToReader {
     }
 }
 
+/// Writes every chunk of `reader` into `writer`, then flushes it; returns the number
+/// of bytes written.
+fn drain<W: Write + ?Sized>(mut reader: CopyToReader, writer: &mut W) -> Result<u64, Error> {
+    let mut written = 0u64;
+    while let Some(chunk) = reader.next_chunk()? {
+        writer.write_all(&chunk).map_err(write_error)?;
+        written += chunk.len() as u64;
+    }
+    writer.flush().map_err(write_error)?;
+    Ok(written)
+}
+
 /// Reads at most `limit` bytes of a (small) response body.
-fn read_limited(reader: ResponseReader, limit: u64) -> Result<Vec<u8>, Error> {
+fn read_limited(reader: ResponseReader, limit: usize) -> Result<Vec<u8>, Error> {
     let mut data = Vec::new();
     reader
-        .take(limit)
+        .take(limit as u64)
         .read_to_end(&mut data)
         .map_err(TransportError::from_io)?;
     Ok(data)
-}
-
-fn write_error(err: io::Error) -> Error {
-    Error::transport(TransportErrorKind::Io, err)
 }

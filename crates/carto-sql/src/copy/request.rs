@@ -3,10 +3,12 @@
 //! bodies are the caller's streams: this module never touches them.
 
 use std::fmt;
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use carto_core::endpoint::parse_json;
-use carto_core::{ApiError, Error, HttpRequest, HttpResponse, RequestContext};
+use carto_core::{ApiError, Error, HttpRequest, HttpResponse, RequestContext, TransportErrorKind};
 use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE, EXPECT};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_GET_QUERY_LEN: usize = 1024;
 
 /// The largest error body read from a failed COPY response.
-pub(crate) const MAX_ERROR_BODY: u64 = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A progress callback: called with the number of bytes moved so far.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
@@ -159,6 +161,13 @@ impl CopyFrom {
         self
     }
 
+    pub(crate) fn from_options(sql: &str, options: &CopyFromOptions) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            gzip: options.gzip_level(),
+        }
+    }
+
     /// Builds the request head; the caller supplies the body.
     pub fn to_request_head(&self, ctx: &RequestContext) -> Result<http::Request<()>, Error> {
         check_copy_sql(&self.sql)?;
@@ -255,6 +264,44 @@ pub fn attachment_filename(headers: &HeaderMap) -> Option<String> {
                 .into_owned(),
         )
     })
+}
+
+/// The error of a COPY source file that cannot be opened.
+pub(crate) fn open_error(path: &Path, err: io::Error) -> Error {
+    Error::invalid(
+        "COPY source file",
+        format!("cannot open {}: {err}", path.display()),
+    )
+}
+
+/// The error of a COPY destination file that cannot be created.
+pub(crate) fn create_error(path: &Path, err: io::Error) -> Error {
+    Error::invalid(
+        "COPY destination file",
+        format!("cannot create {}: {err}", path.display()),
+    )
+}
+
+/// A failure to write COPY TO output where the caller asked.
+pub(crate) fn write_error(err: io::Error) -> Error {
+    Error::transport(TransportErrorKind::Io, err)
+}
+
+/// Traces a COPY request (method and path only, never the query string) and what
+/// became of it, at debug level.
+pub(crate) fn trace(
+    method: &Method,
+    path: &str,
+    outcome: Result<http::StatusCode, TransportErrorKind>,
+) {
+    match outcome {
+        Ok(status) => {
+            tracing::debug!(target: "carto_sql", %method, %path, status = status.as_u16(), "COPY request")
+        }
+        Err(kind) => {
+            tracing::debug!(target: "carto_sql", %method, %path, error = %kind, "COPY request failed")
+        }
+    }
 }
 
 /// The error of a failed COPY response, from its head and (the start of) its body.

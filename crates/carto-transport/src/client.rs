@@ -1,0 +1,132 @@
+//! [`ClientCore`]: the transport and request context every carto-rs client holds.
+
+use std::fmt;
+
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+
+use crate::send::{send, send_async};
+use crate::transport::{AsyncTransport, Transport};
+
+/// What every carto-rs client is made of: a transport and the [`RequestContext`] its
+/// requests are built with. The SQL, Batch, COPY and API key clients wrap one.
+///
+/// `Debug` shows the context (which never shows the token), not the transport.
+pub struct ClientCore<T> {
+    transport: T,
+    ctx: RequestContext,
+}
+
+impl<T> ClientCore<T> {
+    /// A core sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self { transport, ctx }
+    }
+
+    /// A core for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The transport and the request context, taken apart.
+    pub fn into_parts(self) -> (T, RequestContext) {
+        (self.transport, self.ctx)
+    }
+
+    /// The same core with other credentials (a clone of the transport, the same
+    /// auth placement and user agent).
+    pub fn with_credentials(&self, credentials: Credentials) -> Self
+    where
+        T: Clone,
+    {
+        Self::new(
+            self.transport.clone(),
+            self.ctx.clone().with_credentials(credentials),
+        )
+    }
+
+    /// Writes the `Debug` of a client named `name` that wraps this core: its context
+    /// and nothing else.
+    pub fn fmt_debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> ClientCore<T> {
+    /// Sends any endpoint through the blocking transport and parses its answer
+    /// ([`send`](crate::send)).
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        send(&self.transport, &self.ctx, endpoint)
+    }
+}
+
+impl<T: AsyncTransport> ClientCore<T> {
+    /// Sends any endpoint through the async transport and parses its answer
+    /// ([`send_async`](crate::send_async)).
+    pub async fn send_async<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        send_async(&self.transport, &self.ctx, endpoint).await
+    }
+}
+
+impl<T: Clone> Clone for ClientCore<T> {
+    fn clone(&self) -> Self {
+        Self::new(self.transport.clone(), self.ctx.clone())
+    }
+}
+
+impl<T> fmt::Debug for ClientCore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_debug("ClientCore", f)
+    }
+}
+
+/// Writes, for a client struct `$name<T>` whose only field is `core: ClientCore<T>`,
+/// the methods every carto-rs client has (`new`, `from_credentials`, `context`,
+/// `transport`) for `T: $bound`, and a token-free `Debug`. `$what` names the client in
+/// the docs ("client", "manager"). The caller's crate must depend on `carto_core`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __client_core_methods {
+    ($name:ident, $bound:path, $what:literal) => {
+        impl<T: $bound> $name<T> {
+            #[doc = concat!("A ", $what, " sending through `transport` with the given request context.")]
+            pub fn new(transport: T, ctx: ::carto_core::RequestContext) -> Self {
+                Self {
+                    core: $crate::ClientCore::new(transport, ctx),
+                }
+            }
+
+            #[doc = concat!("A ", $what, " for `credentials`, with the key in the Basic header.")]
+            pub fn from_credentials(transport: T, credentials: ::carto_core::Credentials) -> Self {
+                Self::new(transport, ::carto_core::RequestContext::new(credentials))
+            }
+
+            /// The request context (credentials, auth placement, user agent).
+            pub fn context(&self) -> &::carto_core::RequestContext {
+                self.core.context()
+            }
+
+            /// The transport.
+            pub fn transport(&self) -> &T {
+                self.core.transport()
+            }
+        }
+
+        impl<T> ::core::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                self.core.fmt_debug(stringify!($name), f)
+            }
+        }
+    };
+}
