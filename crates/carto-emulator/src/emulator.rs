@@ -1,7 +1,7 @@
 //! The library entry point: [`Emulator::builder`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,7 +169,8 @@ impl EmulatorBuilder {
         let addr = listener
             .local_addr()
             .map_err(|e| EmulatorError::io("cannot listen on", self.bind.to_string(), e))?;
-        let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port());
+        let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port())
+            .with_socket_dir(server.socket_dir().map(Path::to_path_buf));
         engine
             .enable_batch(server.connect_superuser(crate::store::REGISTRY_DB).await?)
             .await?;

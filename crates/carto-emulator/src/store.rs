@@ -29,6 +29,8 @@ use crate::pg::cluster::random_hex;
 pub(crate) const REGISTRY_DB: &str = "carto_emulator";
 /// The schema, in every user database, holding the API keys.
 pub(crate) const META_SCHEMA: &str = "carto_emulator_meta";
+/// The role owning the data-service functions and their tables (never a superuser).
+pub(crate) const SERVICES_ROLE: &str = "carto_emulator_services";
 /// Prefix of the PostgreSQL roles of regular keys.
 pub(crate) const KEY_ROLE_PREFIX: &str = "carto_role_";
 
@@ -182,9 +184,22 @@ impl Store {
     pub async fn open(server: Arc<PgServer>) -> Result<Self, EmulatorError> {
         let admin = server.connect_superuser("postgres").await?;
         create_database_if_missing(&admin, REGISTRY_DB).await?;
+        // Only the emulator's superuser ever connects to the registry; the data services run
+        // as a role of their own, never as a superuser.
+        admin
+            .batch_execute(&format!(
+                "REVOKE ALL ON DATABASE {} FROM PUBLIC;
+                 DO $do$ BEGIN
+                     CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+                 EXCEPTION WHEN duplicate_object THEN NULL;
+                 END $do$;",
+                quote_ident(REGISTRY_DB),
+                quote_ident(SERVICES_ROLE),
+            ))
+            .await?;
         let reg = server.connect_superuser(REGISTRY_DB).await?;
         reg.batch_execute(
-            "CREATE TABLE IF NOT EXISTS users (
+            "CREATE TABLE IF NOT EXISTS public.users (
                 username text PRIMARY KEY,
                 id text NOT NULL UNIQUE,
                 org text,
@@ -208,7 +223,7 @@ impl Store {
         };
         let rows = reg
             .query(
-                "SELECT username, id, org, database, schema, owner_role, public_role FROM users ORDER BY username",
+                "SELECT username, id, org, database, schema, owner_role, public_role FROM public.users ORDER BY username",
                 &[],
             )
             .await?;
@@ -225,7 +240,7 @@ impl Store {
             };
             let db_exists = admin
                 .query_opt(
-                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
                     &[&user.database],
                 )
                 .await?
@@ -338,7 +353,7 @@ impl Store {
         let _guard = self.write.lock().await;
         let reg = self.server.connect_superuser(REGISTRY_DB).await?;
         let existing = reg
-            .query_opt("SELECT org FROM users WHERE username = $1", &[&username])
+            .query_opt("SELECT org FROM public.users WHERE username = $1", &[&username])
             .await?;
         if let Some(row) = existing {
             let known_org: Option<String> = row.get(0);
@@ -356,7 +371,7 @@ impl Store {
             let database = match org {
                 Some(o) => {
                     let org_db: Option<String> = reg
-                        .query_opt("SELECT database FROM users WHERE org = $1 LIMIT 1", &[&o])
+                        .query_opt("SELECT database FROM public.users WHERE org = $1 LIMIT 1", &[&o])
                         .await?
                         .map(|r| r.get(0));
                     org_db.unwrap_or_else(|| format!("cartodb_org_{}_db", o.replace('-', "_")))
@@ -365,7 +380,7 @@ impl Store {
             };
             let schema = if org.is_some() { username } else { "public" };
             reg.execute(
-                "INSERT INTO users (username, id, org, database, schema, owner_role, owner_password, public_role, public_password)
+                "INSERT INTO public.users (username, id, org, database, schema, owner_role, owner_password, public_role, public_password)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &username,
@@ -383,7 +398,7 @@ impl Store {
         }
         let row = reg
             .query_one(
-                "SELECT username, id, org, database, schema, owner_role, owner_password, public_role, public_password FROM users WHERE username = $1",
+                "SELECT username, id, org, database, schema, owner_role, owner_password, public_role, public_password FROM public.users WHERE username = $1",
                 &[&username],
             )
             .await?;
@@ -426,7 +441,7 @@ impl Store {
             (&user.public_role, public_password),
         ] {
             let exists = tx
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[role])
+                .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[role])
                 .await?
                 .is_some();
             let verb = if exists { "ALTER" } else { "CREATE" };
@@ -437,13 +452,14 @@ impl Store {
             ))
             .await?;
         }
-        let search_path = format!("{schema}, cdb_dataservices_client, public");
+        // No role-level settings (`ALTER ROLE ... SET`): every session of the SQL engine sets
+        // its search path itself, and any role setting found is removed as a key's tampering.
         tx.batch_execute(&format!(
             "REVOKE ALL ON DATABASE {db_ident} FROM PUBLIC;
              GRANT CONNECT, TEMPORARY ON DATABASE {db_ident} TO {owner}, {public};
              REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-             ALTER ROLE {owner} SET search_path TO {search_path};
-             ALTER ROLE {public} SET search_path TO {search_path};
+             ALTER ROLE {owner} RESET ALL;
+             ALTER ROLE {public} RESET ALL;
              CREATE SCHEMA IF NOT EXISTS {meta};
              REVOKE ALL ON SCHEMA {meta} FROM PUBLIC;
              CREATE TABLE IF NOT EXISTS {meta}.api_keys (
@@ -508,6 +524,7 @@ impl Store {
             ],
         )
         .await?;
+        crate::sql::guard::install(&tx).await?;
         tx.commit().await?;
         if geocoder::install_postgis(&db).await? {
             geocoder::install(&db).await?;
@@ -519,7 +536,7 @@ impl Store {
     async fn load_user(&self, mut user: UserRecord) -> Result<(), EmulatorError> {
         let db = self.client(&user.database).await?;
         user.postgis = db
-            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'postgis'", &[])
+            .query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgis'", &[])
             .await?
             .is_some();
         let rows = db
@@ -568,7 +585,7 @@ impl Store {
         let admin = self.server.connect_superuser("postgres").await?;
         let roles: Vec<String> = admin
             .query(
-                "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)",
+                "SELECT rolname::text FROM pg_catalog.pg_roles WHERE pg_catalog.starts_with(rolname, $1)",
                 &[&KEY_ROLE_PREFIX],
             )
             .await?
@@ -582,7 +599,7 @@ impl Store {
                 .query(
                     &format!(
                         "DELETE FROM {}.api_keys k WHERE type = 'regular'
-                         AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = k.role)
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = k.role)
                          RETURNING username",
                         quote_ident(META_SCHEMA)
                     ),
@@ -676,11 +693,9 @@ impl Store {
         tx.batch_execute(&format!(
             "CREATE ROLE {role_ident} NOSUPERUSER NOCREATEDB NOCREATEROLE LOGIN PASSWORD {pw};
              GRANT {public} TO {role_ident};
-             ALTER ROLE {role_ident} SET search_path TO {schema}, cdb_dataservices_client, public;
              GRANT {role_ident} TO {owner};",
             pw = quote_literal(&password),
             public = quote_ident(&user.public_role),
-            schema = quote_ident(&user.schema),
             owner = quote_ident(&user.owner_role),
         ))
         .await?;
@@ -698,10 +713,10 @@ impl Store {
             .await?;
             let seqs = tx
                 .query(
-                    "SELECT n.nspname::text, s.relname::text FROM pg_depend d
-                     JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-                     JOIN pg_namespace n ON n.oid = s.relnamespace
-                     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')",
+                    "SELECT n.nspname::text, s.relname::text FROM pg_catalog.pg_depend d
+                     JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                     JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
+                     WHERE d.refobjid = pg_catalog.to_regclass($1) AND d.deptype IN ('a', 'i')",
                     &[&table],
                 )
                 .await?;
@@ -743,7 +758,7 @@ impl Store {
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
         {
-            tx.execute("SELECT pg_sleep($1)", &[&(ms / 1000.0)]).await?;
+            tx.execute("SELECT pg_catalog.pg_sleep($1)", &[&(ms / 1000.0)]).await?;
         }
         tx.commit().await?;
         let key = KeyRecord {
@@ -783,11 +798,11 @@ impl Store {
             let row = db
                 .query_one(
                     "SELECT c.oid IS NOT NULL AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
-                        AND has_schema_privilege($3::text::name, n.oid, 'USAGE')
-                        AND (SELECT bool_and(has_table_privilege($3::text::name, c.oid, p)) FROM unnest($4::text[]) p)
+                        AND pg_catalog.has_schema_privilege($3::text::name, n.oid, 'USAGE')
+                        AND (SELECT pg_catalog.bool_and(pg_catalog.has_table_privilege($3::text::name, c.oid, p)) FROM pg_catalog.unnest($4::text[]) p)
                      FROM (SELECT 1) one
-                     LEFT JOIN pg_namespace n ON n.nspname = $1
-                     LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = $2",
+                     LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1
+                     LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = $2",
                     &[&t.schema, &t.name, &user.owner_role, &perms],
                 )
                 .await?;
@@ -813,8 +828,8 @@ impl Store {
             }
             let row = db
                 .query_one(
-                    "SELECT n.oid IS NOT NULL AND has_schema_privilege($2::text::name, n.oid, 'CREATE')
-                     FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $1",
+                    "SELECT n.oid IS NOT NULL AND pg_catalog.has_schema_privilege($2::text::name, n.oid, 'CREATE')
+                     FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1",
                     &[&s.name, &user.owner_role],
                 )
                 .await?;
@@ -855,7 +870,7 @@ impl Store {
         // Close sessions still logged in as the dropped role.
         let _ = conn
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
                 &[&key.role],
             )
             .await;
@@ -920,11 +935,11 @@ impl Store {
                 let tables = db
                     .query(
                         "SELECT tp.table_schema::text, tp.table_name::text,
-                                bool_or(pg_get_userbyid(c.relowner) = $1) AS owner,
-                                array_agg(DISTINCT lower(tp.privilege_type::text) ORDER BY lower(tp.privilege_type::text))
+                                pg_catalog.bool_or(pg_catalog.pg_get_userbyid(c.relowner) = $1) AS owner,
+                                pg_catalog.array_agg(DISTINCT pg_catalog.lower(tp.privilege_type::text) ORDER BY pg_catalog.lower(tp.privilege_type::text))
                          FROM information_schema.table_privileges tp
-                         JOIN pg_namespace n ON n.nspname = tp.table_schema
-                         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = tp.table_name
+                         JOIN pg_catalog.pg_namespace n ON n.nspname = tp.table_schema
+                         JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = tp.table_name
                          WHERE tp.grantee = $1
                          GROUP BY 1, 2 ORDER BY 1, 2",
                         &[&key.role],
@@ -944,9 +959,9 @@ impl Store {
                 let schemas = db
                     .query(
                         "SELECT nspname::text,
-                                has_schema_privilege($1::text::name, oid, 'CREATE'),
-                                has_schema_privilege($1::text::name, oid, 'USAGE')
-                         FROM pg_namespace
+                                pg_catalog.has_schema_privilege($1::text::name, oid, 'CREATE'),
+                                pg_catalog.has_schema_privilege($1::text::name, oid, 'USAGE')
+                         FROM pg_catalog.pg_namespace
                          WHERE nspname NOT LIKE 'pg\\_%' AND NOT (nspname = ANY($2))
                          ORDER BY nspname",
                         &[&key.role, &SYSTEM_SCHEMAS.as_slice()],
@@ -1021,8 +1036,9 @@ impl Store {
 }
 
 /// Schemas never offered in grants (CARTO's list plus the emulator's own).
-const SYSTEM_SCHEMAS: [&str; 7] = [
+const SYSTEM_SCHEMAS: [&str; 8] = [
     "information_schema",
+    crate::sql::guard::GUARD_SCHEMA,
     "cartodb",
     "cdb",
     "cdb_importer",
@@ -1078,7 +1094,7 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), EmulatorError>
 
 async fn create_database_if_missing(admin: &Client, name: &str) -> Result<(), EmulatorError> {
     let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])
         .await?
         .is_some();
     if !exists {

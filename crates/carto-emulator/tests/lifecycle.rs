@@ -54,10 +54,12 @@ async fn database_url_uses_an_existing_server() {
         .await
         .unwrap()
         .unwrap();
+    // Through the cluster's socket: its pg_hba.conf lets only the superuser in over TCP.
     let url = format!(
-        "postgres://{}:{}@127.0.0.1:{}/postgres",
+        "postgres://{}:{}@{}:{}/postgres",
         cluster.superuser(),
         cluster.superuser_password(),
+        cluster.socket_dir().display().to_string().replace('/', "%2F"),
         cluster.port()
     );
     let emu = Emulator::builder()

@@ -231,7 +231,7 @@ async fn sigkill_during_key_creation_leaves_no_half_made_key() {
     loop {
         let n: i64 = admin
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_catalog.pg_sleep%'",
                 &[],
             )
             .await

@@ -49,7 +49,8 @@ async fn wait_final(engine: &SqlEngine, session: &SqlSession, id: &str) -> Value
 }
 
 async fn enable(env: &Env) -> SqlEngine {
-    let engine = SqlEngine::new(env.cluster.host().to_string(), env.cluster.port());
+    let engine = SqlEngine::new(env.cluster.host().to_string(), env.cluster.port())
+        .with_socket_dir(Some(env.cluster.socket_dir().to_path_buf()));
     let registry = env
         .cluster
         .connect_superuser(REGISTRY)

@@ -1,8 +1,13 @@
 //! A private PostgreSQL cluster started from the binaries on the machine
 //! (`initdb`, `pg_ctl`, `postgres`), or an existing server given by URL.
 //!
-//! The cluster listens on `127.0.0.1` on a free port, accepts TCP connections with
-//! `scram-sha-256` passwords only, and has one superuser with a generated password.
+//! The cluster listens on `127.0.0.1` on a free port and on a Unix socket in a private
+//! directory (mode 0700). Its `pg_hba.conf`, written at every start, accepts over TCP only the
+//! superuser, with its generated `scram-sha-256` password; every other role (the users' owner
+//! and public roles, the API key roles) logs in only through the private socket, where the
+//! emulator is the only possible client. So a key role that changes its own password
+//! (`ALTER ROLE CURRENT_USER PASSWORD ...`) neither locks the emulator out nor gains a
+//! direct login.
 //! When the process runs as root, the PostgreSQL programs run as the unprivileged
 //! `postgres` system user (PostgreSQL refuses to run as root).
 
@@ -29,6 +34,11 @@ const SECRET_FILE: &str = "superuser.json";
 const PGDATA: &str = "pgdata";
 /// Server log, inside the cluster directory.
 const LOG_FILE: &str = "emulator-postgres.log";
+/// Sub-directory of the data directory holding the server's Unix socket.
+const SOCKET_DIR: &str = "socket";
+/// Longest socket directory path used in place (a socket path has at most 107 bytes, and
+/// `/.s.PGSQL.<port>` follows it).
+const MAX_SOCKET_DIR_LEN: usize = 80;
 
 /// Extra directories searched for the PostgreSQL programs, after `PATH`.
 const FALLBACK_DIRS: &[&str] = &["/usr/local/pgsql/bin"];
@@ -109,6 +119,40 @@ impl RunAs {
     }
 }
 
+/// The socket directory of a cluster rooted at `root`: `root/socket` when its path is short
+/// enough, else a new temporary directory (returned to be kept alive). Mode 0700, owned by the
+/// account PostgreSQL runs as.
+fn socket_dir(
+    root: &Path,
+    run_as: Option<RunAs>,
+) -> Result<(PathBuf, Option<tempfile::TempDir>), EmulatorError> {
+    let in_place = root.join(SOCKET_DIR);
+    let usable = |p: &Path| {
+        let text = p.to_string_lossy();
+        text.len() <= MAX_SOCKET_DIR_LEN && !text.contains(char::is_whitespace)
+    };
+    let (dir, temp) = if usable(&in_place) {
+        match fs::create_dir(&in_place) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(EmulatorError::io("cannot create", &in_place, e)),
+        }
+        (in_place, None)
+    } else {
+        let temp = tempfile::Builder::new()
+            .prefix("carto-emulator-sock-")
+            .tempdir_in("/tmp")
+            .map_err(|e| EmulatorError::io("cannot create", "/tmp", e))?;
+        (temp.path().to_path_buf(), Some(temp))
+    };
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| EmulatorError::io("cannot set permissions of", &dir, e))?;
+    if let Some(r) = run_as {
+        r.chown(&dir)?;
+    }
+    Ok((dir, temp))
+}
+
 /// Checks that the `postgres` user can traverse every directory down to `dir`.
 fn check_reachable(dir: &Path, r: RunAs) -> Result<(), EmulatorError> {
     use std::os::unix::fs::MetadataExt;
@@ -148,9 +192,11 @@ pub struct PgCluster {
     run_as: Option<RunAs>,
     pgdata: PathBuf,
     port: u16,
+    socket_dir: PathBuf,
     secret: Secret,
     running: bool,
     // Declared last: removed after the server stopped.
+    _socket_temp: Option<tempfile::TempDir>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -281,13 +327,16 @@ impl PgCluster {
             }
             secret
         };
+        let (socket_dir, socket_temp) = socket_dir(root, run_as)?;
         let mut cluster = Self {
             bins,
             run_as,
             pgdata,
             port: 0,
+            socket_dir,
             secret,
             running: false,
+            _socket_temp: socket_temp,
             _temp: None,
         };
         if initialized {
@@ -299,6 +348,7 @@ impl PgCluster {
     }
 
     fn start(&mut self) -> Result<(), EmulatorError> {
+        self.write_hba()?;
         let log = self.pgdata.join(LOG_FILE);
         let mut last_error = None;
         // The free port is found by binding and releasing it; another process may grab
@@ -313,7 +363,10 @@ impl PgCluster {
                     .arg("-l")
                     .arg(&log)
                     .args(["-w", "-t", "60", "-o"])
-                    .arg(format!("-p {port}"))
+                    .arg(format!(
+                        "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                        self.socket_dir.display()
+                    ))
                     .current_dir(&self.pgdata),
                 self.run_as,
             )?;
@@ -334,6 +387,29 @@ impl PgCluster {
             }
         }
         Err(last_error.unwrap_or_else(|| EmulatorError::Other("pg_ctl start failed".into())))
+    }
+
+    /// Writes `pg_hba.conf` (at every start, so a cluster kept by an older version gets the
+    /// same rules): the superuser over TCP with its password; any role through the private
+    /// socket; nothing else.
+    fn write_hba(&self) -> Result<(), EmulatorError> {
+        let hba = format!(
+            "# Written by carto-emulator at every start; changes are lost.\n\
+             # Only the emulator can reach the socket (its directory has mode 0700): it logs in as\n\
+             # the users' and API keys' roles there, whatever password a role gave itself.\n\
+             local all all trust\n\
+             # Over TCP, only the superuser, with its generated password.\n\
+             host all {user} 127.0.0.1/32 scram-sha-256\n\
+             host all all 0.0.0.0/0 reject\n\
+             host all all ::/0 reject\n",
+            user = self.secret.user
+        );
+        let path = self.pgdata.join("pg_hba.conf");
+        fs::write(&path, hba).map_err(|e| EmulatorError::io("cannot write", &path, e))?;
+        if let Some(r) = self.run_as {
+            r.chown(&path)?;
+        }
+        Ok(())
     }
 
     fn stop_quietly(&mut self) {
@@ -375,6 +451,12 @@ impl PgCluster {
         &self.secret.user
     }
 
+    /// The private directory of the server's Unix socket (`.s.PGSQL.<port>`), the only way
+    /// in for roles other than the superuser.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
     /// The superuser's password.
     pub fn superuser_password(&self) -> &str {
         &self.secret.password
@@ -392,11 +474,12 @@ impl PgCluster {
         db: &str,
     ) -> Result<tokio_postgres::Client, EmulatorError> {
         connect(
-            self.host(),
+            Address::Tcp(self.host()),
             self.port,
             &self.secret.user,
             &self.secret.password,
             db,
+            None,
         )
         .await
     }
@@ -416,23 +499,26 @@ pub struct PgServer {
     port: u16,
     user: String,
     password: String,
+    socket_dir: Option<PathBuf>,
     cluster: std::sync::Mutex<Option<PgCluster>>,
 }
 
 impl PgServer {
     /// An existing server, from a URL such as
-    /// `postgres://user:password@host:5432/postgres` (the user must be a superuser).
+    /// `postgres://user:password@host:5432/postgres` (the user must be a superuser), or with a
+    /// Unix socket directory as host (`postgres://user@%2Frun%2Fpostgresql:5432/postgres`).
     pub fn from_url(url: &str) -> Result<Self, EmulatorError> {
         let config = tokio_postgres::Config::from_str(url).map_err(|_| {
             EmulatorError::Config(
                 "the database URL is not a valid PostgreSQL connection URL".into(),
             )
         })?;
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            _ => {
+        let (host, socket_dir) = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => (h.clone(), None),
+            Some(tokio_postgres::config::Host::Unix(dir)) => ("127.0.0.1".to_owned(), Some(dir.clone())),
+            None => {
                 return Err(EmulatorError::Config(
-                    "the database URL must name a TCP host".into(),
+                    "the database URL must name a host".into(),
                 ));
             }
         };
@@ -450,6 +536,7 @@ impl PgServer {
             port,
             user,
             password,
+            socket_dir,
             cluster: std::sync::Mutex::new(None),
         })
     }
@@ -461,6 +548,7 @@ impl PgServer {
             port: cluster.port(),
             user: cluster.superuser().to_owned(),
             password: cluster.superuser_password().to_owned(),
+            socket_dir: Some(cluster.socket_dir().to_path_buf()),
             cluster: std::sync::Mutex::new(Some(cluster)),
         }
     }
@@ -485,6 +573,12 @@ impl PgServer {
         &self.password
     }
 
+    /// The private cluster's socket directory (`None` for an existing server, reached by TCP
+    /// with passwords).
+    pub fn socket_dir(&self) -> Option<&Path> {
+        self.socket_dir.as_deref()
+    }
+
     /// Whether this is a private cluster run by the emulator (still running).
     pub fn is_private_cluster(&self) -> bool {
         self.cluster.lock().map(|c| c.is_some()).unwrap_or(false)
@@ -507,40 +601,88 @@ impl PgServer {
 
     /// Connects to database `db` as the superuser; the connection task is spawned on
     /// the current tokio runtime.
+    ///
+    /// This is the emulator's privileged session: its `search_path` is pinned to
+    /// `pg_catalog, pg_temp` when it logs in, so no function, operator or table that an API key
+    /// planted in a user schema can ever be resolved by it; every other name it uses is
+    /// schema-qualified.
     pub async fn connect_superuser(
         &self,
         db: &str,
     ) -> Result<tokio_postgres::Client, EmulatorError> {
-        connect(&self.host, self.port, &self.user, &self.password, db).await
+        connect(
+            self.address(),
+            self.port,
+            &self.user,
+            &self.password,
+            db,
+            Some(PRIVILEGED_SEARCH_PATH),
+        )
+        .await
     }
 
-    /// Connects to database `db` as `user` with `password`.
+    fn address(&self) -> Address<'_> {
+        match &self.socket_dir {
+            Some(dir) => Address::Socket(dir),
+            None => Address::Tcp(&self.host),
+        }
+    }
+
+    /// Connects to database `db` as `user` with `password` (its `search_path` pinned like the
+    /// superuser's).
     pub async fn connect_as(
         &self,
         user: &str,
         password: &str,
         db: &str,
     ) -> Result<tokio_postgres::Client, EmulatorError> {
-        connect(&self.host, self.port, user, password, db).await
+        connect(
+            self.address(),
+            self.port,
+            user,
+            password,
+            db,
+            Some(PRIVILEGED_SEARCH_PATH),
+        )
+        .await
     }
 }
 
+/// The `search_path` of every session the emulator opens with privileges.
+pub(crate) const PRIVILEGED_SEARCH_PATH: &str = "pg_catalog,pg_temp";
+
+/// Where a session connects.
+#[derive(Clone, Copy)]
+enum Address<'a> {
+    Tcp(&'a str),
+    Socket(&'a Path),
+}
+
 async fn connect(
-    host: &str,
+    address: Address<'_>,
     port: u16,
     user: &str,
     password: &str,
     db: &str,
+    search_path: Option<&str>,
 ) -> Result<tokio_postgres::Client, EmulatorError> {
-    let (client, connection) = tokio_postgres::Config::new()
-        .host(host)
+    let mut config = tokio_postgres::Config::new();
+    match address {
+        Address::Tcp(host) => config.host(host),
+        Address::Socket(dir) => config.host_path(dir),
+    };
+    config
         .port(port)
         .user(user)
         .password(password)
         .dbname(db)
-        .application_name("carto-emulator")
-        .connect(tokio_postgres::NoTls)
-        .await?;
+        .application_name("carto-emulator");
+    if let Some(path) = search_path {
+        // A connection option: set before any statement runs, and not something a statement
+        // of the session can forget to do.
+        config.options(format!("-c search_path={path}"));
+    }
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!("PostgreSQL connection closed: {e}");

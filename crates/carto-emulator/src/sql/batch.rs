@@ -211,6 +211,7 @@ pub(crate) struct Batch {
     registry: tokio_postgres::Client,
     host: String,
     port: u16,
+    socket_dir: Option<std::path::PathBuf>,
     /// Users whose queue has a worker.
     workers: tokio::sync::Mutex<HashSet<String>>,
     /// Running jobs and how to cancel them.
@@ -273,10 +274,11 @@ impl Batch {
         registry: tokio_postgres::Client,
         host: String,
         port: u16,
+        socket_dir: Option<std::path::PathBuf>,
     ) -> Result<Batch, tokio_postgres::Error> {
         registry
             .batch_execute(
-                "CREATE TABLE IF NOT EXISTS batch_jobs (
+                "CREATE TABLE IF NOT EXISTS public.batch_jobs (
                     seq bigserial,
                     job_id text PRIMARY KEY,
                     username text NOT NULL,
@@ -293,13 +295,13 @@ impl Batch {
                     db_role text NOT NULL,
                     db_password text NOT NULL
                 );
-                CREATE INDEX IF NOT EXISTS batch_jobs_queue ON batch_jobs (username, status, seq);",
+                CREATE INDEX IF NOT EXISTS batch_jobs_queue ON public.batch_jobs (username, status, seq);",
             )
             .await?;
         // Jobs that were running when the previous process died cannot be resumed.
         registry
             .execute(
-                "UPDATE batch_jobs SET status = 'unknown', updated_at = $1, finished_at = now() WHERE status = 'running'",
+                "UPDATE public.batch_jobs SET status = 'unknown', updated_at = $1, finished_at = now() WHERE status = 'running'",
                 &[&now_text()],
             )
             .await?;
@@ -307,6 +309,7 @@ impl Batch {
             registry,
             host,
             port,
+            socket_dir,
             workers: tokio::sync::Mutex::new(HashSet::new()),
             running: Mutex::new(HashMap::new()),
         })
@@ -317,7 +320,7 @@ impl Batch {
         self.registry
             .execute(
                 &format!(
-                    "DELETE FROM batch_jobs WHERE finished_at < now() - interval '{FINISHED_TTL_SECS} seconds'"
+                    "DELETE FROM public.batch_jobs WHERE finished_at < now() - interval '{FINISHED_TTL_SECS} seconds'"
                 ),
                 &[],
             )
@@ -326,7 +329,7 @@ impl Batch {
         let row = self
             .registry
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM batch_jobs WHERE job_id = $1 AND username = $2"),
+                &format!("SELECT {COLUMNS} FROM public.batch_jobs WHERE job_id = $1 AND username = $2"),
                 &[&job_id, &user],
             )
             .await
@@ -338,7 +341,7 @@ impl Batch {
         let finished = is_final(&job.status);
         self.registry
             .execute(
-                "UPDATE batch_jobs SET status = $2, query = $3, updated_at = $4, failed_reason = $5,
+                "UPDATE public.batch_jobs SET status = $2, query = $3, updated_at = $4, failed_reason = $5,
                         fallback_status = $6, finished_at = CASE WHEN $7 THEN now() ELSE NULL END
                  WHERE job_id = $1 AND status <> 'cancelled'",
                 &[
@@ -358,7 +361,7 @@ impl Batch {
     async fn status_of(&self, job_id: &str) -> Option<String> {
         self.registry
             .query_opt(
-                "SELECT status FROM batch_jobs WHERE job_id = $1",
+                "SELECT status FROM public.batch_jobs WHERE job_id = $1",
                 &[&job_id],
             )
             .await
@@ -376,7 +379,7 @@ impl Batch {
         let queued: i64 = self
             .registry
             .query_one(
-                "SELECT count(*) FROM batch_jobs WHERE username = $1 AND status = 'pending'",
+                "SELECT count(*) FROM public.batch_jobs WHERE username = $1 AND status = 'pending'",
                 &[&session.username],
             )
             .await
@@ -400,7 +403,7 @@ impl Batch {
         };
         self.registry
             .execute(
-                "INSERT INTO batch_jobs (job_id, username, status, kind, query, created_at, updated_at, fallback_status,
+                "INSERT INTO public.batch_jobs (job_id, username, status, kind, query, created_at, updated_at, fallback_status,
                                          db_name, db_schema, db_role, db_password)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
@@ -442,7 +445,7 @@ impl Batch {
         job.updated_at = now_text();
         self.registry
             .execute(
-                "UPDATE batch_jobs SET status = 'cancelled', updated_at = $2, finished_at = now() WHERE job_id = $1",
+                "UPDATE public.batch_jobs SET status = 'cancelled', updated_at = $2, finished_at = now() WHERE job_id = $1",
                 &[&job.job_id, &job.updated_at],
             )
             .await
@@ -481,7 +484,7 @@ impl Batch {
         let rows = self
             .registry
             .query(
-                "SELECT DISTINCT username FROM batch_jobs WHERE status = 'pending'",
+                "SELECT DISTINCT username FROM public.batch_jobs WHERE status = 'pending'",
                 &[],
             )
             .await?;
@@ -497,7 +500,7 @@ impl Batch {
             .registry
             .query_opt(
                 &format!(
-                    "SELECT {COLUMNS}, db_name, db_schema, db_role, db_password FROM batch_jobs
+                    "SELECT {COLUMNS}, db_name, db_schema, db_role, db_password FROM public.batch_jobs
                      WHERE username = $1 AND status = 'pending' ORDER BY seq LIMIT 1"
                 ),
                 &[&user],
@@ -508,6 +511,7 @@ impl Batch {
             params: ConnParams {
                 host: self.host.clone(),
                 port: self.port,
+                socket_dir: self.socket_dir.clone(),
                 database: row.get(9),
                 user: row.get(11),
                 password: row.get(12),
@@ -537,7 +541,7 @@ impl Batch {
         let claimed = self
             .registry
             .execute(
-                "UPDATE batch_jobs SET status = 'running', updated_at = $2 WHERE job_id = $1 AND status = 'pending'",
+                "UPDATE public.batch_jobs SET status = 'running', updated_at = $2 WHERE job_id = $1 AND status = 'pending'",
                 &[&job.job_id, &now_text()],
             )
             .await;
@@ -596,7 +600,7 @@ impl Batch {
                 let _ = self
                     .registry
                     .execute(
-                        "UPDATE batch_jobs SET query = $2 WHERE job_id = $1",
+                        "UPDATE public.batch_jobs SET query = $2 WHERE job_id = $1",
                         &[&id, &query.to_string()],
                     )
                     .await;
@@ -778,7 +782,12 @@ impl SqlEngine {
         &self,
         registry: tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
-        let batch = Arc::new(Batch::open(registry, self.host.clone(), self.port).await?);
+        let batch = Arc::new(Batch::open(
+                registry,
+                self.host.clone(),
+                self.port,
+                self.socket_dir.clone(),
+            ).await?);
         batch.resume().await?;
         let _ = self.batch.set(batch);
         Ok(())

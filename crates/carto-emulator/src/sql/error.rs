@@ -62,6 +62,9 @@ impl ApiError {
         if is_timeout(&e.message) {
             return Self::timeout();
         }
+        if e.code == crate::sql::guard::GUARD_SQLSTATE {
+            return Self::new(StatusCode::FORBIDDEN, "system tables are forbidden");
+        }
         let status = if e.message.contains("permission denied") {
             StatusCode::FORBIDDEN
         } else {

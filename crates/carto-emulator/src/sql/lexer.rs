@@ -266,44 +266,6 @@ pub(crate) fn is_pageable_select(statement: &str) -> bool {
     starts && !words.iter().any(|w| w == "into")
 }
 
-/// Whether the SQL reads a system table: a relation whose name starts with `pg_`
-/// (the SQL API's `/\bpg_/` test on affected tables) or anything in `information_schema`.
-///
-/// A `pg_` name followed by `(` is a function call (`pg_sleep(1)`), not a table, and is allowed,
-/// as it is on CARTO (whose test looks at the tables in the query plan). Strings and comments
-/// are skipped.
-pub(crate) fn touches_system_tables(sql: &str) -> bool {
-    let tokens = tokenize(sql);
-    for (n, t) in tokens.iter().enumerate() {
-        let name = match &t.token {
-            Token::Word(w) => w.to_lowercase(),
-            Token::QuotedIdent(w) => w.clone(),
-            _ => continue,
-        };
-        let next = tokens.get(n + 1).map(|t| &t.token);
-        if name == "information_schema" {
-            return true;
-        }
-        if name == "pg_catalog" || name == "pg_toast" {
-            // `pg_catalog.now()` is a function call; `pg_catalog.pg_class` is caught below as
-            // the next word; a bare schema qualifier on a non-`pg_` relation still reads the
-            // catalog schema, which is what the rule is about.
-            if next == Some(&Token::Dot) {
-                let after = tokens.get(n + 3).map(|t| &t.token);
-                if after == Some(&Token::Open) {
-                    continue;
-                }
-                return true;
-            }
-            continue;
-        }
-        if name.starts_with("pg_") && next != Some(&Token::Open) && next != Some(&Token::Dot) {
-            return true;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,26 +350,4 @@ mod tests {
         assert!(is_pageable_select("SELECT 'into' AS x"));
     }
 
-    #[test]
-    fn system_tables() {
-        assert!(touches_system_tables("SELECT * FROM pg_class"));
-        assert!(touches_system_tables("select * from PG_CATALOG.PG_ROLES"));
-        assert!(touches_system_tables("SELECT * FROM pg_catalog.pg_authid"));
-        assert!(touches_system_tables("SELECT * FROM \"pg_user\""));
-        assert!(touches_system_tables(
-            "SELECT table_name FROM information_schema.tables"
-        ));
-        assert!(touches_system_tables(
-            "SELECT 1; SELECT * FROM pg_stat_activity"
-        ));
-        assert!(!touches_system_tables("SELECT pg_sleep(1)"));
-        assert!(!touches_system_tables("SELECT pg_catalog.now()"));
-        assert!(!touches_system_tables("SELECT 'pg_class' AS name"));
-        assert!(!touches_system_tables(
-            "SELECT * FROM my_pg_table -- pg_class"
-        ));
-        assert!(!touches_system_tables(
-            "SELECT cartodb_id FROM untitled_table"
-        ));
-    }
 }

@@ -29,6 +29,7 @@ mod copy;
 mod error;
 mod fields;
 mod format;
+pub(crate) mod guard;
 mod lexer;
 mod params;
 mod pool;
@@ -105,10 +106,14 @@ impl fmt::Debug for SqlSession {
 pub struct SqlEngine {
     host: String,
     port: u16,
+    socket_dir: Option<std::path::PathBuf>,
     pool: Arc<Pool>,
     copy_from_limit: u64,
     batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
 }
+
+/// The marker row of the setup query when the session's role has role-level settings.
+const TAMPERED: &str = "carto-emulator: role settings";
 
 /// Size of the chunks sent to the response body.
 const CHUNK: usize = 64 * 1024;
@@ -138,10 +143,19 @@ impl SqlEngine {
         SqlEngine {
             host,
             port,
+            socket_dir: None,
             pool: Arc::new(Pool::default()),
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
             batch: Arc::default(),
         }
+    }
+
+    /// Logs sessions in through the server's Unix socket in `dir` (the private cluster's
+    /// [`PgCluster::socket_dir`](crate::pg::PgCluster::socket_dir)) instead of TCP; `None`
+    /// keeps TCP.
+    pub fn with_socket_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.socket_dir = dir;
+        self
     }
 
     /// Closes the idle sessions of `role` (call it before dropping or changing the role); its
@@ -166,11 +180,11 @@ impl SqlEngine {
             Ok(p) => p,
             Err(e) => return e.into_response(callback.as_deref()),
         };
-        if session.level != KeyLevel::Master && lexer::touches_system_tables(&p.q) {
-            return ApiError::new(StatusCode::FORBIDDEN, "system tables are forbidden")
+        if guard::alters_a_role(&p.q) {
+            return ApiError::new(StatusCode::FORBIDDEN, "permission denied to alter role")
                 .into_response(p.callback.as_deref());
         }
-        let (sql, statements) = build_sql(&p);
+        let (sql, statements) = build_sql(&p, session.level != KeyLevel::Master);
         let lease = match self.checkout(&session).await {
             Ok(lease) => lease,
             Err(e) => return e.into_response(p.callback.as_deref()),
@@ -213,15 +227,27 @@ impl SqlEngine {
             path.push("public".to_string());
         }
         setup.push_str(&format!("SET search_path TO {};", path.join(", ")));
+        // The statement splitter (and so the system-table guard) reads strings as PostgreSQL
+        // does with this setting on, its default.
+        setup.push_str("SET standard_conforming_strings TO on;");
         if let Some(t) = session.statement_timeout {
             setup.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
         }
         let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
         setup.push_str(&format!(
-            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname IN ({names}) AND typtype = 'b'"
+            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';"
+        ));
+        // Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code)
+        // would apply to every later session of the role: the emulator sets none, so any found
+        // is a key's tampering and is removed before the session is used.
+        setup.push_str(&format!(
+            "SELECT '{TAMPERED}', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
+             WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
+             WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))"
         ));
         let (idle, ticket) = self.pool.take(&session.database, &session.role);
-        let mut candidates = idle.into_iter().map(Some).chain(std::iter::once(None));
+        let mut candidates: Box<dyn Iterator<Item = Option<PgConn>> + Send> =
+            Box::new(idle.into_iter().map(Some).chain(std::iter::once(None)));
         loop {
             let reused = match candidates.next() {
                 Some(c) => c,
@@ -234,6 +260,7 @@ impl SqlEngine {
                     let params = ConnParams {
                         host: self.host.clone(),
                         port: self.port,
+                        socket_dir: self.socket_dir.clone(),
                         database: session.database.clone(),
                         user: session.role.clone(),
                         password: session.password.clone(),
@@ -248,6 +275,20 @@ impl SqlEngine {
                 }
             };
             match conn.simple(&setup).await {
+                Ok(rows) if rows.iter().any(|r| r.first().and_then(Option::as_deref) == Some(TAMPERED)) => {
+                    tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
+                    let reset = format!(
+                        "ALTER ROLE SESSION_USER RESET ALL; ALTER ROLE SESSION_USER IN DATABASE {} RESET ALL",
+                        quote_ident(&session.database)
+                    );
+                    if let Err(e) = conn.simple(&reset).await {
+                        tracing::warn!(role = %session.role, error = %e, "cannot remove role-level settings");
+                        return Err(ApiError::cannot_connect());
+                    }
+                    // This session started with the settings: open a clean one.
+                    candidates = Box::new(std::iter::once(None));
+                    continue;
+                }
                 Ok(rows) => {
                     let spatial = rows
                         .iter()
@@ -276,13 +317,56 @@ impl SqlEngine {
     }
 }
 
-/// The SQL actually sent and the number of statements it holds.
-fn build_sql(p: &QueryParams) -> (String, usize) {
+/// Installs the system-table guard used for non-master keys ([`KeyLevel::Default`],
+/// [`KeyLevel::Regular`]) in the database `client` is connected to, as a superuser. The
+/// emulator does it for every user database; a bare [`SqlEngine`] needs it in each database it
+/// serves (without it, non-master requests fail).
+pub async fn install_guard(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    guard::install(client).await
+}
+
+/// The SQL actually sent and the number of statements it holds. With `guarded` (non-master
+/// keys) every statement that may read a relation is preceded by its plan check
+/// ([`guard`]).
+fn build_sql(p: &QueryParams, guarded: bool) -> (String, usize) {
     let statements = lexer::split_statements(&p.q);
     let Some(last) = statements.last().cloned() else {
         return (p.q.clone(), 1);
     };
-    let mut stmt = p.q[last.clone()].to_string();
+    let stmt = last_statement(p, &p.q[last.clone()]);
+    if guarded {
+        let tag = guard::dollar_tag(&p.q);
+        let mut sql = String::with_capacity(p.q.len() * 2 + 64);
+        let mut count = 0;
+        let n = statements.len();
+        for (i, range) in statements.into_iter().enumerate() {
+            let text = if i + 1 == n {
+                stmt.as_deref().unwrap_or(&p.q[range])
+            } else {
+                &p.q[range]
+            };
+            if guard::needs_check(text) {
+                sql.push_str(&guard::check_call(text, &tag));
+                sql.push_str(";\n");
+                count += 1;
+            }
+            sql.push_str(text);
+            sql.push_str(";\n");
+            count += 1;
+        }
+        return (sql, count);
+    }
+    let sql = match stmt {
+        Some(stmt) => format!("{}{stmt}", &p.q[..last.start]),
+        None => p.q.clone(),
+    };
+    (sql, statements.len())
+}
+
+/// The last statement wrapped for `page`/`rows_per_page` and GeoJSON, or `None` when it is sent
+/// as written.
+fn last_statement(p: &QueryParams, last: &str) -> Option<String> {
+    let mut stmt = last.to_string();
     let mut wrapped = false;
     if let Some((rows, page)) = p.page {
         if lexer::is_pageable_select(&stmt) {
@@ -300,12 +384,7 @@ fn build_sql(p: &QueryParams) -> (String, usize) {
         );
         wrapped = true;
     }
-    let sql = if wrapped {
-        format!("{}{stmt}", &p.q[..last.start])
-    } else {
-        p.q.clone()
-    };
-    (sql, statements.len())
+    wrapped.then_some(stmt)
 }
 
 /// A response body made of what arrives on `rx`, until its sender is dropped.
@@ -531,7 +610,10 @@ mod tests {
     use serde_json::json;
 
     fn built(v: Value) -> (String, usize) {
-        build_sql(&params::parse(v.as_object().expect("object")).expect("params"))
+        build_sql(
+            &params::parse(v.as_object().expect("object")).expect("params"),
+            false,
+        )
     }
 
     #[test]

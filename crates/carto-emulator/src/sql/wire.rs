@@ -18,14 +18,20 @@ use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::{DataRowBody, ErrorFields, Message};
 use postgres_protocol::message::frontend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::path::PathBuf;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 
 /// Where and as whom to connect.
 #[derive(Clone)]
 pub(crate) struct ConnParams {
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// The directory of the server's Unix socket: when set, the session logs in through
+    /// `<dir>/.s.PGSQL.<port>` instead of TCP (the private cluster accepts API key roles only
+    /// there, so a role that changed its own password gains no login).
+    pub(crate) socket_dir: Option<PathBuf>,
     pub(crate) database: String,
     pub(crate) user: String,
     pub(crate) password: String,
@@ -36,6 +42,7 @@ impl fmt::Debug for ConnParams {
         f.debug_struct("ConnParams")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("socket_dir", &self.socket_dir)
             .field("database", &self.database)
             .field("user", &self.user)
             .finish_non_exhaustive()
@@ -196,9 +203,14 @@ impl CancelHandle {
     }
 }
 
+/// A byte stream to the server: TCP or a Unix socket.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// One open session.
 pub(crate) struct PgConn {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     rbuf: BytesMut,
     cancel: CancelHandle,
 }
@@ -218,8 +230,14 @@ fn encode_err(e: io::Error) -> WireError {
 impl PgConn {
     /// Connects and logs in (trust, password, MD5 or SCRAM-SHA-256).
     pub(crate) async fn connect(p: &ConnParams) -> Result<PgConn, WireError> {
-        let stream = TcpStream::connect((p.host.as_str(), p.port)).await?;
-        stream.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match &p.socket_dir {
+            Some(dir) => Box::new(UnixStream::connect(dir.join(format!(".s.PGSQL.{}", p.port))).await?),
+            None => {
+                let tcp = TcpStream::connect((p.host.as_str(), p.port)).await?;
+                tcp.set_nodelay(true)?;
+                Box::new(tcp)
+            }
+        };
         let mut conn = PgConn {
             stream,
             rbuf: BytesMut::with_capacity(16 * 1024),
@@ -491,6 +509,7 @@ mod tests {
         let p = ConnParams {
             host: "127.0.0.1".into(),
             port: 5432,
+            socket_dir: None,
             database: "db".into(),
             user: "role".into(),
             password: "s3cret-canary".into(),

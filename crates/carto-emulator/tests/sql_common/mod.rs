@@ -85,7 +85,11 @@ impl Env {
             rp = REGULAR.1,
         );
         admin.batch_execute(&setup).await.expect("roles");
-        let engine = SqlEngine::new(cluster.host().to_string(), cluster.port());
+        carto_emulator::sql::install_guard(&admin)
+            .await
+            .expect("system-table guard");
+        let engine = SqlEngine::new(cluster.host().to_string(), cluster.port())
+            .with_socket_dir(Some(cluster.socket_dir().to_path_buf()));
         Env {
             cluster,
             engine,

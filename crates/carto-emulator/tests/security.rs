@@ -1,0 +1,456 @@
+//! The emulator as a security boundary: every test is an attack over HTTP and asserts the
+//! refusal, then that no key role became a superuser and that the master token stayed
+//! unreadable. The threat model is in `docs/security.md`.
+//!
+//! The session flood and the multipart boundary are attacked in `tests/sessions.rs`.
+
+mod common;
+
+use carto_emulator::Emulator;
+use common::{Reply, client, send};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Env {
+    emu: Emulator,
+    c: reqwest::Client,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let emu = Emulator::builder()
+            .user("alice")
+            .user("bob")
+            .start()
+            .await
+            .expect("emulator");
+        Env { emu, c: client() }
+    }
+
+    fn master(&self) -> String {
+        common::master(&self.emu, "alice")
+    }
+
+    /// `q` on alice's SQL API with `token` (`None`: no key, the Default public key).
+    async fn sql(&self, token: Option<&str>, q: &str) -> Reply {
+        let url = format!("{}/api/v2/sql", common::base(&self.emu, "alice"));
+        send(
+            &self.c,
+            Method::POST,
+            &url,
+            token.map(|t| ("alice", t)),
+            Some(&json!({ "q": q })),
+        )
+        .await
+    }
+
+    async fn master_sql(&self, q: &str) -> Value {
+        let r = self.sql(Some(&self.master()), q).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
+        r.json()
+    }
+
+    /// A regular key of alice with these grants; returns its token.
+    async fn regular_key(&self, name: &str, grants: Value) -> String {
+        let url = format!("{}/api/v3/api_keys", common::base(&self.emu, "alice"));
+        let m = self.master();
+        let r = send(
+            &self.c,
+            Method::POST,
+            &url,
+            Some(("alice", &m)),
+            Some(&json!({"name": name, "grants": grants})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The invariants every attack must leave intact: no role but the emulator's own
+    /// superuser is a superuser, and no key but the master can read the key table.
+    async fn assert_boundary_holds(&self, tokens: &[Option<&str>]) {
+        let v = self
+            .master_sql(
+                "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY 1",
+            )
+            .await;
+        assert_eq!(
+            v["rows"],
+            json!([{"rolname": carto_emulator::pg::cluster::SUPERUSER}]),
+            "a role became a superuser"
+        );
+        for token in tokens {
+            let r = self
+                .sql(*token, "SELECT token FROM carto_emulator_meta.api_keys")
+                .await;
+            assert_ne!(r.status, StatusCode::OK, "key table readable: {}", r.text);
+            assert!(!r.text.contains(&self.master()), "master token leaked");
+        }
+    }
+}
+
+fn system_tables_forbidden(r: &Reply, q: &str) {
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}: {}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"error": ["system tables are forbidden"]}),
+        "{q}"
+    );
+}
+
+/// A function that, whenever it runs, logs who ran it and tries to make alice's owner role
+/// a superuser (which only works when it runs as a superuser), then behaves like `body`.
+fn plant(signature: &str, returns: &str, body: &str, owner: &str) -> String {
+    format!(
+        "CREATE FUNCTION public.{signature} RETURNS {returns} LANGUAGE plpgsql AS $plant$
+         BEGIN
+             INSERT INTO public.pwned VALUES (current_user::text, '{signature}');
+             BEGIN
+                 EXECUTE 'ALTER ROLE \"{owner}\" SUPERUSER';
+                 EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id > /tmp/carto-emulator-pwned''';
+             EXCEPTION WHEN OTHERS THEN NULL;
+             END;
+             {body}
+         END $plant$"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_catalog_names_never_run_with_privileges() {
+    let env = Env::start().await;
+    let owner = env.master_sql("SELECT current_user AS u").await["rows"][0]["u"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.master_sql(
+        "CREATE TABLE public.pwned (who text, what text); GRANT INSERT ON public.pwned TO PUBLIC",
+    )
+    .await;
+    // The owner role owns schema `public`: it plants look-alikes of what privileged code calls,
+    // with the exact argument types (which PostgreSQL prefers over pg_catalog's polymorphic
+    // ones when `public` is on the path).
+    let plants = [
+        plant(
+            "unnest(a text[])",
+            "SETOF text",
+            "RETURN QUERY SELECT pg_catalog.unnest(a);",
+            &owner,
+        ),
+        plant(
+            "array_agg(a text)",
+            "text",
+            "RETURN a;",
+            &owner,
+        ),
+        plant(
+            "lower(a text)",
+            "text",
+            "RETURN pg_catalog.lower(a);",
+            &owner,
+        ),
+        plant(
+            "btrim(a text)",
+            "text",
+            "RETURN pg_catalog.btrim(a);",
+            &owner,
+        ),
+        plant(
+            "format(a text)",
+            "text",
+            "RETURN a;",
+            &owner,
+        ),
+        plant(
+            "quote_ident(a text)",
+            "text",
+            "RETURN pg_catalog.quote_ident(a);",
+            &owner,
+        ),
+        plant(
+            "jsonb_array_elements(a jsonb)",
+            "SETOF jsonb",
+            "RETURN QUERY SELECT pg_catalog.jsonb_array_elements(a);",
+            &owner,
+        ),
+        plant(
+            "has_table_privilege(a name, b oid, c text)",
+            "boolean",
+            "RETURN pg_catalog.has_table_privilege(a, b, c);",
+            &owner,
+        ),
+        plant(
+            "starts_with(a name, b text)",
+            "boolean",
+            "RETURN pg_catalog.starts_with(a::text, b);",
+            &owner,
+        ),
+        plant(
+            "evil_eq(a text, b text)",
+            "boolean",
+            "RETURN a OPERATOR(pg_catalog.=) b;",
+            &owner,
+        ),
+    ];
+    for p in &plants {
+        env.master_sql(p).await;
+    }
+    env.master_sql(
+        "CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.evil_eq);
+         CREATE TABLE public.places (cartodb_id serial PRIMARY KEY, name text);",
+    )
+    .await;
+
+    // Everything the emulator does with privileges: key creation (permission probes with
+    // unnest), reading grants back (array_agg, lower), regeneration, deletion, geocoding.
+    let token = env
+        .regular_key(
+            "planter",
+            json!([
+                {"type": "apis", "apis": ["sql"]},
+                {"type": "database",
+                 "tables": [{"schema": "public", "name": "places", "permissions": ["select", "insert", "update"]}],
+                 "schemas": [{"name": "public", "permissions": ["create"]}]},
+                {"type": "dataservices", "services": ["geocoding"]}
+            ]),
+        )
+        .await;
+    let url = format!("{}/api/v3/api_keys", common::base(&env.emu, "alice"));
+    let m = env.master();
+    for (method, path) in [
+        (Method::GET, "".to_string()),
+        (Method::GET, "/planter".to_string()),
+        (Method::POST, "/planter/token/regenerate".to_string()),
+    ] {
+        let r = send(
+            &env.c,
+            method,
+            &format!("{url}{path}"),
+            Some(("alice", &m)),
+            None,
+        )
+        .await;
+        assert!(r.status.is_success(), "{path}: {}", r.text);
+    }
+    let token = {
+        let r = send(
+            &env.c,
+            Method::GET,
+            &format!("{url}/planter"),
+            Some(("alice", &m)),
+            None,
+        )
+        .await;
+        let t = r.json()["token"].as_str().unwrap().to_owned();
+        assert_ne!(t, token);
+        t
+    };
+    // The regular key plants too, in the schema it may create in.
+    let r = env
+        .sql(
+            Some(&token),
+            "CREATE FUNCTION public.bool_or(a boolean) RETURNS boolean LANGUAGE sql AS 'SELECT a'",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    if env.emu.has_postgis("alice") {
+        let r = env
+            .sql(
+                Some(&token),
+                "SELECT cdb_geocode_admin0_polygon('Spain') IS NOT NULL AS found",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json()["rows"], json!([{"found": true}]));
+        let r = env
+            .sql(
+                None,
+                "SELECT cdb_geocode_admin0_polygon('Spain') IS NOT NULL AS found",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    } else {
+        eprintln!("PostGIS is not installed: geocoder plant skipped");
+    }
+    // A second key creation, after the regular key's plant.
+    env.regular_key("second", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let r = send(
+        &env.c,
+        Method::DELETE,
+        &format!("{url}/second"),
+        Some(("alice", &m)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    // The plants may have run, but only as the roles of alice's own keys.
+    let who = env
+        .master_sql("SELECT DISTINCT who FROM public.pwned ORDER BY who")
+        .await;
+    for row in who["rows"].as_array().unwrap() {
+        let role = row["who"].as_str().unwrap();
+        assert!(
+            role == owner || role.starts_with("carto_role_") || role.starts_with("cartodb_publicuser_"),
+            "a planted function ran as {role}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/carto-emulator-pwned").exists());
+    env.assert_boundary_holds(&[None, Some(&token)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogs_cannot_be_hidden_from_the_guard() {
+    let env = Env::start().await;
+    let public_role = env.emu.user("alice").unwrap().public_role().to_owned();
+    env.master_sql(&format!(
+        "CREATE VIEW public.roles_v AS SELECT rolname FROM pg_catalog.pg_roles;
+         GRANT SELECT ON public.roles_v TO \"{public_role}\";
+         CREATE TABLE public.pg_lookalike (a int);
+         GRANT SELECT ON public.pg_lookalike TO \"{public_role}\";"
+    ))
+    .await;
+    let regular = env
+        .regular_key(
+            "reader",
+            json!([{"type": "apis", "apis": ["sql"]},
+                   {"type": "database", "schemas": [{"name": "public", "permissions": ["create"]}]}]),
+        )
+        .await;
+    let attacks = [
+        r#"SELECT rolname, rolsuper FROM U&"pg\005froles""#,
+        r#"SELECT rolname FROM U&"pg!005froles" UESCAPE '!'"#,
+        r#"SELECT * FROM "pg_catalog"."pg_roles""#,
+        "SELECT * FROM pg_catalog . /* a comment */ pg_roles",
+        "SELECT * FROM -- a comment\n pg_roles",
+        "SELECT * FROM PG_CATALOG.PG_CLASS",
+        "TABLE pg_roles",
+        "SELECT * FROM ONLY pg_class",
+        "WITH r AS (SELECT * FROM pg_roles) SELECT * FROM r",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 2) SELECT * FROM r, pg_database",
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolsuper)",
+        "SELECT (SELECT string_agg(datname, ',') FROM pg_database) AS dbs",
+        "SELECT * FROM information_schema.tables",
+        r#"SELECT * FROM U&"information\005fschema".columns"#,
+        "SELECT query_to_xml('select * from pg_roles', true, true, '')",
+        "SELECT * FROM query_to_xml('select 1', true, true, '')",
+        "SELECT table_to_xml('pg_roles', true, true, '')",
+        "SELECT * FROM public.roles_v",
+        "SELECT * FROM public.pg_lookalike",
+        "CREATE TEMP VIEW v AS SELECT * FROM pg_roles; SELECT * FROM v",
+        r#"SET search_path TO U&"information\005fschema"; SELECT * FROM tables"#,
+        "PREPARE p AS SELECT * FROM pg_roles; EXECUTE p",
+        "BEGIN; DECLARE c CURSOR FOR SELECT * FROM pg_roles; FETCH ALL c; COMMIT",
+        "CREATE TEMP TABLE stolen AS SELECT * FROM pg_roles; SELECT 1",
+        "SELECT 1; SELECT * FROM pg_roles",
+        "INSERT INTO public.pg_lookalike SELECT 1 FROM pg_roles",
+    ];
+    for token in [None, Some(regular.as_str())] {
+        for q in attacks {
+            let r = env.sql(token, q).await;
+            system_tables_forbidden(&r, q);
+        }
+        // The splitter and PostgreSQL disagreeing on statement boundaries fails closed.
+        let q = "SELECT begin atomic; SELECT rolname FROM pg_roles";
+        let r = env.sql(token, q).await;
+        assert_ne!(r.status, StatusCode::OK, "{q}: {}", r.text);
+        assert!(!r.text.contains("carto_emulator"), "{q}: {}", r.text);
+        // Nothing of a refused request stays: the view above was rolled back.
+        let r = env.sql(token, "SELECT * FROM v").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+    // What users do is not caught.
+    for (token, q) in [
+        (None, "SELECT 1 AS n"),
+        (None, "SELECT pg_sleep(0)"),
+        (None, "SELECT now() > '2000-01-01' AS later"),
+        (None, "SELECT * FROM generate_series(1, 3)"),
+        (None, "SELECT 'pg_class' AS name, 'query_to_xml' IS NOT NULL AS x"),
+        (None, "SET statement_timeout TO 1000; SELECT 2 AS n"),
+        (
+            None,
+            "CREATE TEMP TABLE mine AS SELECT 1 AS a; INSERT INTO mine VALUES (2); SELECT * FROM mine",
+        ),
+        (
+            Some(regular.as_str()),
+            "CREATE TABLE public.mine (a int); INSERT INTO public.mine VALUES (1); SELECT * FROM public.mine",
+        ),
+    ] {
+        let r = env.sql(token, q).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
+    }
+    // A missing table keeps PostgreSQL's own error.
+    let r = env.sql(None, "SELECT * FROM no_such_table").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(
+        r.json()["error"],
+        json!(["relation \"no_such_table\" does not exist"])
+    );
+    // The master key may read the catalogs.
+    let v = env
+        .master_sql(r#"SELECT count(*) > 0 AS any FROM U&"pg\005froles""#)
+        .await;
+    assert_eq!(v["rows"], json!([{"any": true}]));
+    env.assert_boundary_holds(&[None, Some(&regular)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_roles_cannot_change_their_login_or_settings() {
+    let env = Env::start().await;
+    let regular = env
+        .regular_key("plain", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let user = env.emu.user("alice").unwrap();
+    let public_role = user.public_role().to_owned();
+    for token in [None, Some(regular.as_str())] {
+        for q in [
+            "ALTER ROLE CURRENT_USER PASSWORD 'attacker-pass-1'",
+            "alter user current_user set work_mem = '77MB'",
+            "SELECT 1; ALTER ROLE SESSION_USER SET statement_timeout = 0",
+        ] {
+            let r = env.sql(token, q).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}: {}", r.text);
+            assert_eq!(r.json(), json!({"error": ["permission denied to alter role"]}));
+        }
+        // Procedural code gets past the text check; PostgreSQL lets a role change its own
+        // password and settings, so the emulator makes both harmless.
+        let r = env
+            .sql(
+                token,
+                "DO $$ BEGIN
+                     EXECUTE 'ALTER ROLE CURRENT_USER PASSWORD ''attacker-pass-1''';
+                     EXECUTE 'ALTER ROLE CURRENT_USER SET work_mem = ''77MB''';
+                     EXECUTE 'ALTER ROLE CURRENT_USER SET search_path = pg_catalog';
+                 END $$",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // The key keeps working, in fresh sessions too, without the settings.
+        for _ in 0..3 {
+            let r = env.sql(token, "SHOW work_mem").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            assert_ne!(r.json()["rows"][0]["work_mem"], json!("77MB"));
+        }
+    }
+    // The settings are gone from the catalog.
+    let v = env
+        .master_sql(&format!(
+            "SELECT count(*) AS n FROM pg_catalog.pg_db_role_setting s
+             JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+             WHERE r.rolname = '{public_role}' OR r.rolname LIKE 'carto\\_role\\_%'"
+        ))
+        .await;
+    assert_eq!(v["rows"], json!([{"n": 0}]));
+    // The password the attacker chose opens no direct login (TCP takes only the superuser).
+    let pg = env.emu.pg();
+    let direct = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(pg.port())
+        .user(&public_role)
+        .password("attacker-pass-1")
+        .dbname("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await;
+    assert!(direct.is_err(), "direct login with the attacker's password");
+    env.assert_boundary_holds(&[None, Some(&regular)]).await;
+}
