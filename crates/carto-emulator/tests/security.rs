@@ -343,7 +343,7 @@ async fn catalogs_cannot_be_hidden_from_the_guard() {
         "BEGIN; DECLARE c CURSOR FOR SELECT * FROM pg_roles; FETCH ALL c; COMMIT",
         "CREATE TEMP TABLE stolen AS SELECT * FROM pg_roles; SELECT 1",
         "SELECT 1; SELECT * FROM pg_roles",
-        "INSERT INTO public.pg_lookalike SELECT 1 FROM pg_roles",
+        "CREATE TEMP TABLE sink (a name); INSERT INTO sink SELECT rolname FROM pg_roles; SELECT * FROM sink",
     ];
     for token in [None, Some(regular.as_str())] {
         for q in attacks {
