@@ -553,6 +553,8 @@ impl Batch {
             }
         }
         job.status = RUNNING.to_string();
+        // Outside the engine's session bounds (`SessionLimits`): a job runs with the master
+        // key only, and one job at a time per user, so this adds at most one session per user.
         let mut conn = match PgConn::connect(&login.params).await {
             Ok(c) => c,
             Err(e) => {

@@ -30,6 +30,7 @@ mod error;
 mod fields;
 mod format;
 mod lexer;
+mod limits;
 mod params;
 mod pool;
 mod value;
@@ -53,6 +54,8 @@ use self::format::{Notices, Plan, Summary, Writer};
 use self::params::{Format, QueryParams};
 use self::pool::{Pool, Ticket};
 use self::wire::{ConnParams, DbError, Event, PgConn, WireError, tag_rows};
+
+pub use self::limits::SessionLimits;
 
 /// The authorization level of the API key behind a request (§8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +223,7 @@ impl SqlEngine {
         setup.push_str(&format!(
             "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname IN ({names}) AND typtype = 'b'"
         ));
-        let (idle, ticket) = self.pool.take(&session.database, &session.role);
+        let (idle, mut ticket) = self.pool.take(&session.database, &session.role);
         let mut candidates = idle.into_iter().map(Some).chain(std::iter::once(None));
         loop {
             let reused = match candidates.next() {
@@ -231,6 +234,12 @@ impl SqlEngine {
             let mut conn = match reused {
                 Some(c) => c,
                 None => {
+                    // Within the session bounds (the permits of a dead pooled session are
+                    // reused), else CARTO's 429.
+                    if self.pool.reserve(&mut ticket).await.is_err() {
+                        tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
+                        return Err(ApiError::rate_limited());
+                    }
                     let params = ConnParams {
                         host: self.host.clone(),
                         port: self.port,
