@@ -10,6 +10,7 @@ use carto_core::{BaseUrl, Credentials, Token};
 use crate::error::EmulatorError;
 use crate::http::{AppState, StatementTimeouts};
 use crate::pg::{PgCluster, PgServer};
+use crate::sql::SessionLimits;
 use crate::store::{Store, validate_name};
 use crate::tls::{TlsMode, TlsSetup};
 
@@ -35,6 +36,7 @@ pub struct EmulatorBuilder {
     port: u16,
     timeouts: StatementTimeouts,
     tls: Option<TlsMode>,
+    sessions: SessionLimits,
 }
 
 impl Default for EmulatorBuilder {
@@ -48,6 +50,7 @@ impl Default for EmulatorBuilder {
             port: 0,
             timeouts: StatementTimeouts::default(),
             tls: None,
+            sessions: SessionLimits::default(),
         }
     }
 }
@@ -114,6 +117,31 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The most PostgreSQL sessions one role (one API key) has open at a time, in use or
+    /// idle in the pool (default 16; 0 is taken as 1). A request that finds the bound
+    /// reached waits up to [`EmulatorBuilder::session_queue_timeout`], then is refused with
+    /// CARTO's rate-limit answer: 429, `Retry-After: 1`.
+    pub fn max_sessions_per_role(mut self, n: usize) -> Self {
+        self.sessions.per_role = n;
+        self
+    }
+
+    /// The most PostgreSQL sessions one user (one database: all its keys; an
+    /// organization's users share one) has open at a time, in use or idle (default 32; 0 is
+    /// taken as 1). All users together are bound to 150 sessions, below the private
+    /// cluster's `max_connections` of 200, so one user's flood leaves room for the others.
+    pub fn max_sessions_per_user(mut self, n: usize) -> Self {
+        self.sessions.per_user = n;
+        self
+    }
+
+    /// How long a request waits for a PostgreSQL session when a session bound is reached,
+    /// before it is refused with a 429 (default 2 s).
+    pub fn session_queue_timeout(mut self, timeout: Duration) -> Self {
+        self.sessions.queue_timeout = timeout;
+        self
+    }
+
     /// Starts PostgreSQL, creates the users and serves HTTP on the current tokio
     /// runtime (which must be multi-threaded or keep running while the emulator is
     /// used).
@@ -170,7 +198,8 @@ impl EmulatorBuilder {
             .local_addr()
             .map_err(|e| EmulatorError::io("cannot listen on", self.bind.to_string(), e))?;
         let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port())
-            .with_socket_dir(server.socket_dir().map(Path::to_path_buf));
+            .with_socket_dir(server.socket_dir().map(Path::to_path_buf))
+            .with_session_limits(self.sessions);
         engine
             .enable_batch(server.connect_superuser(crate::store::REGISTRY_DB).await?)
             .await?;

@@ -59,6 +59,16 @@ struct Args {
     /// Statement timeout of regular keys, in milliseconds.
     #[arg(long, value_name = "MS")]
     regular_timeout_ms: Option<u64>,
+    /// Most PostgreSQL sessions per role (API key), in use or idle [default: 16].
+    #[arg(long, value_name = "N")]
+    max_sessions_per_role: Option<usize>,
+    /// Most PostgreSQL sessions per user (database), in use or idle [default: 32].
+    #[arg(long, value_name = "N")]
+    max_sessions_per_user: Option<usize>,
+    /// How long a request waits for a PostgreSQL session before a 429, in milliseconds
+    /// [default: 2000].
+    #[arg(long, value_name = "MS")]
+    session_queue_timeout_ms: Option<u64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -124,6 +134,15 @@ fn builder(args: &Args) -> Result<carto_emulator::EmulatorBuilder, String> {
         if let Some(ms) = ms {
             b = b.statement_timeout(kind, Some(Duration::from_millis(ms)));
         }
+    }
+    if let Some(n) = args.max_sessions_per_role {
+        b = b.max_sessions_per_role(n);
+    }
+    if let Some(n) = args.max_sessions_per_user {
+        b = b.max_sessions_per_user(n);
+    }
+    if let Some(ms) = args.session_queue_timeout_ms {
+        b = b.session_queue_timeout(Duration::from_millis(ms));
     }
     Ok(b)
 }

@@ -353,7 +353,10 @@ impl Store {
         let _guard = self.write.lock().await;
         let reg = self.server.connect_superuser(REGISTRY_DB).await?;
         let existing = reg
-            .query_opt("SELECT org FROM public.users WHERE username = $1", &[&username])
+            .query_opt(
+                "SELECT org FROM public.users WHERE username = $1",
+                &[&username],
+            )
             .await?;
         if let Some(row) = existing {
             let known_org: Option<String> = row.get(0);
@@ -371,7 +374,10 @@ impl Store {
             let database = match org {
                 Some(o) => {
                     let org_db: Option<String> = reg
-                        .query_opt("SELECT database FROM public.users WHERE org = $1 LIMIT 1", &[&o])
+                        .query_opt(
+                            "SELECT database FROM public.users WHERE org = $1 LIMIT 1",
+                            &[&o],
+                        )
                         .await?
                         .map(|r| r.get(0));
                     org_db.unwrap_or_else(|| format!("cartodb_org_{}_db", o.replace('-', "_")))
@@ -441,7 +447,10 @@ impl Store {
             (&user.public_role, public_password),
         ] {
             let exists = tx
-                .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[role])
+                .query_opt(
+                    "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                    &[role],
+                )
                 .await?
                 .is_some();
             let verb = if exists { "ALTER" } else { "CREATE" };
@@ -536,7 +545,10 @@ impl Store {
     async fn load_user(&self, mut user: UserRecord) -> Result<(), EmulatorError> {
         let db = self.client(&user.database).await?;
         user.postgis = db
-            .query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgis'", &[])
+            .query_opt(
+                "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgis'",
+                &[],
+            )
             .await?
             .is_some();
         let rows = db
@@ -758,7 +770,8 @@ impl Store {
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
         {
-            tx.execute("SELECT pg_catalog.pg_sleep($1)", &[&(ms / 1000.0)]).await?;
+            tx.execute("SELECT pg_catalog.pg_sleep($1)", &[&(ms / 1000.0)])
+                .await?;
         }
         tx.commit().await?;
         let key = KeyRecord {
@@ -1094,7 +1107,10 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), EmulatorError>
 
 async fn create_database_if_missing(admin: &Client, name: &str) -> Result<(), EmulatorError> {
     let exists = admin
-        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
         .await?
         .is_some();
     if !exists {

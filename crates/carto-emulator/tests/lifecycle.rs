@@ -59,7 +59,11 @@ async fn database_url_uses_an_existing_server() {
         "postgres://{}:{}@{}:{}/postgres",
         cluster.superuser(),
         cluster.superuser_password(),
-        cluster.socket_dir().display().to_string().replace('/', "%2F"),
+        cluster
+            .socket_dir()
+            .display()
+            .to_string()
+            .replace('/', "%2F"),
         cluster.port()
     );
     let emu = Emulator::builder()

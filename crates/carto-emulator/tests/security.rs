@@ -70,9 +70,7 @@ impl Env {
     /// superuser is a superuser, and no key but the master can read the key table.
     async fn assert_boundary_holds(&self, tokens: &[Option<&str>]) {
         let v = self
-            .master_sql(
-                "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY 1",
-            )
+            .master_sql("SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY 1")
             .await;
         assert_eq!(
             v["rows"],
@@ -136,12 +134,7 @@ async fn planted_catalog_names_never_run_with_privileges() {
             "RETURN QUERY SELECT pg_catalog.unnest(a);",
             &owner,
         ),
-        plant(
-            "array_agg(a text)",
-            "text",
-            "RETURN a;",
-            &owner,
-        ),
+        plant("array_agg(a text)", "text", "RETURN a;", &owner),
         plant(
             "lower(a text)",
             "text",
@@ -154,12 +147,7 @@ async fn planted_catalog_names_never_run_with_privileges() {
             "RETURN pg_catalog.btrim(a);",
             &owner,
         ),
-        plant(
-            "format(a text)",
-            "text",
-            "RETURN a;",
-            &owner,
-        ),
+        plant("format(a text)", "text", "RETURN a;", &owner),
         plant(
             "quote_ident(a text)",
             "text",
@@ -291,7 +279,9 @@ async fn planted_catalog_names_never_run_with_privileges() {
     for row in who["rows"].as_array().unwrap() {
         let role = row["who"].as_str().unwrap();
         assert!(
-            role == owner || role.starts_with("carto_role_") || role.starts_with("cartodb_publicuser_"),
+            role == owner
+                || role.starts_with("carto_role_")
+                || role.starts_with("cartodb_publicuser_"),
             "a planted function ran as {role}"
         );
     }
@@ -365,7 +355,10 @@ async fn catalogs_cannot_be_hidden_from_the_guard() {
         (None, "SELECT pg_sleep(0)"),
         (None, "SELECT now() > '2000-01-01' AS later"),
         (None, "SELECT * FROM generate_series(1, 3)"),
-        (None, "SELECT 'pg_class' AS name, 'query_to_xml' IS NOT NULL AS x"),
+        (
+            None,
+            "SELECT 'pg_class' AS name, 'query_to_xml' IS NOT NULL AS x",
+        ),
         (None, "SET statement_timeout TO 1000; SELECT 2 AS n"),
         (
             None,
@@ -410,7 +403,10 @@ async fn key_roles_cannot_change_their_login_or_settings() {
         ] {
             let r = env.sql(token, q).await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}: {}", r.text);
-            assert_eq!(r.json(), json!({"error": ["permission denied to alter role"]}));
+            assert_eq!(
+                r.json(),
+                json!({"error": ["permission denied to alter role"]})
+            );
         }
         // Procedural code gets past the text check; PostgreSQL lets a role change its own
         // password and settings, so the emulator makes both harmless.

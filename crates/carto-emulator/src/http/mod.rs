@@ -63,12 +63,17 @@ impl Ctx {
             .and_then(|v| v.to_str().ok())
     }
 
-    fn content_type(&self) -> String {
+    /// The `Content-Type` header as sent (empty when missing or not UTF-8).
+    fn raw_content_type(&self) -> &str {
         self.headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
-            .to_ascii_lowercase()
+    }
+
+    /// The `Content-Type` header lower-cased, for comparing media types.
+    fn content_type(&self) -> String {
+        self.raw_content_type().to_ascii_lowercase()
     }
 
     /// The body as parameters: a JSON object, or form fields. `Err` for malformed
@@ -91,7 +96,11 @@ impl Ctx {
                     .collect(),
             ))
         } else if ct.starts_with("multipart/form-data") {
-            Ok(pairs_to_map(multipart_fields(&ct, &self.body)))
+            // The boundary is case-sensitive: read it from the header as sent.
+            Ok(pairs_to_map(multipart_fields(
+                self.raw_content_type(),
+                &self.body,
+            )))
         } else {
             Ok(Map::new())
         }
@@ -119,14 +128,35 @@ pub(crate) fn map_to_pairs(m: &Map<String, Value>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The text fields of a `multipart/form-data` body (files are skipped).
+/// The `boundary` parameter of a `multipart/*` Content-Type, as sent: the parameter name is
+/// compared case-insensitively, the value keeps its case and loses its quotes.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut parts = content_type.split(';');
+    let media = parts.next()?.trim();
+    if !media
+        .get(..10)
+        .is_some_and(|m| m.eq_ignore_ascii_case("multipart/"))
+    {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("boundary") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        (!value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+/// The text fields of a `multipart/form-data` body (files are skipped); `content_type` is
+/// the header as sent (the boundary is case-sensitive).
 fn multipart_fields(content_type: &str, body: &[u8]) -> Vec<(String, String)> {
-    let Some(boundary) = content_type
-        .split(';')
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix("boundary="))
-        .map(|b| b.trim_matches('"').to_owned())
-    else {
+    let Some(boundary) = multipart_boundary(content_type) else {
         return Vec::new();
     };
     let text = String::from_utf8_lossy(body);
@@ -419,6 +449,36 @@ mod tests {
                 ("q".to_owned(), "SELECT 1".to_owned()),
                 ("api_key".to_owned(), "k".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn multipart_boundary_keeps_its_case() {
+        let body = "------WebKitFormBoundaryAbC\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nSELECT 1\r\n------WebKitFormBoundaryAbC--\r\n";
+        for ct in [
+            "multipart/form-data; boundary=----WebKitFormBoundaryAbC",
+            "Multipart/Form-Data; Boundary=\"----WebKitFormBoundaryAbC\"",
+            "multipart/form-data;charset=utf-8;BOUNDARY= ----WebKitFormBoundaryAbC ",
+        ] {
+            assert_eq!(
+                multipart_fields(ct, body.as_bytes()),
+                vec![("q".to_owned(), "SELECT 1".to_owned())],
+                "{ct}"
+            );
+        }
+        // A boundary that differs only by case is another boundary.
+        assert!(
+            multipart_fields(
+                "multipart/form-data; boundary=----webkitformboundaryabc",
+                body.as_bytes()
+            )
+            .is_empty()
+        );
+        assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"a=b\""),
+            Some("a=b".to_owned())
         );
     }
 }

@@ -515,7 +515,9 @@ impl PgServer {
         })?;
         let (host, socket_dir) = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => (h.clone(), None),
-            Some(tokio_postgres::config::Host::Unix(dir)) => ("127.0.0.1".to_owned(), Some(dir.clone())),
+            Some(tokio_postgres::config::Host::Unix(dir)) => {
+                ("127.0.0.1".to_owned(), Some(dir.clone()))
+            }
             None => {
                 return Err(EmulatorError::Config(
                     "the database URL must name a host".into(),

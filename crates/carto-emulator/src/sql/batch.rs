@@ -329,7 +329,9 @@ impl Batch {
         let row = self
             .registry
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM public.batch_jobs WHERE job_id = $1 AND username = $2"),
+                &format!(
+                    "SELECT {COLUMNS} FROM public.batch_jobs WHERE job_id = $1 AND username = $2"
+                ),
                 &[&job_id, &user],
             )
             .await
@@ -557,6 +559,8 @@ impl Batch {
             }
         }
         job.status = RUNNING.to_string();
+        // Outside the engine's session bounds (`SessionLimits`): a job runs with the master
+        // key only, and one job at a time per user, so this adds at most one session per user.
         let mut conn = match PgConn::connect(&login.params).await {
             Ok(c) => c,
             Err(e) => {
@@ -782,12 +786,15 @@ impl SqlEngine {
         &self,
         registry: tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
-        let batch = Arc::new(Batch::open(
+        let batch = Arc::new(
+            Batch::open(
                 registry,
                 self.host.clone(),
                 self.port,
                 self.socket_dir.clone(),
-            ).await?);
+            )
+            .await?,
+        );
         batch.resume().await?;
         let _ = self.batch.set(batch);
         Ok(())

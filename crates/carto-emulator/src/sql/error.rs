@@ -10,6 +10,10 @@ use crate::sql::wire::DbError;
 /// The message CARTO sends for a statement timeout.
 pub(crate) const TIMEOUT_MESSAGE: &str = "You are over platform's limits: SQL query timeout error. Refactor your query before running again or contact CARTO support for more details.";
 
+/// The message CARTO sends when a user is over its request rate or concurrency limits.
+pub(crate) const RATE_LIMIT_MESSAGE: &str =
+    "You are over platform's limits. Please contact us to know more details";
+
 /// An SQL API error: `{"error":[message],"context"?,"detail"?,"hint"?}` with a status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
@@ -18,6 +22,8 @@ pub(crate) struct ApiError {
     pub(crate) context: Option<String>,
     pub(crate) detail: Option<String>,
     pub(crate) hint: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -29,6 +35,7 @@ impl ApiError {
             context: None,
             detail: None,
             hint: None,
+            retry_after: None,
         }
     }
 
@@ -53,6 +60,20 @@ impl ApiError {
             context: Some("limit".to_string()),
             detail: Some("datasource".to_string()),
             hint: None,
+            retry_after: None,
+        }
+    }
+
+    /// CARTO's rate-limit answer: 429 with `Retry-After: 1`, for a request that got no
+    /// database session within the queue timeout.
+    pub(crate) fn rate_limited() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: RATE_LIMIT_MESSAGE.to_string(),
+            context: Some("limit".to_string()),
+            detail: Some("rate-limit".to_string()),
+            hint: None,
+            retry_after: Some(1),
         }
     }
 
@@ -76,6 +97,7 @@ impl ApiError {
             context: None,
             detail: e.detail.clone(),
             hint: e.hint.clone(),
+            retry_after: None,
         }
     }
 
@@ -99,7 +121,7 @@ impl ApiError {
     }
 
     /// The HTTP response; with a JSONP `callback` the status is 200 and the body is wrapped as
-    /// Express' `res.jsonp` does.
+    /// Express' `res.jsonp` does. `Retry-After` is sent either way.
     pub(crate) fn into_response(self, callback: Option<&str>) -> Response {
         let json = self.body_json();
         let (status, body, content_type) = match callback.map(sanitize_jsonp_callback) {
@@ -118,6 +140,9 @@ impl ApiError {
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("inline"),
         );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -220,5 +245,32 @@ mod tests {
         );
         assert_eq!(r.headers()[header::CONTENT_DISPOSITION], "inline");
         assert_eq!(sanitize_jsonp_callback("cb<script>"), "cbscript");
+    }
+
+    #[test]
+    fn rate_limited_is_429_with_retry_after() {
+        let e = ApiError::rate_limited();
+        assert_eq!(
+            e.body_json(),
+            r#"{"error":["You are over platform's limits. Please contact us to know more details"],"context":"limit","detail":"rate-limit"}"#
+        );
+        let r = e.clone().into_response(None);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        // JSONP: 200, the error wrapped, the header kept.
+        let r = e.into_response(Some("cb"));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert!(
+            ApiError::bad_request("x")
+                .into_response(None)
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none()
+        );
     }
 }

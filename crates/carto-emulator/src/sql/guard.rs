@@ -45,7 +45,9 @@ const FORBIDDEN_PLAN: &str = r#"lax $.** ? (
 
 /// Creates (or replaces) the guard in the database `db` is connected to, as a superuser.
 /// Idempotent. The SQL engine refuses every non-master request where it is missing.
-pub(crate) async fn install(db: &impl tokio_postgres::GenericClient) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn install(
+    db: &impl tokio_postgres::GenericClient,
+) -> Result<(), tokio_postgres::Error> {
     db.batch_execute(&install_sql()).await
 }
 
@@ -91,8 +93,21 @@ fn install_sql() -> String {
 
 /// First words of statements that read no relation and cannot be explained: no check.
 const UNCHECKED: &[&str] = &[
-    "set", "reset", "show", "begin", "start", "commit", "end", "rollback", "abort", "savepoint",
-    "release", "discard", "listen", "unlisten", "notify",
+    "set",
+    "reset",
+    "show",
+    "begin",
+    "start",
+    "commit",
+    "end",
+    "rollback",
+    "abort",
+    "savepoint",
+    "release",
+    "discard",
+    "listen",
+    "unlisten",
+    "notify",
 ];
 
 /// Whether `statement` gets a plan check.
@@ -164,7 +179,9 @@ mod tests {
     #[test]
     fn role_changes_are_found_in_any_statement() {
         assert!(alters_a_role("ALTER ROLE CURRENT_USER PASSWORD 'x'"));
-        assert!(alters_a_role("select 1; alter user current_user set work_mem = '1GB'"));
+        assert!(alters_a_role(
+            "select 1; alter user current_user set work_mem = '1GB'"
+        ));
         assert!(alters_a_role("/* x */ Alter Group g ADD USER u"));
         assert!(!alters_a_role("ALTER TABLE t ADD COLUMN role text"));
         assert!(!alters_a_role("SELECT 'ALTER ROLE x'"));

@@ -349,5 +349,4 @@ mod tests {
         assert!(!is_pageable_select("UPDATE t SET a = 1"));
         assert!(is_pageable_select("SELECT 'into' AS x"));
     }
-
 }

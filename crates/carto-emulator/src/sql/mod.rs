@@ -31,6 +31,7 @@ mod fields;
 mod format;
 pub(crate) mod guard;
 mod lexer;
+mod limits;
 mod params;
 mod pool;
 mod value;
@@ -54,6 +55,8 @@ use self::format::{Notices, Plan, Summary, Writer};
 use self::params::{Format, QueryParams};
 use self::pool::{Pool, Ticket};
 use self::wire::{ConnParams, DbError, Event, PgConn, WireError, tag_rows};
+
+pub use self::limits::SessionLimits;
 
 /// The authorization level of the API key behind a request (§8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +248,7 @@ impl SqlEngine {
              WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
              WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))"
         ));
-        let (idle, ticket) = self.pool.take(&session.database, &session.role);
+        let (idle, mut ticket) = self.pool.take(&session.database, &session.role);
         let mut candidates: Box<dyn Iterator<Item = Option<PgConn>> + Send> =
             Box::new(idle.into_iter().map(Some).chain(std::iter::once(None)));
         loop {
@@ -257,6 +260,12 @@ impl SqlEngine {
             let mut conn = match reused {
                 Some(c) => c,
                 None => {
+                    // Within the session bounds (the permits of a dead pooled session are
+                    // reused), else CARTO's 429.
+                    if self.pool.reserve(&mut ticket).await.is_err() {
+                        tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
+                        return Err(ApiError::rate_limited());
+                    }
                     let params = ConnParams {
                         host: self.host.clone(),
                         port: self.port,
@@ -275,7 +284,11 @@ impl SqlEngine {
                 }
             };
             match conn.simple(&setup).await {
-                Ok(rows) if rows.iter().any(|r| r.first().and_then(Option::as_deref) == Some(TAMPERED)) => {
+                Ok(rows)
+                    if rows
+                        .iter()
+                        .any(|r| r.first().and_then(Option::as_deref) == Some(TAMPERED)) =>
+                {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
                     let reset = format!(
                         "ALTER ROLE SESSION_USER RESET ALL; ALTER ROLE SESSION_USER IN DATABASE {} RESET ALL",

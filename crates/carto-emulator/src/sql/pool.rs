@@ -1,62 +1,214 @@
-//! Idle sessions kept per (database, role).
+//! Idle sessions kept per (database, role), and the session bounds of [`super::limits`].
+//!
+//! An idle session keeps the [`Permits`] it was opened with, so idle sessions count against
+//! the bounds. When a new session is needed and a bound is reached, idle sessions are closed
+//! first (the role's own for the per-role bound, the user's for the per-user bound, anyone's
+//! for the global bound); only then does the request wait, up to the queue timeout. A session
+//! given back while a request waits on one of its bounds is closed instead of pooled.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::sql::limits::{Exhausted, Held, Limit, Permits, SessionLimits};
 use crate::sql::wire::PgConn;
 
 /// How many idle sessions are kept per (database, role).
 const MAX_IDLE: usize = 4;
 
+/// (database, role).
 type Key = (String, String);
 
-#[derive(Debug, Default)]
-struct Inner {
-    idle: HashMap<Key, Vec<PgConn>>,
+/// An idle session and the permits it holds.
+#[derive(Debug)]
+struct Idle<C> {
+    conn: C,
+    permits: Permits,
+}
+
+#[derive(Debug)]
+struct Inner<C> {
+    idle: HashMap<Key, Vec<Idle<C>>>,
     /// Bumped by `forget`: sessions checked out before it are not taken back.
     generations: HashMap<String, u64>,
+    /// The per-role bounds.
+    roles: HashMap<String, Arc<Limit>>,
+    /// The per-user (database) bounds.
+    users: HashMap<String, Arc<Limit>>,
 }
 
-/// A small pool of logged-in sessions, keyed by database and login role.
-#[derive(Debug, Default)]
-pub(crate) struct Pool {
-    inner: Mutex<Inner>,
+impl<C> Default for Inner<C> {
+    fn default() -> Self {
+        Self {
+            idle: HashMap::new(),
+            generations: HashMap::new(),
+            roles: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
 }
 
-/// A checked-out session's ticket back into the pool.
-#[derive(Debug, Clone)]
+impl<C> Inner<C> {
+    /// Closes one idle session whose key passes `which`; `false` when there is none.
+    fn evict_one(&mut self, which: &impl Fn(&Key) -> bool) -> bool {
+        // The key with the most idle sessions loses one.
+        let victim = self
+            .idle
+            .iter_mut()
+            .filter(|(k, v)| !v.is_empty() && which(k))
+            .max_by_key(|(_, v)| v.len())
+            .and_then(|(_, v)| v.pop());
+        // Dropping the session closes it and releases its permits.
+        victim.is_some()
+    }
+}
+
+/// A small pool of logged-in sessions, keyed by database and login role, with the session
+/// bounds. Generic over the session type for the tests.
+#[derive(Debug)]
+pub(crate) struct Pool<C = PgConn> {
+    inner: Mutex<Inner<C>>,
+    limits: SessionLimits,
+    global: Arc<Limit>,
+}
+
+impl<C> Default for Pool<C> {
+    fn default() -> Self {
+        Self::new(SessionLimits::default())
+    }
+}
+
+/// A checked-out session's ticket back into the pool; it carries the session's permits (none
+/// yet before [`Pool::reserve`] for a fresh session).
+#[derive(Debug)]
 pub(crate) struct Ticket {
     key: Key,
     generation: u64,
+    permits: Option<Permits>,
 }
 
-impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+impl<C> Pool<C> {
+    /// An empty pool with these bounds.
+    pub(crate) fn new(limits: SessionLimits) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            global: Limit::new(limits.global),
+            limits,
+        }
+    }
+
+    /// The bounds.
+    pub(crate) fn limits(&self) -> SessionLimits {
+        self.limits
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<C>> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// An idle session for `role` on `database`, if any, and the ticket to give it back.
-    pub(crate) fn take(&self, database: &str, role: &str) -> (Option<PgConn>, Ticket) {
+    /// An idle session for `role` on `database`, if any, and the ticket to give it back
+    /// (holding the idle session's permits).
+    pub(crate) fn take(&self, database: &str, role: &str) -> (Option<C>, Ticket) {
         let mut inner = self.lock();
         let generation = inner.generations.get(role).copied().unwrap_or(0);
         let key = (database.to_string(), role.to_string());
-        let conn = inner.idle.get_mut(&key).and_then(Vec::pop);
-        (conn, Ticket { key, generation })
+        let idle = inner.idle.get_mut(&key).and_then(Vec::pop);
+        let (conn, permits) = match idle {
+            Some(Idle { conn, permits }) => (Some(conn), Some(permits)),
+            None => (None, None),
+        };
+        (
+            conn,
+            Ticket {
+                key,
+                generation,
+                permits,
+            },
+        )
     }
 
-    /// Gives a clean session back (dropped when the role was forgotten meanwhile or the pool is
-    /// full).
-    pub(crate) fn put(&self, ticket: Ticket, conn: PgConn) {
+    /// Makes sure `ticket` holds permits for a session (call it before opening a fresh one):
+    /// closes idle sessions to free them when a bound is reached, then waits up to the queue
+    /// timeout. `Err` when the bounds stay exhausted.
+    pub(crate) async fn reserve(&self, ticket: &mut Ticket) -> Result<(), Exhausted> {
+        if ticket.permits.is_some() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
+        let (database, role) = (ticket.key.0.clone(), ticket.key.1.clone());
+        let (role_limit, user_limit) = {
+            let mut inner = self.lock();
+            let per_role = self.limits.per_role;
+            let per_user = self.limits.per_user;
+            let r = inner
+                .roles
+                .entry(role.clone())
+                .or_insert_with(|| Limit::new(per_role))
+                .clone();
+            let u = inner
+                .users
+                .entry(database.clone())
+                .or_insert_with(|| Limit::new(per_user))
+                .clone();
+            (r, u)
+        };
+        // Always in this order (role, user, global), so waiters cannot deadlock.
+        let role_held = self
+            .acquire(&role_limit, deadline, |k: &Key| k.1 == role)
+            .await?;
+        let user_held = self
+            .acquire(&user_limit, deadline, |k: &Key| k.0 == database)
+            .await?;
+        let global_held = self.acquire(&self.global, deadline, |_: &Key| true).await?;
+        ticket.permits = Some(Permits {
+            role: role_held,
+            user: user_held,
+            global: global_held,
+        });
+        Ok(())
+    }
+
+    /// A permit of `limit`: a free one, else one freed by closing idle sessions that pass
+    /// `evictable` (they all hold a permit of `limit`), else the first released before
+    /// `deadline`.
+    async fn acquire(
+        &self,
+        limit: &Arc<Limit>,
+        deadline: tokio::time::Instant,
+        evictable: impl Fn(&Key) -> bool,
+    ) -> Result<Held, Exhausted> {
+        let waiter = {
+            let mut inner = self.lock();
+            loop {
+                if let Some(held) = limit.try_acquire() {
+                    return Ok(held);
+                }
+                if !inner.evict_one(&evictable) {
+                    break;
+                }
+            }
+            // Registered under the lock: a session given back from now on is closed, not
+            // pooled, while this request waits.
+            limit.wait()
+        };
+        waiter.acquire(deadline).await
+    }
+
+    /// Gives a clean session back (closed when the role was forgotten meanwhile, when a
+    /// request waits on one of its bounds, or when the pool is full).
+    pub(crate) fn put(&self, ticket: Ticket, conn: C) {
+        let Some(permits) = ticket.permits else {
+            return;
+        };
         let mut inner = self.lock();
         let current = inner.generations.get(&ticket.key.1).copied().unwrap_or(0);
-        if current != ticket.generation {
+        if current != ticket.generation || permits.contended() {
             return;
         }
         let list = inner.idle.entry(ticket.key).or_default();
         if list.len() < MAX_IDLE {
-            list.push(conn);
+            list.push(Idle { conn, permits });
         }
     }
 
@@ -75,5 +227,185 @@ impl Pool {
             .filter(|((_, r), _)| r == role)
             .map(|(_, v)| v.len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fake session that counts how many are open.
+    #[derive(Debug)]
+    struct Conn(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Conn {
+        fn open(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Conn(counter.clone())
+        }
+    }
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn limits(per_role: usize, per_user: usize, global: usize, timeout_ms: u64) -> SessionLimits {
+        SessionLimits {
+            per_role,
+            per_user,
+            global,
+            queue_timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    /// A fresh session for `role` on `db`, with its ticket.
+    async fn open(
+        pool: &Pool<Conn>,
+        counter: &Arc<std::sync::atomic::AtomicUsize>,
+        db: &str,
+        role: &str,
+    ) -> Result<(Conn, Ticket), Exhausted> {
+        let (idle, mut ticket) = pool.take(db, role);
+        if let Some(c) = idle {
+            return Ok((c, ticket));
+        }
+        pool.reserve(&mut ticket).await?;
+        Ok((Conn::open(counter), ticket))
+    }
+
+    fn open_count(counter: &Arc<std::sync::atomic::AtomicUsize>) -> usize {
+        counter.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn per_role_bound_then_queue_timeout() {
+        let pool = Pool::<Conn>::new(limits(2, 10, 10, 50));
+        let n = Arc::default();
+        let a = open(&pool, &n, "db", "r").await.expect("first");
+        let b = open(&pool, &n, "db", "r").await.expect("second");
+        assert_eq!(open(&pool, &n, "db", "r").await.err(), Some(Exhausted));
+        // Another role of the same user is not bound by this role's sessions.
+        let other = open(&pool, &n, "db", "r2").await.expect("other role");
+        assert_eq!(open_count(&n), 3);
+        // A session closed frees its permits.
+        drop(a);
+        let c = open(&pool, &n, "db", "r").await.expect("after a close");
+        drop((b, c, other));
+        assert_eq!(open_count(&n), 0);
+        assert_eq!(pool.global.available(), 10);
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_hold_their_permits() {
+        let pool = Pool::<Conn>::new(limits(2, 10, 10, 50));
+        let n = Arc::default();
+        let (c, t) = open(&pool, &n, "db", "r").await.expect("first");
+        pool.put(t, c);
+        assert_eq!(pool.idle_count("r"), 1);
+        assert_eq!(
+            pool.global.available(),
+            9,
+            "the idle session keeps its permit"
+        );
+        // Taking the idle session reuses its permits: no new one is taken.
+        let (c, t) = open(&pool, &n, "db", "r").await.expect("reuse");
+        assert_eq!(pool.global.available(), 9);
+        assert_eq!(open_count(&n), 1);
+        pool.put(t, c);
+        pool.forget("r");
+        assert_eq!(open_count(&n), 0);
+        assert_eq!(pool.global.available(), 10, "forget releases the permits");
+    }
+
+    #[tokio::test]
+    async fn per_user_bound_evicts_the_users_idle_sessions() {
+        let pool = Pool::<Conn>::new(limits(5, 2, 10, 50));
+        let n = Arc::default();
+        // Two idle sessions of role r1 fill alice's bound.
+        let s1 = open(&pool, &n, "alice", "r1").await.expect("1");
+        let s2 = open(&pool, &n, "alice", "r1").await.expect("2");
+        // Bob's idle session must survive.
+        let b = open(&pool, &n, "bob", "rb").await.expect("bob");
+        for (c, t) in [s1, s2, b] {
+            pool.put(t, c);
+        }
+        assert_eq!(pool.idle_count("r1"), 2);
+        // A session of another role of alice closes one of r1's idle sessions.
+        let (c, t) = open(&pool, &n, "alice", "r2").await.expect("evicts");
+        assert_eq!(pool.idle_count("r1"), 1);
+        assert_eq!(pool.idle_count("rb"), 1);
+        assert_eq!(open_count(&n), 3);
+        // r1 can still reuse its remaining idle session (and its permits).
+        let (c1, t1) = open(&pool, &n, "alice", "r1").await.expect("idle reuse");
+        // Now both are in use: the next one waits and times out.
+        assert_eq!(open(&pool, &n, "alice", "r3").await.err(), Some(Exhausted));
+        drop((c, t, c1, t1));
+    }
+
+    #[tokio::test]
+    async fn global_bound_evicts_anyones_idle_sessions() {
+        let pool = Pool::<Conn>::new(limits(5, 5, 2, 50));
+        let n = Arc::default();
+        let a = open(&pool, &n, "alice", "ra").await.expect("alice");
+        let b = open(&pool, &n, "bob", "rb").await.expect("bob");
+        pool.put(a.1, a.0);
+        // Carol finds the global bound reached and closes alice's idle session.
+        let c = open(&pool, &n, "carol", "rc").await.expect("carol");
+        assert_eq!(pool.idle_count("ra"), 0);
+        assert_eq!(open_count(&n), 2);
+        // No idle session left: the next one times out.
+        assert_eq!(open(&pool, &n, "dave", "rd").await.err(), Some(Exhausted));
+        drop((b, c));
+        assert_eq!(pool.global.available(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_session_given_back_while_someone_waits_is_closed() {
+        let pool = Arc::new(Pool::<Conn>::new(limits(1, 5, 5, 5_000)));
+        let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (c, t) = open(&pool, &n, "db", "r").await.expect("first");
+        // A waiter on another database for the same role (so it cannot take the idle one).
+        let waiter = {
+            let (pool, n) = (pool.clone(), n.clone());
+            tokio::spawn(async move { open(&pool, &n, "db2", "r").await.map(|_| ()) })
+        };
+        while !pool.lock().roles["r"].contended() {
+            tokio::task::yield_now().await;
+        }
+        pool.put(t, c);
+        assert_eq!(pool.idle_count("r"), 0, "closed, not pooled");
+        assert_eq!(waiter.await.expect("task"), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn waiting_requests_get_released_permits_in_time() {
+        let pool = Arc::new(Pool::<Conn>::new(limits(1, 5, 5, 5_000)));
+        let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let first = open(&pool, &n, "db", "r").await.expect("first");
+        let waiter = {
+            let (pool, n) = (pool.clone(), n.clone());
+            tokio::spawn(async move { open(&pool, &n, "db", "r").await.map(|_| ()) })
+        };
+        while !pool.lock().roles["r"].contended() {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        assert_eq!(waiter.await.expect("task"), Ok(()));
+        assert_eq!(open_count(&n), 0);
+    }
+
+    #[test]
+    fn put_without_permits_closes() {
+        let pool = Pool::<Conn>::default();
+        let n = Arc::default();
+        let (none, t) = pool.take("db", "r");
+        assert!(none.is_none());
+        pool.put(t, Conn::open(&n));
+        assert_eq!(pool.idle_count("r"), 0);
+        assert_eq!(open_count(&n), 0);
     }
 }

@@ -231,7 +231,9 @@ impl PgConn {
     /// Connects and logs in (trust, password, MD5 or SCRAM-SHA-256).
     pub(crate) async fn connect(p: &ConnParams) -> Result<PgConn, WireError> {
         let stream: Box<dyn Stream> = match &p.socket_dir {
-            Some(dir) => Box::new(UnixStream::connect(dir.join(format!(".s.PGSQL.{}", p.port))).await?),
+            Some(dir) => {
+                Box::new(UnixStream::connect(dir.join(format!(".s.PGSQL.{}", p.port))).await?)
+            }
             None => {
                 let tcp = TcpStream::connect((p.host.as_str(), p.port)).await?;
                 tcp.set_nodelay(true)?;
