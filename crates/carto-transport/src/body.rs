@@ -149,7 +149,8 @@ impl AsyncBody {
         Self::Stream(Box::pin(stream))
     }
 
-    /// A body read from a tokio `AsyncRead` as it is sent.
+    /// A body read from a tokio `AsyncRead` as it is sent (feature `tokio`).
+    #[cfg(feature = "tokio")]
     pub fn from_async_read(reader: impl tokio::io::AsyncRead + Send + 'static) -> Self {
         Self::from_stream(tokio_util::io::ReaderStream::new(reader))
     }
@@ -239,7 +240,8 @@ impl ByteStream {
     }
 
     /// The body as a tokio `AsyncRead` (errors become `io::Error`s that wrap the
-    /// [`TransportError`]).
+    /// [`TransportError`]; feature `tokio`).
+    #[cfg(feature = "tokio")]
     pub fn into_async_read(self) -> impl tokio::io::AsyncRead + Send + Unpin {
         tokio_util::io::StreamReader::new(self.map_err(io::Error::from))
     }

@@ -152,7 +152,9 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
     /// Polls the job until it finishes, sleeping with `tokio::time::sleep` (so it needs
     /// a tokio runtime with time enabled); see [`JobWaiter::poll`] for the errors. A read
     /// refused by the rate limiter is retried after its `Retry-After`, within the
-    /// timeout.
+    /// timeout. Feature `tokio` (on with `reqwest`); without it, use
+    /// [`wait_with`](Self::wait_with) and your runtime's timer.
+    #[cfg(feature = "tokio")]
     pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
         let start = Instant::now();
         self.wait_with(job_id, options, move || start.elapsed(), tokio::time::sleep)
@@ -176,7 +178,9 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
             .await
     }
 
-    /// Creates a job and waits for it; see [`JobWaiter::poll`] for the errors.
+    /// Creates a job and waits for it, sleeping with `tokio::time::sleep`; see
+    /// [`JobWaiter::poll`] for the errors. Feature `tokio` (on with `reqwest`).
+    #[cfg(feature = "tokio")]
     pub async fn create_and_wait(
         &self,
         query: impl Into<JobQuery>,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+#[cfg(feature = "tokio")]
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,14 +12,21 @@ use bytes::Bytes;
 use carto_core::Error;
 use carto_core::endpoint::loggable_path;
 use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
+#[cfg(feature = "tokio")]
+use futures_util::TryStreamExt;
+#[cfg(feature = "tokio")]
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::body::{CHUNK, async_body};
+#[cfg(feature = "tokio")]
+use super::body::CHUNK;
+use super::body::async_body;
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, create_error, head_error, open_error, trace, write_error,
+    attachment_filename, head_error, trace,
 };
+#[cfg(feature = "tokio")]
+use super::request::{create_error, open_error, write_error};
 use super::trailer::TrailerCheck;
 
 /// The COPY API (`/api/v2/sql/copyfrom`, `/api/v2/sql/copyto`) from async code, with
@@ -54,7 +62,8 @@ carto_transport::__client_core_methods!(AsyncCopyClient, AsyncTransport, "client
 impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when `options`
-    /// asks.
+    /// asks (feature `tokio`).
+    #[cfg(feature = "tokio")]
     pub async fn copy_from<R: AsyncRead + Send + 'static>(
         &self,
         sql: &str,
@@ -87,7 +96,9 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         endpoint.parse(http::Response::from_parts(parts, data))
     }
 
-    /// [`copy_from`](Self::copy_from) with the content of the file at `path`.
+    /// [`copy_from`](Self::copy_from) with the content of the file at `path` (feature
+    /// `tokio`).
+    #[cfg(feature = "tokio")]
     pub async fn copy_from_path(
         &self,
         sql: &str,
@@ -125,7 +136,8 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 
     /// Runs `sql` and writes its output into `writer`; returns the number of bytes
     /// written. Write failures are reported as [`Error::Transport`] of kind
-    /// [`Io`](carto_core::TransportErrorKind::Io).
+    /// [`Io`](carto_core::TransportErrorKind::Io). Feature `tokio`.
+    #[cfg(feature = "tokio")]
     pub async fn copy_to_writer<W: AsyncWrite + Unpin + ?Sized>(
         &self,
         sql: &str,
@@ -138,7 +150,8 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 
     /// Runs `sql` and writes its output into the file at `path` (created or
     /// truncated); returns the number of bytes written. On a failure midway, the file
-    /// keeps what arrived before it.
+    /// keeps what arrived before it. Feature `tokio`.
+    #[cfg(feature = "tokio")]
     pub async fn copy_to_path(
         &self,
         sql: &str,
@@ -203,7 +216,8 @@ impl CopyToStream {
     }
 
     /// The stream as a tokio `AsyncRead`; errors become `io::Error`s wrapping the
-    /// [`Error`].
+    /// [`Error`]. Feature `tokio`.
+    #[cfg(feature = "tokio")]
     pub fn into_async_read(self) -> impl AsyncRead + Send + Unpin {
         tokio_util::io::StreamReader::new(self.map_err(io::Error::other))
     }
@@ -278,6 +292,7 @@ async fn read_limited(mut body: ByteStream, limit: usize) -> Result<Vec<u8>, Err
 
 /// Writes every chunk of `stream` into `writer`, then flushes it; returns the number
 /// of bytes written.
+#[cfg(feature = "tokio")]
 async fn drain<W: AsyncWrite + Unpin + ?Sized>(
     mut stream: CopyToStream,
     writer: &mut W,
