@@ -239,16 +239,19 @@ macro_rules! scenario {
 
         // GeoJSON needs PostGIS.
         if $has_postgis {
-            let fc = master.sql().geojson::<Value>(
+            let fc = master.sql().geojson(
                 "SELECT 7 AS cartodb_id, ST_SetSRID(ST_MakePoint(1.5, 2.25), 4326) AS the_geom",
                 &QueryOptions::new(),
             ) $($aw)* .unwrap();
             assert_eq!(fc.features.len(), 1);
             assert_eq!(
                 fc.features[0].geometry,
-                Some(carto::sql::Geometry::Point { coordinates: vec![1.5, 2.25] })
+                Some(carto::sql::Geometry::new_point([1.5, 2.25]))
             );
-            assert_eq!(fc.features[0].properties["cartodb_id"], 7);
+            assert_eq!(
+                fc.features[0].property("cartodb_id").and_then(Value::as_i64),
+                Some(7)
+            );
         }
         tokens
     }};

@@ -43,12 +43,12 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
         self.send(&query(sql, options).json()).await
     }
 
-    /// Runs `sql` with `format=geojson`; feature properties decode into `P`.
-    pub async fn geojson<P: DeserializeOwned>(
+    /// Runs `sql` with `format=geojson`.
+    pub async fn geojson(
         &self,
         sql: &str,
         options: &QueryOptions,
-    ) -> Result<FeatureCollection<P>, Error> {
+    ) -> Result<FeatureCollection, Error> {
         self.send(&query(sql, options).geojson()).await
     }
 

@@ -44,12 +44,8 @@ impl<T: Transport> SqlClient<T> {
         self.send(&query(sql, options).json())
     }
 
-    /// Runs `sql` with `format=geojson`; feature properties decode into `P`.
-    pub fn geojson<P: DeserializeOwned>(
-        &self,
-        sql: &str,
-        options: &QueryOptions,
-    ) -> Result<FeatureCollection<P>, Error> {
+    /// Runs `sql` with `format=geojson`.
+    pub fn geojson(&self, sql: &str, options: &QueryOptions) -> Result<FeatureCollection, Error> {
         self.send(&query(sql, options).geojson())
     }
 

@@ -1,65 +1,31 @@
-//! GeoJSON results (`format=geojson`): a typed feature collection.
+//! GeoJSON results (`format=geojson`) as the GeoRust [`geojson`](::geojson) crate's types.
+//!
+//! [`SqlClient::geojson`](crate::SqlClient::geojson) returns a [`FeatureCollection`]: one
+//! [`Feature`] per row, the `the_geom` column as its `geometry` (`None` when null) and the
+//! other columns as its `properties` (`the_geom_webmercator` is left out by the server).
+//! Decode the properties into your own type with `serde_json`:
+//!
+//! ```
+//! use carto_sql::geojson::FeatureCollection;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Tornado {
+//!     month: u32,
+//! }
+//!
+//! let fc: FeatureCollection = r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+//!     "geometry":{"type":"Point","coordinates":[-97.335,35.498]},"properties":{"month":10}}]}"#
+//!     .parse::<carto_sql::geojson::GeoJson>()?
+//!     .try_into()?;
+//! let props = fc.features[0].properties.clone().unwrap_or_default();
+//! let tornado: Tornado = serde_json::from_value(props.into())?;
+//! assert_eq!(tornado.month, 10);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With the `geo` feature, the [`geojson`](::geojson) crate's `geo-types` conversions are on
+//! (`geo_types::Geometry::try_from(geometry)`, `geojson::quick_collection`).
 
-use serde::{Deserialize, Serialize};
-
-/// A position: `[x, y]`, or with more coordinates (`z`, `m`).
-pub type Position = Vec<f64>;
-
-/// A GeoJSON geometry.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum Geometry {
-    /// A point.
-    Point {
-        /// Its position.
-        coordinates: Position,
-    },
-    /// Several points.
-    MultiPoint {
-        /// Their positions.
-        coordinates: Vec<Position>,
-    },
-    /// A line.
-    LineString {
-        /// Its vertices.
-        coordinates: Vec<Position>,
-    },
-    /// Several lines.
-    MultiLineString {
-        /// Their vertices.
-        coordinates: Vec<Vec<Position>>,
-    },
-    /// A polygon: an outer ring and holes.
-    Polygon {
-        /// Its rings.
-        coordinates: Vec<Vec<Position>>,
-    },
-    /// Several polygons.
-    MultiPolygon {
-        /// Their rings.
-        coordinates: Vec<Vec<Vec<Position>>>,
-    },
-    /// Several geometries.
-    GeometryCollection {
-        /// The geometries.
-        geometries: Vec<Geometry>,
-    },
-}
-
-/// One row of a GeoJSON result: the `the_geom` column as `geometry` (`None` when null)
-/// and the other columns as `properties`, decoded into `P`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Feature<P = serde_json::Map<String, serde_json::Value>> {
-    /// The geometry.
-    pub geometry: Option<Geometry>,
-    /// The other columns (`the_geom_webmercator` is left out by the server).
-    pub properties: P,
-}
-
-/// A GeoJSON `FeatureCollection`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureCollection<P = serde_json::Map<String, serde_json::Value>> {
-    /// The features, one per row.
-    pub features: Vec<Feature<P>>,
-}
+pub use ::geojson::{
+    Feature, FeatureCollection, GeoJson, Geometry, GeometryValue, JsonObject, Position,
+};

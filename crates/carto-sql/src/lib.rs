@@ -35,14 +35,16 @@ mod async_client;
 pub mod batch;
 mod client;
 pub mod copy;
+#[cfg(feature = "geo")]
+pub mod geo;
 pub mod geojson;
 pub mod query;
 pub mod response;
 pub mod rows;
 
+pub use self::geojson::{Feature, FeatureCollection, Geometry};
 pub use async_client::{AsyncSqlClient, RowStream};
 pub use client::{Rows, SqlClient};
-pub use geojson::{Feature, FeatureCollection, Geometry};
 pub use query::{
     ExportQuery, Format, GeoJsonQuery, JsonQuery, MAX_GET_QUERY_LEN, Query, QueryOptions,
 };

@@ -165,12 +165,9 @@ impl Query {
         }
     }
 
-    /// Decodes the response as a GeoJSON feature collection with properties `P`.
-    pub fn geojson<P: DeserializeOwned>(self) -> GeoJsonQuery<P> {
-        GeoJsonQuery {
-            query: self,
-            properties: PhantomData,
-        }
+    /// Decodes the response as a GeoJSON feature collection.
+    pub fn geojson(self) -> GeoJsonQuery {
+        GeoJsonQuery { query: self }
     }
 
     /// Returns the response body in `format` as bytes.
@@ -277,38 +274,23 @@ impl<T: DeserializeOwned> Endpoint for JsonQuery<T> {
     }
 }
 
-/// A `format=geojson` query whose feature properties decode into `P`.
-pub struct GeoJsonQuery<P> {
+/// A `format=geojson` query, decoded as a [`geojson::FeatureCollection`](FeatureCollection).
+#[derive(Debug, Clone)]
+pub struct GeoJsonQuery {
     query: Query,
-    properties: PhantomData<fn() -> P>,
 }
 
-impl<P> std::fmt::Debug for GeoJsonQuery<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("GeoJsonQuery").field(&self.query).finish()
-    }
-}
-
-impl<P> Clone for GeoJsonQuery<P> {
-    fn clone(&self) -> Self {
-        Self {
-            query: self.query.clone(),
-            properties: PhantomData,
-        }
-    }
-}
-
-impl<P: DeserializeOwned> Endpoint for GeoJsonQuery<P> {
-    type Output = FeatureCollection<P>;
+impl Endpoint for GeoJsonQuery {
+    type Output = FeatureCollection;
 
     fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
         self.query.to_request(ctx, Some(Format::GeoJson))
     }
 
-    fn parse(&self, response: HttpResponse) -> Result<FeatureCollection<P>, Error> {
+    fn parse(&self, response: HttpResponse) -> Result<FeatureCollection, Error> {
         check_status(&response)?;
-        let features: Vec<Feature<P>> = decode_features(response.status(), response.body())?;
-        Ok(FeatureCollection { features })
+        let features: Vec<Feature> = decode_features(response.status(), response.body())?;
+        Ok(FeatureCollection::new(features))
     }
 }
 

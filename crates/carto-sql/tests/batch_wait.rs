@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carto_core::{BaseUrl, Credentials, Error, HttpRequest, HttpResponse, RequestContext};
-use carto_sql::batch::{AsyncBatchClient, BatchClient, BatchJob, JobWaiter, Poll, WaitOptions};
+use carto_sql::batch::{AsyncBatchClient, BatchClient, BatchJob, JobWaiter, WaitOptions, WaitStep};
 use carto_transport::{Transport, async_transport_fn, transport_fn};
 
 fn ctx() -> RequestContext {
@@ -44,21 +44,21 @@ fn run(
     let mut sleeps = Vec::new();
     loop {
         match waiter.poll(now) {
-            Ok(Poll::Fetch) => {
+            Ok(WaitStep::Fetch) => {
                 now += read_time;
                 let next = if script.len() > 1 {
                     script.pop_front().unwrap()
                 } else {
                     script.front().unwrap().clone()
                 };
-                waiter.update(next);
+                waiter.fetched(Ok(next)).unwrap();
             }
-            Ok(Poll::Sleep(d)) => {
+            Ok(WaitStep::Sleep(d)) => {
                 assert!(!d.is_zero(), "a zero sleep would spin");
                 sleeps.push(d);
                 now += d;
             }
-            Ok(Poll::Done(job)) => return (Ok(*job), sleeps),
+            Ok(WaitStep::Done(job)) => return (Ok(*job), sleeps),
             Err(e) => return (Err(e), sleeps),
         }
     }
@@ -92,7 +92,7 @@ fn backoff_grows_to_the_cap() {
 #[test]
 fn failed_job_carries_its_reason() {
     let mut waiter = JobWaiter::new("j1", WaitOptions::new());
-    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Fetch);
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
     let failed: BatchJob = serde_json::from_str(&job_json(
         "failed",
         r#","failed_reason":"relation \"nope\" does not exist""#,
@@ -161,15 +161,15 @@ fn timeout_after_a_last_read_at_the_deadline() {
     let mut sleeps = Vec::new();
     let err = loop {
         match waiter.poll(now) {
-            Ok(Poll::Fetch) => {
+            Ok(WaitStep::Fetch) => {
                 reads.set(reads.get() + 1);
                 waiter.update(job("running"));
             }
-            Ok(Poll::Sleep(d)) => {
+            Ok(WaitStep::Sleep(d)) => {
                 sleeps.push(d);
                 now += d;
             }
-            Ok(Poll::Done(_)) => panic!("never done"),
+            Ok(WaitStep::Done(_)) => panic!("never done"),
             Err(e) => break e,
         }
     };
@@ -194,12 +194,18 @@ fn slow_reads_count_against_the_timeout() {
 #[test]
 fn a_final_job_in_hand_is_not_read_again() {
     let mut waiter = JobWaiter::with_job(job("done"), WaitOptions::new());
-    assert!(matches!(waiter.poll(Duration::ZERO), Ok(Poll::Done(_))));
+    assert!(matches!(waiter.poll(Duration::ZERO), Ok(WaitStep::Done(_))));
     let mut waiter = JobWaiter::with_job(job("pending"), WaitOptions::new());
-    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Sleep(secs(1.0)));
+    assert_eq!(
+        waiter.poll(Duration::ZERO).unwrap(),
+        WaitStep::Sleep(secs(1.0))
+    );
     // Polled early (a spurious wake-up): sleep for the rest only.
-    assert_eq!(waiter.poll(secs(0.25)).unwrap(), Poll::Sleep(secs(0.75)));
-    assert_eq!(waiter.poll(secs(1.0)).unwrap(), Poll::Fetch);
+    assert_eq!(
+        waiter.poll(secs(0.25)).unwrap(),
+        WaitStep::Sleep(secs(0.75))
+    );
+    assert_eq!(waiter.poll(secs(1.0)).unwrap(), WaitStep::Fetch);
 }
 
 fn ok(body: String) -> HttpResponse {
@@ -310,10 +316,13 @@ fn rate_limited_reads_are_retried_after_retry_after() {
 #[test]
 fn rate_limit_respects_the_timeout() {
     let mut waiter = JobWaiter::new("j1", WaitOptions::new().timeout(secs(3.0)));
-    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Fetch);
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
     waiter.rate_limited(Some(secs(60.0)));
-    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), Poll::Sleep(secs(3.0)));
-    assert_eq!(waiter.poll(secs(3.0)).unwrap(), Poll::Fetch);
+    assert_eq!(
+        waiter.poll(Duration::ZERO).unwrap(),
+        WaitStep::Sleep(secs(3.0))
+    );
+    assert_eq!(waiter.poll(secs(3.0)).unwrap(), WaitStep::Fetch);
     waiter.rate_limited(None);
     assert!(matches!(waiter.poll(secs(3.0)), Err(Error::WaitTimeout(_))));
 }
@@ -408,4 +417,42 @@ async fn async_create_and_wait_with_tokio_sleep() {
     let options = WaitOptions::new().initial_interval(Duration::from_millis(1));
     let job = client.create_and_wait("SELECT 1", options).await.unwrap();
     assert!(job.status.is_done());
+}
+
+#[test]
+fn fetched_decides_on_rate_limits_sans_io() {
+    use carto_core::Endpoint;
+    use carto_sql::batch::GetJob;
+
+    let refused = GetJob::new("j1").parse(
+        http::Response::builder()
+            .status(429)
+            .header("retry-after", "5")
+            .body(br#"{"error":["You are over platform's limits"]}"#.to_vec())
+            .unwrap(),
+    );
+    assert!(refused.as_ref().unwrap_err().is_rate_limited());
+    let mut waiter = JobWaiter::new("j1", WaitOptions::new());
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
+    // A refused read is no error: the waiter sleeps for Retry-After, then reads again.
+    waiter.fetched(refused).unwrap();
+    assert_eq!(
+        waiter.poll(Duration::ZERO).unwrap(),
+        WaitStep::Sleep(secs(5.0))
+    );
+    assert_eq!(waiter.poll(secs(5.0)).unwrap(), WaitStep::Fetch);
+    waiter.fetched(Ok(job("done"))).unwrap();
+    assert!(matches!(waiter.poll(secs(5.0)), Ok(WaitStep::Done(_))));
+
+    // Any other failed read ends the wait with its error.
+    let missing = GetJob::new("j1").parse(
+        http::Response::builder()
+            .status(400)
+            .body(br#"{"error":["Job with id j1 not found"]}"#.to_vec())
+            .unwrap(),
+    );
+    let mut waiter = JobWaiter::new("j1", WaitOptions::new());
+    assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
+    let err = waiter.fetched(missing).unwrap_err();
+    assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
 }

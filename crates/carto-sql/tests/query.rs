@@ -72,7 +72,7 @@ fn every_option_and_format() {
         "geojson_get",
         render(
             &q.with_options(opts.use_get(true))
-                .geojson::<Value>()
+                .geojson()
                 .to_request(&basic)
                 .unwrap()
         )
@@ -207,7 +207,7 @@ fn a_200_with_an_error_key_is_an_api_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Api(_)), "{err:?}");
     let err = Query::new("q")
-        .geojson::<Value>()
+        .geojson()
         .parse(response(
             200,
             br#"{"type": "FeatureCollection", "features": [],"error":["boom"]}"#,
@@ -279,22 +279,21 @@ fn geojson_fixture_is_a_typed_feature_collection() {
         cartodb_id: i64,
     }
     let fc = Query::new("select * from tornadoes")
-        .geojson::<Props>()
+        .geojson()
         .parse(fixture_response("geojson-ok.json", 200))
         .unwrap();
     assert_eq!(fc.features.len(), 1);
     let f = &fc.features[0];
+    assert_eq!(f.geometry, Some(Geometry::new_point([-97.335, 35.498])));
+    // Properties decode into your own type with serde_json.
+    let props: Props =
+        serde_json::from_value(f.properties.clone().unwrap_or_default().into()).unwrap();
+    assert_eq!((props.year.as_str(), props.month), ("  2011", 10));
+    assert_eq!(props.cartodb_id, 1);
     assert_eq!(
-        f.geometry,
-        Some(Geometry::Point {
-            coordinates: vec![-97.335, 35.498]
-        })
+        fc.features[0].property("day").and_then(Value::as_str),
+        Some("11")
     );
-    assert_eq!(
-        (f.properties.year.as_str(), f.properties.month),
-        ("  2011", 10)
-    );
-    assert_eq!(f.properties.cartodb_id, 1);
 }
 
 #[test]

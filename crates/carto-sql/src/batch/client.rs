@@ -10,7 +10,7 @@ use carto_transport::{AsyncTransport, ClientCore, Transport};
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
 use super::query::JobQuery;
-use super::waiter::{JobWaiter, Poll, WaitOptions};
+use super::waiter::{JobWaiter, WaitOptions, WaitStep};
 
 /// The Batch SQL API (`/api/v2/sql/job`), blocking the calling thread. Needs the
 /// master key.
@@ -97,13 +97,9 @@ impl<T: Transport> BatchClient<T> {
     ) -> Result<BatchJob, Error> {
         loop {
             match waiter.poll(clock())? {
-                Poll::Fetch => match self.get(waiter.job_id()) {
-                    Ok(job) => waiter.update(job),
-                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
-                    Err(err) => return Err(err),
-                },
-                Poll::Sleep(pause) => sleep(pause),
-                Poll::Done(job) => return Ok(*job),
+                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()))?,
+                WaitStep::Sleep(pause) => sleep(pause),
+                WaitStep::Done(job) => return Ok(*job),
             }
         }
     }
@@ -208,13 +204,9 @@ impl<T: AsyncTransport> AsyncBatchClient<T> {
     {
         loop {
             match waiter.poll(clock())? {
-                Poll::Fetch => match self.get(waiter.job_id()).await {
-                    Ok(job) => waiter.update(job),
-                    Err(err) if err.is_rate_limited() => waiter.rate_limited(err.retry_after()),
-                    Err(err) => return Err(err),
-                },
-                Poll::Sleep(pause) => sleep(pause).await,
-                Poll::Done(job) => return Ok(*job),
+                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()).await)?,
+                WaitStep::Sleep(pause) => sleep(pause).await,
+                WaitStep::Done(job) => return Ok(*job),
             }
         }
     }

@@ -5,7 +5,8 @@
 //!   queries, queries with `onsuccess` / `onerror` fallbacks and per-query timeouts).
 //! - [`BatchJob`], [`JobStatus`], [`JobQueries`]: the job document.
 //! - [`CreateJob`], [`GetJob`], [`CancelJob`]: the endpoints, sans-IO.
-//! - [`JobWaiter`]: when to read the job again and when to stop, sans-IO, with
+//! - [`JobWaiter`]: when to read the job again, what a refused read means and when to
+//!   stop, sans-IO ([`WaitStep`]), with
 //!   [`WaitOptions`] (backoff from 1 s up to a cap, bounded by a timeout).
 //! - [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): `create`, `get`,
 //!   `cancel`, `wait`, `create_and_wait`.
@@ -27,4 +28,4 @@ pub use client::{AsyncBatchClient, BatchClient};
 pub use endpoint::{CancelJob, CreateJob, GetJob, MAX_PAYLOAD_LEN};
 pub use model::{BatchJob, BatchQuery, FallbackQueries, JobQueries, JobStatus};
 pub use query::{FallbackJob, FallbackQuery, JobQuery};
-pub use waiter::{JobWaiter, Poll, WaitOptions};
+pub use waiter::{JobWaiter, WaitOptions, WaitStep};

@@ -1,6 +1,6 @@
 //! Waiting for a job to finish, as a sans-IO state machine: [`JobWaiter`] says what to
-//! do next ([`Poll`]); the sync and async clients carry it out with their own clock and
-//! sleep.
+//! do next ([`WaitStep`]) and what a read's outcome means ([`JobWaiter::fetched`]); the
+//! sync and async clients only send the reads and sleep, with their own clock and sleep.
 
 use std::time::Duration;
 
@@ -70,9 +70,9 @@ impl WaitOptions {
 
 /// What the caller of [`JobWaiter::poll`] does next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Poll {
-    /// Read the job (`GET /api/v2/sql/job/{id}`) and hand it to
-    /// [`JobWaiter::update`].
+pub enum WaitStep {
+    /// Read the job (`GET /api/v2/sql/job/{id}`) and hand the outcome to
+    /// [`JobWaiter::fetched`].
     Fetch,
     /// Sleep this long, then poll again.
     Sleep(Duration),
@@ -87,15 +87,15 @@ pub enum Poll {
 ///
 /// ```
 /// use std::time::Duration;
-/// use carto_sql::batch::{BatchJob, JobWaiter, Poll, WaitOptions};
+/// use carto_sql::batch::{BatchJob, JobWaiter, WaitOptions, WaitStep};
 ///
 /// let mut waiter = JobWaiter::new("4f2d", WaitOptions::new());
-/// assert_eq!(waiter.poll(Duration::ZERO)?, Poll::Fetch);
+/// assert_eq!(waiter.poll(Duration::ZERO)?, WaitStep::Fetch);
 /// let job: BatchJob = serde_json::from_str(
 ///     r#"{"job_id":"4f2d","status":"running","query":"SELECT pg_sleep(5)"}"#,
 /// )?;
-/// waiter.update(job);
-/// assert_eq!(waiter.poll(Duration::from_millis(20))?, Poll::Sleep(Duration::from_secs(1)));
+/// waiter.fetched(Ok(job))?;
+/// assert_eq!(waiter.poll(Duration::from_millis(20))?, WaitStep::Sleep(Duration::from_secs(1)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -137,6 +137,25 @@ impl JobWaiter {
         &self.job_id
     }
 
+    /// Hands over the outcome of the read asked for by [`WaitStep::Fetch`]: a job read
+    /// is looked at by the next [`poll`](Self::poll); a read refused by CARTO's rate
+    /// limiter ([`Error::is_rate_limited`], a 429) is retried after its `Retry-After`
+    /// (see [`rate_limited`](Self::rate_limited)); any other error ends the wait and is
+    /// returned.
+    pub fn fetched(&mut self, result: Result<BatchJob, Error>) -> Result<(), Error> {
+        match result {
+            Ok(job) => {
+                self.update(job);
+                Ok(())
+            }
+            Err(err) if err.is_rate_limited() => {
+                self.rate_limited(err.retry_after());
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Hands over the job just read.
     pub fn update(&mut self, job: BatchJob) {
         self.fresh = Some(job);
@@ -155,7 +174,7 @@ impl JobWaiter {
     /// Errors: [`Error::JobFailed`] when the job ended `failed`, `cancelled`, `unknown`
     /// or `skipped` (with its `failed_reason`); [`Error::WaitTimeout`] when it has not
     /// finished by the timeout (the job is read one last time at the deadline).
-    pub fn poll(&mut self, now: Duration) -> Result<Poll, Error> {
+    pub fn poll(&mut self, now: Duration) -> Result<WaitStep, Error> {
         let deadline = self.options.timeout;
         if let Some(pause) = self.deferred.take() {
             if now >= deadline {
@@ -163,7 +182,7 @@ impl JobWaiter {
             }
             let due = (now + pause).min(deadline);
             self.next_fetch = Some(due);
-            return Ok(Poll::Sleep(due - now));
+            return Ok(WaitStep::Sleep(due - now));
         }
         if let Some(job) = self.fresh.take() {
             if job.status.is_final() {
@@ -176,11 +195,11 @@ impl JobWaiter {
             self.interval = grow(self.interval, &self.options);
             let due = (now + pause).min(deadline);
             self.next_fetch = Some(due);
-            return Ok(Poll::Sleep(due - now));
+            return Ok(WaitStep::Sleep(due - now));
         }
         match self.next_fetch {
-            Some(due) if now < due => Ok(Poll::Sleep(due - now)),
-            _ => Ok(Poll::Fetch),
+            Some(due) if now < due => Ok(WaitStep::Sleep(due - now)),
+            _ => Ok(WaitStep::Fetch),
         }
     }
 }
@@ -196,9 +215,9 @@ fn grow(interval: Duration, options: &WaitOptions) -> Duration {
     }
 }
 
-fn finish(job_id: &str, job: BatchJob) -> Result<Poll, Error> {
+fn finish(job_id: &str, job: BatchJob) -> Result<WaitStep, Error> {
     if job.status == JobStatus::Done {
-        return Ok(Poll::Done(Box::new(job)));
+        return Ok(WaitStep::Done(Box::new(job)));
     }
     let job_id = if job.job_id.is_empty() {
         job_id.to_owned()

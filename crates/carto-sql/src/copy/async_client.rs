@@ -12,9 +12,9 @@ use bytes::Bytes;
 use carto_core::Error;
 use carto_core::endpoint::loggable_path;
 use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
-use futures_util::{Stream, StreamExt};
 #[cfg(feature = "tokio")]
 use futures_util::TryStreamExt;
+use futures_util::{Stream, StreamExt};
 #[cfg(feature = "tokio")]
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
