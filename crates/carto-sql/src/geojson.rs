@@ -1,4 +1,4 @@
-//! GeoJSON results (`format=geojson`) as the GeoRust [`geojson`](::geojson) crate's types.
+//! GeoJSON results (`format=geojson`) as the GeoRust [`geojson`] crate's types.
 //!
 //! [`SqlClient::geojson`](crate::SqlClient::geojson) returns a [`FeatureCollection`]: one
 //! [`Feature`] per row, the `the_geom` column as its `geometry` (`None` when null) and the
@@ -23,7 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With the `geo` feature, the [`geojson`](::geojson) crate's `geo-types` conversions are on
+//! With the `geo` feature, the [`geojson`] crate's `geo-types` conversions are on
 //! (`geo_types::Geometry::try_from(geometry)`, `geojson::quick_collection`).
 
 pub use ::geojson::{

@@ -274,7 +274,7 @@ impl<T: DeserializeOwned> Endpoint for JsonQuery<T> {
     }
 }
 
-/// A `format=geojson` query, decoded as a [`geojson::FeatureCollection`](FeatureCollection).
+/// A `format=geojson` query, decoded as a [`geojson::FeatureCollection`].
 #[derive(Debug, Clone)]
 pub struct GeoJsonQuery {
     query: Query,
