@@ -187,7 +187,16 @@ impl SqlEngine {
             return ApiError::new(StatusCode::FORBIDDEN, "permission denied to alter role")
                 .into_response(p.callback.as_deref());
         }
-        let (sql, statements) = build_sql(&p, session.level != KeyLevel::Master);
+        let guarded = session.level != KeyLevel::Master;
+        if guarded
+            && !lexer::split_statements(&p.q)
+                .into_iter()
+                .all(|r| guard::split_is_trusted(&p.q[r]))
+        {
+            return ApiError::new(StatusCode::FORBIDDEN, "system tables are forbidden")
+                .into_response(p.callback.as_deref());
+        }
+        let (sql, statements) = build_sql(&p, guarded);
         let lease = match self.checkout(&session).await {
             Ok(lease) => lease,
             Err(e) => return e.into_response(p.callback.as_deref()),
