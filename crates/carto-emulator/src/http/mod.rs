@@ -2,6 +2,7 @@
 //! request parameters, and the endpoints.
 
 mod auth_api;
+mod json_error;
 mod me;
 mod sql_api;
 
@@ -87,7 +88,7 @@ impl Ctx {
             match serde_json::from_slice::<Value>(&self.body) {
                 Ok(Value::Object(m)) => Ok(m),
                 Ok(_) => Ok(Map::new()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(json_error::message(&self.body).unwrap_or_else(|| e.to_string())),
             }
         } else if ct.starts_with("application/x-www-form-urlencoded") {
             Ok(pairs_to_map(
