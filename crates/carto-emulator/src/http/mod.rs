@@ -263,9 +263,14 @@ async fn dispatch(
     let (username, rest, prefix) = match prefixed {
         Some(p) => p,
         None => {
-            let hostname = host.split(':').next().unwrap_or("");
+            // An IP address or a single-label name (`localhost`) names no user.
+            let hostname = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(""),
+                None => host.split(':').next().unwrap_or(""),
+            };
+            let is_ip = hostname.parse::<std::net::IpAddr>().is_ok();
             match hostname.split_once('.') {
-                Some((label, _)) if !label.is_empty() => {
+                Some((label, _)) if !label.is_empty() && !is_ip => {
                     (label.to_owned(), path.clone(), String::new())
                 }
                 _ => {

@@ -390,14 +390,23 @@ fn build_sql(p: &QueryParams, guarded: bool) -> (String, usize) {
 fn last_statement(p: &QueryParams, last: &str) -> Option<String> {
     let mut stmt = last.to_string();
     let mut wrapped = false;
-    if let Some((rows, page)) = p.page {
-        if lexer::is_pageable_select(&stmt) {
-            stmt = format!(
-                "SELECT * FROM (\n{stmt}\n) AS cdbq_1 LIMIT {rows} OFFSET {}",
-                rows.saturating_mul(page)
-            );
-            wrapped = true;
+    if (p.page.is_some() || p.order_by.is_some()) && lexer::is_pageable_select(&stmt) {
+        let mut clauses = String::new();
+        if let Some((column, desc)) = &p.order_by {
+            clauses.push_str(&format!(
+                " ORDER BY {} {}",
+                quote_ident(column),
+                if *desc { "DESC" } else { "ASC" }
+            ));
         }
+        if let Some((rows, page)) = p.page {
+            clauses.push_str(&format!(
+                " LIMIT {rows} OFFSET {}",
+                rows.saturating_mul(page)
+            ));
+        }
+        stmt = format!("SELECT * FROM (\n{stmt}\n) AS cdbq_1{clauses}");
+        wrapped = true;
     }
     if p.format == Format::GeoJson {
         stmt = format!(
@@ -662,6 +671,25 @@ mod tests {
         let (sql, _) =
             built(json!({"q": "INSERT INTO t VALUES (1)", "page": 0, "rows_per_page": 10}));
         assert_eq!(sql, "INSERT INTO t VALUES (1)");
+    }
+
+    #[test]
+    fn order_by_wraps_selects_with_a_quoted_column() {
+        let (sql, _) =
+            built(json!({"q": "SELECT * FROM t", "order_by": "na\"me", "sort_order": "DESC"}));
+        assert_eq!(
+            sql,
+            "SELECT * FROM (\nSELECT * FROM t\n) AS cdbq_1 ORDER BY \"na\"\"me\" DESC"
+        );
+        let (sql, _) = built(
+            json!({"q": "SELECT * FROM t", "order_by": "a", "sort_order": "sideways", "page": 1, "rows_per_page": 5}),
+        );
+        assert_eq!(
+            sql,
+            "SELECT * FROM (\nSELECT * FROM t\n) AS cdbq_1 ORDER BY \"a\" ASC LIMIT 5 OFFSET 5"
+        );
+        let (sql, _) = built(json!({"q": "DELETE FROM t", "order_by": "a"}));
+        assert_eq!(sql, "DELETE FROM t");
     }
 
     #[test]
