@@ -90,6 +90,7 @@ mod error;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 mod send;
+mod streaming;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
@@ -103,6 +104,10 @@ pub use error::TransportError;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 pub use send::{send, send_async};
+pub use streaming::{
+    BodyDecoder, Decoded, DecodedStream, ErrorBody, Head, MAX_ERROR_BODY, RawBody, RequestBody,
+    StreamingEndpoint, send_streaming, send_streaming_async,
+};
 pub use transport::{AsyncTransport, BoxFuture, Transport};
 #[cfg(feature = "ureq")]
 pub use ureq_transport::UreqTransport;
