@@ -4,7 +4,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use carto_core::{Endpoint, Error};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
 use carto_transport::{AsyncTransport, ByteStream, ClientCore, DecodedStream};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
@@ -16,11 +16,41 @@ use crate::rows::RowDecoder;
 
 /// Runs SQL through the SQL API, asynchronously. Same methods as
 /// [`SqlClient`](crate::SqlClient).
+#[derive(Clone)]
 pub struct AsyncSqlClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncSqlClient, AsyncTransport, "client");
+impl<T: AsyncTransport> AsyncSqlClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncSqlClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncSqlClient", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncSqlClient<T> {
     /// Sends any endpoint and parses its answer.

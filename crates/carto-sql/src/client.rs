@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use carto_core::{Endpoint, Error};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
 use carto_transport::{ClientCore, Decoded, ResponseReader, Transport};
 use serde::de::DeserializeOwned;
 
@@ -15,11 +15,41 @@ use crate::rows::RowDecoder;
 ///
 /// Queries are POSTed as a form by default; `QueryOptions::use_get` asks for a GET for
 /// queries shorter than 1024 bytes. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct SqlClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(SqlClient, Transport, "client");
+impl<T: Transport> SqlClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for SqlClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("SqlClient", f)
+    }
+}
 
 impl<T: Transport> SqlClient<T> {
     /// Sends any endpoint and parses its answer.

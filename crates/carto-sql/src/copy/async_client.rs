@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use carto_core::Error;
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
 use carto_transport::{AsyncTransport, BodyStream, ClientCore, DecodedStream};
 use futures_util::{Stream, StreamExt, TryStreamExt, ready};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -44,13 +44,48 @@ use super::trailer::TrailerCheck;
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct AsyncCopyClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncCopyClient, AsyncTransport, "client");
+impl<T: AsyncTransport> AsyncCopyClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncCopyClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncCopyClient", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncCopyClient<T> {
+    /// Sends any endpoint and parses its answer.
+    pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send_async(endpoint).await
+    }
+
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when `options`
     /// asks.

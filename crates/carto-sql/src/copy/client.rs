@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use bytes::{Buf, Bytes};
-use carto_core::{Error, TransportErrorKind};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, TransportErrorKind};
 use carto_transport::{ClientCore, Decoded, Transport, TransportError};
 
 use super::body::{CHUNK, sync_body};
@@ -40,13 +40,48 @@ use super::trailer::TrailerCheck;
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct CopyClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(CopyClient, Transport, "client");
+impl<T: Transport> CopyClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for CopyClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("CopyClient", f)
+    }
+}
 
 impl<T: Transport> CopyClient<T> {
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send(endpoint)
+    }
+
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when
     /// `options` asks.
