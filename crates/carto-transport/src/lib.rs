@@ -15,8 +15,12 @@
 //! connect, TLS, I/O, other).
 //!
 //! [`send`] and [`send_async`] are the glue the clients use: build an endpoint's
-//! request, send it, parse the response, trace it. [`ClientCore`] holds what every
-//! client holds (the transport and the request context) and sends through them.
+//! request, send it, parse the response, trace it. [`send_streaming`] and
+//! [`send_streaming_async`] do the same for a [`StreamingEndpoint`] (a request head, a
+//! head parse, a [`BodyDecoder`] fed as the body arrives), with one bounded rule for
+//! error bodies ([`ErrorBody`], at most [`MAX_ERROR_BODY`] bytes read) and the same
+//! trace. [`ClientCore`] holds what every client holds (the transport and the request
+//! context) and sends through them.
 //!
 //! # Choosing a backend
 //!

@@ -44,7 +44,7 @@ impl BodyDecoder for TrailerCheck {
 
     /// Takes the next chunk; the bytes that may be passed on now become the next item.
     ///
-    /// Bytes are passed on in pieces of at least [`EMIT_AT`] bytes: small chunks (a
+    /// Bytes are passed on in pieces of at least 64 KiB: small chunks (a
     /// server may send one per row) are gathered, so that the held-back tail is moved
     /// once per piece rather than once per chunk.
     fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
