@@ -272,6 +272,55 @@ mod tests {
         message(body.as_bytes()).unwrap_or_else(|| panic!("{body} is valid"))
     }
 
+    /// Random texts over JSON's alphabet and random edits of valid documents: never a panic,
+    /// and whatever `serde_json` accepts, `JSON.parse` accepts too (no message).
+    #[test]
+    fn random_bodies_never_panic_and_agree_with_serde_on_valid_ones() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x0ca2_70e5);
+        let alphabet: Vec<char> = "{}[]:,\"\\/ \t\n0123456789-+.eEtrufalsn\u{e9}\u{1d11e}xubfr"
+            .chars()
+            .collect();
+        let seeds = [
+            r#"{"q": "SELECT 1", "format": "json", "page": 0}"#,
+            r#"[1, -2.5e+3, true, false, null, "\u00e9\n", {"a": []}]"#,
+        ];
+        let mut accepted = 0;
+        for i in 0..20_000 {
+            let text: String = if i % 2 == 0 {
+                let n = rng.random_range(0..24);
+                (0..n)
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect()
+            } else {
+                let mut chars: Vec<char> = seeds[i % seeds.len()].chars().collect();
+                for _ in 0..rng.random_range(1..4) {
+                    let at = rng.random_range(0..chars.len());
+                    match rng.random_range(0..3) {
+                        0 => {
+                            chars.remove(at);
+                        }
+                        1 => chars.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                        _ => chars[at] = alphabet[rng.random_range(0..alphabet.len())],
+                    }
+                    if chars.is_empty() {
+                        break;
+                    }
+                }
+                chars.into_iter().collect()
+            };
+            let verdict = message(text.as_bytes());
+            if serde_json::from_str::<serde_json::Value>(&text).is_ok() {
+                accepted += 1;
+                assert_eq!(verdict, None, "{text:?}");
+            }
+        }
+        assert!(
+            accepted > 100,
+            "the generator must also make valid documents"
+        );
+    }
+
     #[test]
     fn valid_documents_have_no_message() {
         for ok in [
