@@ -34,6 +34,36 @@ impl Buffer {
     }
 }
 
+/// (method, path, key, status) of each request sent, in order.
+#[derive(Default)]
+struct Sent(Vec<(Method, String, &'static str, u16)>);
+
+impl Sent {
+    /// Sends a request, checks its status and records what its log line should say.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &mut self,
+        c: &reqwest::Client,
+        method: Method,
+        url: &str,
+        basic: Option<(&str, &str)>,
+        body: Option<&serde_json::Value>,
+        status: u16,
+        key: &'static str,
+    ) -> common::Reply {
+        let r = send(c, method.clone(), url, basic, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::from_u16(status).unwrap(),
+            "{}",
+            r.text
+        );
+        let path = reqwest::Url::parse(url).unwrap().path().to_owned();
+        self.0.push((method, path, key, status));
+        r
+    }
+}
+
 // One test in this file: the subscriber is global (the server's tasks run on other threads).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_line_per_request_and_no_token() {
@@ -52,91 +82,41 @@ async fn one_line_per_request_and_no_token() {
     let master = common::master(&emu, "alice");
     let before = buffer.text().len();
 
-    // (method, path, key, status) of each request sent, in order.
-    let mut expected: Vec<(&str, String, &str, u16)> = Vec::new();
-
-    // A token in the query string.
-    let r = send(
-        &c,
-        Method::GET,
-        &format!("{base}/api/v3/api_keys?api_key={master}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    expected.push(("GET", "/user/alice/api/v3/api_keys".into(), "master", 200));
-
-    let r = send(
-        &c,
-        Method::GET,
-        &format!("{base}/api/v2/sql?q=SELECT+1&api_key={master}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    expected.push(("GET", "/user/alice/api/v2/sql".into(), "master", 200));
-
-    // A token in Basic auth; a new regular key, whose token is in the answer.
-    let r = send(
-        &c,
-        Method::POST,
-        &format!("{base}/api/v3/api_keys"),
-        Some(("alice", &master)),
-        Some(&json!({"name": "logged", "grants": [{"type": "apis", "apis": ["sql"]}]})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let regular = r.json()["token"].as_str().unwrap().to_owned();
-    expected.push(("POST", "/user/alice/api/v3/api_keys".into(), "master", 201));
-
-    // A token in a JSON body.
-    let r = send(
-        &c,
-        Method::POST,
-        &format!("{base}/api/v2/sql"),
-        None,
-        Some(&json!({"q": "SELECT 2 AS logged_sql", "api_key": regular})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    expected.push(("POST", "/user/alice/api/v2/sql".into(), "regular", 200));
-
-    // No key: the Default public key's access.
-    let r = send(
-        &c,
-        Method::GET,
-        &format!("{base}/api/v2/sql?q=SELECT+3"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    expected.push(("GET", "/user/alice/api/v2/sql".into(), "none", 200));
-
-    // Refused: a wrong token, an unknown user.
-    let r = send(
-        &c,
-        Method::GET,
-        &format!("{base}/api/v3/api_keys?api_key=wrong-token-xyz"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    expected.push(("GET", "/user/alice/api/v3/api_keys".into(), "none", 401));
     let nobody = base.replace("/user/alice", "/user/nobody");
-    let r = send(
-        &c,
-        Method::GET,
-        &format!("{nobody}/api/v2/sql?q=SELECT+1&api_key={master}"),
-        Some(("nobody", "basic-secret-xyz")),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    expected.push(("GET", "/user/nobody/api/v2/sql".into(), "none", 404));
+    let mut log = Sent::default();
+    // A token in the query string.
+    let url = format!("{base}/api/v3/api_keys?api_key={master}");
+    log.send(&c, Method::GET, &url, None, None, 200, "master")
+        .await;
+    let url = format!("{base}/api/v2/sql?q=SELECT+1&api_key={master}");
+    log.send(&c, Method::GET, &url, None, None, 200, "master")
+        .await;
+    // A token in Basic auth; a new regular key, whose token is in the answer.
+    let grants = json!({"name": "logged", "grants": [{"type": "apis", "apis": ["sql"]}]});
+    let url = format!("{base}/api/v3/api_keys");
+    let basic = Some(("alice", master.as_str()));
+    let r = log
+        .send(&c, Method::POST, &url, basic, Some(&grants), 201, "master")
+        .await;
+    let regular = r.json()["token"].as_str().unwrap().to_owned();
+    // A token in a JSON body.
+    let body = json!({"q": "SELECT 2 AS logged_sql", "api_key": regular});
+    let url = format!("{base}/api/v2/sql");
+    log.send(&c, Method::POST, &url, None, Some(&body), 200, "regular")
+        .await;
+    // No key: the Default public key's access.
+    let url = format!("{base}/api/v2/sql?q=SELECT+3");
+    log.send(&c, Method::GET, &url, None, None, 200, "none")
+        .await;
+    // Refused: a wrong token, an unknown user.
+    let url = format!("{base}/api/v3/api_keys?api_key=wrong-token-xyz");
+    log.send(&c, Method::GET, &url, None, None, 401, "none")
+        .await;
+    let url = format!("{nobody}/api/v2/sql?q=SELECT+1&api_key={master}");
+    let basic = Some(("nobody", "basic-secret-xyz"));
+    log.send(&c, Method::GET, &url, basic, None, 404, "none")
+        .await;
+    let expected = log.0;
 
     let text = buffer.text()[before..].to_owned();
     let lines: Vec<&str> = text

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Batch;
-use super::model::*;
-use super::store::*;
+use super::model::{CANCELLED, Job, JobQuery, MAX_QUEUED, PENDING, can_transition, now_text};
+use super::store::{COLUMNS, job_from_row, storage_error};
 use crate::sql::SqlSession;
 use crate::sql::error::ApiError;
 use crate::sql::wire::{CancelHandle, ConnParams};

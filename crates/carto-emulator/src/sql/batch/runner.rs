@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::Batch;
-use super::model::*;
+use super::model::{
+    CANCELLED, DONE, FAILED, Job, JobQuery, PENDING, RUNNING, SKIPPED, now_text, template,
+};
 use super::queue::JobLogin;
 use crate::ident::quote_ident;
 use crate::sql::wire::{PgConn, WireError};

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 
 use super::Batch;
-use super::model::*;
+use super::model::{FINISHED_TTL_SECS, Job, JobQuery, is_final, now_text};
 use crate::sql::error::ApiError;
 
 pub(super) const COLUMNS: &str =
