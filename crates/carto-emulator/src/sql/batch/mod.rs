@@ -25,7 +25,7 @@ mod queue;
 mod runner;
 mod store;
 
-use self::model::{Job, MAX_PAYLOAD};
+use self::model::MAX_PAYLOAD;
 use crate::response::json_response;
 use crate::sql::error::ApiError;
 use crate::sql::wire::CancelHandle;
