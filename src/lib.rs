@@ -112,7 +112,6 @@ mod account;
 pub mod blocking;
 mod client;
 mod options;
-mod shared;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 

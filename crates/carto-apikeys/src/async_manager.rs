@@ -1,10 +1,11 @@
 //! [`AsyncApiKeyManager`]: the async Auth API client over any [`AsyncTransport`].
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::pin::Pin;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Endpoint, Error, Token};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_transport::{AsyncTransport, ClientCore};
 use futures_util::Stream;
 
@@ -18,11 +19,41 @@ pub type ApiKeyStream<'a> = Pin<Box<dyn Stream<Item = Result<ApiKey, Error>> + S
 
 /// Manages the API keys of an account (Auth API v3), asynchronously. Same methods as
 /// [`ApiKeyManager`](crate::ApiKeyManager).
+#[derive(Clone)]
 pub struct AsyncApiKeyManager<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncApiKeyManager, AsyncTransport, "manager");
+impl<T: AsyncTransport> AsyncApiKeyManager<T> {
+    /// A manager sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A manager for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncApiKeyManager<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncApiKeyManager", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncApiKeyManager<T> {
     /// Sends any endpoint and parses its answer.
@@ -86,13 +117,5 @@ impl<T: AsyncTransport> AsyncApiKeyManager<T> {
     /// Whether `token` is a valid key of this account.
     pub async fn is_valid(&self, token: impl Into<Token>) -> Result<bool, Error> {
         self.send(&ValidateToken::new(token)).await
-    }
-}
-
-impl<T: Clone> Clone for AsyncApiKeyManager<T> {
-    fn clone(&self) -> Self {
-        Self {
-            core: self.core.clone(),
-        }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use carto_core::models::{ApiKey, ApiKeyPage, NewApiKey};
-use carto_core::{Endpoint, Error, Token};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_transport::{ClientCore, Transport};
 
 use crate::endpoints::{
@@ -16,11 +16,41 @@ use crate::pager::Pager;
 ///
 /// Creating, deleting and regenerating keys needs the master key; any key may list and
 /// get itself. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct ApiKeyManager<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(ApiKeyManager, Transport, "manager");
+impl<T: Transport> ApiKeyManager<T> {
+    /// A manager sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A manager for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for ApiKeyManager<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("ApiKeyManager", f)
+    }
+}
 
 impl<T: Transport> ApiKeyManager<T> {
     /// Sends any endpoint and parses its answer.
@@ -72,14 +102,6 @@ impl<T: Transport> ApiKeyManager<T> {
     /// Whether `token` is a valid key of this account.
     pub fn is_valid(&self, token: impl Into<Token>) -> Result<bool, Error> {
         self.send(&ValidateToken::new(token))
-    }
-}
-
-impl<T: Clone> Clone for ApiKeyManager<T> {
-    fn clone(&self) -> Self {
-        Self {
-            core: self.core.clone(),
-        }
     }
 }
 

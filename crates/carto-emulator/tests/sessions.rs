@@ -19,15 +19,7 @@ async fn get(c: &reqwest::Client, url: &str, params: &[(&str, &str)]) -> Reply {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    let r = c.get(format!("{url}?{query}")).send().await.unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        text,
-    }
+    Reply::read(c.get(format!("{url}?{query}")).send().await.unwrap()).await
 }
 
 fn ok_rows(r: &Reply) -> serde_json::Value {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use carto_emulator::ApiKeyType;
 use carto_emulator::sql::SqlEngine;
 use serde_json::{Value, json};
-use sql_common::{Env, OWNER, call, without_time};
+use sql_common::{Answer, Env, OWNER, call, without_time};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/data/sql-api/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -503,4 +503,55 @@ async fn statement_timeout_is_429() {
         )
         .await;
     assert_eq!(a.json()["rows"], json!([{"t": "200ms"}]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_order_by_and_dates_before_year_one() {
+    let env = Env::start().await;
+    let q = "SELECT * FROM (VALUES (1, 'b'), (3, 'a'), (2, 'c')) AS t(n, \"my col\")";
+    let order = |order_by: &str, sort_order: Option<&str>| {
+        let mut p = json!({ "q": q, "order_by": order_by });
+        if let Some(s) = sort_order {
+            p["sort_order"] = json!(s);
+        }
+        p
+    };
+    let ns = |a: &Answer| -> Vec<i64> {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        a.json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["n"].as_i64().unwrap())
+            .collect()
+    };
+    let a = env.call(env.master(), order("n", Some("desc"))).await;
+    assert_eq!(ns(&a), vec![3, 2, 1]);
+    let a = env.call(env.master(), order("n", Some("DESC"))).await;
+    assert_eq!(ns(&a), vec![3, 2, 1]);
+    // Unknown directions are ignored (ascending), as CARTO ignores them.
+    let a = env.call(env.master(), order("n", Some("sideways"))).await;
+    assert_eq!(ns(&a), vec![1, 2, 3]);
+    let a = env.call(env.master(), order("my col", None)).await;
+    assert_eq!(ns(&a), vec![3, 1, 2]);
+    // With paging, ordered first.
+    let mut p = order("n", Some("desc"));
+    p["page"] = json!(1);
+    p["rows_per_page"] = json!(2);
+    assert_eq!(ns(&env.call(env.master(), p).await), vec![1]);
+    // The column is an identifier, never SQL.
+    let a = env
+        .call(env.master(), order("n\" DESC; DROP TABLE x; --", None))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("does not exist"), "{}", a.body);
+
+    // Dates before year 1, as JavaScript's Date writes them.
+    let a = env
+        .q("SELECT '0044-03-15 BC'::date AS d, '0044-03-15 12:00:00 BC'::timestamp AS ts")
+        .await;
+    assert_eq!(
+        a.json()["rows"],
+        json!([{"d": "-43-03-15T00:00:00Z", "ts": "-43-03-15T12:00:00Z"}])
+    );
 }

@@ -205,6 +205,12 @@ async fn parameters_skipfields_page_callback_filename() {
         a.body,
         "the_geom,cartodb_id,year\r\n0101000020E61000003D0AD7A3705558C039B4C876BEBF4140,1,\"  2011\"\r\n,2,2012\r\n"
     );
+    // CSV keeps `the_geom_webmercator`, as JSON does (GeoJSON alone drops it), in hex EWKB.
+    let a = env.call(m.clone(), json!({"q": "SELECT cartodb_id, ST_SetSRID('POINT(0 0)'::geometry, 3857) AS the_geom_webmercator FROM g WHERE cartodb_id = 1", "format": "csv"})).await;
+    assert_eq!(
+        a.body,
+        "cartodb_id,the_geom_webmercator\r\n1,0101000020110F000000000000000000000000000000000000\r\n"
+    );
 }
 
 #[tokio::test]

@@ -115,6 +115,21 @@ async fn routing_cors_and_credentials() {
         r.json::<Value>().await.unwrap(),
         json!({"error": [format!("No username found in hostname 'localhost:{port}'")]})
     );
+    // An IP address names no user either (not the 404 of an unknown user `127`).
+    for host in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let r = env
+            .c
+            .get(format!("http://127.0.0.1:{port}/api/v2/sql?q=SELECT+1"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"error": [format!("No username found in hostname '{host}'")]})
+        );
+    }
     // Unknown user, with CORS.
     let r = send(
         &env.c,
@@ -142,16 +157,45 @@ async fn routing_cors_and_credentials() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.is_empty());
     assert_eq!(r.headers["access-control-expose-headers"], "*");
-    // Malformed JSON body: 400.
-    let r = env
-        .c
-        .post(format!("{}/api/v2/sql", env.base("alice")))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Malformed JSON bodies: 400 with JSON.parse's message, as CARTO's Node server says it.
+    for (body, message) in [
+        (
+            "{not json",
+            "Expected property name or '}' in JSON at position 1",
+        ),
+        (
+            r#"{"q": "SELECT 1" "format": "csv"}"#,
+            "Expected ',' or '}' after property value in JSON at position 17",
+        ),
+        (
+            r#"{"q": "SELECT 1""#,
+            "Expected ',' or '}' after property value in JSON at position 16",
+        ),
+        (r#"{"q": "#, "Unexpected end of JSON input"),
+        (
+            r#"{"q": x}"#,
+            r#"Unexpected token 'x', "{"q": x}" is not valid JSON"#,
+        ),
+        (
+            "{\"q\": \"SELECT\n1\"}",
+            "Bad control character in string literal in JSON at position 13",
+        ),
+    ] {
+        let r = env
+            .c
+            .post(format!("{}/api/v2/sql", env.base("alice")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"error": [message]}),
+            "{body}"
+        );
+    }
 
     // Credentials.
     let url = format!("{}/api/v2/sql", env.base("alice"));

@@ -4,9 +4,8 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use carto_core::endpoint::api_error;
-use carto_core::{Endpoint, Error};
-use carto_transport::{AsyncBody, AsyncTransport, ByteStream, ClientCore};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{AsyncTransport, ByteStream, ClientCore, DecodedStream};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
@@ -17,11 +16,41 @@ use crate::rows::RowDecoder;
 
 /// Runs SQL through the SQL API, asynchronously. Same methods as
 /// [`SqlClient`](crate::SqlClient).
+#[derive(Clone)]
 pub struct AsyncSqlClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncSqlClient, AsyncTransport, "client");
+impl<T: AsyncTransport> AsyncSqlClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncSqlClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncSqlClient", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncSqlClient<T> {
     /// Sends any endpoint and parses its answer.
@@ -70,7 +99,9 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
         format: Format,
         options: &QueryOptions,
     ) -> Result<ByteStream, Error> {
-        self.stream(&query(sql, options), Some(format)).await
+        let endpoint = query(sql, options).export(format);
+        let body = self.core.send_streaming_async(&endpoint, None).await?;
+        Ok(body.into_stream())
     }
 
     /// Runs `sql` and decodes its rows one by one as they arrive. A failure the server
@@ -80,25 +111,9 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
         sql: &str,
         options: &QueryOptions,
     ) -> Result<RowStream<R>, Error> {
-        let body = self.stream(&query(sql, options), None).await?;
-        Ok(RowStream {
-            body,
-            decoder: RowDecoder::new(http::StatusCode::OK),
-            done: false,
-            summary: None,
-        })
-    }
-
-    async fn stream(&self, query: &Query, format: Option<Format>) -> Result<ByteStream, Error> {
-        let request = query.to_request(self.core.context(), format)?;
-        let request = request.map(AsyncBody::from);
-        let response = self.core.transport().send_streaming(request).await?;
-        if response.status().is_success() {
-            return Ok(response.into_body());
-        }
-        let (parts, body) = response.into_parts();
-        let body = body.into_bytes().await?;
-        Err(api_error(&http::Response::from_parts(parts, body)).into())
+        let endpoint = query(sql, options).json();
+        let rows = self.core.send_streaming_async(&endpoint, None).await?;
+        Ok(RowStream(rows))
     }
 }
 
@@ -107,65 +122,25 @@ fn query(sql: &str, options: &QueryOptions) -> Query {
 }
 
 /// The rows of a result, decoded as they arrive ([`AsyncSqlClient::query_rows`]).
-pub struct RowStream<R> {
-    body: ByteStream,
-    decoder: RowDecoder<R>,
-    done: bool,
-    summary: Option<SqlSummary>,
-}
+pub struct RowStream<R>(DecodedStream<RowDecoder<R>>);
 
-impl<R> RowStream<R> {
+impl<R: DeserializeOwned> RowStream<R> {
     /// What the document said besides its rows, once every row was read.
     pub fn summary(&self) -> Option<&SqlSummary> {
-        self.summary.as_ref()
+        self.0.decoder().summary()
     }
 }
 
 impl<R: DeserializeOwned> Stream for RowStream<R> {
     type Item = Result<R, Error>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
-            if let Some(row) = this.decoder.next_row() {
-                this.done = row.is_err();
-                return Poll::Ready(Some(row));
-            }
-            match Pin::new(&mut this.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if let Err(e) = this.decoder.push(&chunk) {
-                        this.done = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-                Poll::Ready(None) => {
-                    this.done = true;
-                    return Poll::Ready(match this.decoder.finish() {
-                        Ok(summary) => {
-                            this.summary = Some(summary);
-                            None
-                        }
-                        Err(e) => Some(Err(e)),
-                    });
-                }
-            }
-        }
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0).poll_next(cx)
     }
 }
 
 impl<R> fmt::Debug for RowStream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RowStream")
-            .field("done", &self.done)
-            .field("summary", &self.summary)
-            .finish_non_exhaustive()
+        f.debug_tuple("RowStream").field(&self.0).finish()
     }
 }

@@ -1,11 +1,9 @@
 //! [`SqlClient`]: the sync SQL API client over any [`Transport`].
 
 use std::fmt;
-use std::io::Read;
 
-use carto_core::endpoint::api_error;
-use carto_core::{Endpoint, Error};
-use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{ClientCore, Decoded, ResponseReader, Transport};
 use serde::de::DeserializeOwned;
 
 use crate::geojson::FeatureCollection;
@@ -17,11 +15,41 @@ use crate::rows::RowDecoder;
 ///
 /// Queries are POSTed as a form by default; `QueryOptions::use_get` asks for a GET for
 /// queries shorter than 1024 bytes. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct SqlClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(SqlClient, Transport, "client");
+impl<T: Transport> SqlClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for SqlClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("SqlClient", f)
+    }
+}
 
 impl<T: Transport> SqlClient<T> {
     /// Sends any endpoint and parses its answer.
@@ -71,7 +99,8 @@ impl<T: Transport> SqlClient<T> {
         format: Format,
         options: &QueryOptions,
     ) -> Result<ResponseReader, Error> {
-        self.stream(&query(sql, options), Some(format))
+        let endpoint = query(sql, options).export(format);
+        Ok(self.core.send_streaming(&endpoint, None)?.into_reader())
     }
 
     /// Runs `sql` and decodes its rows one by one as they arrive, so a result larger
@@ -82,28 +111,8 @@ impl<T: Transport> SqlClient<T> {
         sql: &str,
         options: &QueryOptions,
     ) -> Result<Rows<R>, Error> {
-        let reader = self.stream(&query(sql, options), None)?;
-        Ok(Rows {
-            reader,
-            decoder: RowDecoder::new(http::StatusCode::OK),
-            buf: vec![0; 16 * 1024],
-            done: false,
-            summary: None,
-        })
-    }
-
-    fn stream(&self, query: &Query, format: Option<Format>) -> Result<ResponseReader, Error> {
-        let request = query.to_request(self.core.context(), format)?;
-        let response = self
-            .core
-            .transport()
-            .send_streaming(request.map(Body::Bytes))?;
-        if response.status().is_success() {
-            return Ok(response.into_body());
-        }
-        let (parts, body) = response.into_parts();
-        let body = body.into_bytes()?;
-        Err(api_error(&http::Response::from_parts(parts, body)).into())
+        let endpoint = query(sql, options).json();
+        Ok(Rows(self.core.send_streaming(&endpoint, None)?))
     }
 }
 
@@ -115,18 +124,12 @@ fn query(sql: &str, options: &QueryOptions) -> Query {
 ///
 /// After the last row, [`summary`](Self::summary) gives `time`, `fields`,
 /// `total_rows` and the notices.
-pub struct Rows<R> {
-    reader: ResponseReader,
-    decoder: RowDecoder<R>,
-    buf: Vec<u8>,
-    done: bool,
-    summary: Option<SqlSummary>,
-}
+pub struct Rows<R>(Decoded<RowDecoder<R>>);
 
-impl<R> Rows<R> {
+impl<R: DeserializeOwned> Rows<R> {
     /// What the document said besides its rows, once every row was read.
     pub fn summary(&self) -> Option<&SqlSummary> {
-        self.summary.as_ref()
+        self.0.decoder().summary()
     }
 }
 
@@ -134,37 +137,7 @@ impl<R: DeserializeOwned> Iterator for Rows<R> {
     type Item = Result<R, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
-            }
-            if let Some(row) = self.decoder.next_row() {
-                self.done = row.is_err();
-                return Some(row);
-            }
-            let n = match self.reader.read(&mut self.buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(TransportError::from_io(e).into()));
-                }
-            };
-            if n == 0 {
-                self.done = true;
-                return match self.decoder.finish() {
-                    Ok(summary) => {
-                        self.summary = Some(summary);
-                        None
-                    }
-                    Err(e) => Some(Err(e)),
-                };
-            }
-            if let Err(e) = self.decoder.push(&self.buf[..n]) {
-                self.done = true;
-                return Some(Err(e));
-            }
-        }
+        self.0.next()
     }
 }
 
@@ -172,9 +145,6 @@ impl<R: DeserializeOwned> std::iter::FusedIterator for Rows<R> {}
 
 impl<R> fmt::Debug for Rows<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rows")
-            .field("done", &self.done)
-            .field("summary", &self.summary)
-            .finish_non_exhaustive()
+        f.debug_tuple("Rows").field(&self.0).finish()
     }
 }

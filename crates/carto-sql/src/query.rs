@@ -4,11 +4,13 @@ use std::marker::PhantomData;
 
 use carto_core::endpoint::check_status;
 use carto_core::{Endpoint, Error, HttpRequest, HttpResponse, RequestContext};
+use carto_transport::{RawBody, RequestBody, StreamingEndpoint};
 use http::Method;
 use serde::de::DeserializeOwned;
 
 use crate::geojson::{Feature, FeatureCollection};
 use crate::response::{SqlResponse, decode_features, decode_sql};
+use crate::rows::RowDecoder;
 
 /// Queries at least this long (in bytes) are always POSTed, as the official SDK does.
 pub const MAX_GET_QUERY_LEN: usize = 1024;
@@ -277,6 +279,19 @@ impl<T: DeserializeOwned> Endpoint for JsonQuery<T> {
     }
 }
 
+/// Streamed, the rows decode one by one as they arrive ([`RowDecoder`]).
+impl<T: DeserializeOwned> StreamingEndpoint for JsonQuery<T> {
+    type Decoder = RowDecoder<T>;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
+        Ok(self.query.to_request(ctx, None)?.map(RequestBody::Bytes))
+    }
+
+    fn decoder(&self, head: &http::response::Parts) -> Result<RowDecoder<T>, Error> {
+        Ok(RowDecoder::new(head.status))
+    }
+}
+
 /// A `format=geojson` query whose feature properties decode into `P`.
 pub struct GeoJsonQuery<P> {
     query: Query,
@@ -342,5 +357,21 @@ impl Endpoint for ExportQuery {
     fn parse(&self, response: HttpResponse) -> Result<Vec<u8>, Error> {
         check_status(&response)?;
         Ok(response.into_body())
+    }
+}
+
+/// Streamed, the body is passed on as it arrives.
+impl StreamingEndpoint for ExportQuery {
+    type Decoder = RawBody;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
+        Ok(self
+            .query
+            .to_request(ctx, Some(self.format))?
+            .map(RequestBody::Bytes))
+    }
+
+    fn decoder(&self, _head: &http::response::Parts) -> Result<RawBody, Error> {
+        Ok(RawBody::default())
     }
 }

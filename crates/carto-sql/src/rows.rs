@@ -14,6 +14,8 @@ use carto_core::{DecodeError, Error};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use carto_transport::BodyDecoder;
+
 use crate::response::{SqlSummary, decode_summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,10 +208,14 @@ impl RowSplitter {
 
 /// Decodes a streamed SQL API JSON document: rows into `T` one at a time, then the
 /// summary, or the error the document ends with.
+///
+/// It is also the [`BodyDecoder`] of a streamed [`JsonQuery`](crate::JsonQuery): its
+/// items are the rows, and the summary is kept ([`summary`](Self::summary)).
 pub struct RowDecoder<T> {
     splitter: RowSplitter,
     status: StatusCode,
     decoded: u64,
+    summary: Option<SqlSummary>,
     rows: PhantomData<fn() -> T>,
 }
 
@@ -229,6 +235,7 @@ impl<T: DeserializeOwned> RowDecoder<T> {
             splitter: RowSplitter::new(),
             status,
             decoded: 0,
+            summary: None,
             rows: PhantomData,
         }
     }
@@ -262,6 +269,11 @@ impl<T: DeserializeOwned> RowDecoder<T> {
         self.decoded
     }
 
+    /// The summary, once the body ended well as a [`BodyDecoder`].
+    pub fn summary(&self) -> Option<&SqlSummary> {
+        self.summary.as_ref()
+    }
+
     /// At the end of the body: the summary, or the `error` the document carried (an
     /// [`Error::Api`] with the response status, 200), or a decode error for a cut-off
     /// document.
@@ -272,5 +284,22 @@ impl<T: DeserializeOwned> RowDecoder<T> {
                 Err(DecodeError::new(self.status, ".", "the JSON document ended early", b"").into())
             }
         }
+    }
+}
+
+impl<T: DeserializeOwned> BodyDecoder for RowDecoder<T> {
+    type Item = T;
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        RowDecoder::push(self, chunk)
+    }
+
+    fn next_item(&mut self) -> Option<Result<T, Error>> {
+        self.next_row()
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.summary = Some(RowDecoder::finish(self)?);
+        Ok(())
     }
 }

@@ -15,8 +15,12 @@
 //! connect, TLS, I/O, other).
 //!
 //! [`send`] and [`send_async`] are the glue the clients use: build an endpoint's
-//! request, send it, parse the response, trace it. [`ClientCore`] holds what every
-//! client holds (the transport and the request context) and sends through them.
+//! request, send it, parse the response, trace it. [`send_streaming`] and
+//! [`send_streaming_async`] do the same for a [`StreamingEndpoint`] (a request head, a
+//! head parse, a [`BodyDecoder`] fed as the body arrives), with one bounded rule for
+//! error bodies ([`ErrorBody`], at most [`MAX_ERROR_BODY`] bytes read) and the same
+//! trace. [`ClientCore`] holds what every client holds (the transport and the request
+//! context) and sends through them.
 //!
 //! # Choosing a backend
 //!
@@ -90,6 +94,7 @@ mod error;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 mod send;
+mod streaming;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
@@ -103,6 +108,10 @@ pub use error::TransportError;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 pub use send::{send, send_async};
+pub use streaming::{
+    BodyDecoder, Decoded, DecodedStream, ErrorBody, Head, MAX_ERROR_BODY, RawBody, RequestBody,
+    StreamingEndpoint, send_streaming, send_streaming_async,
+};
 pub use transport::{AsyncTransport, BoxFuture, Transport};
 #[cfg(feature = "ureq")]
 pub use ureq_transport::UreqTransport;

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use carto_core::endpoint::loggable_path;
-use carto_core::{Endpoint, Error, HttpResponse, RequestContext};
+use carto_core::{Endpoint, Error, RequestContext};
 
 use crate::error::TransportError;
 use crate::transport::{AsyncTransport, Transport};
@@ -22,7 +22,7 @@ where
     let request = endpoint.to_request(ctx)?;
     let trace = Trace::start(&request);
     let result = transport.send(request);
-    trace.finish(&result);
+    trace.finish(result.as_ref().map(http::Response::status));
     endpoint.parse(result?)
 }
 
@@ -40,7 +40,7 @@ where
     let request = endpoint.to_request(ctx)?;
     let trace = Trace::start(&request);
     let result = transport.send(request).await;
-    trace.finish(&result);
+    trace.finish(result.as_ref().map(http::Response::status));
     endpoint.parse(result?)
 }
 
@@ -60,14 +60,14 @@ impl Trace {
         }
     }
 
-    pub(crate) fn finish(self, result: &Result<HttpResponse, TransportError>) {
+    pub(crate) fn finish(self, result: Result<http::StatusCode, &TransportError>) {
         let duration_ms = self.start.elapsed().as_millis() as u64;
         match result {
-            Ok(response) => tracing::debug!(
+            Ok(status) => tracing::debug!(
                 target: "carto_transport",
                 method = %self.method,
                 path = %self.path,
-                status = response.status().as_u16(),
+                status = status.as_u16(),
                 duration_ms,
                 "HTTP request"
             ),

@@ -2,6 +2,7 @@
 //! request parameters, and the endpoints.
 
 mod auth_api;
+mod json_error;
 mod log;
 mod me;
 mod sql_api;
@@ -115,7 +116,7 @@ impl Ctx {
             match serde_json::from_slice::<Value>(&self.body) {
                 Ok(Value::Object(m)) => Ok(m),
                 Ok(_) => Ok(Map::new()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(json_error::message(&self.body).unwrap_or_else(|| e.to_string())),
             }
         } else if ct.starts_with("application/x-www-form-urlencoded") {
             Ok(pairs_to_map(
@@ -270,9 +271,14 @@ async fn dispatch(
     let (username, rest, prefix) = match prefixed {
         Some(p) => p,
         None => {
-            let hostname = host.split(':').next().unwrap_or("");
+            // An IP address or a single-label name (`localhost`) names no user.
+            let hostname = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(""),
+                None => host.split(':').next().unwrap_or(""),
+            };
+            let is_ip = hostname.parse::<std::net::IpAddr>().is_ok();
             match hostname.split_once('.') {
-                Some((label, _)) if !label.is_empty() => {
+                Some((label, _)) if !label.is_empty() && !is_ip => {
                     (label.to_owned(), path.clone(), String::new())
                 }
                 _ => {

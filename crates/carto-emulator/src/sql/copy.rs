@@ -53,6 +53,12 @@ fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
             "invalid byte sequence for encoding \"UTF8\": 0x00",
         ));
     }
+    if super::guard::alters_a_role(&q) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "permission denied to alter role",
+        ));
+    }
     Ok(q)
 }
 
@@ -469,6 +475,12 @@ mod tests {
         assert_eq!(
             p(serde_json::json!({})).unwrap_err().message,
             "SQL is missing"
+        );
+        assert_eq!(
+            p(serde_json::json!({"q": "COPY t TO STDOUT; ALTER ROLE CURRENT_USER PASSWORD 'x'"}))
+                .unwrap_err()
+                .message,
+            "permission denied to alter role"
         );
         assert_eq!(
             p(serde_json::json!({"q": "SELECT 1"})).unwrap_err().message,

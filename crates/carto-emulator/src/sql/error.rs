@@ -91,12 +91,14 @@ impl ApiError {
         } else {
             StatusCode::BAD_REQUEST
         };
+        // An empty detail or hint (as the guard re-raises an error without one) is none.
+        let some = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         Self {
             status,
             message: e.message.clone(),
             context: None,
-            detail: e.detail.clone(),
-            hint: e.hint.clone(),
+            detail: some(&e.detail),
+            hint: some(&e.hint),
             retry_after: None,
         }
     }

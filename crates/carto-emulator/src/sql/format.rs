@@ -39,8 +39,8 @@ impl Plan {
         match format {
             Format::Json => {}
             Format::GeoJson => keys.retain(|(k, _)| k != "the_geom" && k != "the_geom_webmercator"),
+            // Every column, `the_geom_webmercator` included, as in JSON (only GeoJSON drops it).
             Format::Csv => {
-                keys.retain(|(k, _)| k != "the_geom_webmercator");
                 if let Some(pos) = keys.iter().position(|(k, _)| k == "the_geom") {
                     let g = keys.remove(pos);
                     keys.insert(0, g);
@@ -311,7 +311,7 @@ mod tests {
         );
         let p = Plan::new(&cols, &[], Format::Csv, &[]);
         let names: Vec<&str> = p.keys.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, vec!["the_geom", "a", "b"]);
+        assert_eq!(names, vec!["the_geom", "a", "b", "the_geom_webmercator"]);
         let p = Plan::new(&cols, &[], Format::GeoJson, &[]);
         let names: Vec<&str> = p.keys.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, vec!["a", "b"]);

@@ -17,7 +17,8 @@
 //! closed: a text holding several statements (the engine's statement splitter and
 //! PostgreSQL's disagreeing) is refused. Statements that cannot be explained (DDL, `SET`, ...)
 //! pass; a statement whose `EXPLAIN` fails for another reason (missing table, no privilege)
-//! passes too and then fails on its own with PostgreSQL's message, as on CARTO.
+//! fails right there with that same error (PostgreSQL's message, as the statement would have
+//! given), so nothing that changes between the check and the statement can slip through.
 //!
 //! What it cannot see, here as on CARTO: the inside of procedural code (a `DO` block, a
 //! PL/pgSQL function a key created with its schema `create` grant). Such code runs with the
@@ -69,6 +70,10 @@ fn install_sql() -> String {
          DECLARE
              line pg_catalog.json;
              forbidden boolean := false;
+             state pg_catalog.text;
+             message pg_catalog.text;
+             detail pg_catalog.text;
+             hint pg_catalog.text;
          BEGIN
              BEGIN
                  -- A cursor: PostgreSQL refuses to open one over several statements.
@@ -77,8 +82,21 @@ fn install_sql() -> String {
                          line::pg_catalog.jsonb, $jp${FORBIDDEN_PLAN}$jp$::pg_catalog.jsonpath);
                  END LOOP;
              EXCEPTION
+                 -- Several statements in one text.
                  WHEN invalid_cursor_definition THEN forbidden := true;
-                 WHEN OTHERS THEN NULL;
+                 WHEN OTHERS THEN
+                     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                         detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+                     -- Not an explainable statement (DDL, SET, ...): nothing to check.
+                     IF state OPERATOR(pg_catalog.=) '42601'
+                        AND pg_catalog.starts_with(message, 'syntax error at ') THEN
+                         RETURN;
+                     END IF;
+                     -- The statement would fail the same way: fail now, with its error, so
+                     -- that nothing changing meanwhile (a table created by another session,
+                     -- a lock released) lets it run unchecked.
+                     RAISE EXCEPTION USING ERRCODE = state, MESSAGE = message,
+                         DETAIL = detail, HINT = hint;
              END;
              IF forbidden THEN
                  RAISE EXCEPTION 'system tables are forbidden' USING ERRCODE = '{GUARD_SQLSTATE}';
@@ -91,7 +109,8 @@ fn install_sql() -> String {
     )
 }
 
-/// First words of statements that read no relation and cannot be explained: no check.
+/// First words of statements that return no rows of any relation and cannot be explained: no
+/// check (some of them, like `VACUUM`, must also stay alone in their request).
 const UNCHECKED: &[&str] = &[
     "set",
     "reset",
@@ -108,14 +127,63 @@ const UNCHECKED: &[&str] = &[
     "listen",
     "unlisten",
     "notify",
+    "vacuum",
+    "reindex",
+    "cluster",
+    "checkpoint",
+    "drop",
+    "truncate",
+    "grant",
+    "revoke",
+    "comment",
+    "lock",
 ];
+
+fn words(statement: &str, n: usize) -> Vec<String> {
+    lexer::tokenize(statement)
+        .into_iter()
+        .take(n)
+        .map(|t| match t.token {
+            Token::Word(w) => w.to_ascii_lowercase(),
+            _ => String::new(),
+        })
+        .collect()
+}
 
 /// Whether `statement` gets a plan check.
 pub(crate) fn needs_check(statement: &str) -> bool {
-    match lexer::tokenize(statement).first().map(|t| &t.token) {
-        Some(Token::Word(w)) => !UNCHECKED.iter().any(|u| w.eq_ignore_ascii_case(u)),
-        _ => true,
+    if lexer::has_inner_semicolon(statement) {
+        return true;
     }
+    let w = words(statement, 3);
+    let first = w.first().map(String::as_str).unwrap_or("");
+    if UNCHECKED.contains(&first) {
+        return false;
+    }
+    // `CREATE [UNIQUE] INDEX [CONCURRENTLY]` reads no rows out and must stay alone when
+    // concurrent.
+    let index = |i: usize| w.get(i).is_some_and(|x| x == "index");
+    !(first == "create" && (index(1) || index(2)))
+}
+
+/// Whether the statement splitter can be trusted with `statement`: a statement holding an inner
+/// `;` is one statement for PostgreSQL only as a `CREATE [OR REPLACE] FUNCTION|PROCEDURE` with a
+/// `BEGIN ATOMIC` body or a `CREATE [OR REPLACE] RULE` with a parenthesized action. Anything else
+/// means the splitter and PostgreSQL might disagree: the request is refused (fail closed).
+pub(crate) fn split_is_trusted(statement: &str) -> bool {
+    if !lexer::has_inner_semicolon(statement) {
+        return true;
+    }
+    let w = words(statement, 4);
+    let rest: &[String] = match w.as_slice() {
+        [c, o, r, rest @ ..] if c == "create" && o == "or" && r == "replace" => rest,
+        [c, rest @ ..] if c == "create" => rest,
+        _ => return false,
+    };
+    matches!(
+        rest.first().map(String::as_str),
+        Some("function" | "procedure" | "rule")
+    )
 }
 
 /// A dollar-quote tag that does not occur in `sql`.
@@ -164,6 +232,24 @@ mod tests {
         assert!(needs_check("(SELECT 1)"));
         assert!(needs_check("WITH a AS (SELECT 1) SELECT * FROM a"));
         assert!(needs_check("/* c */ TABLE t"));
+    }
+
+    #[test]
+    fn merged_statements_are_trusted_only_as_routines_and_rules() {
+        assert!(split_is_trusted("SELECT 'a;b'"));
+        assert!(split_is_trusted(
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END"
+        ));
+        assert!(split_is_trusted(
+            "create or replace rule r as on insert to t do also (select 1; select 2)"
+        ));
+        assert!(!split_is_trusted("SELECT (1; SELECT 2)"));
+        assert!(needs_check(
+            "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2)"
+        ));
+        assert!(!needs_check("VACUUM t"));
+        assert!(!needs_check("CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)"));
+        assert!(needs_check("CREATE TABLE t AS SELECT 1"));
     }
 
     #[test]

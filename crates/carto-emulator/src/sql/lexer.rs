@@ -54,7 +54,12 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
     // Inside `BEGIN ATOMIC ... END` (SQL-standard function bodies) `;` does not end the
     // statement either; `CASE ... END` nests there.
     let mut atomic: usize = 0;
+    // The word of the token just before (none after any other token), and the first words of
+    // the current statement: `BEGIN ATOMIC` opens a body only as those two adjacent words, at
+    // depth 0, in `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, as in PostgreSQL's grammar.
     let mut prev_word = String::new();
+    let mut prev_word_at = usize::MAX;
+    let mut head: Vec<String> = Vec::new();
     while i < bytes.len() {
         let c = sql[i..].chars().next().unwrap_or(' ');
         let start = i;
@@ -138,10 +143,19 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
                     "end" => atomic -= 1,
                     _ => {}
                 }
-            } else if word == "atomic" && prev_word == "begin" {
+            } else if word == "atomic"
+                && prev_word == "begin"
+                && prev_word_at == out.len()
+                && depth == 0
+                && is_routine_head(&head)
+            {
                 atomic = 1;
             }
+            if depth == 0 && head.len() < 4 {
+                head.push(word.clone());
+            }
             prev_word = word;
+            prev_word_at = out.len() + 1;
             out.push(Spanned {
                 token: Token::Word(sql[start..i].to_string()),
                 span: start..i,
@@ -166,7 +180,10 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
                     Token::Close
                 }
                 '.' => Token::Dot,
-                ';' if depth == 0 && atomic == 0 => Token::Semicolon,
+                ';' if depth == 0 && atomic == 0 => {
+                    head.clear();
+                    Token::Semicolon
+                }
                 other => Token::Other(other),
             };
             out.push(Spanned {
@@ -176,6 +193,31 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
         }
     }
     out
+}
+
+/// Whether a statement starting with these words is `CREATE [OR REPLACE] FUNCTION|PROCEDURE`.
+fn is_routine_head(head: &[String]) -> bool {
+    let rest = match head {
+        [create, or, replace, rest @ ..]
+            if create == "create" && or == "or" && replace == "replace" =>
+        {
+            rest
+        }
+        [create, rest @ ..] if create == "create" => rest,
+        _ => return false,
+    };
+    matches!(
+        rest.first().map(String::as_str),
+        Some("function" | "procedure")
+    )
+}
+
+/// Whether the statement holds a `;` that does not end it (a `BEGIN ATOMIC` body, a
+/// parenthesized `CREATE RULE` action), and so is one statement only if PostgreSQL agrees.
+pub(crate) fn has_inner_semicolon(statement: &str) -> bool {
+    tokenize(statement)
+        .iter()
+        .any(|t| t.token == Token::Other(';'))
 }
 
 /// Skips a quoted run starting after the opening quote; returns the index after the closing
@@ -314,6 +356,20 @@ mod tests {
         );
         assert_eq!(
             stmts("CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2); SELECT 3").len(),
+            2
+        );
+        // `begin atomic` opens a body only in CREATE FUNCTION/PROCEDURE, as adjacent words,
+        // outside parentheses.
+        assert_eq!(stmts("SELECT begin atomic FROM t; SELECT 2").len(), 2);
+        assert_eq!(stmts("SET search_path = begin, atomic; SELECT 2").len(), 2);
+        assert_eq!(
+            stmts("CREATE FUNCTION f(begin atomic) RETURNS int LANGUAGE sql AS 'x'; SELECT 2")
+                .len(),
+            2
+        );
+        assert_eq!(
+            stmts("CREATE OR REPLACE PROCEDURE p() BEGIN /* c */ ATOMIC SELECT 1; END; SELECT 2")
+                .len(),
             2
         );
         let atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END";

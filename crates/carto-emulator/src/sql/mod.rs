@@ -177,7 +177,16 @@ impl SqlEngine {
             return ApiError::new(StatusCode::FORBIDDEN, "permission denied to alter role")
                 .into_response(p.callback.as_deref());
         }
-        let (sql, statements) = build_sql(&p, session.level != ApiKeyType::Master);
+        let guarded = session.level != ApiKeyType::Master;
+        if guarded
+            && !lexer::split_statements(&p.q)
+                .into_iter()
+                .all(|r| guard::split_is_trusted(&p.q[r]))
+        {
+            return ApiError::new(StatusCode::FORBIDDEN, "system tables are forbidden")
+                .into_response(p.callback.as_deref());
+        }
+        let (sql, statements) = build_sql(&p, guarded);
         let lease = match self.checkout(&session).await {
             Ok(lease) => lease,
             Err(e) => return e.into_response(p.callback.as_deref()),
@@ -371,14 +380,23 @@ fn build_sql(p: &QueryParams, guarded: bool) -> (String, usize) {
 fn last_statement(p: &QueryParams, last: &str) -> Option<String> {
     let mut stmt = last.to_string();
     let mut wrapped = false;
-    if let Some((rows, page)) = p.page {
-        if lexer::is_pageable_select(&stmt) {
-            stmt = format!(
-                "SELECT * FROM (\n{stmt}\n) AS cdbq_1 LIMIT {rows} OFFSET {}",
-                rows.saturating_mul(page)
-            );
-            wrapped = true;
+    if (p.page.is_some() || p.order_by.is_some()) && lexer::is_pageable_select(&stmt) {
+        let mut clauses = String::new();
+        if let Some((column, desc)) = &p.order_by {
+            clauses.push_str(&format!(
+                " ORDER BY {} {}",
+                quote_ident(column),
+                if *desc { "DESC" } else { "ASC" }
+            ));
         }
+        if let Some((rows, page)) = p.page {
+            clauses.push_str(&format!(
+                " LIMIT {rows} OFFSET {}",
+                rows.saturating_mul(page)
+            ));
+        }
+        stmt = format!("SELECT * FROM (\n{stmt}\n) AS cdbq_1{clauses}");
+        wrapped = true;
     }
     if p.format == Format::GeoJson {
         stmt = format!(
@@ -643,6 +661,25 @@ mod tests {
         let (sql, _) =
             built(json!({"q": "INSERT INTO t VALUES (1)", "page": 0, "rows_per_page": 10}));
         assert_eq!(sql, "INSERT INTO t VALUES (1)");
+    }
+
+    #[test]
+    fn order_by_wraps_selects_with_a_quoted_column() {
+        let (sql, _) =
+            built(json!({"q": "SELECT * FROM t", "order_by": "na\"me", "sort_order": "DESC"}));
+        assert_eq!(
+            sql,
+            "SELECT * FROM (\nSELECT * FROM t\n) AS cdbq_1 ORDER BY \"na\"\"me\" DESC"
+        );
+        let (sql, _) = built(
+            json!({"q": "SELECT * FROM t", "order_by": "a", "sort_order": "sideways", "page": 1, "rows_per_page": 5}),
+        );
+        assert_eq!(
+            sql,
+            "SELECT * FROM (\nSELECT * FROM t\n) AS cdbq_1 ORDER BY \"a\" ASC LIMIT 5 OFFSET 5"
+        );
+        let (sql, _) = built(json!({"q": "DELETE FROM t", "order_by": "a"}));
+        assert_eq!(sql, "DELETE FROM t");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub(crate) struct QueryParams {
     pub(crate) dp: u32,
     /// `(rows_per_page, page)` when both are integers.
     pub(crate) page: Option<(u64, u64)>,
+    /// The legacy `order_by` column and whether `sort_order` is `desc` (any other value is
+    /// ascending, as on CARTO).
+    pub(crate) order_by: Option<(String, bool)>,
     pub(crate) callback: Option<String>,
 }
 
@@ -147,6 +150,17 @@ pub(crate) fn parse(params: &Map<String, Value>) -> Result<QueryParams, ApiError
         (Some(rows), Some(page)) => Some((rows, page)),
         _ => None,
     };
+    let order_by = params
+        .get("order_by")
+        .and_then(last_string)
+        .filter(|c| !c.is_empty())
+        .map(|column| {
+            let desc = params
+                .get("sort_order")
+                .and_then(last_string)
+                .is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+            (column, desc)
+        });
     let callback = params
         .get("callback")
         .and_then(last_string)
@@ -159,6 +173,7 @@ pub(crate) fn parse(params: &Map<String, Value>) -> Result<QueryParams, ApiError
         skipfields,
         dp,
         page,
+        order_by,
         callback,
     })
 }

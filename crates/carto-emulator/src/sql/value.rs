@@ -192,6 +192,13 @@ fn write_js_date(out: &mut String, dt: NaiveDateTime) {
 }
 
 fn parse_date(text: &str, tz: bool) -> Option<NaiveDateTime> {
+    // `0044-03-15 BC` is the astronomical year -43, as JavaScript's Date holds it.
+    if let Some(ad) = text.strip_suffix(" BC") {
+        let (year, rest) = ad.split_at(ad.find('-')?);
+        let astronomical = 1 - year.parse::<i32>().ok()?;
+        let sign = if astronomical < 0 { "-" } else { "" };
+        return parse_date(&format!("{sign}{:04}{rest}", astronomical.abs()), tz);
+    }
     if tz {
         // `2020-02-29 12:34:56.789+01`, `+05:30`, `+05:30:15`
         let split = text.rfind(['+', '-']).filter(|&i| i > 10)?;
@@ -536,6 +543,17 @@ mod tests {
         assert_eq!(
             conv(1184, Some("2011-09-21 00:30:00-05:30")),
             "\"2011-09-21T06:00:00Z\""
+        );
+        // Before year 1: JavaScript's astronomical year with its sign, as CARTO writes it.
+        assert_eq!(conv(1082, Some("0044-03-15 BC")), "\"-43-03-15T00:00:00Z\"");
+        assert_eq!(conv(1082, Some("0001-02-29 BC")), "\"0-02-29T00:00:00Z\"");
+        assert_eq!(
+            conv(1114, Some("0044-03-15 12:30:00 BC")),
+            "\"-43-03-15T12:30:00Z\""
+        );
+        assert_eq!(
+            conv(1184, Some("0044-03-15 12:30:00+01 BC")),
+            "\"-43-03-15T11:30:00Z\""
         );
         assert_eq!(conv(1184, Some("infinity")), "\"Infinity\"");
         assert_eq!(conv(1114, Some("-infinity")), "\"-Infinity\"");

@@ -28,6 +28,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a response whole.
+    pub async fn read(r: reqwest::Response) -> Reply {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
@@ -51,15 +63,7 @@ pub async fn send(
             .header("content-type", "application/json")
             .body(j.to_string());
     }
-    let r = rb.send().await.unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        text,
-    }
+    Reply::read(rb.send().await.unwrap()).await
 }
 
 /// Sends a form-encoded POST.
@@ -74,14 +78,7 @@ pub async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) ->
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        text,
-    }
+    Reply::read(r).await
 }
 
 /// The keys of a JSON object, in order.

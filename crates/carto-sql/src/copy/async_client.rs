@@ -8,16 +8,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use carto_core::Error;
-use carto_core::endpoint::loggable_path;
-use carto_transport::{AsyncBody, AsyncTransport, BodyStream, ByteStream, ClientCore};
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{AsyncTransport, BodyStream, ClientCore, DecodedStream};
+use futures_util::{Stream, StreamExt, TryStreamExt, ready};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::body::{CHUNK, async_body};
 use super::request::{
-    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, create_error, head_error, open_error, trace, write_error,
+    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, ProgressFn,
+    attachment_filename, create_error, open_error, single, write_error,
 };
 use super::trailer::TrailerCheck;
 
@@ -45,13 +44,48 @@ use super::trailer::TrailerCheck;
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct AsyncCopyClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncCopyClient, AsyncTransport, "client");
+impl<T: AsyncTransport> AsyncCopyClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncCopyClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncCopyClient", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncCopyClient<T> {
+    /// Sends any endpoint and parses its answer.
+    pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send_async(endpoint).await
+    }
+
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when `options`
     /// asks.
@@ -77,14 +111,13 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         S: Stream<Item = Result<Bytes, io::Error>> + Send + 'static,
     {
         let endpoint = CopyFrom::from_options(sql, options);
-        let head = endpoint.to_request_head(self.core.context())?;
         let stream: BodyStream = Box::pin(stream);
         let body = async_body(stream, options.gzip_level(), options.progress_fn());
-        let (parts, ()) = head.into_parts();
-        let response = self.stream(http::Request::from_parts(parts, body)).await?;
-        let (parts, body) = response.into_parts();
-        let data = read_limited(body, MAX_ERROR_BODY).await?;
-        endpoint.parse(http::Response::from_parts(parts, data))
+        let mut answer = self
+            .core
+            .send_streaming_async(&endpoint, Some(body))
+            .await?;
+        single(answer.next().await)
     }
 
     /// [`copy_from`](Self::copy_from) with the content of the file at `path`.
@@ -105,19 +138,11 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// chunks, as they arrive (see [`CopyToStream`] for a failure after the output
     /// started).
     pub async fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToStream, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
-        let response = self.stream(request.map(AsyncBody::from)).await?;
-        let (parts, body) = response.into_parts();
-        if !parts.status.is_success() {
-            let data = read_limited(body, MAX_ERROR_BODY).await?;
-            return Err(head_error(&parts, &data));
-        }
+        let endpoint = CopyTo::from_options(sql, options);
+        let inner = self.core.send_streaming_async(&endpoint, None).await?;
         Ok(CopyToStream {
-            filename: attachment_filename(&parts.headers),
-            inner: body,
-            check: TrailerCheck::new(),
-            error: None,
-            done: false,
+            filename: attachment_filename(&inner.head().headers),
+            inner,
             count: 0,
             progress: options.progress_fn(),
         })
@@ -158,21 +183,6 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         }
         result
     }
-
-    async fn stream(
-        &self,
-        request: http::Request<AsyncBody>,
-    ) -> Result<http::Response<ByteStream>, Error> {
-        let method = request.method().clone();
-        let path = loggable_path(request.uri()).to_owned();
-        let result = self.core.transport().send_streaming(request).await;
-        trace(
-            &method,
-            &path,
-            result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
-        );
-        Ok(result?)
-    }
 }
 
 /// The output of a COPY TO as a stream of chunks, as they arrive.
@@ -182,10 +192,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
 /// such an error is not passed on as data but ends the stream with an [`Error::Api`]
 /// (status 200).
 pub struct CopyToStream {
-    inner: ByteStream,
-    check: TrailerCheck,
-    error: Option<Error>,
-    done: bool,
+    inner: DecodedStream<TrailerCheck>,
     count: u64,
     progress: Option<ProgressFn>,
     filename: Option<String>,
@@ -207,14 +214,6 @@ impl CopyToStream {
     pub fn into_async_read(self) -> impl AsyncRead + Send + Unpin {
         tokio_util::io::StreamReader::new(self.map_err(io::Error::other))
     }
-
-    fn emit(&mut self, chunk: Bytes) -> Poll<Option<Result<Bytes, Error>>> {
-        self.count += chunk.len() as u64;
-        if let Some(progress) = &self.progress {
-            progress(self.count);
-        }
-        Poll::Ready(Some(Ok(chunk)))
-    }
 }
 
 impl Stream for CopyToStream {
@@ -222,34 +221,14 @@ impl Stream for CopyToStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            if let Some(err) = this.error.take() {
-                return Poll::Ready(Some(Err(err)));
-            }
-            if this.done {
-                return Poll::Ready(None);
-            }
-            match this.inner.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if let Some(ready) = this.check.push(&chunk) {
-                        return this.emit(ready);
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-                Poll::Ready(None) => {
-                    this.done = true;
-                    let (rest, error) = this.check.finish();
-                    this.error = error.map(Error::from);
-                    if !rest.is_empty() {
-                        return this.emit(rest);
-                    }
-                }
+        let item = ready!(this.inner.poll_next_unpin(cx));
+        if let Some(Ok(chunk)) = &item {
+            this.count += chunk.len() as u64;
+            if let Some(progress) = &this.progress {
+                progress(this.count);
             }
         }
+        Poll::Ready(item)
     }
 }
 
@@ -260,20 +239,6 @@ impl fmt::Debug for CopyToStream {
             .field("bytes_read", &self.count)
             .finish_non_exhaustive()
     }
-}
-
-/// Reads at most `limit` bytes of a (small) response body.
-async fn read_limited(mut body: ByteStream, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut data = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        let room = limit - data.len();
-        data.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if data.len() >= limit {
-            break;
-        }
-    }
-    Ok(data)
 }
 
 /// Writes every chunk of `stream` into `writer`, then flushes it; returns the number

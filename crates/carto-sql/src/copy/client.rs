@@ -7,14 +7,13 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use bytes::{Buf, Bytes};
-use carto_core::endpoint::loggable_path;
-use carto_core::{Error, TransportErrorKind};
-use carto_transport::{Body, ClientCore, ResponseReader, Transport, TransportError};
+use carto_core::{Credentials, Endpoint, Error, RequestContext, TransportErrorKind};
+use carto_transport::{ClientCore, Decoded, Transport, TransportError};
 
 use super::body::{CHUNK, sync_body};
 use super::request::{
-    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_ERROR_BODY, ProgressFn,
-    attachment_filename, create_error, head_error, open_error, trace, write_error,
+    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, ProgressFn,
+    attachment_filename, create_error, open_error, single, write_error,
 };
 use super::trailer::TrailerCheck;
 
@@ -41,13 +40,48 @@ use super::trailer::TrailerCheck;
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct CopyClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(CopyClient, Transport, "client");
+impl<T: Transport> CopyClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for CopyClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("CopyClient", f)
+    }
+}
 
 impl<T: Transport> CopyClient<T> {
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send(endpoint)
+    }
+
     /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
     /// read and sent as they come (chunked), gzip-compressed on the way when
     /// `options` asks.
@@ -61,13 +95,8 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let endpoint = CopyFrom::from_options(sql, options);
-        let head = endpoint.to_request_head(self.core.context())?;
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
-        let (parts, ()) = head.into_parts();
-        let response = self.stream(http::Request::from_parts(parts, body))?;
-        let (parts, reader) = response.into_parts();
-        let data = read_limited(reader, MAX_ERROR_BODY)?;
-        endpoint.parse(http::Response::from_parts(parts, data))
+        single(self.core.send_streaming(&endpoint, Some(body))?.next())
     }
 
     /// [`copy_from`](Self::copy_from) with the content of the file at `path`.
@@ -86,23 +115,14 @@ impl<T: Transport> CopyClient<T> {
     /// it arrives. A failure of the server after the output started shows as a read
     /// error wrapping an [`Error::Api`] (see [`CopyToReader`]).
     pub fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
-        let request = CopyTo::from_options(sql, options).to_request(self.core.context())?;
-        let response = self.stream(request.map(Body::from))?;
-        let (parts, reader) = response.into_parts();
-        if !parts.status.is_success() {
-            let body = read_limited(reader, MAX_ERROR_BODY)?;
-            return Err(head_error(&parts, &body));
-        }
+        let endpoint = CopyTo::from_options(sql, options);
+        let inner = self.core.send_streaming(&endpoint, None)?;
         Ok(CopyToReader {
-            filename: attachment_filename(&parts.headers),
-            inner: reader,
-            check: TrailerCheck::new(),
+            filename: attachment_filename(&inner.head().headers),
+            inner,
             pending: Bytes::new(),
-            error: None,
-            done: false,
             count: 0,
             progress: options.progress_fn(),
-            buf: vec![0; CHUNK],
         })
     }
 
@@ -136,21 +156,6 @@ impl<T: Transport> CopyClient<T> {
         // On a failure midway, dropping the `BufWriter` writes out what it holds.
         drain(reader, &mut file)
     }
-
-    fn stream(
-        &self,
-        request: http::Request<Body>,
-    ) -> Result<http::Response<ResponseReader>, Error> {
-        let method = request.method().clone();
-        let path = loggable_path(request.uri()).to_owned();
-        let result = self.core.transport().send_streaming(request);
-        trace(
-            &method,
-            &path,
-            result.as_ref().map(|r| r.status()).map_err(|e| e.kind()),
-        );
-        Ok(result?)
-    }
 }
 
 /// The output of a COPY TO, read as it arrives.
@@ -161,15 +166,11 @@ impl<T: Transport> CopyClient<T> {
 /// `io::Error` whose inner error is the [`Error::Api`] (status 200), which
 /// [`CopyToReader::into_error`] takes back out.
 pub struct CopyToReader {
-    inner: ResponseReader,
-    check: TrailerCheck,
+    inner: Decoded<TrailerCheck>,
     pending: Bytes,
-    error: Option<Error>,
-    done: bool,
     count: u64,
     progress: Option<ProgressFn>,
     filename: Option<String>,
-    buf: Vec<u8>,
 }
 
 impl CopyToReader {
@@ -199,43 +200,15 @@ impl CopyToReader {
 
     /// The next chunk of data, `None` at the end.
     pub fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        loop {
-            if !self.pending.is_empty() {
-                let chunk = std::mem::take(&mut self.pending);
-                self.advance(chunk.len());
-                return Ok(Some(chunk));
-            }
-            if let Some(err) = self.error.take() {
-                return Err(err);
-            }
-            if self.done {
-                return Ok(None);
-            }
-            self.fill()?;
-        }
-    }
-
-    /// Reads the next piece of the body into `pending` (or ends it).
-    fn fill(&mut self) -> Result<(), Error> {
-        let n = loop {
-            match self.inner.read(&mut self.buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.done = true;
-                    return Err(TransportError::from_io(e).into());
-                }
-            }
+        let chunk = match std::mem::take(&mut self.pending) {
+            pending if !pending.is_empty() => pending,
+            _ => match self.inner.next().transpose()? {
+                Some(chunk) => chunk,
+                None => return Ok(None),
+            },
         };
-        if n == 0 {
-            let (rest, error) = self.check.finish();
-            self.pending = rest;
-            self.error = error.map(Error::from);
-            self.done = true;
-        } else if let Some(ready) = self.check.push(&self.buf[..n]) {
-            self.pending = ready;
-        }
-        Ok(())
+        self.advance(chunk.len());
+        Ok(Some(chunk))
     }
 
     fn advance(&mut self, n: usize) {
@@ -251,22 +224,17 @@ impl Read for CopyToReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
-            if !self.pending.is_empty() {
-                let n = buf.len().min(self.pending.len());
-                buf[..n].copy_from_slice(&self.pending[..n]);
-                self.pending.advance(n);
-                self.advance(n);
-                return Ok(n);
+        while self.pending.is_empty() {
+            match self.inner.next() {
+                Some(chunk) => self.pending = chunk.map_err(io::Error::other)?,
+                None => return Ok(0),
             }
-            if let Some(err) = self.error.take() {
-                return Err(io::Error::other(err));
-            }
-            if self.done {
-                return Ok(0);
-            }
-            self.fill().map_err(io::Error::other)?;
         }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        self.advance(n);
+        Ok(n)
     }
 }
 
@@ -289,14 +257,4 @@ fn drain<W: Write + ?Sized>(mut reader: CopyToReader, writer: &mut W) -> Result<
     }
     writer.flush().map_err(write_error)?;
     Ok(written)
-}
-
-/// Reads at most `limit` bytes of a (small) response body.
-fn read_limited(reader: ResponseReader, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut data = Vec::new();
-    reader
-        .take(limit as u64)
-        .read_to_end(&mut data)
-        .map_err(TransportError::from_io)?;
-    Ok(data)
 }

@@ -53,7 +53,7 @@ mod trailer;
 pub use async_client::{AsyncCopyClient, CopyToStream};
 pub use client::{CopyClient, CopyToReader};
 pub use request::{
-    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, MAX_GET_QUERY_LEN,
-    ProgressFn, attachment_filename, check_copy_sql,
+    CopyFrom, CopyFromAnswer, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions,
+    MAX_GET_QUERY_LEN, ProgressFn, attachment_filename, check_copy_sql,
 };
-pub use trailer::HOLD_BACK;
+pub use trailer::{HOLD_BACK, TrailerCheck};

@@ -7,19 +7,21 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use carto_core::endpoint::parse_json;
-use carto_core::{ApiError, Error, HttpRequest, HttpResponse, RequestContext, TransportErrorKind};
+use carto_core::endpoint::{decode_json, parse_json};
+use carto_core::{
+    DecodeError, Error, HttpRequest, HttpResponse, RequestContext, TransportErrorKind,
+};
+use carto_transport::{BodyDecoder, MAX_ERROR_BODY, RequestBody, StreamingEndpoint};
 use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE, EXPECT};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
+
+use super::trailer::TrailerCheck;
 
 /// Queries longer than this many bytes are sent by COPY TO in a POST form body rather
 /// than in the URL (the official Python SDK keeps them in the URL even when it POSTs,
 /// which breaks on long queries).
 pub const MAX_GET_QUERY_LEN: usize = 1024;
-
-/// The largest error body read from a failed COPY response.
-pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A progress callback: called with the number of bytes moved so far.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
@@ -248,6 +250,74 @@ impl CopyTo {
     }
 }
 
+/// Streamed, the upload is the caller's ([`RequestBody::Upload`]) and the answer is
+/// read whole (at most [`MAX_ERROR_BODY`] bytes) into a [`CopyFromResult`].
+impl StreamingEndpoint for CopyFrom {
+    type Decoder = CopyFromAnswer;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
+        Ok(self.to_request_head(ctx)?.map(|()| RequestBody::Upload))
+    }
+
+    fn decoder(&self, head: &http::response::Parts) -> Result<CopyFromAnswer, Error> {
+        Ok(CopyFromAnswer {
+            status: head.status,
+            data: Vec::new(),
+            result: None,
+        })
+    }
+}
+
+/// The [`BodyDecoder`] of a COPY FROM answer: one item, the [`CopyFromResult`] its JSON
+/// body (at most [`MAX_ERROR_BODY`] bytes are kept) decodes into.
+#[derive(Debug)]
+pub struct CopyFromAnswer {
+    status: http::StatusCode,
+    data: Vec<u8>,
+    result: Option<CopyFromResult>,
+}
+
+impl BodyDecoder for CopyFromAnswer {
+    type Item = CopyFromResult;
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let room = MAX_ERROR_BODY - self.data.len();
+        self.data.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        Ok(())
+    }
+
+    fn next_item(&mut self) -> Option<Result<CopyFromResult, Error>> {
+        self.result.take().map(Ok)
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.result = Some(decode_json(self.status, &self.data)?);
+        Ok(())
+    }
+}
+
+/// The one item of a streamed answer (a [`CopyFromAnswer`]), or the error of an answer
+/// that ended with none.
+pub(crate) fn single<T>(item: Option<Result<T, Error>>) -> Result<T, Error> {
+    item.unwrap_or_else(|| {
+        Err(DecodeError::new(http::StatusCode::OK, ".", "the answer is empty", b"").into())
+    })
+}
+
+/// Streamed, the body is passed on as it arrives, its last [`HOLD_BACK`](super::HOLD_BACK)
+/// bytes checked for an appended error ([`TrailerCheck`]).
+impl StreamingEndpoint for CopyTo {
+    type Decoder = TrailerCheck;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
+        Ok(CopyTo::to_request(self, ctx)?.map(RequestBody::Bytes))
+    }
+
+    fn decoder(&self, _head: &http::response::Parts) -> Result<TrailerCheck, Error> {
+        Ok(TrailerCheck::new())
+    }
+}
+
 /// The file name of a `Content-Disposition: attachment; filename=...` header
 /// (percent-decoded, as CARTO encodes it with `encodeURIComponent`).
 pub fn attachment_filename(headers: &HeaderMap) -> Option<String> {
@@ -285,28 +355,6 @@ pub(crate) fn create_error(path: &Path, err: io::Error) -> Error {
 /// A failure to write COPY TO output where the caller asked.
 pub(crate) fn write_error(err: io::Error) -> Error {
     Error::transport(TransportErrorKind::Io, err)
-}
-
-/// Traces a COPY request (method and path only, never the query string) and what
-/// became of it, at debug level.
-pub(crate) fn trace(
-    method: &Method,
-    path: &str,
-    outcome: Result<http::StatusCode, TransportErrorKind>,
-) {
-    match outcome {
-        Ok(status) => {
-            tracing::debug!(target: "carto_sql", %method, %path, status = status.as_u16(), "COPY request")
-        }
-        Err(kind) => {
-            tracing::debug!(target: "carto_sql", %method, %path, error = %kind, "COPY request failed")
-        }
-    }
-}
-
-/// The error of a failed COPY response, from its head and (the start of) its body.
-pub(crate) fn head_error(head: &http::response::Parts, body: &[u8]) -> Error {
-    ApiError::from_parts(head.status, &head.headers, body).into()
 }
 
 #[cfg(test)]

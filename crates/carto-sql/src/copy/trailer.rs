@@ -12,7 +12,8 @@
 //! [`HOLD_BACK`].
 
 use bytes::{Bytes, BytesMut};
-use carto_core::ApiError;
+use carto_core::{ApiError, Error};
+use carto_transport::BodyDecoder;
 use http::{HeaderMap, StatusCode};
 
 /// How many bytes at the end of a COPY TO body are held back until the end.
@@ -21,26 +22,35 @@ pub const HOLD_BACK: usize = 4096;
 /// The smallest piece passed on before the end of the body.
 pub(crate) const EMIT_AT: usize = 64 * 1024;
 
-/// Holds back the tail of a body to find an appended error; see the module docs.
+/// Holds back the tail of a COPY TO body to find an appended error; see the module
+/// docs. The [`BodyDecoder`] of a streamed [`CopyTo`](super::CopyTo): its items are
+/// the data, in pieces, and the appended error, if any, is the last item.
 #[derive(Debug, Default)]
-pub(crate) struct TrailerCheck {
+pub struct TrailerCheck {
     hold: BytesMut,
+    ready: Option<Bytes>,
+    error: Option<ApiError>,
 }
 
 impl TrailerCheck {
-    pub(crate) fn new() -> Self {
+    /// A check at the start of a body.
+    pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Takes the next chunk; returns the bytes that may be passed on now.
+impl BodyDecoder for TrailerCheck {
+    type Item = Bytes;
+
+    /// Takes the next chunk; the bytes that may be passed on now become the next item.
     ///
-    /// Bytes are passed on in pieces of at least [`EMIT_AT`] bytes: small chunks (a
+    /// Bytes are passed on in pieces of at least 64 KiB: small chunks (a
     /// server may send one per row) are gathered, so that the held-back tail is moved
     /// once per piece rather than once per chunk.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Option<Bytes> {
+    fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
         self.hold.extend_from_slice(chunk);
         if self.hold.len() < HOLD_BACK + EMIT_AT {
-            return None;
+            return Ok(());
         }
         let ready = self.hold.len() - HOLD_BACK;
         let out = self.hold.split_to(ready).freeze();
@@ -49,20 +59,27 @@ impl TrailerCheck {
         let mut fresh = BytesMut::with_capacity(HOLD_BACK + 2 * EMIT_AT);
         fresh.extend_from_slice(&self.hold);
         self.hold = fresh;
-        Some(out)
+        self.ready = Some(out);
+        Ok(())
     }
 
-    /// Ends the body: the remaining bytes to pass on, and the appended error if any.
-    pub(crate) fn finish(&mut self) -> (Bytes, Option<ApiError>) {
-        let mut rest = std::mem::take(&mut self.hold);
-        match trailing_error(&rest) {
-            Some(start) => {
-                let error = ApiError::from_parts(StatusCode::OK, &HeaderMap::new(), &rest[start..]);
-                rest.truncate(start);
-                (rest.freeze(), Some(error))
-            }
-            None => (rest.freeze(), None),
+    fn next_item(&mut self) -> Option<Result<Bytes, Error>> {
+        if let Some(ready) = self.ready.take() {
+            return Some(Ok(ready));
         }
+        self.error.take().map(|e| Err(e.into()))
+    }
+
+    /// Ends the body: the remaining bytes, then the appended error if any.
+    fn finish(&mut self) -> Result<(), Error> {
+        let mut rest = std::mem::take(&mut self.hold);
+        if let Some(start) = trailing_error(&rest) {
+            let error = ApiError::from_parts(StatusCode::OK, &HeaderMap::new(), &rest[start..]);
+            rest.truncate(start);
+            self.error = Some(error);
+        }
+        self.ready = (!rest.is_empty()).then(|| rest.freeze());
+        Ok(())
     }
 }
 
@@ -84,17 +101,27 @@ fn trailing_error(data: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn drain(check: &mut TrailerCheck, out: &mut Vec<Bytes>) -> Option<ApiError> {
+        while let Some(item) = check.next_item() {
+            match item {
+                Ok(b) => out.push(b),
+                Err(Error::Api(e)) => return Some(*e),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        None
+    }
+
     fn run(chunks: &[&[u8]]) -> (Vec<u8>, Option<ApiError>) {
         let mut check = TrailerCheck::new();
         let mut out = Vec::new();
         for c in chunks {
-            if let Some(b) = check.push(c) {
-                out.extend_from_slice(&b);
-            }
+            check.push(c).unwrap();
+            assert!(drain(&mut check, &mut out).is_none());
         }
-        let (rest, err) = check.finish();
-        out.extend_from_slice(&rest);
-        (out, err)
+        check.finish().unwrap();
+        let err = drain(&mut check, &mut out);
+        (out.concat(), err)
     }
 
     #[test]
@@ -117,11 +144,13 @@ mod tests {
         let mut check = TrailerCheck::new();
         let mut pieces = Vec::new();
         for _ in 0..20_000 {
-            if let Some(b) = check.push(row) {
-                pieces.push(b);
-            }
+            check.push(row).unwrap();
+            assert!(drain(&mut check, &mut pieces).is_none());
         }
-        let (rest, err) = check.finish();
+        let before = pieces.len();
+        check.finish().unwrap();
+        let err = drain(&mut check, &mut pieces);
+        let rest = pieces.split_off(before).concat();
         assert!(err.is_none());
         assert!(pieces.len() > 2);
         assert!(pieces.iter().all(|p| p.len() >= EMIT_AT));
