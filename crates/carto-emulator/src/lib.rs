@@ -42,10 +42,6 @@ pub mod tls;
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported
 /// for [`EmulatorBuilder::statement_timeout`] and [`sql::SqlSession::level`].
 pub use carto_core::models::ApiKeyType;
-/// The former name of [`ApiKeyType`] (its `DefaultPublic` is [`ApiKeyType::Default`]),
-/// kept only until the workspace's own tests (`tests/common`) name [`ApiKeyType`].
-#[doc(hidden)]
-pub type KeyKind = ApiKeyType;
 pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
