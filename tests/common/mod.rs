@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use carto_emulator::{BlockingEmulator, Emulator, KeyKind};
+use carto_emulator::{ApiKeyType, BlockingEmulator, Emulator};
 
 pub const USER: &str = "alice";
 
@@ -15,7 +15,7 @@ pub const USER: &str = "alice";
 pub fn start_emulator() -> BlockingEmulator {
     Emulator::builder()
         .user(USER)
-        .statement_timeout(KeyKind::Regular, Some(Duration::from_millis(500)))
+        .statement_timeout(ApiKeyType::Regular, Some(Duration::from_millis(500)))
         .start_blocking()
         .expect("the emulator starts (PostgreSQL binaries on the PATH)")
 }

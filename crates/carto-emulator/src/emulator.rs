@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use carto_core::models::ApiKeyType;
 use carto_core::{BaseUrl, Credentials, Token};
 
 use crate::error::EmulatorError;
@@ -13,17 +14,6 @@ use crate::pg::{PgCluster, PgServer};
 use crate::sql::SessionLimits;
 use crate::store::{Store, validate_name};
 use crate::tls::{TlsMode, TlsSetup};
-
-/// A key type, for per-type settings such as statement timeouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// The master key.
-    Master,
-    /// The Default public key (and requests without a key).
-    DefaultPublic,
-    /// Regular keys.
-    Regular,
-}
 
 /// Settings of an emulator, made by [`Emulator::builder`].
 #[derive(Debug, Clone)]
@@ -107,13 +97,10 @@ impl EmulatorBuilder {
         self
     }
 
-    /// The statement timeout of SQL run with keys of this kind (default: none).
-    pub fn statement_timeout(mut self, kind: KeyKind, timeout: Option<Duration>) -> Self {
-        match kind {
-            KeyKind::Master => self.timeouts.master = timeout,
-            KeyKind::DefaultPublic => self.timeouts.default = timeout,
-            KeyKind::Regular => self.timeouts.regular = timeout,
-        }
+    /// The statement timeout of SQL run with keys of this type (default: none).
+    /// [`ApiKeyType::Default`] also covers requests without a key.
+    pub fn statement_timeout(mut self, key_type: ApiKeyType, timeout: Option<Duration>) -> Self {
+        self.timeouts.set(key_type, timeout);
         self
     }
 
@@ -201,7 +188,7 @@ impl EmulatorBuilder {
             .with_socket_dir(server.socket_dir().map(Path::to_path_buf))
             .with_session_limits(self.sessions);
         engine
-            .enable_batch(server.connect_superuser(crate::store::REGISTRY_DB).await?)
+            .enable_batch(server.connect_superuser(crate::names::REGISTRY_DB).await?)
             .await?;
         let state = Arc::new(AppState {
             store: store.clone(),

@@ -8,7 +8,7 @@
 use tokio_postgres::Client;
 
 use crate::error::EmulatorError;
-use crate::store::{META_SCHEMA, SERVICES_ROLE};
+use crate::names::{META_SCHEMA, SERVICES_ROLE};
 
 /// The world countries (one feature per country, MultiPolygon, EPSG:4326).
 pub const ADMIN0_GEOJSON: &str = include_str!("../data/admin0-110m.geojson");

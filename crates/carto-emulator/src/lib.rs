@@ -32,12 +32,17 @@ mod grants;
 #[allow(clippy::result_large_err)]
 mod http;
 mod ident;
+mod names;
 pub mod pg;
+mod response;
 pub mod sql;
 mod store;
 pub mod tls;
 
-pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder, KeyKind};
+/// The type of an API key (master, Default public, regular): carto-core's, re-exported
+/// for [`EmulatorBuilder::statement_timeout`] and [`sql::SqlSession::level`].
+pub use carto_core::models::ApiKeyType;
+pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::StatementTimeouts;

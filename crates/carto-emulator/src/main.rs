@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use carto_emulator::tls::TlsMode;
-use carto_emulator::{Emulator, KeyKind};
+use carto_emulator::{ApiKeyType, Emulator};
 use clap::Parser;
 
 /// A local CARTO server (Auth API v3, SQL API v2, /api/v3/me, DO token) on a real
@@ -127,9 +127,9 @@ fn builder(args: &Args) -> Result<carto_emulator::EmulatorBuilder, String> {
         });
     }
     for (kind, ms) in [
-        (KeyKind::Master, args.master_timeout_ms),
-        (KeyKind::DefaultPublic, args.public_timeout_ms),
-        (KeyKind::Regular, args.regular_timeout_ms),
+        (ApiKeyType::Master, args.master_timeout_ms),
+        (ApiKeyType::Default, args.public_timeout_ms),
+        (ApiKeyType::Regular, args.regular_timeout_ms),
     ] {
         if let Some(ms) = ms {
             b = b.statement_timeout(kind, Some(Duration::from_millis(ms)));

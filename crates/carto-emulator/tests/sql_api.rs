@@ -5,7 +5,8 @@ mod sql_common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use carto_emulator::sql::{KeyLevel, SqlEngine};
+use carto_emulator::ApiKeyType;
+use carto_emulator::sql::SqlEngine;
 use serde_json::{Value, json};
 use sql_common::{Answer, Env, OWNER, call, without_time};
 
@@ -484,7 +485,7 @@ async fn permissions_system_tables_and_role_escapes() {
 #[tokio::test]
 async fn statement_timeout_is_429() {
     let env = Env::start().await;
-    let mut session = env.session(OWNER, KeyLevel::Master);
+    let mut session = env.session(OWNER, ApiKeyType::Master);
     session.statement_timeout = Some(Duration::from_millis(200));
     let a = env
         .call(session.clone(), json!({ "q": "SELECT pg_sleep(5)" }))

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use carto_emulator::{Emulator, KeyKind};
+use carto_emulator::{ApiKeyType, Emulator};
 use common::{Reply, client, post_form, send};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -520,7 +520,7 @@ async fn permission_matrix_and_role_escapes() {
 async fn geocoder_and_timeouts() {
     let emu = Emulator::builder()
         .user("alice")
-        .statement_timeout(KeyKind::Regular, Some(Duration::from_millis(300)))
+        .statement_timeout(ApiKeyType::Regular, Some(Duration::from_millis(300)))
         .start()
         .await
         .unwrap();

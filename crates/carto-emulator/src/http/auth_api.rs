@@ -2,10 +2,11 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value, json};
 
 use super::{AppState, Ctx, empty_response, json_response, map_to_pairs, pairs_to_map};
-use crate::store::{KeyError, KeyRecord, KeyType, UserRecord};
+use crate::store::{KeyError, KeyRecord, UserRecord, key_type_rank};
 
 const FORBIDDEN: &str = "You don't have permission to access that resource";
 
@@ -40,10 +41,12 @@ pub(crate) fn authenticate(
     )
     .map_err(|_| empty_response(StatusCode::UNAUTHORIZED))?
     .ok_or_else(|| empty_response(StatusCode::UNAUTHORIZED))?;
-    state
+    let key = state
         .store
         .key_by_token(&user.username, &token)
-        .ok_or_else(|| empty_response(StatusCode::UNAUTHORIZED))
+        .ok_or_else(|| empty_response(StatusCode::UNAUTHORIZED))?;
+    super::log::note_key(key.key_type);
+    Ok(key)
 }
 
 fn authenticate_master(
@@ -52,7 +55,7 @@ fn authenticate_master(
     ctx: &Ctx,
 ) -> Result<KeyRecord, Response> {
     let key = authenticate(state, user, ctx)?;
-    if key.key_type == KeyType::Master {
+    if key.key_type == ApiKeyType::Master {
         Ok(key)
     } else {
         Err(empty_response(StatusCode::UNAUTHORIZED))
@@ -248,13 +251,13 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
             );
         }
     }
-    let mut types: Vec<KeyType> = Vec::new();
+    let mut types: Vec<ApiKeyType> = Vec::new();
     if let Some(t) = text("type") {
         for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
-                "master" => types.push(KeyType::Master),
-                "default" => types.push(KeyType::Default),
-                "regular" => types.push(KeyType::Regular),
+                "master" => types.push(ApiKeyType::Master),
+                "default" => types.push(ApiKeyType::Default),
+                "regular" => types.push(ApiKeyType::Regular),
                 _ => {
                     return carto_error(
                         StatusCode::BAD_REQUEST,
@@ -264,16 +267,15 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
             }
         }
     }
-    let mut keys: Vec<KeyRecord> = if caller.key_type == KeyType::Master {
+    let mut keys: Vec<KeyRecord> = if caller.key_type == ApiKeyType::Master {
         state.store.keys(&user.username)
     } else {
         vec![caller]
     };
     keys.retain(|k| types.is_empty() || types.contains(&k.key_type));
     keys.sort_by(|a, b| {
-        b.key_type
-            .rank()
-            .cmp(&a.key_type.rank())
+        key_type_rank(b.key_type)
+            .cmp(&key_type_rank(a.key_type))
             .then_with(|| match order.as_str() {
                 "name" => a.name.cmp(&b.name),
                 "type" => a.key_type.as_str().cmp(b.key_type.as_str()),
@@ -359,7 +361,7 @@ pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &s
     let Some(key) = find_key(state, user, name) else {
         return not_found();
     };
-    if caller.key_type != KeyType::Master && caller.name != key.name {
+    if caller.key_type != ApiKeyType::Master && caller.name != key.name {
         return not_found();
     }
     match key_json(state, user, &key).await {

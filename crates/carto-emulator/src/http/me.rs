@@ -2,11 +2,12 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use carto_core::models::ApiKeyType;
 use serde_json::json;
 
 use super::auth_api::{authenticate, carto_error};
 use super::{AppState, Ctx, json_response};
-use crate::store::{KeyType, UserRecord};
+use crate::store::UserRecord;
 
 /// `GET /api/v3/me`: who the key belongs to (modelled on CARTO's document; the
 /// master key also sees `user_data.api_key`).
@@ -34,7 +35,7 @@ pub(crate) async fn me(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respons
         "base_url": ctx.base,
         "organization": user.org.as_ref().map(|o| json!({"name": o})),
     });
-    if key.key_type == KeyType::Master {
+    if key.key_type == ApiKeyType::Master {
         user_data["api_key"] = json!(key.token.expose_secret());
     }
     let body = json!({
@@ -57,9 +58,9 @@ pub(crate) async fn do_token(state: &AppState, user: &UserRecord, ctx: Ctx) -> R
         Err(r) => return r,
     };
     let allowed = match key.key_type {
-        KeyType::Master => true,
-        KeyType::Regular => key.apis().iter().any(|a| a == "do"),
-        KeyType::Default => false,
+        ApiKeyType::Master => true,
+        ApiKeyType::Regular => key.apis().iter().any(|a| a == "do"),
+        _ => false,
     };
     if !allowed {
         return carto_error(

@@ -3,6 +3,7 @@
 
 mod auth_api;
 mod json_error;
+mod log;
 mod me;
 mod sql_api;
 
@@ -12,8 +13,10 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
 
+pub(crate) use crate::response::{empty_response, json_response};
 use crate::store::{Store, UserRecord};
 
 /// Statement timeouts per key type (`None`: no timeout).
@@ -25,6 +28,28 @@ pub struct StatementTimeouts {
     pub default: Option<Duration>,
     /// For regular keys.
     pub regular: Option<Duration>,
+}
+
+impl StatementTimeouts {
+    /// The timeout of keys of this type (the Default public key's for a type it does not
+    /// know).
+    pub fn of(&self, key_type: ApiKeyType) -> Option<Duration> {
+        match key_type {
+            ApiKeyType::Master => self.master,
+            ApiKeyType::Regular => self.regular,
+            _ => self.default,
+        }
+    }
+
+    /// Sets the timeout of keys of this type (a type it does not know: the Default public
+    /// key's).
+    pub fn set(&mut self, key_type: ApiKeyType, timeout: Option<Duration>) {
+        match key_type {
+            ApiKeyType::Master => self.master = timeout,
+            ApiKeyType::Regular => self.regular = timeout,
+            _ => self.default = timeout,
+        }
+    }
 }
 
 /// Shared state of the server.
@@ -41,7 +66,10 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Builds the axum router.
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(state)
+    axum::Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(log::log_requests))
 }
 
 /// A request with its user resolved.
@@ -189,26 +217,6 @@ fn multipart_fields(content_type: &str, body: &[u8]) -> Vec<(String, String)> {
     out
 }
 
-/// `application/json; charset=utf-8` response.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    r
-}
-
-/// An empty response with a JSON content type (Rails' `head :status`).
-pub(crate) fn empty_response(status: StatusCode) -> Response {
-    let mut r = (status, Body::empty()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    r
-}
-
 /// SQL-API-style error body `{"error":[msg]}`.
 pub(crate) fn sql_error(status: StatusCode, message: &str) -> Response {
     json_response(status, &serde_json::json!({ "error": [message] }))
@@ -292,6 +300,7 @@ async fn dispatch(
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         return with_cors(r);
     }
+    log::note_user(&username);
     let Some(user) = state.store.user(&username) else {
         let r = unknown_user(&username);
         return if sql { with_cors(r) } else { r };

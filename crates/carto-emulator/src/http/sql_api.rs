@@ -3,11 +3,12 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
 
 use super::{AppState, Ctx, map_to_pairs, pairs_to_map, sql_error};
-use crate::sql::{KeyLevel, SqlSession};
-use crate::store::{KeyType, UserRecord};
+use crate::sql::SqlSession;
+use crate::store::UserRecord;
 
 /// Handles `/api/{v}/sql`.
 pub(crate) async fn handle(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
@@ -100,12 +101,13 @@ pub(crate) fn prepare(
                 .store
                 .key_by_token(&user.username, token)
                 .ok_or_else(unauthorized)?;
+            super::log::note_key(key.key_type);
             if !key.apis().iter().any(|a| a == "sql") {
                 return Err(sql_error(StatusCode::FORBIDDEN, "forbidden"));
             }
-            level_of(key.key_type)
+            key.key_type
         }
-        None => KeyLevel::Default,
+        None => ApiKeyType::Default,
     };
     // Connection: the first token found, or the Default public key.
     let role_key = state
@@ -116,14 +118,13 @@ pub(crate) fn prepare(
         .store
         .master_key(&user.username)
         .ok_or_else(unauthorized)?;
-    let timeout = match role_key.key_type {
-        KeyType::Master => state.timeouts.master,
-        KeyType::Default => state.timeouts.default,
-        KeyType::Regular => state.timeouts.regular,
-    };
+    let timeout = state.timeouts.of(role_key.key_type);
     let mut params = pairs_to_map(ctx.query.clone());
     for (k, v) in body {
         params.insert(k, v);
+    }
+    if let Some(q) = params.get("q").and_then(Value::as_str) {
+        tracing::debug!(target: "carto_emulator::sql", sql = q, "SQL");
     }
     let session = SqlSession {
         username: user.username.clone(),
@@ -135,12 +136,4 @@ pub(crate) fn prepare(
         statement_timeout: timeout,
     };
     Ok((session, params))
-}
-
-fn level_of(t: KeyType) -> KeyLevel {
-    match t {
-        KeyType::Master => KeyLevel::Master,
-        KeyType::Default => KeyLevel::Default,
-        KeyType::Regular => KeyLevel::Regular,
-    }
 }

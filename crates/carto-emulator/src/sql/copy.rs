@@ -22,6 +22,7 @@ use super::error::ApiError;
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};
 use super::{Lease, SqlEngine, SqlSession, channel_body, reset};
+use crate::response::json_body;
 
 /// `encodeURIComponent` leaves these unescaped.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -37,16 +38,6 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// CARTO's default `copy_from_max_post_size` (2 GB).
 pub(crate) const DEFAULT_COPY_FROM_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-}
 
 /// The `q` of a COPY request, validated as CARTO does.
 fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
@@ -325,7 +316,7 @@ impl SqlEngine {
                     let mut body = String::from("{\"time\":");
                     write_js_number(&mut body, seconds);
                     body.push_str(&format!(",\"total_rows\":{rows}}}"));
-                    json_response(StatusCode::OK, body)
+                    json_body(StatusCode::OK, body)
                 }
             },
         }

@@ -25,8 +25,8 @@
 //! key's own PostgreSQL privileges, which are the real boundary (see `docs/security.md`).
 
 use crate::ident::quote_ident;
+use crate::names::SERVICES_ROLE;
 use crate::sql::lexer::{self, Token};
-use crate::store::SERVICES_ROLE;
 
 /// The schema of the guard function in every user database.
 pub(crate) const GUARD_SCHEMA: &str = "carto_emulator_guard";

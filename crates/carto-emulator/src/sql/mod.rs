@@ -46,6 +46,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,19 +56,9 @@ use self::format::{Notices, Plan, Summary, Writer};
 use self::params::{Format, QueryParams};
 use self::pool::{Pool, Ticket};
 use self::wire::{ConnParams, DbError, Event, PgConn, WireError, tag_rows};
+use crate::ident::quote_ident;
 
 pub use self::limits::SessionLimits;
-
-/// The authorization level of the API key behind a request (§8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyLevel {
-    /// The user's master key: full access, system tables allowed.
-    Master,
-    /// The Default public key (also used when a request carries no key).
-    Default,
-    /// A regular API key.
-    Regular,
-}
 
 /// Who runs a request's SQL and where: the database login of the API key's role.
 #[derive(Clone)]
@@ -83,8 +74,11 @@ pub struct SqlSession {
     pub role: String,
     /// The role's password (never printed).
     pub password: String,
-    /// The key's authorization level.
-    pub level: KeyLevel,
+    /// The type of the key behind the request: its authorization level (§8).
+    /// [`ApiKeyType::Master`] has full access, system tables included; any other type
+    /// (the Default public key, also used when a request carries no key, and regular
+    /// keys) runs behind the system-table guard.
+    pub level: ApiKeyType,
     /// `statement_timeout` for the request's SQL; `None` keeps the role's own setting.
     pub statement_timeout: Option<Duration>,
 }
@@ -136,10 +130,6 @@ struct Lease {
     spatial: Vec<(u32, &'static str)>,
 }
 
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
 impl SqlEngine {
     /// An engine for the PostgreSQL server listening on `host:port` (TCP).
     pub fn new(host: String, port: u16) -> Self {
@@ -187,7 +177,7 @@ impl SqlEngine {
             return ApiError::new(StatusCode::FORBIDDEN, "permission denied to alter role")
                 .into_response(p.callback.as_deref());
         }
-        let guarded = session.level != KeyLevel::Master;
+        let guarded = session.level != ApiKeyType::Master;
         if guarded
             && !lexer::split_statements(&p.q)
                 .into_iter()
@@ -339,8 +329,8 @@ impl SqlEngine {
     }
 }
 
-/// Installs the system-table guard used for non-master keys ([`KeyLevel::Default`],
-/// [`KeyLevel::Regular`]) in the database `client` is connected to, as a superuser. The
+/// Installs the system-table guard used for non-master keys ([`ApiKeyType::Default`],
+/// [`ApiKeyType::Regular`]) in the database `client` is connected to, as a superuser. The
 /// emulator does it for every user database; a bare [`SqlEngine`] needs it in each database it
 /// serves (without it, non-master requests fail).
 pub async fn install_guard(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
@@ -709,7 +699,7 @@ mod tests {
             schema: "public".into(),
             role: "r".into(),
             password: "canary-pass-123".into(),
-            level: KeyLevel::Regular,
+            level: ApiKeyType::Regular,
             statement_timeout: None,
         };
         assert!(!format!("{s:?}").contains("canary-pass-123"));

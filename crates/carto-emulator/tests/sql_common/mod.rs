@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
+use carto_emulator::ApiKeyType;
 use carto_emulator::pg::PgCluster;
-use carto_emulator::sql::{KeyLevel, SqlEngine, SqlSession};
+use carto_emulator::sql::{SqlEngine, SqlSession};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -105,7 +106,7 @@ impl Env {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
-    pub fn session(&self, (role, password): (&str, &str), level: KeyLevel) -> SqlSession {
+    pub fn session(&self, (role, password): (&str, &str), level: ApiKeyType) -> SqlSession {
         SqlSession {
             username: "alice".to_string(),
             database: DB.to_string(),
@@ -118,15 +119,15 @@ impl Env {
     }
 
     pub fn master(&self) -> SqlSession {
-        self.session(OWNER, KeyLevel::Master)
+        self.session(OWNER, ApiKeyType::Master)
     }
 
     pub fn regular(&self) -> SqlSession {
-        self.session(REGULAR, KeyLevel::Regular)
+        self.session(REGULAR, ApiKeyType::Regular)
     }
 
     pub fn public(&self) -> SqlSession {
-        self.session(PUBLIC, KeyLevel::Default)
+        self.session(PUBLIC, ApiKeyType::Default)
     }
 
     pub async fn call(&self, session: SqlSession, params: Value) -> Answer {

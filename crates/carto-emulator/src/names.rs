@@ -1,0 +1,11 @@
+//! Names of the emulator's own databases, schemas and roles, shared by the store, the
+//! geocoder and the SQL guard.
+
+/// The database holding the user registry.
+pub(crate) const REGISTRY_DB: &str = "carto_emulator";
+/// The schema, in every user database, holding the API keys.
+pub(crate) const META_SCHEMA: &str = "carto_emulator_meta";
+/// The role owning the data-service functions and their tables (never a superuser).
+pub(crate) const SERVICES_ROLE: &str = "carto_emulator_services";
+/// Prefix of the PostgreSQL roles of regular keys.
+pub(crate) const KEY_ROLE_PREFIX: &str = "carto_role_";
