@@ -1,10 +1,11 @@
 //! [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): the Batch endpoints and the
 //! [`JobWaiter`] driven over a transport.
 
+use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use carto_core::{Endpoint, Error};
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
 use carto_transport::{AsyncTransport, ClientCore, Transport};
 
 use super::endpoint::{CancelJob, CreateJob, GetJob};
@@ -28,14 +29,45 @@ use super::waiter::{JobWaiter, WaitOptions, WaitStep};
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct BatchClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(BatchClient, Transport, "client");
+impl<T: Transport> BatchClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for BatchClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("BatchClient", f)
+    }
+}
 
 impl<T: Transport> BatchClient<T> {
-    fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
     }
 
@@ -119,14 +151,45 @@ impl<T: Transport> BatchClient<T> {
 /// ```
 ///
 /// `Debug` never shows the token.
+#[derive(Clone)]
 pub struct AsyncBatchClient<T> {
     core: ClientCore<T>,
 }
 
-carto_transport::__client_core_methods!(AsyncBatchClient, AsyncTransport, "client");
+impl<T: AsyncTransport> AsyncBatchClient<T> {
+    /// A client sending through `transport` with the given request context.
+    pub fn new(transport: T, ctx: RequestContext) -> Self {
+        Self {
+            core: ClientCore::new(transport, ctx),
+        }
+    }
+
+    /// A client for `credentials`, with the key in the Basic header.
+    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
+        Self::new(transport, RequestContext::new(credentials))
+    }
+
+    /// The request context (credentials, auth placement, user agent).
+    pub fn context(&self) -> &RequestContext {
+        self.core.context()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        self.core.transport()
+    }
+}
+
+/// Shows the request context (never the token), not the transport.
+impl<T> fmt::Debug for AsyncBatchClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt_debug("AsyncBatchClient", f)
+    }
+}
 
 impl<T: AsyncTransport> AsyncBatchClient<T> {
-    async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+    /// Sends any endpoint and parses its answer.
+    pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await
     }
 
