@@ -210,14 +210,17 @@ pub(crate) fn check_call(statement: &str, tag: &str) -> String {
 /// the private socket whatever the password, and role-level settings are removed at the next
 /// session.
 pub(crate) fn alters_a_role(sql: &str) -> bool {
-    lexer::split_statements(sql).into_iter().any(|r| {
-        let tokens = lexer::tokenize(&sql[r]);
-        let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
-            Some(Token::Word(w)) => w.to_ascii_lowercase(),
-            _ => String::new(),
-        };
-        word(0) == "alter" && matches!(word(1).as_str(), "role" | "user" | "group")
-    })
+    lexer::split_statements(sql)
+        .into_iter()
+        .any(|r| statement_alters_a_role(&sql[r]))
+}
+
+/// [`alters_a_role`] for one statement already split out.
+pub(crate) fn statement_alters_a_role(statement: &str) -> bool {
+    let w = words(statement, 2);
+    w.first().is_some_and(|x| x == "alter")
+        && w.get(1)
+            .is_some_and(|x| matches!(x.as_str(), "role" | "user" | "group"))
 }
 
 #[cfg(test)]

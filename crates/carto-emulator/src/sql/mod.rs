@@ -39,6 +39,7 @@ mod wire;
 
 use std::fmt;
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,20 +174,25 @@ impl SqlEngine {
             Ok(p) => p,
             Err(e) => return e.into_response(callback.as_deref()),
         };
-        if guard::alters_a_role(&p.q) {
+        // Split once: the role check, the splitter's trust check and the SQL built share it.
+        let ranges = lexer::split_statements(&p.q);
+        if ranges
+            .iter()
+            .any(|r| guard::statement_alters_a_role(&p.q[r.clone()]))
+        {
             return ApiError::new(StatusCode::FORBIDDEN, "permission denied to alter role")
                 .into_response(p.callback.as_deref());
         }
         let guarded = session.level != ApiKeyType::Master;
         if guarded
-            && !lexer::split_statements(&p.q)
-                .into_iter()
-                .all(|r| guard::split_is_trusted(&p.q[r]))
+            && !ranges
+                .iter()
+                .all(|r| guard::split_is_trusted(&p.q[r.clone()]))
         {
             return ApiError::new(StatusCode::FORBIDDEN, "system tables are forbidden")
                 .into_response(p.callback.as_deref());
         }
-        let (sql, statements) = build_sql(&p, guarded);
+        let (sql, statements) = build_sql(&p, ranges, guarded);
         let lease = match self.checkout(&session).await {
             Ok(lease) => lease,
             Err(e) => return e.into_response(p.callback.as_deref()),
@@ -340,8 +346,7 @@ pub async fn install_guard(client: &tokio_postgres::Client) -> Result<(), tokio_
 /// The SQL actually sent and the number of statements it holds. With `guarded` (non-master
 /// keys) every statement that may read a relation is preceded by its plan check
 /// ([`guard`]).
-fn build_sql(p: &QueryParams, guarded: bool) -> (String, usize) {
-    let statements = lexer::split_statements(&p.q);
+fn build_sql(p: &QueryParams, statements: Vec<Range<usize>>, guarded: bool) -> (String, usize) {
     let Some(last) = statements.last().cloned() else {
         return (p.q.clone(), 1);
     };
@@ -631,10 +636,9 @@ mod tests {
     use serde_json::json;
 
     fn built(v: Value) -> (String, usize) {
-        build_sql(
-            &params::parse(v.as_object().expect("object")).expect("params"),
-            false,
-        )
+        let p = params::parse(v.as_object().expect("object")).expect("params");
+        let statements = lexer::split_statements(&p.q);
+        build_sql(&p, statements, false)
     }
 
     #[test]
