@@ -1,13 +1,19 @@
-//! [`Client`]: the async entry point.
+//! [`CartoClient`]: the one client type behind [`Client`] (async) and
+//! [`blocking::Client`](crate::blocking::Client) (sync).
+//!
+//! Both are the same struct with a mode marker, so construction, credentials and the
+//! transport are written once; only the methods that send differ, in one impl block per
+//! mode (`Async` here, `Blocking` in `blocking.rs`).
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use carto_apikeys::AsyncApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
 use carto_sql::{AsyncBatchClient, AsyncCopyClient, AsyncSqlClient};
-use carto_transport::{AsyncTransport, ClientCore};
+use carto_transport::{AsyncTransport, ClientCore, TransportConfig};
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
 use crate::options::ClientOptions;
@@ -16,27 +22,84 @@ use crate::options::ClientOptions;
 /// token, for one account and key.
 ///
 /// With the `reqwest` feature (default), `Client::new(credentials)` sends through
-/// reqwest; [`Client::with_transport`] takes any [`AsyncTransport`]. Cloning is
-/// cheap and shares the transport (its connection pool). `Debug` never shows the
-/// token.
-pub struct Client<
-    #[cfg(feature = "reqwest")] T = carto_transport::ReqwestTransport,
-    #[cfg(not(feature = "reqwest"))] T,
-> {
+/// reqwest; [`Client::with_transport`](CartoClient::with_transport) takes any
+/// [`AsyncTransport`]. Cloning is cheap and shares the transport (its connection pool).
+/// `Debug` never shows the token.
+#[cfg(feature = "reqwest")]
+pub type Client<T = carto_transport::ReqwestTransport> = CartoClient<T, Async>;
+/// The async CARTO client: SQL API, Auth API, `/me` and the Data Observatory
+/// token, for one account and key, over any [`AsyncTransport`]. `Debug` never shows
+/// the token.
+#[cfg(not(feature = "reqwest"))]
+pub type Client<T> = CartoClient<T, Async>;
+
+/// A CARTO client for one account and key, sending through `T`, async or blocking as
+/// `M` says. Use it through its two names, [`Client`] ([`Async`]) and
+/// [`blocking::Client`](crate::blocking::Client) ([`Blocking`]).
+///
+/// Cloning is cheap and shares the transport (its connection pool). `Debug` shows the
+/// request context, never the token, nor the transport.
+pub struct CartoClient<T, M> {
     core: ClientCore<Arc<T>>,
+    mode: PhantomData<fn() -> M>,
+}
+
+/// The mode of [`Client`]: its methods are `async`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Async;
+
+/// The mode of [`blocking::Client`](crate::blocking::Client): its methods block the
+/// calling thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Blocking;
+
+/// A client mode with a default transport: [`Async`] with the `reqwest` feature
+/// ([`ReqwestTransport`](carto_transport::ReqwestTransport)), [`Blocking`] with the
+/// `ureq` feature ([`UreqTransport`](carto_transport::UreqTransport)). Gives
+/// `Client::new` and its siblings.
+pub trait DefaultTransport: sealed::Sealed {
+    /// The transport `new` builds.
+    type Transport;
+
+    /// Builds that transport from `config`.
+    fn build(config: TransportConfig) -> Result<Self::Transport, Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Async {}
+    impl Sealed for super::Blocking {}
 }
 
 #[cfg(feature = "reqwest")]
-impl Client<carto_transport::ReqwestTransport> {
-    /// A client for `credentials` on reqwest, with the default options.
+impl DefaultTransport for Async {
+    type Transport = carto_transport::ReqwestTransport;
+
+    fn build(config: TransportConfig) -> Result<Self::Transport, Error> {
+        Ok(carto_transport::ReqwestTransport::with_config(config)?)
+    }
+}
+
+#[cfg(feature = "ureq")]
+impl DefaultTransport for Blocking {
+    type Transport = carto_transport::UreqTransport;
+
+    fn build(config: TransportConfig) -> Result<Self::Transport, Error> {
+        Ok(carto_transport::UreqTransport::with_config(config)?)
+    }
+}
+
+impl<M: DefaultTransport> CartoClient<M::Transport, M> {
+    /// A client for `credentials` on the default transport (reqwest for [`Client`],
+    /// ureq for [`blocking::Client`](crate::blocking::Client)), with the default options.
     pub fn new(credentials: Credentials) -> Result<Self, Error> {
         Self::with_options(credentials, ClientOptions::default())
     }
 
-    /// A client for `credentials` on reqwest, with `options` (auth placement, user
-    /// agent, timeouts, TLS).
+    /// A client for `credentials` on the default transport, with `options` (auth
+    /// placement, user agent, timeouts, TLS).
     pub fn with_options(credentials: Credentials, options: ClientOptions) -> Result<Self, Error> {
-        let transport = carto_transport::ReqwestTransport::with_config(options.transport.clone())?;
+        let transport = M::build(options.transport.clone())?;
         Ok(Self::with_transport_and_options(
             credentials,
             transport,
@@ -57,7 +120,7 @@ impl Client<carto_transport::ReqwestTransport> {
     }
 }
 
-impl<T: AsyncTransport> Client<T> {
+impl<T, M> CartoClient<T, M> {
     /// A client for `credentials` sending through `transport`, with the default options
     /// (the key in the Basic header).
     pub fn with_transport(credentials: Credentials, transport: T) -> Self {
@@ -71,8 +134,16 @@ impl<T: AsyncTransport> Client<T> {
         transport: T,
         options: &ClientOptions,
     ) -> Self {
+        Self::from_core(ClientCore::new(
+            Arc::new(transport),
+            options.context(credentials),
+        ))
+    }
+
+    fn from_core(core: ClientCore<Arc<T>>) -> Self {
         Self {
-            core: ClientCore::new(Arc::new(transport), options.context(credentials)),
+            core,
+            mode: PhantomData,
         }
     }
 
@@ -83,9 +154,7 @@ impl<T: AsyncTransport> Client<T> {
 
     /// The same client with other credentials (sharing the transport and options).
     pub fn with_credentials(&self, credentials: Credentials) -> Self {
-        Self {
-            core: self.core.with_credentials(credentials),
-        }
+        Self::from_core(self.core.with_credentials(credentials))
     }
 
     /// The credentials.
@@ -103,56 +172,55 @@ impl<T: AsyncTransport> Client<T> {
         self.core.transport()
     }
 
-    /// The shared transport and a copy of the context, for an API client.
-    fn parts(&self) -> (Arc<T>, RequestContext) {
-        self.core.clone().into_parts()
+    /// The client of one API, sharing the transport and a copy of the context.
+    pub(crate) fn api<C>(&self, make: impl FnOnce(Arc<T>, RequestContext) -> C) -> C {
+        let (transport, ctx) = self.core.clone().into_parts();
+        make(transport, ctx)
+    }
+
+    pub(crate) fn core(&self) -> &ClientCore<Arc<T>> {
+        &self.core
     }
 }
 
 /// Cheap: shares the transport (its connection pool).
-impl<T> Clone for Client<T> {
+impl<T, M> Clone for CartoClient<T, M> {
     fn clone(&self) -> Self {
-        Self {
-            core: self.core.clone(),
-        }
+        Self::from_core(self.core.clone())
     }
 }
 
 /// Shows the request context (never the token), not the transport.
-impl<T> fmt::Debug for Client<T> {
+impl<T, M> fmt::Debug for CartoClient<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.fmt_debug("Client", f)
     }
 }
 
-impl<T: AsyncTransport> Client<T> {
+impl<T: AsyncTransport> CartoClient<T, Async> {
     /// The SQL API.
     pub fn sql(&self) -> AsyncSqlClient<Arc<T>> {
-        let (transport, ctx) = self.parts();
-        AsyncSqlClient::new(transport, ctx)
+        self.api(AsyncSqlClient::new)
     }
 
     /// The Batch API: long-running SQL run by CARTO in the background (master key).
     pub fn batch(&self) -> AsyncBatchClient<Arc<T>> {
-        let (transport, ctx) = self.parts();
-        AsyncBatchClient::new(transport, ctx)
+        self.api(AsyncBatchClient::new)
     }
 
     /// The COPY API: bulk loads and exports, streamed both ways.
     pub fn copy(&self) -> AsyncCopyClient<Arc<T>> {
-        let (transport, ctx) = self.parts();
-        AsyncCopyClient::new(transport, ctx)
+        self.api(AsyncCopyClient::new)
     }
 
     /// The Auth API (API keys).
     pub fn api_keys(&self) -> AsyncApiKeyManager<Arc<T>> {
-        let (transport, ctx) = self.parts();
-        AsyncApiKeyManager::new(transport, ctx)
+        self.api(AsyncApiKeyManager::new)
     }
 
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        self.core.send_async(endpoint).await
+        self.core().send_async(endpoint).await
     }
 
     /// `GET /api/v3/me`: the user the key belongs to.
@@ -160,13 +228,14 @@ impl<T: AsyncTransport> Client<T> {
         self.send(&GetMe).await
     }
 
-    /// `GET /api/v4/do/token`: the Data Observatory token.
+    /// `GET /api/v4/do/token`: the Data Observatory token (master key or a key with the
+    /// Data Observatory grant).
     pub async fn do_token(&self) -> Result<DoToken, Error> {
         self.send(&GetDoToken).await
     }
 
-    /// The BigQuery project and access token of the Data Observatory, as cartoframes'
-    /// `get_gcloud_credentials()` gives them.
+    /// BigQuery credentials for the Data Observatory, from [`do_token`](Self::do_token),
+    /// as cartoframes' `get_gcloud_credentials()` returns them.
     pub async fn gcloud_credentials(&self) -> Result<GcloudCredentials, Error> {
         self.do_token().await?.try_into()
     }

@@ -116,7 +116,7 @@ mod options;
 pub mod test_util;
 
 pub use account::{GcloudCredentials, GetDoToken, GetMe};
-pub use client::Client;
+pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
 pub use carto_apikeys as api_keys;
