@@ -122,9 +122,10 @@ pub use options::ClientOptions;
 pub use carto_apikeys as api_keys;
 pub use carto_apikeys::{ListOptions, ListOrder};
 pub use carto_core::models;
+pub use carto_core::retry;
 pub use carto_core::{
     ApiError, AuthPlacement, BaseUrl, BaseUrlError, Credentials, DecodeError, Endpoint, Error,
-    RateLimit, RequestContext, Token, TransportErrorKind,
+    RateLimit, RequestContext, RetryPolicy, Token, TransportErrorKind,
 };
 pub use carto_sql as sql;
 pub use carto_sql::{Format, QueryOptions, SqlResponse};

@@ -2,7 +2,7 @@
 //! transport's timeouts and TLS settings.
 
 use carto_core::endpoint::{DEFAULT_CLIENT_ID, DEFAULT_USER_AGENT};
-use carto_core::{AuthPlacement, Credentials, RequestContext};
+use carto_core::{AuthPlacement, Credentials, RequestContext, RetryPolicy};
 use carto_transport::TransportConfig;
 
 /// Options of [`Client`](crate::Client) and [`blocking::Client`](crate::blocking::Client).
@@ -23,6 +23,7 @@ pub struct ClientOptions {
     pub(crate) user_agent: String,
     pub(crate) client_id: Option<String>,
     pub(crate) transport: TransportConfig,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Default for ClientOptions {
@@ -40,6 +41,7 @@ impl ClientOptions {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             client_id: Some(DEFAULT_CLIENT_ID.to_owned()),
             transport: TransportConfig::default(),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -71,8 +73,18 @@ impl ClientOptions {
         self
     }
 
+    /// How requests are retried: on by default ([`RetryPolicy::default`]: CARTO's rate
+    /// limits honoured for every call, 502/503/504 and failed connections retried for
+    /// idempotent calls only); [`RetryPolicy::none`] sends every request once. The
+    /// rules are in [`carto_core::retry`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     pub(crate) fn context(&self, credentials: Credentials) -> RequestContext {
         RequestContext::new(credentials)
+            .with_retry_policy(self.retry)
             .with_auth_placement(self.auth)
             .with_user_agent(self.user_agent.clone())
             .with_client_id(self.client_id.clone())
@@ -85,6 +97,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("auth", &self.auth)
             .field("user_agent", &self.user_agent)
             .field("client_id", &self.client_id)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }

@@ -22,6 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use carto_core::{HttpRequest, HttpResponse, TransportErrorKind};
 use carto_transport::{AsyncTransport, BoxFuture, Transport, TransportError};
@@ -35,6 +36,7 @@ enum Reply {
 struct State {
     replies: VecDeque<Reply>,
     requests: Vec<HttpRequest>,
+    sleeps: Vec<Duration>,
 }
 
 /// A transport that answers the responses queued on it, in order, and records every
@@ -118,6 +120,12 @@ impl MockTransport {
         self.state().requests.iter().map(copy_request).collect()
     }
 
+    /// The waits the client asked for between retries, in order. The mock records them
+    /// and returns at once, so tests of retries take no time.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.state().sleeps.clone()
+    }
+
     /// How many queued replies were not used yet.
     pub fn remaining(&self) -> usize {
         self.state().replies.len()
@@ -163,12 +171,21 @@ impl Transport for MockTransport {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.answer(request)
     }
+
+    fn sleep(&self, duration: Duration) {
+        self.state().sleeps.push(duration);
+    }
 }
 
 impl AsyncTransport for MockTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         let result = self.answer(request);
         Box::pin(async move { result })
+    }
+
+    fn sleep(&self, duration: Duration) -> Option<BoxFuture<'static, ()>> {
+        self.state().sleeps.push(duration);
+        Some(Box::pin(std::future::ready(())))
     }
 }
 

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::credentials::Credentials;
 use crate::error::{ApiError, DecodeError, Error};
+use crate::retry::RetryPolicy;
 
 /// A buffered HTTP request.
 pub type HttpRequest = http::Request<Vec<u8>>;
@@ -57,13 +58,14 @@ pub enum AuthPlacement {
 }
 
 /// Everything a request needs besides the operation: credentials, where the key
-/// travels, and how the client identifies itself.
+/// travels, how the client identifies itself, and how it retries.
 #[derive(Clone)]
 pub struct RequestContext {
     credentials: Credentials,
     auth: AuthPlacement,
     user_agent: String,
     client_id: Option<String>,
+    retry: RetryPolicy,
 }
 
 impl RequestContext {
@@ -75,7 +77,19 @@ impl RequestContext {
             auth: AuthPlacement::default(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             client_id: Some(DEFAULT_CLIENT_ID.to_owned()),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// Sets how requests are retried ([`RetryPolicy::none`] sends each once).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How requests are retried.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// Sets where the API key travels.
@@ -143,6 +157,7 @@ impl fmt::Debug for RequestContext {
             .field("auth", &self.auth)
             .field("user_agent", &self.user_agent)
             .field("client_id", &self.client_id)
+            .field("retry", &self.retry)
             .finish()
     }
 }

@@ -49,6 +49,14 @@ pub enum Error {
     /// carries an `error` key because the query failed after streaming started).
     #[error("{0}")]
     Api(Box<ApiError>),
+    /// The SQL statement ran longer than CARTO allows for this account (a 429 without
+    /// `Retry-After`, or the timeout message in a 200 response): sending it again would
+    /// time out again, so it is never retried. Long queries belong in the Batch API.
+    #[error(
+        "the SQL statement ran longer than CARTO allows ({0}); run long queries with the \
+         Batch API (`client.batch()`), or make this one faster"
+    )]
+    StatementTimeout(Box<ApiError>),
     /// The request could not be sent or its response could not be received.
     #[error("the HTTP request failed: {kind}")]
     Transport {
@@ -116,9 +124,14 @@ impl Error {
     /// The CARTO error, when this is one.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            Self::Api(e) => Some(e),
+            Self::Api(e) | Self::StatementTimeout(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// CARTO's SQL statement timeout ([`Error::StatementTimeout`]).
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, Self::StatementTimeout(_))
     }
 
     /// The HTTP status of a CARTO error response.
@@ -176,9 +189,15 @@ impl Error {
     }
 }
 
+/// A statement timeout becomes [`Error::StatementTimeout`], any other CARTO error
+/// [`Error::Api`].
 impl From<ApiError> for Error {
     fn from(value: ApiError) -> Self {
-        Self::Api(Box::new(value))
+        if value.is_statement_timeout() {
+            Self::StatementTimeout(Box::new(value))
+        } else {
+            Self::Api(Box::new(value))
+        }
     }
 }
 
@@ -225,6 +244,7 @@ pub struct ApiError {
     errors_cause: Option<String>,
     rate_limit: Option<RateLimit>,
     retry_after: Option<Duration>,
+    note: Option<String>,
 }
 
 impl ApiError {
@@ -241,6 +261,7 @@ impl ApiError {
             errors_cause: None,
             rate_limit: RateLimit::from_headers(headers),
             retry_after: header_u64(headers, "retry-after").map(Duration::from_secs),
+            note: None,
         };
         let trimmed = body.trim_ascii();
         if trimmed.is_empty() {
@@ -284,7 +305,20 @@ impl ApiError {
             errors_cause: None,
             rate_limit: None,
             retry_after: None,
+            note: None,
         }
+    }
+
+    /// The same error with a note of the client's (what it did about it, such as
+    /// `gave up after 4 attempts`), shown after the message.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// The client's note, if any.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
 
     /// The HTTP status.
@@ -361,7 +395,11 @@ impl fmt::Display for ApiError {
             "CARTO answered {}: {}",
             self.status.as_u16(),
             self.message()
-        )
+        )?;
+        match &self.note {
+            Some(note) => write!(f, " ({note})"),
+            None => Ok(()),
+        }
     }
 }
 

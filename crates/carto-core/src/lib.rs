@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod models;
+pub mod retry;
 pub mod token;
 
 pub use base_url::{BaseUrl, BaseUrlError, BaseUrlKind};
@@ -20,4 +21,5 @@ pub use endpoint::{
     AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
 pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
+pub use retry::RetryPolicy;
 pub use token::Token;

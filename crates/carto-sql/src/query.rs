@@ -82,6 +82,11 @@ pub struct QueryOptions {
     /// Send a GET (query string) instead of a POST (form body). Honoured only for
     /// queries shorter than [`MAX_GET_QUERY_LEN`] bytes; longer ones are POSTed anyway.
     pub use_get: bool,
+    /// The SQL only reads: sending it twice has the same effect as once, so the client
+    /// may send it again after a 502/503/504 or a failed connection (see
+    /// [`carto_core::retry`]). Off by default: SQL may write, and a write is never
+    /// sent twice after the server may have run it.
+    pub read_only: bool,
 }
 
 impl QueryOptions {
@@ -117,6 +122,13 @@ impl QueryOptions {
     /// Asks for a GET when the query is short enough (see [`QueryOptions::use_get`]).
     pub fn use_get(mut self, use_get: bool) -> Self {
         self.use_get = use_get;
+        self
+    }
+
+    /// Says the SQL only reads, so failures before an answer may be retried (see
+    /// [`QueryOptions::read_only`]).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 }
@@ -274,6 +286,10 @@ impl<T: DeserializeOwned> Endpoint for JsonQuery<T> {
         check_status(&response)?;
         decode_sql(response.status(), response.body())
     }
+
+    fn is_idempotent(&self) -> bool {
+        self.query.options.read_only
+    }
 }
 
 /// Streamed, the rows decode one by one as they arrive ([`RowDecoder`]).
@@ -286,6 +302,10 @@ impl<T: DeserializeOwned> StreamingEndpoint for JsonQuery<T> {
 
     fn decoder(&self, head: &http::response::Parts) -> Result<RowDecoder<T>, Error> {
         Ok(RowDecoder::new(head.status))
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.query.options.read_only
     }
 }
 
@@ -306,6 +326,10 @@ impl Endpoint for GeoJsonQuery {
         check_status(&response)?;
         let features: Vec<Feature> = decode_features(response.status(), response.body())?;
         Ok(FeatureCollection::new(features))
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.query.options.read_only
     }
 }
 
@@ -340,6 +364,10 @@ impl Endpoint for ExportQuery {
         check_status(&response)?;
         Ok(response.into_body())
     }
+
+    fn is_idempotent(&self) -> bool {
+        self.query.options.read_only
+    }
 }
 
 /// Streamed, the body is passed on as it arrives.
@@ -355,5 +383,9 @@ impl StreamingEndpoint for ExportQuery {
 
     fn decoder(&self, _head: &http::response::Parts) -> Result<RawBody, Error> {
         Ok(RawBody::default())
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.query.options.read_only
     }
 }

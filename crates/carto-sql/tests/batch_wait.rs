@@ -264,6 +264,8 @@ fn sync_client_waits_with_injected_clock_and_sleep() {
 
 #[test]
 fn rate_limited_reads_are_retried_after_retry_after() {
+    // The waiter's own rule, with the transport-level retries off (with them on, the
+    // 429 is retried inside `send` and the waiter never sees it).
     let calls = Mutex::new(0);
     let client = BatchClient::new(
         transport_fn(|_req: HttpRequest| {
@@ -285,12 +287,13 @@ fn rate_limited_reads_are_retried_after_retry_after() {
                 _ => ok(job_json("done", "")),
             })
         }),
-        ctx(),
+        ctx().with_retry_policy(carto_core::RetryPolicy::none()),
     );
     let (job, slept, _) = wait_on_fake_clock(&client, WaitOptions::new());
     let job = job.unwrap();
     assert!(job.status.is_done());
     assert_eq!(slept, [secs(5.0), secs(1.0)]);
+    assert_eq!(*calls.lock().unwrap(), 3);
 
     // Other errors end the wait at once.
     let client = BatchClient::new(

@@ -260,3 +260,146 @@ impl fmt::Debug for ByteStream {
         f.write_str("ByteStream(..)")
     }
 }
+
+/// The body of a sync streaming upload, and whether it can be built again for a retry.
+///
+/// CARTO may answer a rate-limited upload with 429 and `Retry-After` before running it;
+/// the client sends it again only when it can rebuild the body: an upload of
+/// [bytes](Body::Bytes) or one made by a [factory](Upload::rebuild) (for example one
+/// that reopens a file). An upload [from a reader](Upload::once) is sent once.
+pub struct Upload(UploadSource);
+
+enum UploadSource {
+    Once(Option<Body>),
+    Rebuild(Box<dyn FnMut() -> Result<Body, carto_core::Error> + Send>),
+}
+
+impl Upload {
+    /// An upload of `body`, sent once unless it is [`Body::Bytes`].
+    pub fn once(body: Body) -> Self {
+        Self(UploadSource::Once(Some(body)))
+    }
+
+    /// An upload built by `make` for each attempt (it opens its source again).
+    pub fn rebuild(make: impl FnMut() -> Result<Body, carto_core::Error> + Send + 'static) -> Self {
+        Self(UploadSource::Rebuild(Box::new(make)))
+    }
+
+    /// Whether the body can be sent again.
+    pub fn is_replayable(&self) -> bool {
+        match &self.0 {
+            UploadSource::Once(body) => body.as_ref().is_some_and(Body::is_buffered),
+            UploadSource::Rebuild(_) => true,
+        }
+    }
+
+    /// The body of the next attempt; `keep` keeps what a later attempt needs.
+    pub(crate) fn next_body(&mut self, keep: bool) -> Result<Body, carto_core::Error> {
+        match &mut self.0 {
+            UploadSource::Rebuild(make) => make(),
+            UploadSource::Once(slot) => match slot.take() {
+                Some(Body::Bytes(data)) if keep => {
+                    *slot = Some(Body::Bytes(data.clone()));
+                    Ok(Body::Bytes(data))
+                }
+                Some(body) => Ok(body),
+                None => Err(carto_core::Error::invalid(
+                    "streamed request body",
+                    "the upload was already sent and cannot be sent again",
+                )),
+            },
+        }
+    }
+}
+
+impl From<Body> for Upload {
+    fn from(body: Body) -> Self {
+        Self::once(body)
+    }
+}
+
+impl fmt::Debug for Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            UploadSource::Once(body) => f.debug_tuple("Upload::Once").field(body).finish(),
+            UploadSource::Rebuild(_) => f.write_str("Upload::Rebuild(..)"),
+        }
+    }
+}
+
+/// A boxed factory of async upload bodies, as [`AsyncUpload::rebuild`] takes.
+type AsyncBodyFactory = Box<
+    dyn FnMut() -> crate::transport::BoxFuture<'static, Result<AsyncBody, carto_core::Error>>
+        + Send,
+>;
+
+/// The body of an async streaming upload, and whether it can be built again for a retry
+/// (see [`Upload`]).
+pub struct AsyncUpload(AsyncUploadSource);
+
+enum AsyncUploadSource {
+    Once(Option<AsyncBody>),
+    Rebuild(AsyncBodyFactory),
+}
+
+impl AsyncUpload {
+    /// An upload of `body`, sent once unless it is [`AsyncBody::Bytes`].
+    pub fn once(body: AsyncBody) -> Self {
+        Self(AsyncUploadSource::Once(Some(body)))
+    }
+
+    /// An upload built by `make` for each attempt (it opens its source again).
+    pub fn rebuild<F, Fut>(mut make: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<AsyncBody, carto_core::Error>> + Send + 'static,
+    {
+        Self(AsyncUploadSource::Rebuild(Box::new(move || {
+            Box::pin(make())
+        })))
+    }
+
+    /// Whether the body can be sent again.
+    pub fn is_replayable(&self) -> bool {
+        match &self.0 {
+            AsyncUploadSource::Once(body) => body.as_ref().is_some_and(AsyncBody::is_buffered),
+            AsyncUploadSource::Rebuild(_) => true,
+        }
+    }
+
+    /// The body of the next attempt (a cheap clone of buffered bytes).
+    pub(crate) async fn next_body(&mut self) -> Result<AsyncBody, carto_core::Error> {
+        match &mut self.0 {
+            AsyncUploadSource::Rebuild(make) => make().await,
+            AsyncUploadSource::Once(slot) => match slot.take() {
+                Some(AsyncBody::Bytes(data)) => {
+                    *slot = Some(AsyncBody::Bytes(data.clone()));
+                    Ok(AsyncBody::Bytes(data))
+                }
+                Some(body) => Ok(body),
+                None => Err(carto_core::Error::invalid(
+                    "streamed request body",
+                    "the upload was already sent and cannot be sent again",
+                )),
+            },
+        }
+    }
+}
+
+impl From<AsyncBody> for AsyncUpload {
+    fn from(body: AsyncBody) -> Self {
+        Self::once(body)
+    }
+}
+
+impl fmt::Debug for AsyncUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            AsyncUploadSource::Once(Some(AsyncBody::Bytes(b))) => {
+                write!(f, "AsyncUpload::Once({} bytes)", b.len())
+            }
+            AsyncUploadSource::Once(_) => f.write_str("AsyncUpload::Once(..)"),
+            AsyncUploadSource::Rebuild(_) => f.write_str("AsyncUpload::Rebuild(..)"),
+        }
+    }
+}

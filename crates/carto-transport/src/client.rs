@@ -4,7 +4,7 @@ use std::fmt;
 
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
 
-use crate::body::{AsyncBody, Body};
+use crate::body::{AsyncUpload, Upload};
 use crate::send::{send, send_async};
 use crate::streaming::{
     Decoded, DecodedStream, StreamingEndpoint, send_streaming, send_streaming_async,
@@ -79,7 +79,7 @@ impl<T: Transport> ClientCore<T> {
     pub fn send_streaming<E: StreamingEndpoint + ?Sized>(
         &self,
         endpoint: &E,
-        upload: Option<Body>,
+        upload: Option<Upload>,
     ) -> Result<Decoded<E::Decoder>, Error> {
         send_streaming(&self.transport, &self.ctx, endpoint, upload)
     }
@@ -97,7 +97,7 @@ impl<T: AsyncTransport> ClientCore<T> {
     pub async fn send_streaming_async<E: StreamingEndpoint + ?Sized>(
         &self,
         endpoint: &E,
-        upload: Option<AsyncBody>,
+        upload: Option<AsyncUpload>,
     ) -> Result<DecodedStream<E::Decoder>, Error> {
         send_streaming_async(&self.transport, &self.ctx, endpoint, upload).await
     }

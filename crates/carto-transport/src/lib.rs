@@ -99,7 +99,7 @@ mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
 
-pub use body::{AsyncBody, Body, BodyStream, ByteStream, ResponseReader};
+pub use body::{AsyncBody, AsyncUpload, Body, BodyStream, ByteStream, ResponseReader, Upload};
 pub use carto_core::TransportErrorKind;
 pub use client::ClientCore;
 pub use closure::{AsyncTransportFn, TransportFn, async_transport_fn, transport_fn};

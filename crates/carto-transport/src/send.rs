@@ -1,33 +1,48 @@
 //! The glue the clients use: build an [`Endpoint`]'s request, send it, parse the
 //! response, and trace it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use carto_core::endpoint::loggable_path;
-use carto_core::{Endpoint, Error, RequestContext};
+use carto_core::retry::{Decision, Outcome, Retry, Stop};
+use carto_core::{Endpoint, Error, HttpResponse, RequestContext};
 
 use crate::error::TransportError;
 use crate::transport::{AsyncTransport, Transport};
 
 /// Builds `endpoint`'s request with `ctx`, sends it through `transport` and parses the
-/// response.
+/// response, retrying as the context's [`RetryPolicy`](carto_core::RetryPolicy) and the
+/// endpoint's idempotency allow (see [`carto_core::retry`]); waits go through
+/// [`Transport::sleep`].
 ///
-/// Each request is traced at debug level (target `carto_transport`) with its method,
-/// path (never the query string nor a header), status and duration in milliseconds.
+/// Each attempt is traced at debug level (target `carto_transport`) with its method,
+/// path (never the query string nor a header), status and duration in milliseconds,
+/// and each retry with the attempt number and the wait.
 pub fn send<T, E>(transport: &T, ctx: &RequestContext, endpoint: &E) -> Result<E::Output, Error>
 where
     T: Transport + ?Sized,
     E: Endpoint,
 {
-    let request = endpoint.to_request(ctx)?;
-    let trace = Trace::start(&request);
-    let result = transport.send(request);
-    trace.finish(result.as_ref().map(http::Response::status));
-    endpoint.parse(result?)
+    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), true);
+    let start = Instant::now();
+    loop {
+        let request = endpoint.to_request(ctx)?;
+        let trace = Trace::start(&request);
+        let result = transport.send(request);
+        trace.finish(result.as_ref().map(http::Response::status));
+        match retry.decide(outcome(&result), start.elapsed()) {
+            Decision::RetryAfter(wait) => {
+                trace.retry(retry.attempts(), wait);
+                transport.sleep(wait);
+            }
+            Decision::Stop(stop) => return noted(endpoint.parse(result?), stop),
+        }
+    }
 }
 
 /// The async [`send`]: builds `endpoint`'s request with `ctx`, sends it through
-/// `transport` and parses the response, traced the same way.
+/// `transport` and parses the response, retried and traced the same way; waits go
+/// through [`AsyncTransport::sleep`] (no timer, no retry that needs a wait).
 pub async fn send_async<T, E>(
     transport: &T,
     ctx: &RequestContext,
@@ -37,11 +52,53 @@ where
     T: AsyncTransport + ?Sized,
     E: Endpoint,
 {
-    let request = endpoint.to_request(ctx)?;
-    let trace = Trace::start(&request);
-    let result = transport.send(request).await;
-    trace.finish(result.as_ref().map(http::Response::status));
-    endpoint.parse(result?)
+    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), true);
+    let start = Instant::now();
+    loop {
+        let request = endpoint.to_request(ctx)?;
+        let trace = Trace::start(&request);
+        let result = transport.send(request).await;
+        trace.finish(result.as_ref().map(http::Response::status));
+        let stop = match retry.decide(outcome(&result), start.elapsed()) {
+            Decision::RetryAfter(wait) => match transport.sleep(wait) {
+                Some(sleep) => {
+                    trace.retry(retry.attempts(), wait);
+                    sleep.await;
+                    continue;
+                }
+                None => Stop::Final,
+            },
+            Decision::Stop(stop) => stop,
+        };
+        return noted(endpoint.parse(result?), stop);
+    }
+}
+
+/// What a buffered attempt gave, for [`Retry::decide`].
+fn outcome(result: &Result<HttpResponse, TransportError>) -> Outcome<'_> {
+    match result {
+        Ok(response) => Outcome::Response {
+            status: response.status(),
+            headers: response.headers(),
+            body: response.body(),
+        },
+        Err(err) => Outcome::Failed(err.kind()),
+    }
+}
+
+/// Adds why the client stopped retrying to a CARTO error it gives back (`gave up
+/// after 4 attempts`, `not retried: ...`); other results pass unchanged.
+pub(crate) fn noted<O>(result: Result<O, Error>, stop: Stop) -> Result<O, Error> {
+    match result {
+        Err(Error::Api(api)) if stop.gave_up() => {
+            Err(Error::Api(Box::new(api.with_note(stop.to_string()))))
+        }
+        Err(Error::Transport { kind, source }) if stop.gave_up() => {
+            tracing::debug!(target: "carto_transport", error = %kind, "{stop}");
+            Err(Error::Transport { kind, source })
+        }
+        other => other,
+    }
 }
 
 /// What is logged of one request.
@@ -60,7 +117,19 @@ impl Trace {
         }
     }
 
-    pub(crate) fn finish(self, result: Result<http::StatusCode, &TransportError>) {
+    /// Logs that the request is sent again after `wait` (`attempts` made so far).
+    pub(crate) fn retry(&self, attempts: u32, wait: Duration) {
+        tracing::debug!(
+            target: "carto_transport",
+            method = %self.method,
+            path = %self.path,
+            attempts,
+            wait_ms = wait.as_millis() as u64,
+            "retrying HTTP request"
+        );
+    }
+
+    pub(crate) fn finish(&self, result: Result<http::StatusCode, &TransportError>) {
         let duration_ms = self.start.elapsed().as_millis() as u64;
         match result {
             Ok(status) => tracing::debug!(

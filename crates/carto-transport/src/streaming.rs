@@ -18,9 +18,13 @@ use bytes::Bytes;
 use carto_core::{ApiError, Error, RequestContext};
 use futures_util::{Stream, StreamExt};
 
-use crate::body::{AsyncBody, Body, ByteStream, ResponseReader};
+use std::time::Instant;
+
+use carto_core::retry::{Decision, Outcome, Retry, Stop};
+
+use crate::body::{AsyncBody, AsyncUpload, Body, ByteStream, ResponseReader, Upload};
 use crate::error::TransportError;
-use crate::send::Trace;
+use crate::send::{Trace, noted};
 use crate::transport::{AsyncTransport, Transport};
 
 /// The most bytes read of the body of a failed (non-2xx) streamed response before it
@@ -96,6 +100,12 @@ pub trait StreamingEndpoint {
     /// Reads the head of a successful (2xx) response: the decoder of its body.
     /// A failed head never comes here: it is CARTO's error ([`ErrorBody`]).
     fn decoder(&self, head: &http::response::Parts) -> Result<Self::Decoder, Error>;
+
+    /// Whether sending the request twice has the same effect as once (it decides which
+    /// failures are retried, see [`carto_core::retry`]). `false` unless said otherwise.
+    fn is_idempotent(&self) -> bool {
+        false
+    }
 }
 
 /// The head of a streamed response, parsed: go on with the body, or read the error.
@@ -198,83 +208,161 @@ fn request<E: StreamingEndpoint + ?Sized, B>(
 ///
 /// Traced like [`send`](crate::send) (method, path, status, duration to the head;
 /// never the query string nor a header). A non-2xx status is CARTO's error, read from
-/// at most [`MAX_ERROR_BODY`] bytes of the body.
+/// at most [`MAX_ERROR_BODY`] bytes of the body. Retried like `send`, on what comes
+/// before a 2xx head only: a rate-limited upload is sent again only when the
+/// [`Upload`] can be rebuilt; once a 2xx head arrived, nothing is sent again.
 pub fn send_streaming<T, E>(
     transport: &T,
     ctx: &RequestContext,
     endpoint: &E,
-    upload: Option<Body>,
+    mut upload: Option<Upload>,
 ) -> Result<Decoded<E::Decoder>, Error>
 where
     T: Transport + ?Sized,
     E: StreamingEndpoint + ?Sized,
 {
-    let request = request(endpoint, ctx, upload, Body::Bytes)?;
-    let trace = Trace::start(&request);
-    let result = transport.send_streaming(request);
-    trace.finish(result.as_ref().map(http::Response::status));
-    let (head, mut reader) = result?.into_parts();
-    match Head::parse(head) {
-        Head::Success(head) => Ok(Decoded {
-            decoder: endpoint.decoder(&head)?,
-            head,
-            reader,
-            buf: Vec::new(),
-            state: State::Reading,
-        }),
-        Head::Failure(mut error) => {
-            let mut buf = vec![0; error.room().min(CHUNK)];
-            while error.room() > 0 {
-                let want = error.room().min(buf.len());
-                match reader.read(&mut buf[..want]) {
-                    Ok(0) => break,
-                    Ok(n) => error.push(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(TransportError::from_io(e).into()),
-                }
+    let replayable = upload.as_ref().is_none_or(Upload::is_replayable);
+    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), replayable);
+    let start = Instant::now();
+    loop {
+        let body = match upload.as_mut() {
+            Some(upload) => Some(upload.next_body(retry.may_retry())?),
+            None => None,
+        };
+        let request = request(endpoint, ctx, body, Body::Bytes)?;
+        let trace = Trace::start(&request);
+        let result = transport.send_streaming(request);
+        trace.finish(result.as_ref().map(http::Response::status));
+        let failure = match result {
+            Ok(response) => {
+                let (head, mut reader) = response.into_parts();
+                let mut error = match Head::parse(head) {
+                    Head::Success(head) => {
+                        return Ok(Decoded {
+                            decoder: endpoint.decoder(&head)?,
+                            head,
+                            reader,
+                            buf: Vec::new(),
+                            state: State::Reading,
+                        });
+                    }
+                    Head::Failure(error) => error,
+                };
+                read_error_body(&mut reader, &mut error)?;
+                Err(error)
             }
-            Err(error.into_error())
+            Err(err) => Ok(err),
+        };
+        match retry.decide(attempt_outcome(&failure), start.elapsed()) {
+            Decision::RetryAfter(wait) => {
+                trace.retry(retry.attempts(), wait);
+                transport.sleep(wait);
+            }
+            Decision::Stop(stop) => return noted(Err(attempt_error(failure)), stop),
         }
     }
 }
 
-/// The async [`send_streaming`]: the same request, trace, error rule and decoder, with
-/// the upload as an [`AsyncBody`] and the body as a [`DecodedStream`].
+/// Reads at most the error body's room from `reader`.
+fn read_error_body(reader: &mut ResponseReader, error: &mut ErrorBody) -> Result<(), Error> {
+    let mut buf = vec![0; error.room().min(CHUNK)];
+    while error.room() > 0 {
+        let want = error.room().min(buf.len());
+        match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => error.push(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(TransportError::from_io(e).into()),
+        }
+    }
+    Ok(())
+}
+
+/// What a streamed attempt that did not succeed gave: no response (`Ok`, the transport
+/// error), or CARTO's error (`Err`, head and bounded body).
+type Failure = Result<TransportError, ErrorBody>;
+
+fn attempt_outcome(failure: &Failure) -> Outcome<'_> {
+    match failure {
+        Ok(err) => Outcome::Failed(err.kind()),
+        Err(error) => Outcome::Response {
+            status: error.head.status,
+            headers: &error.head.headers,
+            body: error.bytes(),
+        },
+    }
+}
+
+fn attempt_error(failure: Failure) -> Error {
+    match failure {
+        Ok(err) => err.into(),
+        Err(error) => error.into_error(),
+    }
+}
+
+/// The async [`send_streaming`]: the same request, retries and trace, the upload
+/// streamed from an [`AsyncUpload`] and the response body a [`DecodedStream`].
 pub async fn send_streaming_async<T, E>(
     transport: &T,
     ctx: &RequestContext,
     endpoint: &E,
-    upload: Option<AsyncBody>,
+    mut upload: Option<AsyncUpload>,
 ) -> Result<DecodedStream<E::Decoder>, Error>
 where
     T: AsyncTransport + ?Sized,
     E: StreamingEndpoint + ?Sized,
 {
-    let request = request(endpoint, ctx, upload, AsyncBody::from)?;
-    let trace = Trace::start(&request);
-    let result = transport.send_streaming(request).await;
-    trace.finish(result.as_ref().map(http::Response::status));
-    let (head, mut body) = result?.into_parts();
-    match Head::parse(head) {
-        Head::Success(head) => Ok(DecodedStream {
-            decoder: endpoint.decoder(&head)?,
-            head,
-            body,
-            state: State::Reading,
-        }),
-        Head::Failure(mut error) => {
-            while error.room() > 0 {
-                match body.next().await {
-                    Some(chunk) => error.push(&chunk?),
-                    None => break,
+    let replayable = upload.as_ref().is_none_or(AsyncUpload::is_replayable);
+    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), replayable);
+    let start = Instant::now();
+    loop {
+        let body = match upload.as_mut() {
+            Some(upload) => Some(upload.next_body().await?),
+            None => None,
+        };
+        let request = request(endpoint, ctx, body, AsyncBody::from)?;
+        let trace = Trace::start(&request);
+        let result = transport.send_streaming(request).await;
+        trace.finish(result.as_ref().map(http::Response::status));
+        let failure = match result {
+            Ok(response) => {
+                let (head, mut body) = response.into_parts();
+                let mut error = match Head::parse(head) {
+                    Head::Success(head) => {
+                        return Ok(DecodedStream {
+                            decoder: endpoint.decoder(&head)?,
+                            head,
+                            body,
+                            state: State::Reading,
+                        });
+                    }
+                    Head::Failure(error) => error,
+                };
+                while error.room() > 0 {
+                    match body.next().await {
+                        Some(chunk) => error.push(&chunk?),
+                        None => break,
+                    }
                 }
+                Err(error)
             }
-            Err(error.into_error())
-        }
+            Err(err) => Ok(err),
+        };
+        let stop = match retry.decide(attempt_outcome(&failure), start.elapsed()) {
+            Decision::RetryAfter(wait) => match transport.sleep(wait) {
+                Some(sleep) => {
+                    trace.retry(retry.attempts(), wait);
+                    sleep.await;
+                    continue;
+                }
+                None => Stop::Final,
+            },
+            Decision::Stop(stop) => stop,
+        };
+        return noted(Err(attempt_error(failure)), stop);
     }
 }
 
-/// The size of the reads of a streamed body.
 const CHUNK: usize = 64 * 1024;
 
 /// Where a decoded body stands.

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use carto_core::{HttpRequest, HttpResponse};
 
@@ -35,6 +36,12 @@ pub trait Transport: Send + Sync {
         let response = self.send(http::Request::from_parts(parts, body))?;
         Ok(response.map(ResponseReader::from_bytes))
     }
+
+    /// Waits `duration` before a retry. The default is `std::thread::sleep`; a test
+    /// double may record the wait instead.
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 /// Sends HTTP requests from async code; the futures are `Send`.
@@ -63,6 +70,24 @@ pub trait AsyncTransport: Send + Sync {
             Ok(response.map(ByteStream::from_bytes))
         })
     }
+
+    /// A future that waits `duration` before a retry, or `None` when this transport has
+    /// no timer: then no retry that needs a wait is made.
+    ///
+    /// The default uses tokio's timer with the `tokio` feature (on with `reqwest`), and
+    /// is `None` without it. A transport on another runtime returns that runtime's
+    /// sleep; a test double may record the wait and return a ready future.
+    fn sleep(&self, duration: Duration) -> Option<BoxFuture<'static, ()>> {
+        #[cfg(feature = "tokio")]
+        {
+            Some(Box::pin(tokio::time::sleep(duration)))
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = duration;
+            None
+        }
+    }
 }
 
 macro_rules! forward_sync {
@@ -77,6 +102,10 @@ macro_rules! forward_sync {
                 request: http::Request<Body>,
             ) -> Result<http::Response<ResponseReader>, TransportError> {
                 (**self).send_streaming(request)
+            }
+
+            fn sleep(&self, duration: Duration) {
+                (**self).sleep(duration)
             }
         }
     )*};
@@ -97,6 +126,10 @@ macro_rules! forward_async {
                 request: http::Request<AsyncBody>,
             ) -> BoxFuture<'_, Result<http::Response<ByteStream>, TransportError>> {
                 (**self).send_streaming(request)
+            }
+
+            fn sleep(&self, duration: Duration) -> Option<BoxFuture<'static, ()>> {
+                (**self).sleep(duration)
             }
         }
     )*};

@@ -373,7 +373,7 @@ fn an_upload_replaces_the_body_and_is_required() {
     let fake = Fake::new(StatusCode::OK, Source::new(b"done", Some(1)));
     let core = ClientCore::new(&fake, ctx());
     let answer: Vec<Bytes> = core
-        .send_streaming(&Upload, Some(Body::from(b"data".to_vec())))
+        .send_streaming(&Upload, Some(Body::from(b"data".to_vec()).into()))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -384,7 +384,7 @@ fn an_upload_replaces_the_body_and_is_required() {
     let err = core.send_streaming(&Upload, None).unwrap_err();
     assert!(err.is_invalid_input(), "{err:?}");
     let err = core
-        .send_streaming(&Lines, Some(Body::from(b"x".to_vec())))
+        .send_streaming(&Lines, Some(Body::from(b"x".to_vec()).into()))
         .unwrap_err();
     assert!(err.is_invalid_input(), "{err:?}");
     assert_eq!(fake.seen.lock().unwrap().len(), 1, "refused before sending");

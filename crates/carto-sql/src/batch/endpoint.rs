@@ -136,6 +136,11 @@ impl Endpoint for CancelJob {
     fn parse(&self, response: HttpResponse) -> Result<BatchJob, Error> {
         parse_json(&response)
     }
+
+    /// Cancelling twice leaves the job cancelled, as once.
+    fn is_idempotent(&self) -> bool {
+        true
+    }
 }
 
 fn job_request(ctx: &RequestContext, method: Method, job_id: &str) -> Result<HttpRequest, Error> {

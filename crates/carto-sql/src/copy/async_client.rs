@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{AsyncTransport, BodyStream, ClientCore, DecodedStream};
+use carto_transport::{AsyncTransport, AsyncUpload, BodyStream, ClientCore, DecodedStream};
 #[cfg(feature = "tokio")]
 use futures_util::TryStreamExt;
 use futures_util::{Stream, StreamExt, ready};
@@ -119,18 +119,31 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     where
         S: Stream<Item = Result<Bytes, io::Error>> + Send + 'static,
     {
-        let endpoint = CopyFrom::from_options(sql, options);
         let stream: BodyStream = Box::pin(stream);
         let body = async_body(stream, options.gzip_level(), options.progress_fn());
+        self.upload(sql, AsyncUpload::once(body), options).await
+    }
+
+    async fn upload(
+        &self,
+        sql: &str,
+        upload: AsyncUpload,
+        options: &CopyFromOptions,
+    ) -> Result<CopyFromResult, Error> {
+        let endpoint = CopyFrom::from_options(sql, options);
         let mut answer = self
             .core
-            .send_streaming_async(&endpoint, Some(body))
+            .send_streaming_async(&endpoint, Some(upload))
             .await?;
         single(answer.next().await)
     }
 
     /// [`copy_from`](Self::copy_from) with the content of the file at `path` (feature
     /// `tokio`).
+    ///
+    /// The file is opened again for each attempt, so an upload CARTO's rate limiter
+    /// refused (429 with `Retry-After`) is sent again after the wait; the progress
+    /// callback then counts from zero again.
     #[cfg(feature = "tokio")]
     pub async fn copy_from_path(
         &self,
@@ -138,11 +151,20 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
         path: impl AsRef<Path>,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let path = path.as_ref();
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| open_error(path, e))?;
-        self.copy_from(sql, file, options).await
+        let path = path.as_ref().to_path_buf();
+        let (gzip, progress) = (options.gzip_level(), options.progress_fn());
+        let upload = AsyncUpload::rebuild(move || {
+            let (path, progress) = (path.clone(), progress.clone());
+            async move {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| open_error(&path, e))?;
+                let stream: BodyStream =
+                    Box::pin(tokio_util::io::ReaderStream::with_capacity(file, CHUNK));
+                Ok(async_body(stream, gzip, progress))
+            }
+        });
+        self.upload(sql, upload, options).await
     }
 
     /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a stream of

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use bytes::{Buf, Bytes};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, TransportErrorKind};
-use carto_transport::{ClientCore, Decoded, Transport, TransportError};
+use carto_transport::{ClientCore, Decoded, Transport, TransportError, Upload};
 
 use super::body::{CHUNK, sync_body};
 use super::request::{
@@ -94,21 +94,38 @@ impl<T: Transport> CopyClient<T> {
         source: R,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let endpoint = CopyFrom::from_options(sql, options);
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
-        single(self.core.send_streaming(&endpoint, Some(body))?.next())
+        self.upload(sql, Upload::once(body), options)
     }
 
     /// [`copy_from`](Self::copy_from) with the content of the file at `path`.
+    ///
+    /// The file is opened again for each attempt, so an upload CARTO's rate limiter
+    /// refused (429 with `Retry-After`) is sent again after the wait; the progress
+    /// callback then counts from zero again.
     pub fn copy_from_path(
         &self,
         sql: &str,
         path: impl AsRef<Path>,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let path = path.as_ref();
-        let file = File::open(path).map_err(|e| open_error(path, e))?;
-        self.copy_from(sql, file, options)
+        let path = path.as_ref().to_path_buf();
+        let (gzip, progress) = (options.gzip_level(), options.progress_fn());
+        let upload = Upload::rebuild(move || {
+            let file = File::open(&path).map_err(|e| open_error(&path, e))?;
+            Ok(sync_body(file, gzip, progress.clone()))
+        });
+        self.upload(sql, upload, options)
+    }
+
+    fn upload(
+        &self,
+        sql: &str,
+        upload: Upload,
+        options: &CopyFromOptions,
+    ) -> Result<CopyFromResult, Error> {
+        let endpoint = CopyFrom::from_options(sql, options);
+        single(self.core.send_streaming(&endpoint, Some(upload))?.next())
     }
 
     /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a reader, read as
