@@ -7,7 +7,7 @@ use std::sync::Arc;
 use carto_apikeys::ApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Endpoint, Error};
-use carto_sql::{BatchClient, CopyClient, SqlClient};
+use carto_sql::{BatchClient, CopyClient, SqlClient, Validation};
 use carto_transport::Transport;
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
@@ -53,6 +53,13 @@ impl<T: Transport> CartoClient<T, Blocking> {
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core().send(endpoint)
+    }
+
+    /// Checks the credentials with one request (`SELECT 1` through the SQL API): valid,
+    /// or which of an unknown key, a key without the SQL grant, an unknown user, a base
+    /// URL that is not CARTO or an unreachable host it is.
+    pub fn validate(&self) -> Result<Validation, Error> {
+        self.sql().validate()
     }
 
     /// `GET /api/v3/me`: the user the key belongs to.

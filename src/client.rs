@@ -12,7 +12,7 @@ use std::sync::Arc;
 use carto_apikeys::AsyncApiKeyManager;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_sql::{AsyncBatchClient, AsyncCopyClient, AsyncSqlClient};
+use carto_sql::{AsyncBatchClient, AsyncCopyClient, AsyncSqlClient, Validation};
 use carto_transport::{AsyncTransport, ClientCore, TransportConfig};
 
 use crate::account::{GcloudCredentials, GetDoToken, GetMe};
@@ -221,6 +221,13 @@ impl<T: AsyncTransport> CartoClient<T, Async> {
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core().send_async(endpoint).await
+    }
+
+    /// Checks the credentials with one request (`SELECT 1` through the SQL API): valid,
+    /// or which of an unknown key, a key without the SQL grant, an unknown user, a base
+    /// URL that is not CARTO or an unreachable host it is.
+    pub async fn validate(&self) -> Result<Validation, Error> {
+        self.sql().validate().await
     }
 
     /// `GET /api/v3/me`: the user the key belongs to.

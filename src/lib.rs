@@ -128,7 +128,7 @@ pub use carto_core::{
     RateLimit, RequestContext, RetryPolicy, Token, TransportErrorKind,
 };
 pub use carto_sql as sql;
-pub use carto_sql::{Format, QueryOptions, SqlResponse};
+pub use carto_sql::{Format, QueryOptions, SqlResponse, Validation};
 pub use carto_transport as transport;
 pub use carto_transport::{AsyncTransport, Transport, TransportConfig};
 

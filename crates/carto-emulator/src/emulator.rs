@@ -9,11 +9,13 @@ use carto_core::models::ApiKeyType;
 use carto_core::{BaseUrl, Credentials, Token};
 
 use crate::error::EmulatorError;
+use crate::http::faults::{Faults, KillSwitch, KillableListener};
 use crate::http::{AppState, StatementTimeouts};
 use crate::pg::{PgCluster, PgServer};
 use crate::sql::SessionLimits;
 use crate::store::{Store, validate_name};
 use crate::tls::{TlsMode, TlsSetup};
+use crate::{Fault, FaultRule};
 
 /// Settings of an emulator, made by [`Emulator::builder`].
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ pub struct EmulatorBuilder {
     timeouts: StatementTimeouts,
     tls: Option<TlsMode>,
     sessions: SessionLimits,
+    faults: Vec<FaultRule>,
 }
 
 impl Default for EmulatorBuilder {
@@ -41,6 +44,7 @@ impl Default for EmulatorBuilder {
             timeouts: StatementTimeouts::default(),
             tls: None,
             sessions: SessionLimits::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -129,6 +133,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Plays `rule` on the requests it matches (see [`FaultRule`]): 429s, 5xx, dropped
+    /// connections or delays, for tests of clients. Rules can also be added while the
+    /// emulator runs ([`Emulator::inject_fault`]).
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
     /// Starts PostgreSQL, creates the users and serves HTTP on the current tokio
     /// runtime (which must be multi-threaded or keep running while the emulator is
     /// used).
@@ -190,20 +202,22 @@ impl EmulatorBuilder {
         engine
             .enable_batch(server.connect_superuser(crate::names::REGISTRY_DB).await?)
             .await?;
+        let faults = Arc::new(Faults::new(self.faults.clone()));
         let state = Arc::new(AppState {
             store: store.clone(),
             timeouts: self.timeouts,
             sql: Arc::new(engine),
             scheme: if tls.is_some() { "https" } else { "http" },
+            faults: faults.clone(),
         });
-        let app = crate::http::router(state);
+        let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             let _ = rx.await;
         };
         let task = match &tls {
             None => tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
+                let _ = axum::serve(KillableListener(listener), app)
                     .with_graceful_shutdown(shutdown)
                     .await;
             }),
@@ -212,7 +226,7 @@ impl EmulatorBuilder {
                     .listener(listener)
                     .map_err(|e| EmulatorError::io("cannot listen on", addr.to_string(), e))?;
                 tokio::spawn(async move {
-                    let _ = axum::serve(listener, app)
+                    let _ = axum::serve(KillableListener(listener), app)
                         .with_graceful_shutdown(shutdown)
                         .await;
                 })
@@ -233,6 +247,7 @@ impl EmulatorBuilder {
             shutdown: Some(tx),
             task: Some(task),
             server: Some(server),
+            faults,
         })
     }
 
@@ -350,6 +365,7 @@ pub struct Emulator {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     server: Option<Arc<PgServer>>,
+    faults: Arc<Faults>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -428,6 +444,22 @@ impl Emulator {
             .user(username)
             .ok_or_else(|| EmulatorError::Config(format!("no user `{username}`")))?;
         self.store.set_table_public(&user, table, public).await
+    }
+
+    /// Plays `rule` on the next requests it matches, from now on (see [`FaultRule`]).
+    pub fn inject_fault(&self, rule: FaultRule) {
+        self.faults.add(rule);
+    }
+
+    /// Plays `fault` on the next request to `path` (shorthand for
+    /// [`inject_fault`](Self::inject_fault) with [`FaultRule::new`]).
+    pub fn inject(&self, path: &str, fault: Fault) {
+        self.inject_fault(FaultRule::new(path, fault));
+    }
+
+    /// Removes every fault rule not spent yet.
+    pub fn clear_faults(&self) {
+        self.faults.clear();
     }
 
     /// Whether PostGIS (and so the geocoder) is installed in the user's database.

@@ -46,4 +46,5 @@ pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::StatementTimeouts;
+pub use http::faults::{Fault, FaultRule, FaultRuleError};
 pub use pg::{PgCluster, PgServer};

@@ -13,6 +13,7 @@ use crate::geojson::FeatureCollection;
 use crate::query::{Format, Query, QueryOptions};
 use crate::response::{SqlResponse, SqlSummary};
 use crate::rows::RowDecoder;
+use crate::validate::{Validate, Validation};
 
 /// Runs SQL through the SQL API, asynchronously. Same methods as
 /// [`SqlClient`](crate::SqlClient).
@@ -56,6 +57,11 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await
+    }
+
+    /// Checks the credentials with one `SELECT 1` (see [`SqlClient::validate`](crate::SqlClient::validate)).
+    pub async fn validate(&self) -> Result<Validation, Error> {
+        Validation::from_result(self.send(&Validate).await)
     }
 
     /// Runs `sql` and decodes its rows into `R`.

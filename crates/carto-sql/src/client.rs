@@ -10,6 +10,7 @@ use crate::geojson::FeatureCollection;
 use crate::query::{Format, Query, QueryOptions};
 use crate::response::{SqlResponse, SqlSummary};
 use crate::rows::RowDecoder;
+use crate::validate::{Validate, Validation};
 
 /// Runs SQL through the SQL API, blocking the calling thread.
 ///
@@ -55,6 +56,13 @@ impl<T: Transport> SqlClient<T> {
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
+    }
+
+    /// Checks the credentials with one `SELECT 1`: [`Validation::Valid`], or what is
+    /// wrong (an unknown key, a key without the SQL grant, an unknown user, a base URL
+    /// that is not CARTO, an unreachable host). Other failures are errors.
+    pub fn validate(&self) -> Result<Validation, Error> {
+        Validation::from_result(self.send(&Validate))
     }
 
     /// Runs `sql` and decodes its rows into `R` (for example a `#[derive(Deserialize)]`

@@ -41,6 +41,7 @@ pub mod geojson;
 pub mod query;
 pub mod response;
 pub mod rows;
+pub mod validate;
 
 pub use self::geojson::{Feature, FeatureCollection, Geometry};
 pub use async_client::{AsyncSqlClient, RowStream};
@@ -50,6 +51,7 @@ pub use query::{
 };
 pub use response::{Field, Fields, SqlResponse, SqlSummary};
 pub use rows::{RowDecoder, RowSplitter};
+pub use validate::{Validate, Validation};
 
 pub use batch::{AsyncBatchClient, BatchClient, BatchJob, JobQuery, JobStatus, WaitOptions};
 pub use copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyFromResult, CopyToOptions};

@@ -2,6 +2,7 @@
 //! request parameters, and the endpoints.
 
 mod auth_api;
+pub(crate) mod faults;
 mod json_error;
 mod log;
 mod me;
@@ -59,6 +60,8 @@ pub(crate) struct AppState {
     pub sql: Arc<crate::sql::SqlEngine>,
     /// `http` or `https`: the scheme of absolute links.
     pub scheme: &'static str,
+    /// The fault rules to play ([`faults`]).
+    pub faults: Arc<faults::Faults>,
 }
 
 /// Largest request body read (COPY is not served here).
@@ -66,9 +69,11 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Builds the axum router.
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
+    let faults = state.faults.clone();
     axum::Router::new()
         .fallback(dispatch)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(faults, faults::inject))
         .layer(axum::middleware::from_fn(log::log_requests))
 }
 

@@ -26,7 +26,7 @@
 
 mod batch;
 mod copy;
-mod error;
+pub(crate) mod error;
 mod fields;
 mod format;
 pub(crate) mod guard;
