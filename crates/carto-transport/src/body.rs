@@ -297,17 +297,10 @@ impl Upload {
     pub(crate) fn next_body(&mut self, keep: bool) -> Result<Body, carto_core::Error> {
         match &mut self.0 {
             UploadSource::Rebuild(make) => make(),
-            UploadSource::Once(slot) => match slot.take() {
-                Some(Body::Bytes(data)) if keep => {
-                    *slot = Some(Body::Bytes(data.clone()));
-                    Ok(Body::Bytes(data))
-                }
-                Some(body) => Ok(body),
-                None => Err(carto_core::Error::invalid(
-                    "streamed request body",
-                    "the upload was already sent and cannot be sent again",
-                )),
-            },
+            UploadSource::Once(slot) => take_once(slot, keep, |body| match body {
+                Body::Bytes(data) => Some(Body::Bytes(data.clone())),
+                Body::Reader(_) => None,
+            }),
         }
     }
 }
@@ -325,6 +318,25 @@ impl fmt::Debug for Upload {
             UploadSource::Rebuild(_) => f.write_str("Upload::Rebuild(..)"),
         }
     }
+}
+
+/// Takes the body of a once-only upload, leaving a copy when `keep` and the body can be
+/// copied (`copy` gives it: bytes, not a reader or a stream).
+fn take_once<B>(
+    slot: &mut Option<B>,
+    keep: bool,
+    copy: impl Fn(&B) -> Option<B>,
+) -> Result<B, carto_core::Error> {
+    let body = slot.take().ok_or_else(|| {
+        carto_core::Error::invalid(
+            "streamed request body",
+            "the upload was already sent and cannot be sent again",
+        )
+    })?;
+    if keep {
+        *slot = copy(&body);
+    }
+    Ok(body)
 }
 
 /// A boxed factory of async upload bodies, as [`AsyncUpload::rebuild`] takes.
@@ -371,17 +383,10 @@ impl AsyncUpload {
     pub(crate) async fn next_body(&mut self) -> Result<AsyncBody, carto_core::Error> {
         match &mut self.0 {
             AsyncUploadSource::Rebuild(make) => make().await,
-            AsyncUploadSource::Once(slot) => match slot.take() {
-                Some(AsyncBody::Bytes(data)) => {
-                    *slot = Some(AsyncBody::Bytes(data.clone()));
-                    Ok(AsyncBody::Bytes(data))
-                }
-                Some(body) => Ok(body),
-                None => Err(carto_core::Error::invalid(
-                    "streamed request body",
-                    "the upload was already sent and cannot be sent again",
-                )),
-            },
+            AsyncUploadSource::Once(slot) => take_once(slot, true, |body| match body {
+                AsyncBody::Bytes(data) => Some(AsyncBody::Bytes(data.clone())),
+                AsyncBody::Stream(_) => None,
+            }),
         }
     }
 }

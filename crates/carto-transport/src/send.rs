@@ -30,12 +30,9 @@ where
         let trace = Trace::start(&request);
         let result = transport.send(request);
         trace.finish(result.as_ref().map(http::Response::status));
-        match retry.decide(outcome(&result), start.elapsed()) {
-            Decision::RetryAfter(wait) => {
-                trace.retry(retry.attempts(), wait);
-                transport.sleep(wait);
-            }
-            Decision::Stop(stop) => return noted(endpoint.parse(result?), stop),
+        let decision = retry.decide(outcome(&result), start.elapsed());
+        if let Err(stop) = pause(transport, &trace, retry.attempts(), decision) {
+            return noted(endpoint.parse(result?), stop);
         }
     }
 }
@@ -59,18 +56,46 @@ where
         let trace = Trace::start(&request);
         let result = transport.send(request).await;
         trace.finish(result.as_ref().map(http::Response::status));
-        let stop = match retry.decide(outcome(&result), start.elapsed()) {
-            Decision::RetryAfter(wait) => match transport.sleep(wait) {
-                Some(sleep) => {
-                    trace.retry(retry.attempts(), wait);
-                    sleep.await;
-                    continue;
-                }
-                None => Stop::Final,
-            },
-            Decision::Stop(stop) => stop,
-        };
-        return noted(endpoint.parse(result?), stop);
+        let decision = retry.decide(outcome(&result), start.elapsed());
+        if let Err(stop) = pause_async(transport, &trace, retry.attempts(), decision).await {
+            return noted(endpoint.parse(result?), stop);
+        }
+    }
+}
+
+/// Sleeps the wait `decision` asks for through `transport`: `Ok` to send again,
+/// `Err` with why not.
+pub(crate) fn pause<T: Transport + ?Sized>(
+    transport: &T,
+    trace: &Trace,
+    attempts: u32,
+    decision: Decision,
+) -> Result<(), Stop> {
+    match decision {
+        Decision::RetryAfter(wait) => {
+            trace.retry(attempts, wait);
+            transport.sleep(wait);
+            Ok(())
+        }
+        Decision::Stop(stop) => Err(stop),
+    }
+}
+
+/// The async [`pause`]; a transport without a timer answers at once.
+pub(crate) async fn pause_async<T: AsyncTransport + ?Sized>(
+    transport: &T,
+    trace: &Trace,
+    attempts: u32,
+    decision: Decision,
+) -> Result<(), Stop> {
+    match decision {
+        Decision::RetryAfter(wait) => {
+            let sleep = transport.sleep(wait).ok_or(Stop::Final)?;
+            trace.retry(attempts, wait);
+            sleep.await;
+            Ok(())
+        }
+        Decision::Stop(stop) => Err(stop),
     }
 }
 

@@ -20,11 +20,11 @@ use futures_util::{Stream, StreamExt};
 
 use std::time::Instant;
 
-use carto_core::retry::{Decision, Outcome, Retry, Stop};
+use carto_core::retry::{Outcome, Retry};
 
 use crate::body::{AsyncBody, AsyncUpload, Body, ByteStream, ResponseReader, Upload};
 use crate::error::TransportError;
-use crate::send::{Trace, noted};
+use crate::send::{Trace, noted, pause, pause_async};
 use crate::transport::{AsyncTransport, Transport};
 
 /// The most bytes read of the body of a failed (non-2xx) streamed response before it
@@ -253,12 +253,9 @@ where
             }
             Err(err) => Ok(err),
         };
-        match retry.decide(attempt_outcome(&failure), start.elapsed()) {
-            Decision::RetryAfter(wait) => {
-                trace.retry(retry.attempts(), wait);
-                transport.sleep(wait);
-            }
-            Decision::Stop(stop) => return noted(Err(attempt_error(failure)), stop),
+        let decision = retry.decide(attempt_outcome(&failure), start.elapsed());
+        if let Err(stop) = pause(transport, &trace, retry.attempts(), decision) {
+            return noted(Err(attempt_error(failure)), stop);
         }
     }
 }
@@ -348,18 +345,10 @@ where
             }
             Err(err) => Ok(err),
         };
-        let stop = match retry.decide(attempt_outcome(&failure), start.elapsed()) {
-            Decision::RetryAfter(wait) => match transport.sleep(wait) {
-                Some(sleep) => {
-                    trace.retry(retry.attempts(), wait);
-                    sleep.await;
-                    continue;
-                }
-                None => Stop::Final,
-            },
-            Decision::Stop(stop) => stop,
-        };
-        return noted(Err(attempt_error(failure)), stop);
+        let decision = retry.decide(attempt_outcome(&failure), start.elapsed());
+        if let Err(stop) = pause_async(transport, &trace, retry.attempts(), decision).await {
+            return noted(Err(attempt_error(failure)), stop);
+        }
     }
 }
 
