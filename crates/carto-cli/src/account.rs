@@ -34,7 +34,7 @@ pub fn me(config: &Config, json: bool) -> CliResult {
                 Value::Bool(b) => b.to_string(),
                 _ => continue,
             };
-            if k != "username" && k != "id" {
+            if !matches!(k.as_str(), "username" | "id" | "base_url") {
                 extra.push((k.clone(), shown));
             }
         }
@@ -47,7 +47,7 @@ pub fn me(config: &Config, json: bool) -> CliResult {
 pub fn creds(command: CredsCommand, config: &Config) -> CliResult {
     match command {
         CredsCommand::Save { file } => {
-            let creds = config.from_arguments()?.ok_or_else(|| {
+            let creds = config.argument_credentials()?.ok_or_else(|| {
                 CliError::Config(
                     "nothing to save: give --base-url (or --username) and --api-key, or set \
                      CARTO_BASE_URL (or CARTO_USERNAME) and CARTO_API_KEY"

@@ -101,7 +101,10 @@ fn show(job: &BatchJob, json: bool) -> CliResult {
     if json {
         return print_json(&serde_json::to_value(job).unwrap_or(Value::Null));
     }
-    let mut lines = vec![("job", job.job_id.clone()), ("status", job.status.to_string())];
+    let mut lines = vec![
+        ("job", job.job_id.clone()),
+        ("status", job.status.to_string()),
+    ];
     if let Some(user) = &job.user {
         lines.push(("user", user.clone()));
     }

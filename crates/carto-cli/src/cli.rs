@@ -205,10 +205,12 @@ pub struct GrantArgs {
 
 /// `carto sql`.
 #[derive(Args)]
-#[command(after_help = "The query comes from QUERY, from --file, or from stdin (QUERY `-`, \
+#[command(
+    after_help = "The query comes from QUERY, from --file, or from stdin (QUERY `-`, \
 or no QUERY with stdin not a terminal). `table` (the default), `json` and `ndjson` read \
 the rows as they arrive (the table holds them all to align them); the other formats \
-are CARTO's own output, streamed as is.")]
+are CARTO's own output, streamed as is."
+)]
 pub struct SqlArgs {
     /// The SQL; `-` reads it from stdin.
     #[arg(conflicts_with = "file")]

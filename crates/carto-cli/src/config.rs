@@ -92,7 +92,7 @@ impl Config {
 
     /// The credentials the connection flags and `CARTO_*` variables give, if they give
     /// a base URL or a username.
-    pub fn from_arguments(&self) -> CliResult<Option<Credentials>> {
+    pub fn argument_credentials(&self) -> CliResult<Option<Credentials>> {
         let c = &self.conn;
         if c.base_url.is_none() && c.username.is_none() {
             return Ok(None);
@@ -146,7 +146,7 @@ impl Config {
                 },
             ));
         }
-        if let Some(creds) = self.from_arguments()? {
+        if let Some(creds) = self.argument_credentials()? {
             return Ok((creds, Origin::Arguments));
         }
         let path = Credentials::default_file_path()?;
@@ -207,13 +207,11 @@ pub fn config_dir() -> CliResult<PathBuf> {
     if let Some(dir) = std::env::var_os(ENV_CONFIG_DIR).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    dirs::config_dir()
-        .map(|d| d.join("carto"))
-        .ok_or_else(|| {
-            CliError::Config(format!(
-                "no user configuration directory on this system: set {ENV_CONFIG_DIR}"
-            ))
-        })
+    dirs::config_dir().map(|d| d.join("carto")).ok_or_else(|| {
+        CliError::Config(format!(
+            "no user configuration directory on this system: set {ENV_CONFIG_DIR}"
+        ))
+    })
 }
 
 /// The file of profile `name`: `<config dir>/profiles/<name>.json`.
@@ -243,7 +241,10 @@ pub fn profile_names() -> CliResult<Vec<String>> {
 }
 
 fn check_profile_name(name: &str) -> CliResult<()> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -278,19 +279,19 @@ mod tests {
             ..ConnArgs::default()
         };
         let config = Config::from_conn(conn.clone());
-        let creds = config.from_arguments().unwrap().unwrap();
+        let creds = config.argument_credentials().unwrap().unwrap();
         assert_eq!(creds.username(), "alice");
         assert_eq!(creds.token().expose_secret(), "k-canary");
         let refused = Config::from_conn(ConnArgs {
             allow_http: false,
             ..conn
         });
-        assert!(refused.from_arguments().is_err(), "http needs --allow-http");
+        assert!(refused.argument_credentials().is_err(), "http needs --allow-http");
         let cloud = Config::from_conn(ConnArgs {
             username: Some("bob".into()),
             ..ConnArgs::default()
         });
-        let creds = cloud.from_arguments().unwrap().unwrap();
+        let creds = cloud.argument_credentials().unwrap().unwrap();
         assert_eq!(creds.base_url().as_str(), "https://bob.carto.com");
         assert!(creds.token().is_default_public());
     }

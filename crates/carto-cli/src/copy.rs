@@ -25,8 +25,7 @@ pub fn run(command: CopyCommand, config: &Config) -> CliResult {
             format,
         } => {
             let sql = copy_from_sql(&table, &columns, &format)?;
-            let (source, size): (Box<dyn Read + Send>, Option<u64>) = if file == Path::new("-")
-            {
+            let (source, size): (Box<dyn Read + Send>, Option<u64>) = if file == Path::new("-") {
                 (Box::new(io::stdin()), None)
             } else {
                 let f = File::open(&file)

@@ -282,7 +282,11 @@ mod tests {
             code::RATE_LIMITED
         );
         assert_eq!(
-            api(429, r#"{"error":["SQL query timeout error"],"detail":"datasource"}"#).exit_code(),
+            api(
+                429,
+                r#"{"error":["SQL query timeout error"],"detail":"datasource"}"#
+            )
+            .exit_code(),
             code::TIMEOUT
         );
         let e: CliError = Error::invalid("SQL query", "empty").into();
@@ -309,7 +313,10 @@ mod tests {
         );
         let text = e.render(None);
         assert!(text.starts_with("carto: CARTO answered 400: column \"x\" does not exist\n"));
-        assert!(text.contains("  hint: Perhaps you meant \"y\".\n"), "{text}");
+        assert!(
+            text.contains("  hint: Perhaps you meant \"y\".\n"),
+            "{text}"
+        );
         assert!(text.contains("  context: sql\n"), "{text}");
     }
 

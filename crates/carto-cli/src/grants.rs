@@ -8,7 +8,10 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 /// Splits `schema.table` (either part may be double-quoted, `""` being a quote) at
 /// unquoted dots, up to the first unquoted `stop` character. Returns the unquoted parts
 /// and what follows `stop` (`None` when `stop` was not found).
-pub fn split_qualified(text: &str, stop: Option<char>) -> Result<(Vec<String>, Option<&str>), String> {
+pub fn split_qualified(
+    text: &str,
+    stop: Option<char>,
+) -> Result<(Vec<String>, Option<&str>), String> {
     let mut parts = Vec::new();
     let mut current = String::new();
     let mut quoted_part = false;
@@ -196,7 +199,11 @@ mod tests {
         assert_eq!(parse_schema_grant("public:create").unwrap(), "public");
         assert_eq!(parse_schema_grant("alice").unwrap(), "alice");
         assert_eq!(parse_schema_grant(r#""a:b":CREATE"#).unwrap(), "a:b");
-        assert!(parse_schema_grant("public:usage").unwrap_err().contains("only `create`"));
+        assert!(
+            parse_schema_grant("public:usage")
+                .unwrap_err()
+                .contains("only `create`")
+        );
         assert!(parse_schema_grant("a.b:create").is_err());
     }
 
@@ -211,7 +218,10 @@ mod tests {
             .parse_ref(&cmd, None, std::ffi::OsStr::new("teleport"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("geocoding") && err.contains("routing"), "{err}");
+        assert!(
+            err.contains("geocoding") && err.contains("routing"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn help_documents_exit_codes_and_the_api_key_warning() {
         let help = Cli::command().render_long_help().to_string();
-        assert!(help.contains("Exit status:") && help.contains("11  401"), "{help}");
+        assert!(
+            help.contains("Exit status:") && help.contains("11  401"),
+            "{help}"
+        );
         assert!(help.contains("visible to other users"), "{help}");
     }
 }

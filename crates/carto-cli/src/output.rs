@@ -169,8 +169,14 @@ mod tests {
         });
         strip_secrets(&mut v);
         let text = v.to_string();
-        assert!(!text.contains("s3cret") && !text.contains("map_token"), "{text}");
-        assert!(text.contains("\"ok\":1") && text.contains("alice"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("map_token"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"ok\":1") && text.contains("alice"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -182,8 +188,16 @@ mod tests {
             fields(&[("name", "k".into()), ("created", "now".into())]),
             "name:    k\ncreated: now"
         );
-        let t = table(&["a".into(), "n".into()], &[false, true], vec![vec!["x".into(), "10".into()], vec!["yy".into(), "7".into()]], false);
+        let t = table(
+            &["a".into(), "n".into()],
+            &[false, true],
+            vec![vec!["x".into(), "10".into()], vec!["yy".into(), "7".into()]],
+            false,
+        );
         let text = t.to_string();
-        assert!(text.contains("| x  | 10 |") && text.contains("| yy |  7 |"), "{text}");
+        assert!(
+            text.contains("| x  | 10 |") && text.contains("| yy |  7 |"),
+            "{text}"
+        );
     }
 }

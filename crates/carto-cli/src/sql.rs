@@ -107,10 +107,7 @@ fn query_text(args: &SqlArgs) -> CliResult<String> {
 /// Runs `carto sql`.
 pub fn run(args: SqlArgs, config: &Config) -> CliResult {
     let sql = query_text(&args)?;
-    let to_stdout = args
-        .output
-        .as_deref()
-        .is_none_or(|p| p == Path::new("-"));
+    let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
     if args.format.is_binary() && to_stdout && stdout_is_terminal() {
         return Err(CliError::Usage(format!(
             "{:?} output is binary: write it to a file with -o FILE, or pipe it",
@@ -252,7 +249,14 @@ mod tests {
         assert!(text.contains("|   1 | a    |"), "{text}");
         assert!(text.contains("| 100 |      |"), "{text}");
         assert!(text.ends_with("(2 rows)\n"), "{text}");
-        let none = render_table(&[], &SqlSummary { total_rows: 3, ..SqlSummary::default() }, false);
+        let none = render_table(
+            &[],
+            &SqlSummary {
+                total_rows: 3,
+                ..SqlSummary::default()
+            },
+            false,
+        );
         assert_eq!(none, "OK, 3 rows affected\n");
     }
 }
