@@ -15,22 +15,17 @@ pub fn run(command: BatchCommand, config: &Config) -> CliResult {
     let client = config.client()?;
     let batch = client.batch();
     match command {
-        BatchCommand::Run {
-            queries,
-            wait,
-            timeout,
-            json,
-        } => {
+        BatchCommand::Run { queries, wait } => {
             let query = match <[String; 1]>::try_from(queries) {
                 Ok([one]) => JobQuery::sql(one),
                 Err(many) => JobQuery::multi(many),
             };
             let job = batch.create(query)?;
-            if wait {
-                let job = wait_for(&batch, job, timeout)?;
-                return show(&job, json);
+            if wait.wait {
+                let job = wait_for(&batch, job, wait.timeout)?;
+                return show(&job, wait.json);
             }
-            if json {
+            if wait.json {
                 return show(&job, true);
             }
             eprintln!(
@@ -39,19 +34,14 @@ pub fn run(command: BatchCommand, config: &Config) -> CliResult {
             );
             print_line(&job.job_id)
         }
-        BatchCommand::Status {
-            id,
-            wait,
-            timeout,
-            json,
-        } => {
+        BatchCommand::Status { id, wait } => {
             let job = batch.get(&id)?;
-            let job = if wait {
-                wait_for(&batch, job, timeout)?
+            let job = if wait.wait {
+                wait_for(&batch, job, wait.timeout)?
             } else {
                 job
             };
-            show(&job, json)
+            show(&job, wait.json)
         }
         BatchCommand::Cancel { id, json } => show(&batch.cancel(&id)?, json),
     }

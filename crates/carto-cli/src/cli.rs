@@ -356,29 +356,17 @@ pub enum BatchCommand {
         /// The queries, run in order (a failure skips the rest).
         #[arg(required = true, value_name = "QUERY")]
         queries: Vec<String>,
-        /// Wait for the job to finish (a spinner on a terminal).
-        #[arg(long)]
-        wait: bool,
-        /// With --wait, give up after SECS seconds (the job keeps running).
-        #[arg(long, value_name = "SECS", requires = "wait")]
-        timeout: Option<u64>,
-        /// Print the job as JSON.
-        #[arg(long)]
-        json: bool,
+        /// Waiting and output.
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Show a job.
     Status {
         /// The job id.
         id: String,
-        /// Wait for the job to finish.
-        #[arg(long)]
-        wait: bool,
-        /// With --wait, give up after SECS seconds.
-        #[arg(long, value_name = "SECS", requires = "wait")]
-        timeout: Option<u64>,
-        /// Print the job as JSON.
-        #[arg(long)]
-        json: bool,
+        /// Waiting and output.
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Cancel a job (a running query is stopped).
     Cancel {
@@ -388,6 +376,20 @@ pub enum BatchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Waiting for a batch job, and how to print it.
+#[derive(Args, Clone, Copy)]
+pub struct WaitArgs {
+    /// Wait for the job to finish (a spinner on a terminal).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait, give up after SECS seconds (the job keeps running).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `carto creds ...`.

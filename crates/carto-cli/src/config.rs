@@ -286,7 +286,10 @@ mod tests {
             allow_http: false,
             ..conn
         });
-        assert!(refused.argument_credentials().is_err(), "http needs --allow-http");
+        assert!(
+            refused.argument_credentials().is_err(),
+            "http needs --allow-http"
+        );
         let cloud = Config::from_conn(ConnArgs {
             username: Some("bob".into()),
             ..ConnArgs::default()

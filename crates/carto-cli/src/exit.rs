@@ -26,7 +26,7 @@ pub mod code {
     pub const UNAUTHORIZED: u8 = 11;
     /// 403: the key may not do this.
     pub const FORBIDDEN: u8 = 12;
-    /// 404: no such key, job, user or resource.
+    /// 404: no such key, user or resource.
     pub const NOT_FOUND: u8 = 13;
     /// 429: CARTO's rate limiter refused the request.
     pub const RATE_LIMITED: u8 = 14;
@@ -54,7 +54,7 @@ Exit status:
   10  CARTO rejected the request (SQL error, validation error, other 4xx/5xx)
   11  401 unauthorized: unknown API key, or a key is needed
   12  403 forbidden: the key may not do this
-  13  404 not found: no such key, job or user
+  13  404 not found: no such key or user
   14  429 rate limited (see `retry after`)
   15  timed out: the statement hit its time limit, or the connection timed out
   16  the batch job ended failed, cancelled or unknown

@@ -4,6 +4,9 @@
 //! `carto --help` documents the commands, the credentials and the exit statuses; the
 //! crate README has examples.
 
+// The doc comments of `cli` are the help text clap prints: plain URLs read best there.
+#![allow(rustdoc::bare_urls)]
+
 mod account;
 mod batch;
 mod cli;

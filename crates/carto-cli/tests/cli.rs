@@ -164,6 +164,7 @@ fn the_carto_cli_against_the_emulator() {
     sql_errors(&mut h);
     keys(&mut h);
     copy_round_trips(&mut h);
+    on_a_terminal(&mut h);
     batch_jobs(&mut h);
     profiles(&mut h);
     h.check_outputs();
@@ -544,6 +545,41 @@ fn copy_round_trips(h: &mut Harness) {
     );
 }
 
+/// Under a pseudo-terminal (util-linux `script`), the same commands draw: a progress
+/// bar for COPY, UTF-8 table borders for SQL.
+fn on_a_terminal(h: &mut Harness) {
+    if StdCommand::new("script").arg("--version").output().is_err() {
+        eprintln!("no `script` (util-linux) on this machine: terminal output not checked");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin!("carto").display().to_string();
+    h.ok(h.master().args(["sql", "TRUNCATE loaded"]));
+    let in_pty = |command: String| {
+        let out = StdCommand::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("CARTO_BASE_URL", &h.base_url)
+            .env("CARTO_API_KEY", &h.master)
+            .env("CARTO_ALLOW_NON_SECURE", "1")
+            .current_dir(h.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = in_pty(format!("{bin} copy from loaded data.csv --columns id,name"));
+    assert!(out.contains("copied 2000 rows"), "{out:?}");
+    assert!(
+        out.contains("uploading") && out.contains('\x1b'),
+        "a progress bar: {out:?}"
+    );
+    let out = in_pty(format!("{bin} sql 'SELECT 1 AS one'"));
+    assert!(out.contains("┌────") && out.contains("│   1 │"), "{out}");
+    for token in &h.tokens {
+        assert!(!out.contains(token.as_str()));
+    }
+}
+
 fn batch_jobs(h: &mut Harness) {
     // Two queries, waited for.
     let out = h.ok(h.master().args([
@@ -697,6 +733,7 @@ fn completions_and_help() {
         .stderr(predicate::str::contains("cannot be used with"));
 }
 
+#[cfg(feature = "emulator")]
 #[test]
 fn the_emulator_subcommand_serves_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
