@@ -18,7 +18,7 @@ const USER: &str = "alice";
 
 /// An emulator, a private configuration directory, and every output seen.
 struct Harness {
-    _emulator: BlockingEmulator,
+    emulator: BlockingEmulator,
     base_url: String,
     master: String,
     dir: tempfile::TempDir,
@@ -39,7 +39,7 @@ impl Harness {
     fn start() -> Self {
         let emulator = Emulator::builder()
             .user(USER)
-            .statement_timeout(ApiKeyType::Regular, Some(std::time::Duration::from_secs(5)))
+            .statement_timeout(ApiKeyType::Regular, Some(std::time::Duration::from_secs(1)))
             .start_blocking()
             .expect("the emulator starts (PostgreSQL binaries on the PATH)");
         let creds = emulator.credentials(USER).unwrap();
@@ -48,7 +48,7 @@ impl Harness {
             base_url: creds.base_url().as_str().to_owned(),
             tokens: vec![master.clone()],
             master,
-            _emulator: emulator,
+            emulator,
             dir: tempfile::tempdir().unwrap(),
             outputs: Vec::new(),
         }
@@ -385,6 +385,9 @@ fn keys(h: &mut Harness) {
         12,
     );
     assert!(err.contains("permission denied"), "{err}");
+    // Past its statement timeout (1 s for regular keys here): exit 15.
+    let err = h.fails(h.with_key(&reader).args(["sql", "SELECT pg_sleep(3)"]), 15);
+    assert!(err.contains("429") && err.contains("timeout"), "{err}");
     h.ok(h
         .with_key(&writer)
         .args(["sql", "INSERT INTO cities VALUES (4, 'Lugo', 98000)"]));
