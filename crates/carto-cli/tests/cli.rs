@@ -248,6 +248,48 @@ fn sql_outputs(h: &mut Harness) {
             .replace("\r\n", "\n"),
         "one\n1\n"
     );
+
+    if h.emulator.has_postgis(USER) {
+        let geojson = h.ok(h.master().args([
+            "sql",
+            "SELECT 7 AS cartodb_id, ST_SetSRID(ST_MakePoint(1.5, 2.25), 4326) AS the_geom",
+            "--format",
+            "geojson",
+        ]));
+        let fc: Value = serde_json::from_str(&geojson).unwrap();
+        assert_eq!(fc["type"], "FeatureCollection");
+        assert_eq!(
+            fc["features"][0]["geometry"],
+            serde_json::json!({"type": "Point", "coordinates": [1.5, 2.25]})
+        );
+    } else {
+        eprintln!("no PostGIS in the emulator: --format geojson not checked");
+    }
+
+    // A reader that stops early (`| head -1`): a quiet end with status 0.
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"))
+        .args([
+            "sql",
+            "SELECT i, repeat('x', 100) AS pad FROM generate_series(1, 200000) i",
+            "--format",
+            "csv",
+        ])
+        .env("CARTO_BASE_URL", &h.base_url)
+        .env("CARTO_API_KEY", &h.master)
+        .env("CARTO_ALLOW_NON_SECURE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim_end(), "i,pad");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
 }
 
 fn sql_errors(h: &mut Harness) {
