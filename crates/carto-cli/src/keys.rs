@@ -49,7 +49,10 @@ pub fn run(command: KeysCommand, config: &Config) -> CliResult {
             let header = ["NAME", "TYPE", "TOKEN", "APIS", "TABLES", "CREATED"].map(String::from);
             let right = [false, false, false, false, true, false];
             print_line(table(&header, &right, rows, stdout_is_terminal()).to_string())?;
-            print_line(format!("({} keys)", all.len()))
+            print_line(match all.len() {
+                1 => "(1 key)".to_owned(),
+                n => format!("({n} keys)"),
+            })
         }
         KeysCommand::Show { name, json } => {
             let key = keys.get(&name)?;

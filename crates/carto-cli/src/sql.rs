@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use carto::sql::SqlSummary;
 use carto::{QueryOptions, transport::TransportError};
@@ -229,7 +229,7 @@ pub fn display_path(path: &Path) -> String {
     if path == Path::new("-") {
         "stdout".into()
     } else {
-        PathBuf::from(path).display().to_string()
+        path.display().to_string()
     }
 }
 
