@@ -109,9 +109,9 @@ pub fn run(args: SqlArgs, config: &Config) -> CliResult {
     let sql = query_text(&args)?;
     let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
     if args.format.is_binary() && to_stdout && stdout_is_terminal() {
+        let name = args.format.export().map(|f| f.as_str()).unwrap_or("this");
         return Err(CliError::Usage(format!(
-            "{:?} output is binary: write it to a file with -o FILE, or pipe it",
-            args.format
+            "{name} output is binary: write it to a file with -o FILE, or pipe it"
         )));
     }
     let mut options = QueryOptions::new().skipfields(args.skip_fields.iter().cloned());

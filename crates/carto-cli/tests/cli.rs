@@ -609,19 +609,27 @@ fn on_a_terminal(h: &mut Harness) {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
-    let out = in_pty(format!("{bin} copy from loaded data.csv --columns id,name"));
+    let (code, out) = in_pty(format!("{bin} copy from loaded data.csv --columns id,name"));
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("copied 2000 rows"), "{out:?}");
     assert!(
         out.contains("uploading") && out.contains('\x1b'),
         "a progress bar: {out:?}"
     );
-    let out = in_pty(format!("{bin} sql 'SELECT 1 AS one'"));
+    let (code, out) = in_pty(format!("{bin} sql 'SELECT 1 AS one'"));
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("┌────") && out.contains("│   1 │"), "{out}");
+    // Binary formats are not written to a terminal (usage error, 2).
+    let (code, shp) = in_pty(format!("{bin} sql 'SELECT 1 AS one' --format shp"));
+    assert_eq!(code, Some(2), "{shp}");
+    assert!(shp.contains("shp output is binary"), "{shp}");
     for token in &h.tokens {
-        assert!(!out.contains(token.as_str()));
+        assert!(!out.contains(token.as_str()) && !shp.contains(token.as_str()));
     }
 }
 
