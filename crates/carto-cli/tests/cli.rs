@@ -798,6 +798,12 @@ fn the_emulator_subcommand_serves_until_sigterm() {
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"))
         .args(["emulator", "--user", "bob", "--write-creds"])
         .arg(dir.path())
+        .args([
+            "--max-sessions-per-role",
+            "1",
+            "--session-queue-timeout-ms",
+            "300",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -839,6 +845,27 @@ fn the_emulator_subcommand_serves_until_sigterm() {
         .assert()
         .success()
         .stdout(predicate::str::contains("42"));
+    // One session per key: while a slow query holds it, the next request waits 300 ms
+    // for it, then gets CARTO's rate-limit answer (429, exit 14) with its Retry-After.
+    let mut slow = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"))
+        .env_clear()
+        .env("CARTO_CONFIG_DIR", &config)
+        .args(["--profile", "bob", "sql", "SELECT pg_sleep(5)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    cargo_bin_cmd!("carto")
+        .env_clear()
+        .env("CARTO_CONFIG_DIR", &config)
+        .args(["--profile", "bob", "sql", "SELECT 1"])
+        .assert()
+        .code(14)
+        .stderr(predicate::str::contains("CARTO answered 429"))
+        .stderr(predicate::str::contains("detail: rate-limit"))
+        .stderr(predicate::str::contains("retry after: 1 s"));
+    assert!(slow.wait().unwrap().success());
     let status = StdCommand::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
