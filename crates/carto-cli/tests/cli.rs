@@ -70,6 +70,22 @@ impl Harness {
         cmd
     }
 
+    /// A plain `std::process::Command` running `program` with the master key in a clean
+    /// environment (for pipes and pseudo-terminals, which assert_cmd does not set up).
+    fn process(&self, program: impl AsRef<std::ffi::OsStr>) -> StdCommand {
+        let mut cmd = StdCommand::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .env("CARTO_CONFIG_DIR", self.path("config"))
+            .env("CARTO_BASE_URL", &self.base_url)
+            .env("CARTO_API_KEY", &self.master)
+            .env("CARTO_ALLOW_NON_SECURE", "1")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
     /// `carto` with the master key in the environment.
     fn master(&self) -> Command {
         self.with_key(&self.master.clone())
@@ -267,16 +283,14 @@ fn sql_outputs(h: &mut Harness) {
     }
 
     // A reader that stops early (`| head -1`): a quiet end with status 0.
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"))
+    let mut child = h
+        .process(assert_cmd::cargo::cargo_bin!("carto"))
         .args([
             "sql",
             "SELECT i, repeat('x', 100) AS pad FROM generate_series(1, 200000) i",
             "--format",
             "csv",
         ])
-        .env("CARTO_BASE_URL", &h.base_url)
-        .env("CARTO_API_KEY", &h.master)
-        .env("CARTO_ALLOW_NON_SECURE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -521,15 +535,10 @@ fn copy_round_trips(h: &mut Harness) {
     h.ok(h
         .master()
         .args(["sql", "CREATE TABLE copied (id int, name text)"]));
-    let mut export = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"));
-    let mut load = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"));
+    let mut export = h.process(assert_cmd::cargo::cargo_bin!("carto"));
+    let mut load = h.process(assert_cmd::cargo::cargo_bin!("carto"));
     for cmd in [&mut export, &mut load] {
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CARTO_BASE_URL", &h.base_url)
-            .env("CARTO_API_KEY", &h.master)
-            .env("CARTO_ALLOW_NON_SECURE", "1")
-            .stderr(Stdio::piped());
+        cmd.stderr(Stdio::piped());
     }
     let mut export = export
         .args([
@@ -600,12 +609,11 @@ fn on_a_terminal(h: &mut Harness) {
     let bin = assert_cmd::cargo::cargo_bin!("carto").display().to_string();
     h.ok(h.master().args(["sql", "TRUNCATE loaded"]));
     let in_pty = |command: String| {
-        let out = StdCommand::new("script")
+        let out = h
+            .process("script")
             .args(["-qec", &command, "/dev/null"])
-            .env("CARTO_BASE_URL", &h.base_url)
-            .env("CARTO_API_KEY", &h.master)
-            .env("CARTO_ALLOW_NON_SECURE", "1")
-            .current_dir(h.dir.path())
+            // A terminal has a TERM (indicatif draws nothing on an unnamed one).
+            .env("TERM", "xterm-256color")
             .stdin(Stdio::null())
             .output()
             .unwrap();
