@@ -60,6 +60,17 @@ pub struct ConnArgs {
     /// Limit of a whole request, in seconds (streamed SQL and COPY are limited per read).
     #[arg(long, global = true, value_name = "SECS")]
     pub request_timeout: Option<u64>,
+    /// How many times a request may be sent again: after CARTO's rate limit (429 with
+    /// Retry-After) for any request, after a 5xx or a failed connection only for requests
+    /// that cannot act twice. 0 turns retries off.
+    #[arg(
+        long,
+        global = true,
+        env = "CARTO_RETRIES",
+        value_name = "N",
+        default_value_t = 3
+    )]
+    pub retries: u32,
 }
 
 /// The commands.

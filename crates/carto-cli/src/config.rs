@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use carto::blocking::Client;
-use carto::{BaseUrl, ClientOptions, Credentials, TransportConfig};
+use carto::{BaseUrl, ClientOptions, Credentials, RetryPolicy, TransportConfig};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 
@@ -193,9 +193,11 @@ impl Config {
                 .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?;
             transport = transport.add_root_certificate_pem(pem);
         }
+        let retry = RetryPolicy::new().max_attempts(self.conn.retries.saturating_add(1));
         let options = ClientOptions::new()
             .user_agent(concat!("carto-cli/", env!("CARGO_PKG_VERSION")))
-            .transport(transport);
+            .transport(transport)
+            .retry(retry);
         Ok(Client::with_options(creds.clone(), options)?)
     }
 }

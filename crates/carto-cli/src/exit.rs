@@ -195,6 +195,7 @@ fn carto_code(e: &Error) -> u8 {
                 }
             }
         }
+        Error::StatementTimeout(_) => code::TIMEOUT,
         Error::Transport { kind, .. } if *kind == TransportErrorKind::Timeout => code::TIMEOUT,
         Error::Transport { .. } => code::TRANSPORT,
         Error::Decode(_) => code::DECODE,

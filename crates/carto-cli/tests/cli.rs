@@ -10,7 +10,7 @@ use std::process::{Command as StdCommand, Stdio};
 
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
-use carto_emulator::{ApiKeyType, BlockingEmulator, Emulator};
+use carto_emulator::{ApiKeyType, BlockingEmulator, Emulator, Fault};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -346,6 +346,16 @@ fn sql_errors(h: &mut Harness) {
         20,
     );
     assert!(err.contains("connection failed"), "{err}");
+    // CARTO's rate limit is waited for and retried by default; with --retries 0 the
+    // 429 is the answer (14).
+    h.emulator
+        .inject("/api/v2/sql", Fault::RateLimited { retry_after: 1 });
+    let out = h.ok(h.master().args(["sql", "--format", "csv", "SELECT 5 AS n"]));
+    assert!(out.contains('5'), "{out}");
+    h.emulator
+        .inject("/api/v2/sql", Fault::RateLimited { retry_after: 1 });
+    let err = h.fails(h.master().args(["--retries", "0", "sql", "SELECT 1"]), 14);
+    assert!(err.contains("retry after: 1 s"), "{err}");
 }
 
 fn keys(h: &mut Harness) {
@@ -854,7 +864,8 @@ fn the_emulator_subcommand_serves_until_sigterm() {
         .success()
         .stdout(predicate::str::contains("42"));
     // One session per key: while a slow query holds it, the next request waits 300 ms
-    // for it, then gets CARTO's rate-limit answer (429, exit 14) with its Retry-After.
+    // for it, then gets CARTO's rate-limit answer (429, exit 14) with its Retry-After
+    // (retries off: by default the CLI would wait and send it again).
     let mut slow = StdCommand::new(assert_cmd::cargo::cargo_bin!("carto"))
         .env_clear()
         .env("CARTO_CONFIG_DIR", &config)
@@ -867,7 +878,7 @@ fn the_emulator_subcommand_serves_until_sigterm() {
     cargo_bin_cmd!("carto")
         .env_clear()
         .env("CARTO_CONFIG_DIR", &config)
-        .args(["--profile", "bob", "sql", "SELECT 1"])
+        .args(["--profile", "bob", "--retries", "0", "sql", "SELECT 1"])
         .assert()
         .code(14)
         .stderr(predicate::str::contains("CARTO answered 429"))

@@ -81,6 +81,13 @@ pub struct EmulatorArgs {
     /// [default: 2000].
     #[arg(long, value_name = "MS")]
     pub session_queue_timeout_ms: Option<u64>,
+    /// Plays a failure on matching requests, for tests of clients (repeatable):
+    /// `[METHOD ]PATH=FAULT[*N]` with FAULT one of `rate-limit:SECS` (429 with
+    /// Retry-After), `statement-timeout`, `status:CODE`, `drop` (close without answering),
+    /// `drop-after` (run the request, then close), `delay:MS`; PATH is the API path after
+    /// the user, e.g. `POST /api/v3/api_keys=drop-after` or `/api/v2/sql=rate-limit:1*3`.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<crate::FaultRule>,
 }
 
 impl EmulatorArgs {
@@ -142,6 +149,9 @@ impl EmulatorArgs {
         }
         if let Some(ms) = self.session_queue_timeout_ms {
             b = b.session_queue_timeout(Duration::from_millis(ms));
+        }
+        for rule in &self.faults {
+            b = b.fault(rule.clone());
         }
         Ok(b)
     }
@@ -245,6 +255,19 @@ mod tests {
         assert!(err.contains("no users"), "{err}");
         let err = parse(&[]).builder().unwrap_err().to_string();
         assert!(err.contains("at least one --user"), "{err}");
+        let args = parse(&[
+            "--user",
+            "alice",
+            "--fault",
+            "POST /api/v3/api_keys=drop-after",
+            "--fault",
+            "/api/v2/sql=rate-limit:1*3",
+        ]);
+        assert_eq!(args.faults.len(), 2);
+        assert_eq!(args.faults[1].remaining(), 3);
+        let bad = Cli::try_parse_from(["emu", "--user", "a", "--fault", "/api=explode"]);
+        let err = bad.err().expect("a bad rule is refused").to_string();
+        assert!(err.contains("unknown fault"), "{err}");
         assert!(
             Cli::try_parse_from(["emu", "--tls", "--tls-cert", "c", "--tls-key", "k"]).is_err()
         );
