@@ -511,6 +511,45 @@ fn sync_arrow_against_the_emulator() {
         ),
         "table",
     );
+
+    #[cfg(feature = "polars")]
+    {
+        let batches = sql
+            .query_arrow(query, &ArrowOptions::new().batch_rows(2))
+            .unwrap();
+        let schema = batches.schema();
+        let df = carto_sql::arrow::to_polars(&schema, batches).unwrap();
+        assert_eq!(df.shape(), (3, 19));
+        let id = df.column("id").unwrap().as_materialized_series();
+        let ids = id.i32().unwrap();
+        let ids: Vec<Option<i32>> = (0..ids.len()).map(|i| ids.get(i)).collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3)]);
+        let t = df.column("t").unwrap().as_materialized_series();
+        let texts = t.str().unwrap();
+        let texts: Vec<Option<&str>> = (0..texts.len()).map(|i| texts.get(i)).collect();
+        assert_eq!(texts, [Some("héllo \"q\", x"), None, Some("line\nbreak")]);
+        let g = df.column("the_geom").unwrap().as_materialized_series();
+        assert_eq!(hex::encode(g.binary().unwrap().get(0).unwrap()), POINT_WKB);
+        assert!(g.binary().unwrap().get(1).is_none());
+        let ints = df.column("ints").unwrap().as_materialized_series();
+        let first = ints.list().unwrap().get_as_series(0).unwrap();
+        let first = first.i32().unwrap();
+        let first: Vec<Option<i32>> = (0..first.len()).map(|i| first.get(i)).collect();
+        assert_eq!(first, [Some(1), None, Some(3)]);
+        assert_eq!(
+            df.column("tstz").unwrap().dtype().to_string(),
+            "datetime[μs, UTC]"
+        );
+        let empty = sql
+            .query_arrow(
+                "SELECT * FROM arrow_types WHERE false",
+                &ArrowOptions::new(),
+            )
+            .unwrap();
+        let schema = empty.schema();
+        let df = carto_sql::arrow::to_polars(&schema, empty).unwrap();
+        assert_eq!(df.shape(), (0, 19));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

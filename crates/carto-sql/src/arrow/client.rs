@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::ArrowOptions;
-use super::csv::CsvDecoder;
+use super::csv::{CsvDecoder, Step};
 use super::encode::{CsvEncoder, Pieces, copy_from_sql, quote_ident};
 use super::json::{ArrowDecoder, ArrowQuery};
 use super::schema::Layout;
@@ -209,7 +209,6 @@ impl<T: Transport> CopyClient<T> {
             source: Source::Copy {
                 reader,
                 decoder: CsvDecoder::new(layout, options.batch_rows),
-                ended: false,
             },
         })
     }
@@ -268,7 +267,6 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
             source: AsyncSource::Copy {
                 stream,
                 decoder: CsvDecoder::new(layout, options.batch_rows),
-                ended: false,
             },
         })
     }
@@ -354,7 +352,6 @@ enum Source {
     Copy {
         reader: CopyToReader,
         decoder: CsvDecoder,
-        ended: bool,
     },
 }
 
@@ -405,28 +402,11 @@ impl Iterator for ArrowBatches {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.source {
             Source::Json(decoded) => decoded.next(),
-            Source::Copy {
-                reader,
-                decoder,
-                ended,
-            } => loop {
-                if let Some(item) = decoder.next_batch() {
-                    *ended |= item.is_err();
-                    return Some(item);
-                }
-                if *ended {
-                    return None;
-                }
-                match reader.next_chunk() {
-                    Ok(Some(chunk)) => decoder.push(&chunk),
-                    Ok(None) => {
-                        decoder.finish();
-                        *ended = true;
-                    }
-                    Err(e) => {
-                        *ended = true;
-                        return Some(Err(e));
-                    }
+            Source::Copy { reader, decoder } => loop {
+                match decoder.step() {
+                    Step::Item(item) => return Some(item),
+                    Step::End => return None,
+                    Step::NeedInput => decoder.input(reader.next_chunk().transpose()),
                 }
             },
         }
@@ -446,7 +426,6 @@ enum AsyncSource {
     Copy {
         stream: CopyToStream,
         decoder: CsvDecoder,
-        ended: bool,
     },
 }
 
@@ -488,27 +467,12 @@ impl Stream for ArrowStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().source {
             AsyncSource::Json(decoded) => decoded.poll_next_unpin(cx),
-            AsyncSource::Copy {
-                stream,
-                decoder,
-                ended,
-            } => loop {
-                if let Some(item) = decoder.next_batch() {
-                    *ended |= item.is_err();
-                    return Poll::Ready(Some(item));
-                }
-                if *ended {
-                    return Poll::Ready(None);
-                }
-                match futures_util::ready!(stream.poll_next_unpin(cx)) {
-                    Some(Ok(chunk)) => decoder.push(&chunk),
-                    None => {
-                        decoder.finish();
-                        *ended = true;
-                    }
-                    Some(Err(e)) => {
-                        *ended = true;
-                        return Poll::Ready(Some(Err(e)));
+            AsyncSource::Copy { stream, decoder } => loop {
+                match decoder.step() {
+                    Step::Item(item) => return Poll::Ready(Some(item)),
+                    Step::End => return Poll::Ready(None),
+                    Step::NeedInput => {
+                        decoder.input(futures_util::ready!(stream.poll_next_unpin(cx)));
                     }
                 }
             },

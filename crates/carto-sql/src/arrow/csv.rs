@@ -39,6 +39,17 @@ pub(crate) struct CsvDecoder {
     rows: u64,
     ready: VecDeque<RecordBatch>,
     error: Option<Error>,
+    ended: bool,
+}
+
+/// What a [`CsvDecoder`] has next.
+pub(crate) enum Step {
+    /// A batch, or the error that ended the output.
+    Item(Result<RecordBatch, Error>),
+    /// Nothing until more output is given ([`CsvDecoder::input`]).
+    NeedInput,
+    /// The end.
+    End,
 }
 
 impl CsvDecoder {
@@ -53,6 +64,35 @@ impl CsvDecoder {
             rows: 0,
             ready: VecDeque::new(),
             error: None,
+            ended: false,
+        }
+    }
+
+    /// The next thing to hand on, or whether more output is needed.
+    pub(crate) fn step(&mut self) -> Step {
+        match self.next_batch() {
+            Some(item) => {
+                self.ended |= item.is_err();
+                Step::Item(item)
+            }
+            None if self.ended => Step::End,
+            None => Step::NeedInput,
+        }
+    }
+
+    /// The next piece of output: a chunk, the end (`None`), or the failure of the
+    /// download.
+    pub(crate) fn input(&mut self, chunk: Option<Result<impl AsRef<[u8]>, Error>>) {
+        match chunk {
+            Some(Ok(chunk)) => self.push(chunk.as_ref()),
+            None => {
+                self.finish();
+                self.ended = true;
+            }
+            Some(Err(e)) => {
+                self.error = Some(e);
+                self.ended = true;
+            }
         }
     }
 

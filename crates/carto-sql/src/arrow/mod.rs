@@ -13,6 +13,7 @@
 //!   [`AsyncCopyClient::copy_from_arrow`](crate::AsyncCopyClient::copy_from_arrow):
 //!   batches loaded into a table with `COPY table (columns) FROM STDIN WITH (FORMAT
 //!   csv)`, encoded as they are sent.
+//! - `to_polars` (feature `polars`): batches as a polars `DataFrame`.
 //!
 //! # The schema comes first, from a zero-row query
 //!
@@ -56,13 +57,20 @@ mod column;
 mod csv;
 mod encode;
 mod json;
+#[cfg(feature = "polars")]
+mod polars;
 mod schema;
 mod text;
 mod wkb;
 
+/// The arrow-rs crates of these types, to build and read arrays with the same version.
+pub use {arrow_array, arrow_schema};
+
 pub use arrow_array::{RecordBatch, RecordBatchReader};
 pub use arrow_schema::{Schema, SchemaRef};
 pub use client::{ArrowBatches, ArrowStream};
+#[cfg(feature = "polars")]
+pub use polars::to_polars;
 pub use schema::{
     EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, PGTYPE_KEY, SRID_KEY, schema_from_fields,
 };
