@@ -489,6 +489,27 @@ fn sync_arrow_against_the_emulator() {
         .query::<serde_json::Value>("SELECT count(*) AS n FROM geo_dst")
         .unwrap();
     assert_eq!(count.rows[0]["n"], 0);
+    // No rows at all is CARTO's answer to an empty COPY FROM.
+    let nothing: [Result<RecordBatch, arrow_schema::ArrowError>; 0] = [];
+    assert_invalid(
+        copy.copy_from_arrow(
+            "geo_dst",
+            RecordBatchIterator::new(nothing, geo.schema()),
+            &CopyFromOptions::new(),
+        ),
+        "No rows copied",
+    );
+    // A json[] holds JSON arrays as values.
+    let json_array = one(sql
+        .query_arrow(
+            "SELECT ARRAY['[1, 2]'::json, '{}'::json] AS a",
+            &ArrowOptions::new(),
+        )
+        .unwrap()
+        .collect_batches()
+        .unwrap());
+    let items = col(&json_array, "a").as_list::<i32>().value(0);
+    assert_eq!(items.as_string::<i32>().value(0), "[1,2]");
     // An Arrow type without an encoding is refused before sending.
     let durations = RecordBatch::try_from_iter([(
         "d",

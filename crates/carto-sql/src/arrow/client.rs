@@ -221,7 +221,8 @@ impl<T: Transport> CopyClient<T> {
     /// `table` is used as SQL (`my_table`, `public.my_table`, `"My Table"`). A column
     /// of an Arrow type without an encoding (see [`crate::arrow`]) is an error before
     /// anything is sent; a batch that fails midway (an `Err` from the reader, a batch
-    /// of another schema) aborts the upload and CARTO rolls the COPY back.
+    /// of another schema) aborts the upload and CARTO rolls the COPY back. No rows at
+    /// all is CARTO's `No rows copied` error, as for any COPY FROM.
     pub fn copy_from_arrow<R>(
         &self,
         table: &str,

@@ -217,8 +217,10 @@ impl Column {
             Self::List(l) => {
                 let items: Vec<&RawValue> = serde_json::from_str(text)
                     .map_err(|_| format!("expected an array, got {text}"))?;
+                // A JSON array inside a json[] is a value; anywhere else, a dimension.
+                let json_items = matches!(l.child, Self::Utf8(_, true));
                 for item in items {
-                    if item.get().starts_with('[') {
+                    if !json_items && item.get().starts_with('[') {
                         return Err("multidimensional arrays have no Arrow list type here (cast the column to text or json)".to_owned());
                     }
                     l.child.push_json(item)?;
