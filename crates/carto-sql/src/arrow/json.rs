@@ -55,6 +55,8 @@ pub(crate) struct ArrowDecoder {
     decoded: u64,
     ready: VecDeque<RecordBatch>,
     error: Option<Error>,
+    /// An error was found: nothing more is decoded (the columns may be uneven).
+    failed: bool,
     summary: Option<SqlSummary>,
 }
 
@@ -79,12 +81,19 @@ impl ArrowDecoder {
             decoded: 0,
             ready: VecDeque::new(),
             error: None,
+            failed: false,
             summary: None,
         }
     }
 
     pub(crate) fn summary(&self) -> Option<&SqlSummary> {
         self.summary.as_ref()
+    }
+
+    /// Keeps `error` as the last item; the batches already full go before it.
+    fn fail(&mut self, error: Error) {
+        self.error = Some(error);
+        self.failed = true;
     }
 
     fn row(&mut self, raw: &[u8]) -> Result<(), Error> {
@@ -181,16 +190,16 @@ impl BodyDecoder for ArrowDecoder {
     type Item = RecordBatch;
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        if self.error.is_some() {
+        if self.failed {
             return Ok(());
         }
         if let Err(e) = self.splitter.push(chunk) {
-            self.error = Some(DecodeError::new(self.status, ".", e, chunk).into());
+            self.fail(DecodeError::new(self.status, ".", e, chunk).into());
             return Ok(());
         }
         while let Some(raw) = self.splitter.next_row() {
             if let Err(e) = self.row(&raw) {
-                self.error = Some(e);
+                self.fail(e);
                 break;
             }
         }
@@ -205,7 +214,7 @@ impl BodyDecoder for ArrowDecoder {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
-        if self.error.is_some() {
+        if self.failed {
             return Ok(());
         }
         let summary = match self.splitter.envelope() {
@@ -220,8 +229,71 @@ impl BodyDecoder for ArrowDecoder {
                 self.summary = Some(summary);
                 self.ready.extend(self.batch.take());
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrow::NumericAs;
+    use crate::response::{Field, Fields};
+
+    fn decoder(batch_rows: usize) -> ArrowDecoder {
+        let field = Field {
+            field_type: "number".into(),
+            pgtype: Some("int4".into()),
+            wkbtype: None,
+            dims: None,
+            srid: None,
+        };
+        let layout = Layout::new(Fields(vec![("n".into(), field)]), NumericAs::Utf8).unwrap();
+        ArrowDecoder::new(StatusCode::OK, Arc::new(layout), batch_rows)
+    }
+
+    fn run(body: &str, batch_rows: usize) -> Vec<Result<usize, String>> {
+        let mut d = decoder(batch_rows);
+        let mut out = Vec::new();
+        // One byte at a time: batch boundaries never depend on chunk boundaries.
+        for b in body.as_bytes().chunks(1) {
+            d.push(b).unwrap();
+            while let Some(item) = d.next_item() {
+                out.push(item.map(|b| b.num_rows()).map_err(|e| e.to_string()));
+            }
+        }
+        d.finish().unwrap();
+        while let Some(item) = d.next_item() {
+            out.push(item.map(|b| b.num_rows()).map_err(|e| e.to_string()));
+        }
+        out
+    }
+
+    const FIELDS: &str = r#""fields":{"n":{"type":"number","pgtype":"int4"}},"total_rows":3}"#;
+
+    #[test]
+    fn batches_and_the_trailer() {
+        let body = format!(r#"{{"rows":[{{"n":1}},{{"n":null}},{{}}],"time":0.1,{FIELDS}"#);
+        assert_eq!(run(&body, 2), [Ok(2), Ok(1)]);
+        let other = r#"{"rows":[{"n":1}],"fields":{"m":{"type":"number","pgtype":"int4"}}}"#;
+        let items = run(other, 2);
+        assert!(
+            matches!(&items[..], [Err(e)] if e.contains("differ")),
+            "{items:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_ends_the_batches_without_a_panic() {
+        let body = format!(r#"{{"rows":[{{"n":1}},{{"n":2}},{{"n":"x"}},{{"n":4}}],{FIELDS}"#);
+        let items = run(&body, 2);
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0], Ok(2));
+        let err = items[1].as_ref().unwrap_err();
+        assert!(
+            err.contains("rows[2]") && err.contains("column `n`"),
+            "{err}"
+        );
     }
 }
