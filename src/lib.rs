@@ -128,6 +128,9 @@ pub use carto_core::{
     RateLimit, RequestContext, RetryPolicy, Token, TransportErrorKind,
 };
 pub use carto_sql as sql;
+/// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
+#[cfg(feature = "arrow")]
+pub use carto_sql::arrow;
 pub use carto_sql::{Format, QueryOptions, SqlResponse, Validation};
 pub use carto_transport as transport;
 pub use carto_transport::{AsyncTransport, Transport, TransportConfig};

@@ -31,6 +31,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod async_client;
 pub mod batch;
 mod client;
