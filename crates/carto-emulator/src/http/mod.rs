@@ -5,6 +5,8 @@ mod auth_api;
 mod json_error;
 mod log;
 mod me;
+#[cfg(test)]
+mod prop_tests;
 mod sql_api;
 
 use std::sync::Arc;
