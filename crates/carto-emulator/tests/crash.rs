@@ -398,3 +398,169 @@ async fn kill_9_of_the_emulator_during_key_operations_and_jobs() {
 async fn kill_9_of_postgresql_during_key_operations_and_jobs() {
     crash_and_restart(Victim::Postmaster).await;
 }
+
+/// The job's status and its queries' statuses.
+async fn job_statuses(c: &reqwest::Client, creds: &Credentials, id: &str) -> (String, Vec<String>) {
+    let (_, job) = master_json(
+        c,
+        creds,
+        reqwest::Method::GET,
+        &format!("/api/v2/sql/job/{id}"),
+        None,
+    )
+    .await
+    .unwrap();
+    let items = job["query"]
+        .as_array()
+        .map(|q| {
+            q.iter()
+                .map(|i| i["status"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (job["status"].as_str().unwrap_or("?").to_owned(), items)
+}
+
+async fn count_of(c: &reqwest::Client, creds: &Credentials, x: i32) -> Value {
+    let (_, v) = master_json(
+        c,
+        creds,
+        reqwest::Method::POST,
+        "/api/v2/sql",
+        Some(json!({ "q": format!("SELECT count(*) AS n FROM t WHERE x = {x}") })),
+    )
+    .await
+    .unwrap();
+    v["rows"][0]["n"].clone()
+}
+
+/// A multi-query job killed in its second query: after a restart the job and that query
+/// are `unknown` (no query left `running`), the first query's effect is there once, the
+/// third never ran. A multi-query job is `pending` between its queries (as on CARTO): one
+/// caught there by the kill resumes after its done queries instead of running them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_query_jobs_after_kill_9() {
+    let root = data_root();
+    let data: PathBuf = root.path().join("data");
+    let creds_dir = root.path().join("creds");
+    let c = common::client();
+    let mut p = spawn_emulator(&data, &creds_dir);
+    let creds = wait_creds(&mut p, &creds_dir).await;
+    let (s, _) = master_json(
+        &c,
+        &creds,
+        reqwest::Method::POST,
+        "/api/v2/sql",
+        Some(json!({"q": "CREATE TABLE t (x int)"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let (s, job) = master_json(
+        &c,
+        &creds,
+        reqwest::Method::POST,
+        "/api/v2/sql/job",
+        Some(json!({"query": [
+            "INSERT INTO t VALUES (10)",
+            "SELECT pg_sleep(300)",
+            "INSERT INTO t VALUES (11)"
+        ]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let killed = job["job_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    while job_statuses(&c, &creds, &killed)
+        .await
+        .1
+        .get(1)
+        .map(String::as_str)
+        != Some("running")
+    {
+        assert!(started.elapsed() < DEADLINE, "the second query never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A second job, queued behind the first: put it, emulator dead, where a kill between
+    // its queries leaves it (pending, its first query done and committed).
+    let (s, job) = master_json(
+        &c,
+        &creds,
+        reqwest::Method::POST,
+        "/api/v2/sql/job",
+        Some(json!({"query": ["INSERT INTO t VALUES (20)", "INSERT INTO t VALUES (21)"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::CREATED, "{job}");
+    let between = job["job_id"].as_str().unwrap().to_owned();
+    kill9(p.0.id() as i32);
+    p.0.wait().unwrap();
+    {
+        let registry = pg(&data, "carto_emulator").await;
+        let db: String = registry
+            .query_one("SELECT database FROM users WHERE username = 'alice'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        pg(&data, &db)
+            .await
+            .batch_execute("INSERT INTO public.t VALUES (20)")
+            .await
+            .unwrap();
+        let query = json!([
+            {"query": "INSERT INTO t VALUES (20)", "status": "done"},
+            {"query": "INSERT INTO t VALUES (21)", "status": "pending"}
+        ]);
+        registry
+            .execute(
+                "UPDATE public.batch_jobs SET query = $2 WHERE job_id = $1 AND status = 'pending'",
+                &[&between, &query.to_string()],
+            )
+            .await
+            .unwrap();
+    }
+
+    let mut p = spawn_emulator(&data, &creds_dir);
+    let creds = wait_creds(&mut p, &creds_dir).await;
+    let started = Instant::now();
+    loop {
+        let (status, _) = job_statuses(&c, &creds, &between).await;
+        if status == "done" {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the resumed job is {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, items) = job_statuses(&c, &creds, &killed).await;
+    assert_eq!(status, "unknown");
+    assert_eq!(
+        items,
+        ["done", "unknown", "pending"],
+        "no query left running"
+    );
+    let (_, job) = master_json(
+        &c,
+        &creds,
+        reqwest::Method::GET,
+        &format!("/api/v2/sql/job/{killed}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        job["failed_reason"], "the job was running when the emulator stopped",
+        "{job}"
+    );
+    let (_, items) = job_statuses(&c, &creds, &between).await;
+    assert_eq!(items, ["done", "done"]);
+    assert_eq!(count_of(&c, &creds, 10).await, json!(1));
+    assert_eq!(count_of(&c, &creds, 11).await, json!(0));
+    assert_eq!(
+        count_of(&c, &creds, 20).await,
+        json!(1),
+        "a done query ran again"
+    );
+    assert_eq!(count_of(&c, &creds, 21).await, json!(1));
+}
