@@ -16,13 +16,30 @@ use tokio::net::TcpStream;
 /// How long the emulator and PostgreSQL get to notice and clean up (generous on purpose).
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Opens a raw HTTP/1.1 connection, sends `GET path`, reads until `min` body bytes arrived
-/// (after the head), then closes the socket (the client is gone).
-async fn abandon(addr: std::net::SocketAddr, path_and_query: &str, min: usize) {
+/// When the client goes away.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// After the response head and this many body bytes.
+    After(usize),
+    /// Before any byte of the response (the query has not produced a row yet).
+    BeforeTheHead,
+}
+
+/// Opens a raw HTTP/1.1 connection, sends `GET path`, reads what `leave` says, then closes
+/// the socket (the client is gone).
+async fn abandon(addr: std::net::SocketAddr, path_and_query: &str, leave: Leave) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req =
         format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
+    let min = match leave {
+        Leave::After(min) => min,
+        Leave::BeforeTheHead => {
+            // Long enough for the query to start.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return;
+        }
+    };
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     let started = Instant::now();
@@ -84,7 +101,7 @@ async fn sessions_of(pg: &tokio_postgres::Client, role: &str) -> i64 {
 async fn abandon_ten(
     emu: &Emulator,
     marker: &str,
-    min_body: usize,
+    leave: Leave,
     path: impl Fn(usize) -> String,
 ) -> Duration {
     let user = emu.user("alice").unwrap();
@@ -97,7 +114,7 @@ async fn abandon_ten(
         .map(|i| {
             let addr = emu.addr();
             let p = path(i);
-            tokio::spawn(async move { abandon(addr, &p, min_body).await })
+            tokio::spawn(async move { abandon(addr, &p, leave).await })
         })
         .collect();
     for t in tasks {
@@ -151,7 +168,7 @@ async fn abandoned_sql_reads_are_cancelled_and_free_their_sessions() {
         .to_owned();
     for format in ["json", "csv"] {
         let marker = format!("abandon_sql_{format}");
-        abandon_ten(&emu, &marker, 64 * 1024, |i| {
+        abandon_ten(&emu, &marker, Leave::After(64 * 1024), |i| {
             let q = format!(
                 "SELECT g AS {marker}, repeat('x', 64) AS pad FROM generate_series(1, 1000000) g WHERE g > {i}"
             );
@@ -171,7 +188,7 @@ async fn abandoned_copy_to_downloads_are_cancelled_and_free_their_sessions() {
         .trim_start_matches(&emu.url())
         .to_owned();
     let marker = "abandon_copy_to";
-    abandon_ten(&emu, marker, 64 * 1024, |i| {
+    abandon_ten(&emu, marker, Leave::After(64 * 1024), |i| {
         let q = format!(
             "COPY (SELECT g AS {marker}, repeat('x', 64) FROM generate_series(1, 1000000) g WHERE g > {i}) TO STDOUT"
         );
@@ -190,11 +207,39 @@ async fn abandoned_slow_reads_are_cancelled_between_rows() {
         .trim_start_matches(&emu.url())
         .to_owned();
     let marker = "abandon_slow";
-    abandon_ten(&emu, marker, 0, |i| {
+    abandon_ten(&emu, marker, Leave::After(0), |i| {
         let q = format!(
             "SELECT g AS {marker}, pg_sleep(0.01) FROM generate_series(1, 1000000) g WHERE g > {i}"
         );
         format!("{prefix}/api/v2/sql?q={}", encode(&q))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_before_the_first_row_are_cancelled() {
+    let emu = Emulator::builder().user("alice").start().await.unwrap();
+    let user = emu.user("alice").unwrap();
+    let prefix = user
+        .base_url()
+        .as_str()
+        .trim_start_matches(&emu.url())
+        .to_owned();
+    // The first row comes after 120 s: only a cancellation ends these within the deadline.
+    let marker = "abandon_before_head";
+    abandon_ten(&emu, marker, Leave::BeforeTheHead, |i| {
+        let q = format!(
+            "SELECT g AS {marker} FROM (SELECT pg_sleep(120)) s, generate_series(1, 1000000) g WHERE g > {i}"
+        );
+        format!("{prefix}/api/v2/sql?q={}", encode(&q))
+    })
+    .await;
+    let marker = "abandon_copy_before_head";
+    abandon_ten(&emu, marker, Leave::BeforeTheHead, |i| {
+        let q = format!(
+            "COPY (SELECT g AS {marker} FROM (SELECT pg_sleep(120)) s, generate_series(1, 1000000) g WHERE g > {i}) TO STDOUT"
+        );
+        format!("{prefix}/api/v2/sql/copyto?q={}", encode(&q))
     })
     .await;
 }

@@ -137,7 +137,7 @@ struct Reported {
 }
 
 /// How many keys are reported created before the kill: `CARTO_CRASH_KEYS`, default 60 (the
-/// long run of `docs/reliability.md` uses 700, about 1,000 key operations).
+/// long run of `docs/reliability.md` uses 750: about 1,000 key operations).
 fn kill_after() -> usize {
     std::env::var("CARTO_CRASH_KEYS")
         .ok()
