@@ -243,3 +243,78 @@ async fn requests_abandoned_before_the_first_row_are_cancelled() {
     })
     .await;
 }
+
+/// Starts a chunked COPY FROM upload of `rows` rows on a raw connection, without its last
+/// chunk; dropping the stream is the client dying mid-upload.
+async fn start_upload(addr: std::net::SocketAddr, path_and_query: &str, rows: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nContent-Type: text/csv\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk: String = (0..rows).map(|i| format!("{i}\n")).collect();
+    s.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_copy_from_uploads_are_aborted() {
+    let emu = Emulator::builder().user("alice").start().await.unwrap();
+    let user = emu.user("alice").unwrap();
+    let prefix = user
+        .base_url()
+        .as_str()
+        .trim_start_matches(&emu.url())
+        .to_owned();
+    let master = common::master(&emu, "alice");
+    let c = common::client();
+    let base = common::base(&emu, "alice");
+    let sql = |q: &str| {
+        c.post(format!("{base}/api/v2/sql"))
+            .basic_auth("alice", Some(&master))
+            .json(&serde_json::json!({ "q": q }))
+            .send()
+    };
+    let r = sql("CREATE TABLE abandon_copy_from (x int)").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let pg = emu.pg().connect_superuser("postgres").await.unwrap();
+    let q = encode("COPY abandon_copy_from (x) FROM STDIN");
+    let path = format!("{prefix}/api/v2/sql/copyfrom?q={q}&api_key={master}");
+    let mut uploads = Vec::new();
+    for _ in 0..10 {
+        uploads.push(start_upload(emu.addr(), &path, 10_000).await);
+    }
+    // The ten COPYs are running in PostgreSQL...
+    let marker = "abandon_copy_from (x) FROM STDIN";
+    let started = Instant::now();
+    while leftovers(&pg, marker).await.len() < 10 {
+        assert!(started.elapsed() < DEADLINE, "the uploads did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let running = started.elapsed();
+    // ... when their clients die.
+    drop(uploads);
+    let closed = Instant::now();
+    let cleaned = loop {
+        let left = leftovers(&pg, marker).await;
+        if left.is_empty() {
+            break closed.elapsed();
+        }
+        assert!(
+            closed.elapsed() < DEADLINE,
+            "after 30 s: leftover uploads {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Nothing of the interrupted uploads was kept.
+    let r = sql("SELECT count(*) AS n FROM abandon_copy_from")
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["rows"], serde_json::json!([{"n": 0}]));
+    eprintln!(
+        "abandon_copy_from: 10 uploads running after {running:?}, gone {cleaned:?} after their clients, 0 rows kept"
+    );
+}
