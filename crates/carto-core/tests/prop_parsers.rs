@@ -24,7 +24,8 @@ fn path_user() -> impl Strategy<Value = String> {
 /// A valid base URL: its text, the username it designates and its kind.
 fn valid_base_url() -> impl Strategy<Value = (String, String, BaseUrlKind)> {
     let domain = prop::collection::vec(label(), 1..3).prop_map(|l| l.join("."));
-    let port = prop::option::of(1u16..);
+    // 443 is https's default port: the URL parser drops it, so the text would change.
+    let port = prop::option::of((1u16..).prop_filter("default port", |p| *p != 443));
     let slash = any::<bool>();
     (0..3u8, label(), path_user(), domain, port, slash).prop_map(
         |(form, host_user, user, domain, port, slash)| {

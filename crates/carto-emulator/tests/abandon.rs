@@ -68,6 +68,14 @@ async fn abandon(addr: std::net::SocketAddr, path_and_query: &str, leave: Leave)
     drop(s);
 }
 
+/// An emulator with user `alice`, and the path of alice's base URL (`/user/alice`).
+async fn start() -> (Emulator, String) {
+    let emu = Emulator::builder().user("alice").start().await.unwrap();
+    let base = common::base(&emu, "alice");
+    let prefix = base.trim_start_matches(&emu.url()).to_owned();
+    (emu, prefix)
+}
+
 fn encode(q: &str) -> String {
     url::form_urlencoded::byte_serialize(q.as_bytes()).collect()
 }
@@ -159,13 +167,7 @@ async fn abandon_ten(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_sql_reads_are_cancelled_and_free_their_sessions() {
-    let emu = Emulator::builder().user("alice").start().await.unwrap();
-    let user = emu.user("alice").unwrap();
-    let prefix = user
-        .base_url()
-        .as_str()
-        .trim_start_matches(&emu.url())
-        .to_owned();
+    let (emu, prefix) = start().await;
     for format in ["json", "csv"] {
         let marker = format!("abandon_sql_{format}");
         abandon_ten(&emu, &marker, Leave::After(64 * 1024), |i| {
@@ -180,13 +182,7 @@ async fn abandoned_sql_reads_are_cancelled_and_free_their_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_copy_to_downloads_are_cancelled_and_free_their_sessions() {
-    let emu = Emulator::builder().user("alice").start().await.unwrap();
-    let user = emu.user("alice").unwrap();
-    let prefix = user
-        .base_url()
-        .as_str()
-        .trim_start_matches(&emu.url())
-        .to_owned();
+    let (emu, prefix) = start().await;
     let marker = "abandon_copy_to";
     abandon_ten(&emu, marker, Leave::After(64 * 1024), |i| {
         let q = format!(
@@ -199,13 +195,7 @@ async fn abandoned_copy_to_downloads_are_cancelled_and_free_their_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_slow_reads_are_cancelled_between_rows() {
-    let emu = Emulator::builder().user("alice").start().await.unwrap();
-    let user = emu.user("alice").unwrap();
-    let prefix = user
-        .base_url()
-        .as_str()
-        .trim_start_matches(&emu.url())
-        .to_owned();
+    let (emu, prefix) = start().await;
     let marker = "abandon_slow";
     abandon_ten(&emu, marker, Leave::After(0), |i| {
         let q = format!(
@@ -218,13 +208,7 @@ async fn abandoned_slow_reads_are_cancelled_between_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_abandoned_before_the_first_row_are_cancelled() {
-    let emu = Emulator::builder().user("alice").start().await.unwrap();
-    let user = emu.user("alice").unwrap();
-    let prefix = user
-        .base_url()
-        .as_str()
-        .trim_start_matches(&emu.url())
-        .to_owned();
+    let (emu, prefix) = start().await;
     // The first row comes after 120 s: only a cancellation ends these within the deadline.
     let marker = "abandon_before_head";
     abandon_ten(&emu, marker, Leave::BeforeTheHead, |i| {
@@ -261,13 +245,7 @@ async fn start_upload(addr: std::net::SocketAddr, path_and_query: &str, rows: us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_copy_from_uploads_are_aborted() {
-    let emu = Emulator::builder().user("alice").start().await.unwrap();
-    let user = emu.user("alice").unwrap();
-    let prefix = user
-        .base_url()
-        .as_str()
-        .trim_start_matches(&emu.url())
-        .to_owned();
+    let (emu, prefix) = start().await;
     let master = common::master(&emu, "alice");
     let c = common::client();
     let base = common::base(&emu, "alice");

@@ -6,14 +6,16 @@
 //! was running is `unknown`, CARTO's final status for it; the pending ones run).
 
 mod common;
+mod proc_common;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use carto_core::Credentials;
+use proc_common::{Proc, kill9};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -29,53 +31,26 @@ fn data_root() -> tempfile::TempDir {
     dir
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = self.0.wait();
-        }
-    }
+/// The emulator on the data directory `data`.
+async fn start(data: &Path, creds_dir: &Path) -> (Proc, Credentials) {
+    proc_common::start(creds_dir, &[OsStr::new("--data-dir"), data.as_os_str()]).await
 }
 
-fn spawn_emulator(data: &Path, creds_dir: &Path) -> Proc {
-    let _ = std::fs::remove_dir_all(creds_dir);
-    let child = Command::new(env!("CARGO_BIN_EXE_carto-emulator"))
-        .args(["--user", "alice", "--data-dir"])
-        .arg(data)
-        .arg("--write-creds")
-        .arg(creds_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Proc(child)
-}
-
-async fn wait_creds(p: &mut Proc, creds_dir: &Path) -> Credentials {
-    let file = creds_dir.join("alice.json");
-    let started = Instant::now();
-    loop {
-        if let Ok(c) = Credentials::from_file(&file) {
-            return c;
-        }
-        assert!(p.0.try_wait().unwrap().is_none(), "emulator exited early");
-        assert!(started.elapsed() < DEADLINE, "emulator did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn kill9(pid: i32) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
+/// Starts the emulator on a new data directory under `root` and runs `setup` as the master
+/// key.
+async fn start_with(root: &Path, c: &reqwest::Client, setup: &str) -> (Proc, Credentials) {
+    let (p, creds) = start(&root.join("data"), &root.join("creds")).await;
+    let (s, v) = master_json(
+        c,
+        &creds,
+        reqwest::Method::POST,
+        "/api/v2/sql",
+        Some(json!({ "q": setup })),
     )
+    .await
     .unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    (p, creds)
 }
 
 /// The postmaster's pid and port, from `postmaster.pid`.
@@ -157,19 +132,12 @@ async fn crash_and_restart(victim: Victim) {
     let data: PathBuf = root.path().join("data");
     let creds_dir = root.path().join("creds");
     let c = common::client();
-
-    let mut p = spawn_emulator(&data, &creds_dir);
-    let creds = wait_creds(&mut p, &creds_dir).await;
-    let (s, _) = master_json(
+    let (p, creds) = start_with(
+        root.path(),
         &c,
-        &creds,
-        reqwest::Method::POST,
-        "/api/v2/sql",
-        Some(json!({"q": "CREATE TABLE t (x int); INSERT INTO t VALUES (1)"})),
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (1)",
     )
-    .await
-    .unwrap();
-    assert_eq!(s, StatusCode::OK);
+    .await;
 
     // Batch jobs: the first runs (and sleeps), the others wait in the user's queue.
     let mut jobs = Vec::new();
@@ -252,7 +220,8 @@ async fn crash_and_restart(victim: Victim) {
     }
     match victim {
         Victim::Emulator => {
-            kill9(p.0.id() as i32);
+            let mut p = p;
+            kill9(p.pid());
             p.0.wait().unwrap();
         }
         Victim::Postmaster => {
@@ -277,8 +246,7 @@ async fn crash_and_restart(victim: Victim) {
     );
 
     // Restart on the same data directory.
-    let mut p = spawn_emulator(&data, &creds_dir);
-    let creds = wait_creds(&mut p, &creds_dir).await;
+    let (_p, creds) = start(&data, &creds_dir).await;
     let (s, list) = master_json(
         &c,
         &creds,
@@ -444,18 +412,7 @@ async fn multi_query_jobs_after_kill_9() {
     let data: PathBuf = root.path().join("data");
     let creds_dir = root.path().join("creds");
     let c = common::client();
-    let mut p = spawn_emulator(&data, &creds_dir);
-    let creds = wait_creds(&mut p, &creds_dir).await;
-    let (s, _) = master_json(
-        &c,
-        &creds,
-        reqwest::Method::POST,
-        "/api/v2/sql",
-        Some(json!({"q": "CREATE TABLE t (x int)"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, StatusCode::OK);
+    let (mut p, creds) = start_with(root.path(), &c, "CREATE TABLE t (x int)").await;
     let (s, job) = master_json(
         &c,
         &creds,
@@ -495,7 +452,7 @@ async fn multi_query_jobs_after_kill_9() {
     .unwrap();
     assert_eq!(s, StatusCode::CREATED, "{job}");
     let between = job["job_id"].as_str().unwrap().to_owned();
-    kill9(p.0.id() as i32);
+    kill9(p.pid());
     p.0.wait().unwrap();
     {
         let registry = pg(&data, "carto_emulator").await;
@@ -522,8 +479,7 @@ async fn multi_query_jobs_after_kill_9() {
             .unwrap();
     }
 
-    let mut p = spawn_emulator(&data, &creds_dir);
-    let creds = wait_creds(&mut p, &creds_dir).await;
+    let (_p, creds) = start(&data, &creds_dir).await;
     let started = Instant::now();
     loop {
         let (status, _) = job_statuses(&c, &creds, &between).await;

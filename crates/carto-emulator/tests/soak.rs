@@ -10,10 +10,9 @@
 //! `CARTO_SOAK_SECS`).
 
 mod common;
+mod proc_common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,29 +24,6 @@ const CLIENTS: usize = 16;
 /// The pool keeps at most this many idle sessions per (database, role).
 const IDLE_BOUND: i64 = 4;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_emulator(creds_dir: &Path) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_carto-emulator"))
-        .args(["--user", "alice", "--write-creds"])
-        .arg(creds_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Proc(child)
-}
 
 /// The process's resident set size in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -273,16 +249,8 @@ impl Load {
 async fn soak(duration: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let creds_dir = dir.path().join("creds");
-    let emu = spawn_emulator(&creds_dir);
+    let (emu, creds) = proc_common::start(&creds_dir, &[]).await;
     let pid = emu.0.id();
-    let started = Instant::now();
-    let creds = loop {
-        if let Ok(c) = Credentials::from_file(creds_dir.join("alice.json")) {
-            break c;
-        }
-        assert!(started.elapsed() < DEADLINE, "the emulator did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
     let load = Arc::new(Load {
         c: common::client(),
         creds,
