@@ -184,9 +184,9 @@ impl Load {
                             .post(self.url(&format!("/api/v2/sql/copyfrom?q={}", encode(q)))),
                     )
                     .body(csv);
-                if let Some(v) =
-                    self.record("copy from", outcome(rb.send().await, StatusCode::OK).await)
-                {
+                let copied =
+                    self.record("copy from", outcome(rb.send().await, StatusCode::OK).await);
+                if let Some(v) = &copied {
                     self.check("copy from", v["total_rows"] == 100, v.to_string());
                 }
                 let q = format!(
@@ -196,9 +196,11 @@ impl Load {
                     self.c
                         .get(self.url(&format!("/api/v2/sql/copyto?q={}", encode(&q)))),
                 );
-                if let Some(Value::String(text)) =
-                    self.record("copy to", outcome(rb.send().await, StatusCode::OK).await)
-                {
+                // At least the 100 rows just copied (a refused cleanup may have left more).
+                if let (Some(_), Some(Value::String(text))) = (
+                    copied,
+                    self.record("copy to", outcome(rb.send().await, StatusCode::OK).await),
+                ) {
                     self.check(
                         "copy to",
                         text.lines().count() == 100,
@@ -246,10 +248,13 @@ impl Load {
     }
 }
 
-async fn soak(duration: Duration) {
+/// Runs the load for `duration` against the emulator started with `extra` arguments;
+/// `limited`: the arguments set session bounds the load must hit (429s expected).
+async fn soak(duration: Duration, extra: &[&str], limited: bool) {
     let dir = tempfile::tempdir().unwrap();
     let creds_dir = dir.path().join("creds");
-    let (emu, creds) = proc_common::start(&creds_dir, &[]).await;
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    let (emu, creds) = proc_common::start(&creds_dir, &extra).await;
     let pid = emu.0.id();
     let load = Arc::new(Load {
         c: common::client(),
@@ -357,6 +362,12 @@ async fn soak(duration: Duration) {
             "no {op} went through"
         );
     }
+    if limited {
+        assert!(
+            tally.rate_limited > 0,
+            "the session bounds were never reached"
+        );
+    }
     assert!(
         rss_end * 10 <= rss_warm * 12,
         "RSS grew from {rss_warm} KiB to {rss_end} KiB"
@@ -366,7 +377,22 @@ async fn soak(duration: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_10_seconds() {
-    soak(Duration::from_secs(10)).await;
+    soak(Duration::from_secs(10), &[], false).await;
+}
+
+/// The same load with session bounds it must hit: every refused request is CARTO's 429 with
+/// `Retry-After`, nothing else fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_10_seconds_over_the_session_bounds() {
+    let bounds = [
+        "--max-sessions-per-role",
+        "2",
+        "--max-sessions-per-user",
+        "3",
+        "--session-queue-timeout-ms",
+        "50",
+    ];
+    soak(Duration::from_secs(10), &bounds, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,5 +402,5 @@ async fn soak_long() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    soak(Duration::from_secs(secs)).await;
+    soak(Duration::from_secs(secs), &[], false).await;
 }
