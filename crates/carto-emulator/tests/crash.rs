@@ -80,6 +80,29 @@ async fn pg(data: &Path, db: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Superuser connections to the emulator's registry and to alice's database.
+async fn registry_and_user_db(data: &Path) -> (tokio_postgres::Client, tokio_postgres::Client) {
+    let registry = pg(data, "carto_emulator").await;
+    let db: String = registry
+        .query_one("SELECT database FROM users WHERE username = 'alice'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let userdb = pg(data, &db).await;
+    (registry, userdb)
+}
+
+/// The first column of `sql`'s rows.
+async fn strings(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 fn url(creds: &Credentials, path: &str) -> String {
     format!("{}{path}", creds.base_url().as_str())
 }
@@ -290,33 +313,17 @@ async fn crash_and_restart(victim: Victim) {
     }
 
     // Roles and key rows match one to one.
-    let registry = pg(&data, "carto_emulator").await;
-    let db: String = registry
-        .query_one("SELECT database FROM users WHERE username = 'alice'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let userdb = pg(&data, &db).await;
-    let mut key_roles: Vec<String> = userdb
-        .query(
-            "SELECT role FROM carto_emulator_meta.api_keys WHERE type = 'regular'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut roles: Vec<String> = userdb
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'carto\\_role\\_%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
+    let (_, userdb) = registry_and_user_db(&data).await;
+    let mut key_roles = strings(
+        &userdb,
+        "SELECT role FROM carto_emulator_meta.api_keys WHERE type = 'regular'",
+    )
+    .await;
+    let mut roles = strings(
+        &userdb,
+        "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'carto\\_role\\_%'",
+    )
+    .await;
     key_roles.sort();
     roles.sort();
     assert_eq!(
@@ -455,14 +462,8 @@ async fn multi_query_jobs_after_kill_9() {
     kill9(p.pid());
     p.0.wait().unwrap();
     {
-        let registry = pg(&data, "carto_emulator").await;
-        let db: String = registry
-            .query_one("SELECT database FROM users WHERE username = 'alice'", &[])
-            .await
-            .unwrap()
-            .get(0);
-        pg(&data, &db)
-            .await
+        let (registry, userdb) = registry_and_user_db(&data).await;
+        userdb
             .batch_execute("INSERT INTO public.t VALUES (20)")
             .await
             .unwrap();
