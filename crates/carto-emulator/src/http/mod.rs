@@ -6,6 +6,8 @@ pub(crate) mod faults;
 mod json_error;
 mod log;
 mod me;
+#[cfg(test)]
+mod prop_tests;
 mod sql_api;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::ApiError;
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};
-use super::{Lease, SqlEngine, SqlSession, channel_body, reset};
+use super::{Lease, SqlEngine, SqlSession, channel_body, client_gone, reset};
 use crate::response::json_body;
 
 /// `encodeURIComponent` leaves these unescaped.
@@ -393,7 +393,10 @@ async fn copy_out(
     let status = loop {
         let event = tokio::select! {
             event = conn.next_event() => event,
-            () = body.closed(), if head.is_none() => {
+            // PostgreSQL does not flush its CopyOutResponse: a COPY whose query is slow to
+            // give its first row has no head yet, and a client that leaves then is seen by
+            // the handler being dropped.
+            () = client_gone(&mut head, &body) => {
                 let _ = cancel.cancel().await;
                 return None;
             }

@@ -452,6 +452,19 @@ async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
     Some(conn)
 }
 
+/// Resolves when nobody will read a streamed answer any more: before the head is sent, when
+/// the handler waiting for it was dropped (hyper drops it when the client disconnects);
+/// after, when the response body was dropped.
+async fn client_gone<H>(
+    head: &mut Option<oneshot::Sender<H>>,
+    body: &mpsc::Sender<Result<Bytes, io::Error>>,
+) {
+    match head {
+        Some(h) => h.closed().await,
+        None => body.closed().await,
+    }
+}
+
 /// One request's query, run in a task of its own.
 struct QueryJob {
     sql: String,
@@ -491,10 +504,7 @@ impl Output {
 
     /// Resolves when nobody will read the output any more.
     async fn gone(&mut self) {
-        match &mut self.head {
-            Some(h) => h.closed().await,
-            None => self.body.closed().await,
-        }
+        client_gone(&mut self.head, &self.body).await;
     }
 }
 

@@ -117,6 +117,22 @@ impl JobQuery {
         }
     }
 
+    /// Gives the queries of a multi-query or fallback job that are `running` the status
+    /// `status` (the job was cancelled, or the process running it died).
+    pub(super) fn settle_running(&mut self, status: &str) {
+        let items = match self {
+            JobQuery::Simple(_) => return,
+            JobQuery::Multi(items) => items,
+            JobQuery::Fallback(doc) => match doc.get_mut("query").and_then(Value::as_array_mut) {
+                Some(items) => items,
+                None => return,
+            },
+        };
+        for item in items.iter_mut().filter(|i| i["status"] == RUNNING) {
+            item["status"] = json!(status);
+        }
+    }
+
     pub(super) fn from_stored(kind: &str, text: &str) -> JobQuery {
         let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         match (kind, v) {

@@ -64,21 +64,13 @@ impl Batch {
             .remove(&id);
         if self.status_of(&id).await.as_deref() == Some(CANCELLED) {
             // The interrupted query of a multi-query or fallback job is cancelled too.
-            let mut query = job.query.to_json();
-            let items = match &mut query {
-                Value::Array(items) => Some(items),
-                Value::Object(doc) => doc.get_mut("query").and_then(Value::as_array_mut),
-                _ => None,
-            };
-            if let Some(items) = items {
-                for item in items.iter_mut().filter(|i| i["status"] == RUNNING) {
-                    item["status"] = json!(CANCELLED);
-                }
+            if !matches!(job.query, JobQuery::Simple(_)) {
+                job.query.settle_running(CANCELLED);
                 let _ = self
                     .registry
                     .execute(
                         "UPDATE public.batch_jobs SET query = $2 WHERE job_id = $1",
-                        &[&id, &query.to_string()],
+                        &[&id, &job.query.to_json().to_string()],
                     )
                     .await;
             }
@@ -128,6 +120,11 @@ impl Batch {
                 for i in 0..items.len() {
                     if self.status_of(&id).await.as_deref() == Some(CANCELLED) {
                         return Err(CANCELLED.to_string());
+                    }
+                    // A job the previous process stopped between two queries (it is
+                    // `pending` there) resumes after the queries it already ran.
+                    if items[i]["status"] == DONE {
+                        continue;
                     }
                     let sql = items[i]["query"].as_str().unwrap_or_default().to_string();
                     items[i]["status"] = json!(RUNNING);

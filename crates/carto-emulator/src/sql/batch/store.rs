@@ -6,11 +6,14 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 
 use super::Batch;
-use super::model::{FINISHED_TTL_SECS, Job, JobQuery, is_final, now_text};
+use super::model::{FINISHED_TTL_SECS, Job, JobQuery, UNKNOWN, is_final, now_text};
 use crate::sql::error::ApiError;
 
 pub(super) const COLUMNS: &str =
     "job_id, username, status, kind, query, created_at, updated_at, failed_reason, fallback_status";
+
+/// The `failed_reason` of a job that was running when the emulator stopped.
+const INTERRUPTED: &str = "the job was running when the emulator stopped";
 
 pub(super) fn job_from_row(row: &tokio_postgres::Row) -> Job {
     let kind: String = row.get(3);
@@ -64,13 +67,31 @@ impl Batch {
                 CREATE INDEX IF NOT EXISTS batch_jobs_queue ON public.batch_jobs (username, status, seq);",
             )
             .await?;
-        // Jobs that were running when the previous process died cannot be resumed.
-        registry
-            .execute(
-                "UPDATE public.batch_jobs SET status = 'unknown', updated_at = $1, finished_at = now() WHERE status = 'running'",
-                &[&now_text()],
+        // Jobs that were running when the previous process died cannot be resumed: they end
+        // `unknown` (CARTO's final status for them), and so does the query that was running.
+        let running = registry
+            .query(
+                &format!("SELECT {COLUMNS} FROM public.batch_jobs WHERE status = 'running'"),
+                &[],
             )
             .await?;
+        for row in &running {
+            let mut job = job_from_row(row);
+            job.query.settle_running(UNKNOWN);
+            registry
+                .execute(
+                    "UPDATE public.batch_jobs SET status = 'unknown', query = $2, updated_at = $3,
+                            failed_reason = coalesce(failed_reason, $4), finished_at = now()
+                     WHERE job_id = $1 AND status = 'running'",
+                    &[
+                        &job.job_id,
+                        &job.query.to_json().to_string(),
+                        &now_text(),
+                        &INTERRUPTED,
+                    ],
+                )
+                .await?;
+        }
         Ok(Batch {
             registry,
             host,
