@@ -213,15 +213,11 @@ impl SqlEngine {
                 ticket,
                 spatial,
             } = lease;
-            // The body ends when the session is back in the pool (reset and set up for the
-            // next request, one round trip), so the client's next request finds it there.
-            let end_of_body = body_tx.clone();
             if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
                 if let Some(conn) = reset(conn, status).await {
                     pool.put(ticket, conn);
                 }
             }
-            drop(end_of_body);
         });
         match head_rx.await {
             Ok(Head::Error(e)) => e.into_response(p.callback.as_deref()),
