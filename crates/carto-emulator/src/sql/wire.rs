@@ -560,6 +560,36 @@ impl PgConn {
 mod tests {
     use super::*;
 
+    fn conn_over(stream: tokio::io::DuplexStream) -> PgConn {
+        PgConn {
+            stream: Box::new(stream),
+            rbuf: BytesMut::new(),
+            cancel: CancelHandle {
+                host: "127.0.0.1".into(),
+                port: 1,
+                pid: 0,
+                secret: 0,
+            },
+            setup: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_session_looks_alive_and_a_closed_or_chatty_one_does_not() {
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = conn_over(ours);
+        assert!(conn.looks_alive());
+        assert!(conn.looks_alive(), "checking reads nothing");
+        // A message nobody asked for (the FATAL of a shutting-down server).
+        server.write_all(b"E").await.expect("write");
+        assert!(!conn.looks_alive());
+
+        let (ours, server) = tokio::io::duplex(1024);
+        let mut conn = conn_over(ours);
+        drop(server);
+        assert!(!conn.looks_alive(), "end of stream");
+    }
+
     #[test]
     fn command_tags() {
         assert_eq!(tag_rows("SELECT 3"), 3);
