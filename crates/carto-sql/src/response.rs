@@ -5,7 +5,7 @@ use std::fmt;
 
 use carto_core::{ApiError, DecodeError, Error};
 use http::StatusCode;
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -220,13 +220,17 @@ fn sql_error(
     Some(ApiError::from_sql_error(status, messages, context, detail, hint).into())
 }
 
-/// A whole SQL API JSON document decoded in one pass, rows straight into `R`: the fast path
-/// of [`decode_sql`]. Unknown members (`features`, ...) are skipped.
+/// A whole SQL API document decoded in one pass: the fast path of [`decode_sql`] (rows
+/// straight into `R`, `F` = [`IgnoredAny`]) and of [`decode_features`] (GeoJSON features
+/// straight into `F`, `R` = [`IgnoredAny`]). Unknown members are skipped. (No
+/// `#[serde(flatten)]` here: it would buffer the whole document.)
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "R: Deserialize<'de>"))]
-struct Document<R> {
+#[serde(bound(deserialize = "R: Deserialize<'de>, F: Deserialize<'de>"))]
+struct Document<R, F> {
     #[serde(default)]
     rows: Option<Vec<R>>,
+    #[serde(default)]
+    features: Option<Vec<F>>,
     #[serde(default)]
     error: Option<serde_json::Value>,
     #[serde(default)]
@@ -249,21 +253,17 @@ struct Document<R> {
     infos: Vec<String>,
 }
 
-/// A GeoJSON document decoded in one pass, features straight into `F`: the fast path of
-/// [`decode_features`].
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "F: Deserialize<'de>"))]
-struct FeatureDocument<F> {
-    #[serde(default)]
-    features: Option<Vec<F>>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-    #[serde(default)]
-    context: Option<String>,
-    #[serde(default)]
-    detail: Option<String>,
-    #[serde(default)]
-    hint: Option<String>,
+impl<R, F> Document<R, F> {
+    /// The error the document carries, as [`Envelope::take_error`].
+    fn take_error(&mut self, status: StatusCode) -> Option<Error> {
+        sql_error(
+            status,
+            self.error.take(),
+            self.context.take(),
+            self.detail.take(),
+            self.hint.take(),
+        )
+    }
 }
 
 /// The body as text, or the decode error of a body that is not UTF-8.
@@ -305,8 +305,8 @@ pub(crate) fn decode_sql<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<SqlResponse<T>, Error> {
     let text = utf8(status, body)?;
-    if let Ok(doc) = serde_json::from_str::<Document<T>>(text) {
-        if let Some(err) = sql_error(status, doc.error, doc.context, doc.detail, doc.hint) {
+    if let Ok(mut doc) = serde_json::from_str::<Document<T, IgnoredAny>>(text) {
+        if let Some(err) = doc.take_error(status) {
             return Err(err);
         }
         return Ok(SqlResponse {
@@ -346,8 +346,8 @@ pub(crate) fn decode_features<F: DeserializeOwned>(
     body: &[u8],
 ) -> Result<Vec<F>, Error> {
     let text = utf8(status, body)?;
-    if let Ok(doc) = serde_json::from_str::<FeatureDocument<F>>(text) {
-        if let Some(err) = sql_error(status, doc.error, doc.context, doc.detail, doc.hint) {
+    if let Ok(mut doc) = serde_json::from_str::<Document<IgnoredAny, F>>(text) {
+        if let Some(err) = doc.take_error(status) {
             return Err(err);
         }
         if let Some(features) = doc.features {
