@@ -5,7 +5,7 @@ use std::fmt;
 
 use carto_core::{ApiError, DecodeError, Error};
 use http::StatusCode;
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -185,32 +185,91 @@ impl Envelope<'_> {
     /// The error the document carries (a 200 response whose query failed after
     /// streaming started).
     pub(crate) fn take_error(&mut self, status: StatusCode) -> Option<Error> {
-        let error = self.error.take()?;
-        let mut messages = Vec::new();
-        match error {
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    match item {
-                        serde_json::Value::String(s) => messages.push(s),
-                        other => messages.push(other.to_string()),
-                    }
-                }
-            }
-            serde_json::Value::String(s) => messages.push(s),
-            serde_json::Value::Null => return None,
-            other => messages.push(other.to_string()),
-        }
-        Some(
-            ApiError::from_sql_error(
-                status,
-                messages,
-                self.context.take(),
-                self.detail.take(),
-                self.hint.take(),
-            )
-            .into(),
+        sql_error(
+            status,
+            self.error.take(),
+            self.context.take(),
+            self.detail.take(),
+            self.hint.take(),
         )
     }
+}
+
+/// CARTO's error from the `error` member of a document (and its `context`, `detail`, `hint`).
+fn sql_error(
+    status: StatusCode,
+    error: Option<serde_json::Value>,
+    context: Option<String>,
+    detail: Option<String>,
+    hint: Option<String>,
+) -> Option<Error> {
+    let mut messages = Vec::new();
+    match error? {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                match item {
+                    serde_json::Value::String(s) => messages.push(s),
+                    other => messages.push(other.to_string()),
+                }
+            }
+        }
+        serde_json::Value::String(s) => messages.push(s),
+        serde_json::Value::Null => return None,
+        other => messages.push(other.to_string()),
+    }
+    Some(ApiError::from_sql_error(status, messages, context, detail, hint).into())
+}
+
+/// A whole SQL API document decoded in one pass: the fast path of [`decode_sql`] (rows
+/// straight into `R`, `F` = [`IgnoredAny`]) and of [`decode_features`] (GeoJSON features
+/// straight into `F`, `R` = [`IgnoredAny`]). Unknown members are skipped. (No
+/// `#[serde(flatten)]` here: it would buffer the whole document.)
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "R: Deserialize<'de>, F: Deserialize<'de>"))]
+struct Document<R, F> {
+    #[serde(default)]
+    rows: Option<Vec<R>>,
+    #[serde(default)]
+    features: Option<Vec<F>>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    hint: Option<String>,
+    #[serde(default)]
+    time: Option<f64>,
+    #[serde(default)]
+    fields: Fields,
+    #[serde(default)]
+    total_rows: u64,
+    #[serde(default)]
+    notices: Vec<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    #[serde(default)]
+    infos: Vec<String>,
+}
+
+impl<R, F> Document<R, F> {
+    /// The error the document carries, as [`Envelope::take_error`].
+    fn take_error(&mut self, status: StatusCode) -> Option<Error> {
+        sql_error(
+            status,
+            self.error.take(),
+            self.context.take(),
+            self.detail.take(),
+            self.hint.take(),
+        )
+    }
+}
+
+/// The body as text, or the decode error of a body that is not UTF-8.
+fn utf8(status: StatusCode, body: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(body)
+        .map_err(|_| Error::from(DecodeError::new(status, ".", "the body is not UTF-8", body)))
 }
 
 pub(crate) fn decode_at<'a, T: Deserialize<'a>>(
@@ -233,16 +292,33 @@ pub(crate) fn decode_at<'a, T: Deserialize<'a>>(
 }
 
 fn envelope(status: StatusCode, body: &[u8]) -> Result<Envelope<'_>, Error> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Error::from(DecodeError::new(status, ".", "the body is not UTF-8", body)))?;
-    decode_at(status, "", text, body)
+    decode_at(status, "", utf8(status, body)?, body)
 }
 
 /// Decodes a JSON document: the rows into `T`, or the `error` it carries.
+///
+/// The document is decoded in one pass, rows included; only when that fails is it decoded
+/// again the slow way (envelope first, then the rows, through `serde_path_to_error`), which
+/// gives the error CARTO's document carries, or the JSON path of what did not decode.
 pub(crate) fn decode_sql<T: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<SqlResponse<T>, Error> {
+    let text = utf8(status, body)?;
+    if let Ok(mut doc) = serde_json::from_str::<Document<T, IgnoredAny>>(text) {
+        if let Some(err) = doc.take_error(status) {
+            return Err(err);
+        }
+        return Ok(SqlResponse {
+            rows: doc.rows.unwrap_or_default(),
+            time: doc.time,
+            fields: doc.fields,
+            total_rows: doc.total_rows,
+            notices: doc.notices,
+            warnings: doc.warnings,
+            infos: doc.infos,
+        });
+    }
     let mut env = envelope(status, body)?;
     if let Some(err) = env.take_error(status) {
         return Err(err);
@@ -263,11 +339,21 @@ pub(crate) fn decode_summary(status: StatusCode, body: &[u8]) -> Result<SqlSumma
     }
 }
 
-/// Decodes a GeoJSON document's features into `F`, or the `error` it carries.
+/// Decodes a GeoJSON document's features into `F`, or the `error` it carries (one pass
+/// first, as [`decode_sql`]).
 pub(crate) fn decode_features<F: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<Vec<F>, Error> {
+    let text = utf8(status, body)?;
+    if let Ok(mut doc) = serde_json::from_str::<Document<IgnoredAny, F>>(text) {
+        if let Some(err) = doc.take_error(status) {
+            return Err(err);
+        }
+        if let Some(features) = doc.features {
+            return Ok(features);
+        }
+    }
     let mut env = envelope(status, body)?;
     if let Some(err) = env.take_error(status) {
         return Err(err);

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::ops::Range;
 
 use carto_core::{DecodeError, Error};
 use http::StatusCode;
@@ -39,8 +40,12 @@ pub struct RowSplitter {
     key: Vec<u8>,
     after_colon: bool,
     envelope: Vec<u8>,
-    row: Vec<u8>,
-    rows: VecDeque<Vec<u8>>,
+    /// The complete rows not yet taken, then the row being scanned (from `row_start`).
+    buf: Vec<u8>,
+    /// Where the row being scanned starts in `buf`.
+    row_start: usize,
+    /// The complete rows in `buf`.
+    rows: VecDeque<Range<usize>>,
     error: Option<&'static str>,
 }
 
@@ -62,7 +67,8 @@ impl RowSplitter {
             key: Vec::new(),
             after_colon: false,
             envelope: Vec::new(),
-            row: Vec::new(),
+            buf: Vec::new(),
+            row_start: 0,
             rows: VecDeque::new(),
             error: None,
         }
@@ -74,14 +80,19 @@ impl RowSplitter {
         if let Some(e) = self.error {
             return Err(e);
         }
-        for &b in chunk {
+        let mut i = 0;
+        while i < chunk.len() {
             match self.mode {
-                Mode::Rows => self.row_byte(b),
-                Mode::Envelope => self.envelope_byte(b),
+                Mode::Rows => i = self.scan_rows(chunk, i),
+                Mode::Envelope => {
+                    self.envelope_byte(chunk[i]);
+                    i += 1;
+                }
                 Mode::Done => {
-                    if !b.is_ascii_whitespace() {
+                    if !chunk[i].is_ascii_whitespace() {
                         self.error = Some("data after the end of the JSON document");
                     }
+                    i += 1;
                 }
             }
             if let Some(e) = self.error {
@@ -93,7 +104,19 @@ impl RowSplitter {
 
     /// The next complete row element, as raw JSON.
     pub fn next_row(&mut self) -> Option<Vec<u8>> {
-        self.rows.pop_front()
+        self.with_next_row(<[u8]>::to_vec)
+    }
+
+    /// Calls `f` with the next complete row element (raw JSON), without copying it.
+    pub(crate) fn with_next_row<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let range = self.rows.pop_front()?;
+        let out = f(&self.buf[range]);
+        if self.rows.is_empty() {
+            // Every complete row was taken: only the row being scanned is kept.
+            self.buf.drain(..self.row_start);
+            self.row_start = 0;
+        }
+        Some(out)
     }
 
     /// Whether the document's closing brace was seen.
@@ -168,40 +191,79 @@ impl RowSplitter {
         }
     }
 
-    fn row_byte(&mut self, b: u8) {
-        if self.in_string {
-            self.row.push(b);
-            self.string_byte(b);
-            return;
+    /// Scans the rows array from `chunk[i]` on, copying row bytes in runs; returns where it
+    /// stopped (the end of the chunk, or just after the array's closing bracket).
+    fn scan_rows(&mut self, chunk: &[u8], mut i: usize) -> usize {
+        // Bytes from `run` to `i` belong to the row being scanned and are not copied yet.
+        let mut run = i;
+        while i < chunk.len() {
+            if self.in_string {
+                if self.escape {
+                    // An escape cut by the end of the previous chunk: its byte is this one.
+                    self.escape = false;
+                    i += 1;
+                    continue;
+                }
+                // Jump to the next quote or backslash.
+                let Some(at) = memchr::memchr2(b'"', b'\\', &chunk[i..]) else {
+                    i = chunk.len();
+                    break;
+                };
+                i += at;
+                match chunk[i] {
+                    b'\\' => {
+                        // The escaped byte may be the next chunk's first.
+                        if i + 1 < chunk.len() {
+                            i += 2;
+                        } else {
+                            self.escape = true;
+                            i += 1;
+                        }
+                    }
+                    _ => {
+                        self.in_string = false;
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            let b = chunk[i];
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b',' | b']' if self.depth == 2 => {
+                    self.buf.extend_from_slice(&chunk[run..i]);
+                    self.flush_row();
+                    i += 1;
+                    run = i;
+                    if b == b']' {
+                        self.depth = 1;
+                        self.mode = Mode::Envelope;
+                        self.envelope.push(b);
+                        return i;
+                    }
+                    continue;
+                }
+                b'}' | b']' => self.depth -= 1,
+                _ if self.depth == 2 && b.is_ascii_whitespace() => {
+                    // Between elements: not part of a row.
+                    self.buf.extend_from_slice(&chunk[run..i]);
+                    i += 1;
+                    run = i;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
         }
-        match b {
-            b'"' => {
-                self.in_string = true;
-                self.row.push(b);
-            }
-            b'{' | b'[' => {
-                self.depth += 1;
-                self.row.push(b);
-            }
-            b',' if self.depth == 2 => self.flush_row(),
-            b']' if self.depth == 2 => {
-                self.flush_row();
-                self.depth = 1;
-                self.mode = Mode::Envelope;
-                self.envelope.push(b);
-            }
-            b'}' | b']' => {
-                self.depth -= 1;
-                self.row.push(b);
-            }
-            _ if b.is_ascii_whitespace() && self.depth == 2 => {}
-            _ => self.row.push(b),
-        }
+        self.buf.extend_from_slice(&chunk[run..i]);
+        i
     }
 
     fn flush_row(&mut self) {
-        if !self.row.is_empty() {
-            self.rows.push_back(std::mem::take(&mut self.row));
+        if self.buf.len() > self.row_start {
+            self.rows.push_back(self.row_start..self.buf.len());
+            self.row_start = self.buf.len();
         }
     }
 }
@@ -249,19 +311,27 @@ impl<T: DeserializeOwned> RowDecoder<T> {
 
     /// Decodes the next complete row, if one has arrived.
     pub fn next_row(&mut self) -> Option<Result<T, Error>> {
-        let raw = self.splitter.next_row()?;
         let index = self.decoded;
+        let status = self.status;
+        let decoded = self.splitter.with_next_row(|raw| {
+            // Fast first; the JSON path is looked for only when the row did not decode.
+            serde_json::from_slice(raw).map_err(|first| {
+                let de = &mut serde_json::Deserializer::from_slice(raw);
+                let (path, message) = match serde_path_to_error::deserialize::<_, T>(de) {
+                    Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                    // Not expected (both decode the same way); keep the first error's place.
+                    Ok(_) => (".".to_owned(), first.to_string()),
+                };
+                let path = if path == "." {
+                    format!("rows[{index}]")
+                } else {
+                    format!("rows[{index}].{path}")
+                };
+                DecodeError::new(status, path, message, raw).into()
+            })
+        })?;
         self.decoded += 1;
-        let de = &mut serde_json::Deserializer::from_slice(&raw);
-        Some(serde_path_to_error::deserialize(de).map_err(|e| {
-            let inner = e.path().to_string();
-            let path = if inner == "." {
-                format!("rows[{index}]")
-            } else {
-                format!("rows[{index}].{inner}")
-            };
-            DecodeError::new(self.status, path, e.into_inner().to_string(), &raw).into()
-        }))
+        Some(decoded)
     }
 
     /// Rows decoded so far.

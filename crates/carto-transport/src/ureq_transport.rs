@@ -1,12 +1,18 @@
 //! [`UreqTransport`]: the sync backend on ureq 3.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use carto_core::{BoxError, HttpRequest, HttpResponse, TransportErrorKind};
+use ureq::config::Config;
+use ureq::http::Uri;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::body::{Body, ResponseReader};
 use crate::config::TransportConfig;
@@ -112,7 +118,11 @@ impl UreqTransport {
             .tls_config(tls)
             .build();
         Self {
-            agent: ureq::Agent::new_with_config(agent_config),
+            agent: ureq::Agent::with_parts(
+                agent_config,
+                DefaultConnector::default(),
+                ThreadlessResolver::default(),
+            ),
             timeouts: Some(Timeouts {
                 request: config.request_timeout,
                 read: config.read_timeout,
@@ -150,6 +160,69 @@ impl UreqTransport {
         } else {
             self.run(request, streaming)
         }
+    }
+}
+
+/// How long a host name's addresses are reused before it is looked up again.
+const RESOLVE_TTL: Duration = Duration::from_secs(10);
+
+/// ureq's resolver without a thread per request.
+///
+/// ureq resolves the host of every request, pooled connection or not, and its default
+/// resolver runs the lookup in a new thread whenever a timeout applies (ours always do: the
+/// connect and request timeouts), so every request cost a thread. This one answers IP
+/// literals (`127.0.0.1`, `[::1]`) without any lookup, and reuses a host name's addresses
+/// for [`RESOLVE_TTL`]; other lookups go to ureq's resolver, under the same timeout.
+#[derive(Debug, Default)]
+struct ThreadlessResolver {
+    inner: DefaultResolver,
+    names: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+}
+
+impl ThreadlessResolver {
+    fn names(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ResolvedSocketAddrs)>> {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Resolver for ThreadlessResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let Some(host_port) = uri
+            .scheme()
+            .zip(uri.authority())
+            .and_then(|(scheme, authority)| DefaultResolver::host_and_port(scheme, authority))
+        else {
+            return self.inner.resolve(uri, config, timeout);
+        };
+        if let Ok(addr) = host_port.parse::<SocketAddr>() {
+            let mut out = self.empty();
+            for addr in config.ip_family().keep_wanted(std::iter::once(addr)) {
+                out.push(addr);
+            }
+            return if out.is_empty() {
+                Err(ureq::Error::HostNotFound)
+            } else {
+                Ok(out)
+            };
+        }
+        let now = Instant::now();
+        if let Some((at, addrs)) = self.names().get(&host_port) {
+            if now.duration_since(*at) < RESOLVE_TTL {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        let mut names = self.names();
+        names.retain(|_, (at, _)| now.duration_since(*at) < RESOLVE_TTL);
+        names.insert(host_port, (now, addrs.clone()));
+        Ok(addrs)
     }
 }
 
@@ -259,4 +332,58 @@ fn classify(err: ureq::Error) -> TransportError {
         other => Box::new(other),
     };
     TransportError::new(kind, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(resolver: &ThreadlessResolver, uri: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let uri: Uri = uri.parse().expect("uri");
+        let config = Config::default();
+        let timeout = NextTimeout {
+            after: Duration::from_secs(5).into(),
+            reason: ureq::Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        resolver
+            .resolve(&uri, &config, timeout)
+            .map(|addrs| addrs.iter().copied().collect())
+    }
+
+    #[test]
+    fn ip_literals_need_no_lookup() {
+        let r = ThreadlessResolver::default();
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(
+            resolve(&r, "http://127.0.0.1:8080/api").unwrap(),
+            [addr("127.0.0.1:8080")]
+        );
+        assert_eq!(
+            resolve(&r, "https://127.0.0.1/").unwrap(),
+            [addr("127.0.0.1:443")]
+        );
+        assert_eq!(resolve(&r, "http://[::1]/").unwrap(), [addr("[::1]:80")]);
+        assert!(r.names().is_empty(), "literals are not cached");
+    }
+
+    #[test]
+    fn host_names_are_looked_up_once_per_ttl() {
+        let r = ThreadlessResolver::default();
+        let first = resolve(&r, "http://localhost:8080/").expect("localhost");
+        assert!(
+            first
+                .iter()
+                .all(|a| a.port() == 8080 && a.ip().is_loopback())
+        );
+        assert_eq!(r.names().len(), 1);
+        // A stale entry is looked up again (and replaced).
+        r.names()
+            .values_mut()
+            .for_each(|(at, _)| *at -= RESOLVE_TTL * 2);
+        assert_eq!(resolve(&r, "http://localhost:8080/").unwrap(), first);
+        let fresh = r.names().values().all(|(at, _)| at.elapsed() < RESOLVE_TTL);
+        assert!(fresh);
+    }
 }

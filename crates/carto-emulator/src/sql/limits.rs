@@ -115,7 +115,6 @@ impl Limit {
     }
 
     /// Free permits.
-    #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
         self.sem.available_permits()
     }

@@ -56,7 +56,7 @@ use self::fields::SPATIAL_TYPES;
 use self::format::{Notices, Plan, Summary, Writer};
 use self::params::{Format, QueryParams};
 use self::pool::{Pool, Ticket};
-use self::wire::{ConnParams, DbError, Event, PgConn, WireError, tag_rows};
+use self::wire::{ConnParams, DbError, Event, PgConn, Setup, WireError, tag_rows};
 use crate::ident::quote_ident;
 
 pub use self::limits::SessionLimits;
@@ -228,32 +228,44 @@ impl SqlEngine {
 
     /// A session for `session.role`, set up for the request (search path, timeout), with the
     /// OIDs of the spatial types of its database.
+    ///
+    /// A pooled session was set up again by its reset ([`reset`]) and is used as it is, with
+    /// no round trip; a fresh session runs the whole setup (settings, type OIDs, the check for
+    /// role-level settings) before the request.
     async fn checkout(&self, session: &SqlSession) -> Result<Lease, ApiError> {
-        let mut setup = String::new();
-        let mut path = vec![quote_ident(&session.schema)];
-        if session.schema != "public" {
-            path.push("public".to_string());
-        }
-        setup.push_str(&format!("SET search_path TO {};", path.join(", ")));
-        // The statement splitter (and so the system-table guard) reads strings as PostgreSQL
-        // does with this setting on, its default.
-        setup.push_str("SET standard_conforming_strings TO on;");
-        if let Some(t) = session.statement_timeout {
-            setup.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
-        }
+        let settings = session_settings(session);
+        let mut setup = settings.clone();
         let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
         setup.push_str(&format!(
             "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';"
         ));
-        // Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code)
-        // would apply to every later session of the role: the emulator sets none, so any found
-        // is a key's tampering and is removed before the session is used.
-        setup.push_str(&format!(
-            "SELECT '{TAMPERED}', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
-             WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
-             WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))"
-        ));
-        let (idle, mut ticket) = self.pool.take(&session.database, &session.role);
+        setup.push_str(TAMPER_CHECK);
+        let (idle, mut ticket) = self
+            .pool
+            .take_or_wait(&session.database, &session.role, REUSE_WAIT)
+            .await;
+        let idle = match idle {
+            Some(mut conn) => {
+                let ready = conn
+                    .setup
+                    .as_ref()
+                    .is_some_and(|s| s.ready && s.settings == settings);
+                if ready && conn.looks_alive() {
+                    if let Some(s) = conn.setup.as_mut() {
+                        // In use from now on: the request may change anything.
+                        s.ready = false;
+                        let spatial = s.spatial.clone();
+                        return Ok(Lease {
+                            conn,
+                            ticket,
+                            spatial,
+                        });
+                    }
+                }
+                Some(conn)
+            }
+            None => None,
+        };
         let mut candidates: Box<dyn Iterator<Item = Option<PgConn>> + Send> =
             Box::new(idle.into_iter().map(Some).chain(std::iter::once(None)));
         loop {
@@ -288,18 +300,17 @@ impl SqlEngine {
                     }
                 }
             };
-            match conn.simple(&setup).await {
-                Ok(rows)
-                    if rows
-                        .iter()
-                        .any(|r| r.first().and_then(Option::as_deref) == Some(TAMPERED)) =>
-                {
+            // A pooled session set up for other settings (another statement timeout) drops
+            // them first, as after its `DISCARD ALL`.
+            let sql = if fresh {
+                std::borrow::Cow::Borrowed(setup.as_str())
+            } else {
+                std::borrow::Cow::Owned(format!("RESET ALL;{setup}"))
+            };
+            match conn.simple(&sql).await {
+                Ok(rows) if tampered(&rows) => {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
-                    let reset = format!(
-                        "ALTER ROLE SESSION_USER RESET ALL; ALTER ROLE SESSION_USER IN DATABASE {} RESET ALL",
-                        quote_ident(&session.database)
-                    );
-                    if let Err(e) = conn.simple(&reset).await {
+                    if let Err(e) = conn.simple(&role_settings_reset(&session.database)).await {
                         tracing::warn!(role = %session.role, error = %e, "cannot remove role-level settings");
                         return Err(ApiError::cannot_connect());
                     }
@@ -308,7 +319,7 @@ impl SqlEngine {
                     continue;
                 }
                 Ok(rows) => {
-                    let spatial = rows
+                    let spatial: Vec<(u32, &'static str)> = rows
                         .iter()
                         .filter_map(|r| {
                             let oid = r.first()?.as_deref()?.parse::<u32>().ok()?;
@@ -317,6 +328,12 @@ impl SqlEngine {
                             Some((oid, *name))
                         })
                         .collect();
+                    conn.setup = Some(Setup {
+                        settings,
+                        spatial: spatial.clone(),
+                        ready: false,
+                        cleanup: role_settings_reset(&session.database),
+                    });
                     return Ok(Lease {
                         conn,
                         ticket,
@@ -333,6 +350,50 @@ impl SqlEngine {
             }
         }
     }
+}
+
+/// How long a request waits for a session of its role being given back (reset after its
+/// previous request) before it logs in a new one.
+const REUSE_WAIT: Duration = Duration::from_millis(5);
+
+/// The session settings of `session`'s requests (`SET ...;` statements).
+fn session_settings(session: &SqlSession) -> String {
+    let mut settings = String::new();
+    let mut path = vec![quote_ident(&session.schema)];
+    if session.schema != "public" {
+        path.push("public".to_string());
+    }
+    settings.push_str(&format!("SET search_path TO {};", path.join(", ")));
+    // The statement splitter (and so the system-table guard) reads strings as PostgreSQL
+    // does with this setting on, its default.
+    settings.push_str("SET standard_conforming_strings TO on;");
+    if let Some(t) = session.statement_timeout {
+        settings.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
+    }
+    settings
+}
+
+/// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
+/// apply to every later session of the role: the emulator sets none, so any found is a key's
+/// tampering and is removed. This query answers a [`TAMPERED`] row when there are some; it
+/// runs in the setup of every new session (before its first request) and in the reset of
+/// every used one (before it goes back to the pool).
+const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
+     WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
+     WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))";
+
+/// Whether the rows of a setup hold the [`TAMPER_CHECK`] marker.
+fn tampered(rows: &[Vec<Option<String>>]) -> bool {
+    rows.iter()
+        .any(|r| r.first().and_then(Option::as_deref) == Some(TAMPERED))
+}
+
+/// The statements that remove the session role's role-level settings in `database`.
+fn role_settings_reset(database: &str) -> String {
+    format!(
+        "ALTER ROLE SESSION_USER RESET ALL; ALTER ROLE SESSION_USER IN DATABASE {} RESET ALL",
+        quote_ident(database)
+    )
 }
 
 /// Installs the system-table guard used for non-master keys ([`ApiKeyType::Default`],
@@ -440,15 +501,44 @@ fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Er
     response
 }
 
-/// Brings a used session back to a clean state; `None` when it cannot be reused.
+/// Brings a used session back to a clean state and sets it up again for the next request of
+/// its role, in one round trip; `None` when it cannot be reused (or when the role was given
+/// role-level settings meanwhile: they are removed and the session is closed).
 /// `status` is the transaction status of the last `ReadyForQuery` (`I` when idle).
 async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
+    let mut setup = conn.setup.take();
+    let again = setup
+        .as_ref()
+        .map(|s| format!("{}{TAMPER_CHECK}", s.settings));
+    let mut sqls = Vec::with_capacity(3);
     // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` (settings,
-    // role, temporary tables, prepared statements) must run outside one.
+    // role, temporary tables, prepared statements) must run outside one, in a `Query` of its
+    // own.
     if status != b'I' {
-        conn.simple("ROLLBACK").await.ok()?;
+        sqls.push("ROLLBACK");
     }
-    conn.simple("DISCARD ALL").await.ok()?;
+    sqls.push("DISCARD ALL");
+    if let Some(again) = &again {
+        sqls.push(again);
+    }
+    let results = conn.pipeline(&sqls).await.ok()?;
+    if results.iter().any(Result::is_err) {
+        return None;
+    }
+    if let Some(setup) = setup.as_mut() {
+        if results
+            .last()
+            .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)))
+        {
+            tracing::warn!("removing role-level settings a key gave its role");
+            if let Err(e) = conn.simple(&setup.cleanup).await {
+                tracing::warn!(error = %e, "cannot remove role-level settings");
+            }
+            return None;
+        }
+        setup.ready = true;
+    }
+    conn.setup = setup;
     Some(conn)
 }
 
@@ -703,6 +793,16 @@ mod tests {
             sql,
             "SELECT *, ST_AsGeoJSON(the_geom, 3) as the_geom FROM (\nSELECT * FROM t\n) as foo"
         );
+    }
+
+    #[test]
+    fn the_tamper_check_answers_the_marker() {
+        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL WHERE")));
+        assert!(tampered(&[vec![Some(TAMPERED.to_string()), None]]));
+        assert!(!tampered(&[vec![
+            Some("12345".to_string()),
+            Some("geometry".into())
+        ]]));
     }
 
     #[test]

@@ -5,15 +5,21 @@
 //! first (the role's own for the per-role bound, the user's for the per-user bound, anyone's
 //! for the global bound); only then does the request wait, up to the queue timeout. A session
 //! given back while a request waits on one of its bounds is closed instead of pooled.
+//!
+//! Up to the per-role bound of sessions are kept idle per (database, role), so a role's
+//! concurrent requests reuse logged-in sessions instead of logging in afresh. A request that
+//! finds none idle while some of its role's sessions are in use (often just being reset after
+//! the previous request) waits a little for one of them ([`Pool::take_or_wait`]) before it
+//! opens a new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::sql::limits::{Exhausted, Held, Limit, Permits, SessionLimits};
 use crate::sql::wire::PgConn;
-
-/// How many idle sessions are kept per (database, role).
-const MAX_IDLE: usize = 4;
 
 /// (database, role).
 type Key = (String, String);
@@ -69,6 +75,8 @@ pub(crate) struct Pool<C = PgConn> {
     inner: Mutex<Inner<C>>,
     limits: SessionLimits,
     global: Arc<Limit>,
+    /// Woken when a session is pooled.
+    returned: Notify,
 }
 
 impl<C> Default for Pool<C> {
@@ -93,6 +101,7 @@ impl<C> Pool<C> {
             inner: Mutex::new(Inner::default()),
             global: Limit::new(limits.global),
             limits,
+            returned: Notify::new(),
         }
     }
 
@@ -126,6 +135,47 @@ impl<C> Pool<C> {
                 permits,
             },
         )
+    }
+
+    /// [`take`](Self::take), but when no session is idle while sessions of the role are in use,
+    /// waits up to `wait` for one to be given back (a session being reset after its request
+    /// comes back within a round trip, sooner than a new login).
+    pub(crate) async fn take_or_wait(
+        &self,
+        database: &str,
+        role: &str,
+        wait: Duration,
+    ) -> (Option<C>, Ticket) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.returned.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a session pooled in between is not missed.
+            notified.as_mut().enable();
+            let (conn, ticket) = self.take(database, role);
+            if conn.is_some() || !self.in_use(role) {
+                return (conn, ticket);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return (None, ticket);
+            }
+        }
+    }
+
+    /// Whether sessions of `role` are checked out (they hold permits but are not idle).
+    fn in_use(&self, role: &str) -> bool {
+        let inner = self.lock();
+        let Some(limit) = inner.roles.get(role) else {
+            return false;
+        };
+        let held = self.limits.per_role.saturating_sub(limit.available());
+        let idle: usize = inner
+            .idle
+            .iter()
+            .filter(|((_, r), _)| r == role)
+            .map(|(_, v)| v.len())
+            .sum();
+        held > idle
     }
 
     /// Makes sure `ticket` holds permits for a session (call it before opening a fresh one):
@@ -196,7 +246,8 @@ impl<C> Pool<C> {
     }
 
     /// Gives a clean session back (closed when the role was forgotten meanwhile, when a
-    /// request waits on one of its bounds, or when the pool is full).
+    /// request waits on one of its bounds, or when the role already has as many idle sessions
+    /// as its bound allows).
     pub(crate) fn put(&self, ticket: Ticket, conn: C) {
         let Some(permits) = ticket.permits else {
             return;
@@ -207,8 +258,10 @@ impl<C> Pool<C> {
             return;
         }
         let list = inner.idle.entry(ticket.key).or_default();
-        if list.len() < MAX_IDLE {
+        if list.len() < self.limits.per_role {
             list.push(Idle { conn, permits });
+            drop(inner);
+            self.returned.notify_waiters();
         }
     }
 
@@ -396,6 +449,49 @@ mod tests {
         drop(first);
         assert_eq!(waiter.await.expect("task"), Ok(()));
         assert_eq!(open_count(&n), 0);
+    }
+
+    #[tokio::test]
+    async fn up_to_the_role_bound_stays_idle() {
+        let pool = Pool::<Conn>::new(limits(16, 32, 32, 50));
+        let n = Arc::default();
+        let mut sessions = Vec::new();
+        for _ in 0..16 {
+            sessions.push(open(&pool, &n, "db", "r").await.expect("session"));
+        }
+        for (c, t) in sessions {
+            pool.put(t, c);
+        }
+        assert_eq!(pool.idle_count("r"), 16);
+        assert_eq!(open_count(&n), 16);
+    }
+
+    #[tokio::test]
+    async fn take_or_wait_gets_a_session_given_back_meanwhile() {
+        let pool = Arc::new(Pool::<Conn>::new(limits(4, 8, 8, 50)));
+        let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        // Nothing in use: no wait.
+        let (none, _) = pool.take_or_wait("db", "r", Duration::from_secs(60)).await;
+        assert!(none.is_none());
+        let (c, t) = open(&pool, &n, "db", "r").await.expect("first");
+        let giver = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                pool.put(t, c);
+            })
+        };
+        let (got, ticket) = pool.take_or_wait("db", "r", Duration::from_secs(60)).await;
+        assert!(got.is_some(), "the session given back is reused");
+        assert!(ticket.permits.is_some());
+        giver.await.expect("task");
+        assert_eq!(open_count(&n), 1);
+        // In use and never given back: the wait ends at its bound.
+        let (_held, _held_ticket) = (got, ticket);
+        let (none, _) = pool
+            .take_or_wait("db", "r", Duration::from_millis(10))
+            .await;
+        assert!(none.is_none());
     }
 
     #[test]

@@ -90,8 +90,39 @@ pub(crate) fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A fixed buffer for formatting a number without allocating.
+struct StackBuf {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        Self {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only `write_str` fills it, with whole `&str`s.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// Appends a finite number the way JavaScript's `Number.prototype.toString` prints it.
 pub(crate) fn write_js_number(out: &mut String, f: f64) {
+    use std::fmt::Write as _;
     if !f.is_finite() {
         out.push_str("null");
         return;
@@ -101,17 +132,30 @@ pub(crate) fn write_js_number(out: &mut String, f: f64) {
         return;
     }
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let mut sci = StackBuf::new();
+    if write!(sci, "{:e}", f.abs()).is_err() {
+        out.push_str("null");
+        return;
+    }
+    let sci = sci.as_str();
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let k = digits.len() as i32;
+    let mut digit_buf = [0u8; 32];
+    let mut k = 0usize;
+    for d in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if let Some(slot) = digit_buf.get_mut(k) {
+            *slot = d;
+            k += 1;
+        }
+    }
+    let digits = std::str::from_utf8(&digit_buf[..k]).unwrap_or("0");
+    let k = k as i32;
     let n = exp + 1;
     if f < 0.0 {
         out.push('-');
     }
     if k <= n && n <= 21 {
-        out.push_str(&digits);
+        out.push_str(digits);
         out.extend(std::iter::repeat_n('0', (n - k) as usize));
     } else if 0 < n && n <= 21 {
         out.push_str(&digits[..n as usize]);
@@ -120,7 +164,7 @@ pub(crate) fn write_js_number(out: &mut String, f: f64) {
     } else if -6 < n && n <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-n) as usize));
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         out.push_str(&digits[..1]);
         if k > 1 {
@@ -129,13 +173,58 @@ pub(crate) fn write_js_number(out: &mut String, f: f64) {
         }
         out.push('e');
         out.push(if n > 0 { '+' } else { '-' });
-        out.push_str(&(n - 1).abs().to_string());
+        let _ = write!(out, "{}", (n - 1).abs());
     }
 }
 
-/// Appends a number given as text (`parseFloat` semantics); `NaN`, `Infinity` and `-Infinity`
-/// become the strings the SQL API prints; unparsable text stays a string.
+/// Whether JavaScript prints the number `text` denotes exactly as `text`: a plain decimal
+/// (`-12`, `0.25`, `17636.5`) in canonical form (no `+`, no leading zeros, no trailing
+/// fraction zeros, not `-0`) with at most 15 significant digits (so its double keeps them
+/// all and no shorter decimal names the same double), at least 1e-6 in magnitude (below,
+/// JavaScript switches to exponents).
+fn prints_as_itself(text: &str) -> bool {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if int.len() > 1 && int.starts_with('0') {
+        return false;
+    }
+    let mut significant = if int == "0" { 0 } else { int.len() };
+    match frac {
+        None => {
+            // `0` is fine, `-0` prints as `0`.
+            if int == "0" && body.len() != text.len() {
+                return false;
+            }
+        }
+        Some(f) => {
+            if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) || f.ends_with('0') {
+                return false;
+            }
+            if int == "0" {
+                let zeros = f.len() - f.trim_start_matches('0').len();
+                if zeros > 5 {
+                    return false;
+                }
+                significant = f.len() - zeros;
+            } else {
+                significant += f.len();
+            }
+        }
+    }
+    significant <= 15
+}
+
 fn write_number_text(out: &mut String, text: &str) {
+    if prints_as_itself(text) {
+        out.push_str(text);
+        return;
+    }
     match text {
         "NaN" | "Infinity" | "-Infinity" => write_json_str(out, text),
         _ => match text.trim().parse::<f64>() {
@@ -495,6 +584,76 @@ mod tests {
         assert_eq!(js(1e20), "100000000000000000000");
         assert_eq!(js(9007199254740993.0), "9007199254740992");
         assert_eq!(js(0.1 + 0.2), "0.30000000000000004");
+    }
+
+    /// The number text as the general path prints it (parse, then JavaScript's rules).
+    fn via_double(text: &str) -> String {
+        let mut s = String::new();
+        match text.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => write_js_number(&mut s, f),
+            _ => write_json_str(&mut s, text),
+        }
+        s
+    }
+
+    #[test]
+    fn number_texts_that_print_as_themselves_agree_with_the_general_path() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "10",
+            "120",
+            "007",
+            "1.50",
+            "1.5",
+            "-2.25",
+            "0.5",
+            "0.000001",
+            "0.0000001",
+            "0.0000015",
+            "123456789012345",
+            "1234567890123456",
+            "9007199254740993",
+            "0.1",
+            "0.30000000000000004",
+            "1e5",
+            "+3",
+            "1.",
+            ".5",
+            "12.0",
+            "99999999999999.9",
+            "999999999999999.9",
+            "-0.0",
+            "0.0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Integers, int8 values and the float8 texts PostgreSQL prints for i / 7.
+        for i in (0..2_000_000i64).step_by(997) {
+            texts.push(i.to_string());
+            texts.push((-i).to_string());
+            texts.push((i as f64 / 7.0).to_string());
+            texts.push(format!("{}.{}", i, i % 1000));
+            texts.push(format!("0.{:06}", i % 1_000_000));
+        }
+        for text in &texts {
+            let mut fast = String::new();
+            write_number_text(&mut fast, text);
+            assert_eq!(fast, via_double(text), "{text}");
+        }
+        assert!(prints_as_itself("17636.5"));
+        assert!(
+            !prints_as_itself("1.50"),
+            "numeric(…, 2) keeps zeros JavaScript drops"
+        );
+        assert!(!prints_as_itself("-0"));
+        assert!(
+            !prints_as_itself("1234567890123456"),
+            "16 digits go through the double"
+        );
     }
 
     #[test]

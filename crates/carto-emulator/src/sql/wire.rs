@@ -208,11 +208,28 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+/// How the engine set a session up for requests, kept on the session: its reset sets it up
+/// again in the same round trip, so the next request that takes it from the pool skips the
+/// setup.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    /// The session settings (`SET ...;`), run after every `DISCARD ALL`.
+    pub(crate) settings: String,
+    /// The OIDs of the spatial types in the session's database, read at login.
+    pub(crate) spatial: Vec<(u32, &'static str)>,
+    /// Whether the settings are in force now (reset done, not used since).
+    pub(crate) ready: bool,
+    /// The statements that remove role-level settings of the session's role.
+    pub(crate) cleanup: String,
+}
+
 /// One open session.
 pub(crate) struct PgConn {
     stream: Box<dyn Stream>,
     rbuf: BytesMut,
     cancel: CancelHandle,
+    /// Set by the engine once the session is set up.
+    pub(crate) setup: Option<Setup>,
 }
 
 impl fmt::Debug for PgConn {
@@ -249,6 +266,7 @@ impl PgConn {
                 pid: 0,
                 secret: 0,
             },
+            setup: None,
         };
         let mut buf = BytesMut::new();
         let params = [
@@ -424,6 +442,51 @@ impl PgConn {
         sql: &str,
     ) -> Result<Vec<Vec<Option<String>>>, WireError> {
         self.send_query(sql).await?;
+        self.read_cycle().await
+    }
+
+    /// Sends one `Query` per text in a single write and reads their results in order: one
+    /// round trip for all. Each query runs whatever the earlier ones did (each is its own
+    /// implicit transaction); the outer `Err` is a connection failure, the inner one the
+    /// query's first SQL error.
+    pub(crate) async fn pipeline(
+        &mut self,
+        sqls: &[&str],
+    ) -> Result<Vec<Result<Vec<Vec<Option<String>>>, DbError>>, WireError> {
+        let mut buf = BytesMut::new();
+        for sql in sqls {
+            frontend::query(sql, &mut buf).map_err(encode_err)?;
+        }
+        self.write(&buf).await?;
+        let mut out = Vec::with_capacity(sqls.len());
+        for _ in sqls {
+            out.push(match self.read_cycle().await {
+                Ok(rows) => Ok(rows),
+                Err(WireError::Db(e)) => Err(e),
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether an idle session still looks usable: nothing arrived on it since its last
+    /// query (no end of stream, no message like the `FATAL` of a server shutting down). Does
+    /// not wait.
+    pub(crate) fn looks_alive(&mut self) -> bool {
+        use futures_util::FutureExt;
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        self.rbuf.reserve(1024);
+        // Pending means nothing to read: the connection is open and quiet.
+        self.stream
+            .read_buf(&mut self.rbuf)
+            .now_or_never()
+            .is_none()
+    }
+
+    /// Reads one query cycle up to `ReadyForQuery`, as [`simple`](Self::simple).
+    async fn read_cycle(&mut self) -> Result<Vec<Vec<Option<String>>>, WireError> {
         let mut rows = Vec::new();
         let mut error = None;
         loop {
@@ -496,6 +559,36 @@ impl PgConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn conn_over(stream: tokio::io::DuplexStream) -> PgConn {
+        PgConn {
+            stream: Box::new(stream),
+            rbuf: BytesMut::new(),
+            cancel: CancelHandle {
+                host: "127.0.0.1".into(),
+                port: 1,
+                pid: 0,
+                secret: 0,
+            },
+            setup: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_session_looks_alive_and_a_closed_or_chatty_one_does_not() {
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = conn_over(ours);
+        assert!(conn.looks_alive());
+        assert!(conn.looks_alive(), "checking reads nothing");
+        // A message nobody asked for (the FATAL of a shutting-down server).
+        server.write_all(b"E").await.expect("write");
+        assert!(!conn.looks_alive());
+
+        let (ours, server) = tokio::io::duplex(1024);
+        let mut conn = conn_over(ours);
+        drop(server);
+        assert!(!conn.looks_alive(), "end of stream");
+    }
 
     #[test]
     fn command_tags() {
