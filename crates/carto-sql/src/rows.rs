@@ -244,6 +244,12 @@ impl RowSplitter {
                     }
                     continue;
                 }
+                b'}' if self.depth <= 2 => {
+                    // A closing brace where a row or the array's end belongs.
+                    self.error = Some("malformed rows array: unbalanced `}`");
+                    self.buf.extend_from_slice(&chunk[run..i]);
+                    return chunk.len();
+                }
                 b'}' | b']' => self.depth -= 1,
                 _ if self.depth == 2 && b.is_ascii_whitespace() => {
                     // Between elements: not part of a row.
