@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use carto_core::Credentials;
-use proc_common::{Proc, kill9};
+use proc_common::{Proc, kill9, pg, postmaster};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -51,33 +51,6 @@ async fn start_with(root: &Path, c: &reqwest::Client, setup: &str) -> (Proc, Cre
     .unwrap();
     assert_eq!(s, StatusCode::OK, "{v}");
     (p, creds)
-}
-
-/// The postmaster's pid and port, from `postmaster.pid`.
-fn postmaster(data: &Path) -> (i32, u16) {
-    let pid = std::fs::read_to_string(data.join("pgdata").join("postmaster.pid")).unwrap();
-    let mut lines = pid.lines();
-    let pid: i32 = lines.next().unwrap().trim().parse().unwrap();
-    let port: u16 = lines.nth(2).unwrap().trim().parse().unwrap();
-    (pid, port)
-}
-
-async fn pg(data: &Path, db: &str) -> tokio_postgres::Client {
-    let secret: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("superuser.json")).unwrap())
-            .unwrap();
-    let (_, port) = postmaster(data);
-    let (client, conn) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(port)
-        .user(secret["user"].as_str().unwrap())
-        .password(secret["password"].as_str().unwrap())
-        .dbname(db)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
 }
 
 /// Superuser connections to the emulator's registry and to alice's database.

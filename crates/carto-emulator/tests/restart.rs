@@ -3,6 +3,7 @@
 //! (no key without its role, no role without its key).
 
 mod common;
+mod proc_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use carto_core::Credentials;
 use carto_emulator::Emulator;
 use common::{client, send};
+use proc_common::pg;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -165,26 +167,6 @@ async fn wait_creds(p: &mut Proc, creds_dir: &Path) -> Credentials {
         assert!(p.0.try_wait().unwrap().is_none(), "emulator exited early");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A superuser connection to the kept cluster (port from `postmaster.pid`).
-async fn pg(data: &Path, db: &str) -> tokio_postgres::Client {
-    let secret: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("superuser.json")).unwrap())
-            .unwrap();
-    let pid = std::fs::read_to_string(data.join("pgdata").join("postmaster.pid")).unwrap();
-    let port: u16 = pid.lines().nth(3).unwrap().trim().parse().unwrap();
-    let (client, conn) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(port)
-        .user(secret["user"].as_str().unwrap())
-        .password(secret["password"].as_str().unwrap())
-        .dbname(db)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
 }
 
 fn kill9(p: &mut Proc) {

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use carto_core::Credentials;
+use serde_json::Value;
 
 /// A running emulator; dropping it stops it with SIGTERM (it stops its cluster and exits).
 pub struct Proc(pub Child);
@@ -65,4 +66,32 @@ pub fn kill9(pid: i32) {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
+}
+
+/// The postmaster's pid and port, from `postmaster.pid`.
+pub fn postmaster(data: &Path) -> (i32, u16) {
+    let pid = std::fs::read_to_string(data.join("pgdata").join("postmaster.pid")).unwrap();
+    let mut lines = pid.lines();
+    let pid: i32 = lines.next().unwrap().trim().parse().unwrap();
+    let port: u16 = lines.nth(2).unwrap().trim().parse().unwrap();
+    (pid, port)
+}
+
+/// A superuser connection to database `db` of the kept cluster under `data`.
+pub async fn pg(data: &Path, db: &str) -> tokio_postgres::Client {
+    let secret: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("superuser.json")).unwrap())
+            .unwrap();
+    let (_, port) = postmaster(data);
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user(secret["user"].as_str().unwrap())
+        .password(secret["password"].as_str().unwrap())
+        .dbname(db)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
 }
