@@ -21,8 +21,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
-/// The pool keeps at most this many idle sessions per (database, role).
-const IDLE_BOUND: i64 = 4;
+/// The pool keeps at most the per-role session bound idle per (database, role) (16 by
+/// default; the soak runs with the defaults or lower bounds).
+fn idle_bound() -> i64 {
+    carto_emulator::sql::SessionLimits::default().per_role as i64
+}
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The process's resident set size in KiB.
@@ -298,7 +301,7 @@ async fn soak(duration: Duration, extra: &[&str], limited: bool) {
     let loaded = start.elapsed();
     let rss_end = rss_kib(pid);
 
-    // Sessions back to the pool's bound: at most IDLE_BOUND per role in alice's database,
+    // Sessions back to the pool's bound: at most the per-role bound per role in alice's database,
     // none for the (deleted) key roles.
     let admin_creds = load.creds.clone();
     let q = "SELECT usename::text, count(*)::int AS n FROM pg_stat_activity \
@@ -318,7 +321,7 @@ async fn soak(duration: Duration, extra: &[&str], limited: bool) {
         let bounded = rows.iter().all(|r| {
             let role = r["usename"].as_str().unwrap_or_default();
             let n = r["n"].as_i64().unwrap_or(i64::MAX);
-            n <= IDLE_BOUND && !role.starts_with("carto_role_")
+            n <= idle_bound() && !role.starts_with("carto_role_")
         });
         if bounded {
             break rows;
