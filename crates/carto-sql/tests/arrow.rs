@@ -17,7 +17,7 @@ use carto_core::{Credentials, Error};
 use carto_emulator::Emulator;
 use carto_sql::arrow::{ArrowOptions, NumericAs, PGTYPE_KEY, SRID_KEY};
 use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
-use carto_sql::{AsyncSqlClient, SqlClient};
+use carto_sql::{AsyncSqlClient, QueryOptions, SqlClient};
 use carto_transport::{ReqwestTransport, UreqTransport};
 use futures_util::StreamExt;
 use serde::de::IgnoredAny;
@@ -412,6 +412,22 @@ fn sync_arrow_against_the_emulator() {
         )
         .unwrap();
     assert_eq!(same.rows[0]["n"], 4);
+    // The same round trip seen as GeoJSON (format=geojson): every feature's geometry of
+    // the loaded table equals the source's.
+    let as_geojson = |table: &str| {
+        sql.geojson(
+            &format!("SELECT id, the_geom FROM {table} WHERE the_geom IS NOT NULL ORDER BY id"),
+            &QueryOptions::new(),
+        )
+        .unwrap()
+    };
+    let (src, dst) = (as_geojson("geo_src"), as_geojson("geo_dst"));
+    assert!(!src.features.is_empty());
+    assert_eq!(src.features.len(), dst.features.len());
+    for (a, b) in src.features.iter().zip(&dst.features) {
+        assert!(a.geometry.is_some());
+        assert_eq!(a.geometry, b.geometry);
+    }
     // A computed geometry declares no SRID: it is read from the first value.
     let computed = sql
         .arrow_schema(
