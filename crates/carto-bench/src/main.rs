@@ -50,8 +50,24 @@ struct Args {
     /// Skip the Python SDK.
     #[arg(long)]
     no_python: bool,
+    /// Run only these comparisons (repeatable; all when not given).
+    #[arg(long, value_enum)]
+    only: Vec<Section>,
     #[command(subcommand)]
     child: Option<ChildCmd>,
+}
+
+/// The four comparisons, for `--only`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// 1. the typed decode of the large result.
+    Decode,
+    /// 2. sequential `SELECT 1` requests against the bare HTTP clients.
+    Requests,
+    /// 3. the emulator against pgbench and psql.
+    Emulator,
+    /// 4. COPY against curl.
+    Copy,
 }
 
 /// What the child processes of the bench do.
@@ -255,10 +271,19 @@ fn run(args: &Args, served: &Served) -> BoxResult<()> {
     bare.sql("DROP TABLE IF EXISTS bench_copy")?;
     bare.sql("CREATE TABLE bench_copy (LIKE bench_rows)")?;
     let mut report = Report::default();
-    decode_comparison(args, served, &mut report)?;
-    request_comparison(args, served, &bare, &mut report)?;
-    emulator_comparison(args, served, &bare, &mut report)?;
-    copy_comparison(args, served, &bare, &mut report)?;
+    let wanted = |s: Section| args.only.is_empty() || args.only.contains(&s);
+    if wanted(Section::Decode) {
+        decode_comparison(args, served, &mut report)?;
+    }
+    if wanted(Section::Requests) {
+        request_comparison(args, served, &bare, &mut report)?;
+    }
+    if wanted(Section::Emulator) {
+        emulator_comparison(args, served, &bare, &mut report)?;
+    }
+    if wanted(Section::Copy) {
+        copy_comparison(args, served, &bare, &mut report)?;
+    }
     report.print();
     Ok(())
 }
