@@ -143,6 +143,21 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds (user + system) of the waited-for child processes of this process so far.
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // cutime 13, cstime 14.
+    (ticks(13) + ticks(14)) / 100.0
+}
+
 /// Peak resident set of this process (VmHWM), in MiB.
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -932,64 +947,76 @@ fn copy_comparison(
     let base = served.url.trim_end_matches('/');
     let to_url = format!("{base}/api/v2/sql/copyto");
     let from_url = format!("{base}/api/v2/sql/copyfrom");
+    // Wall and CPU seconds of each run; SDK and curl take turns going first, so that a
+    // drift of the shared machine's load weighs on both.
     let (mut sdk_to, mut curl_to, mut sdk_from, mut curl_from) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut peak_growth: f64 = 0.0;
-    for _ in 0..args.runs.max(1) {
-        reset_peak_rss();
-        let before = peak_rss_mb();
-        let t0 = Instant::now();
-        copy.copy_to_writer(copy_to, &mut io::sink(), &CopyToOptions::new())?;
-        sdk_to.push(t0.elapsed().as_secs_f64());
-        bare.sql("TRUNCATE bench_copy")?;
-        let t0 = Instant::now();
-        copy.copy_from_path(copy_from, &file, &CopyFromOptions::new())?;
-        sdk_from.push(t0.elapsed().as_secs_f64());
-        peak_growth = peak_growth.max(peak_rss_mb() - before);
-        let t0 = Instant::now();
-        let status = Command::new("curl")
-            .args([
-                "-sf",
-                "-o",
-                "/dev/null",
-                "-G",
-                "-H",
-                &format!("Authorization: {}", bare.auth),
-            ])
-            .args(["--data-urlencode", &format!("q={copy_to}")])
-            .arg(&to_url)
-            .status()?;
+    let curl_to_cmd = || {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-G",
+            "-H",
+            &format!("Authorization: {}", bare.auth),
+        ])
+        .args(["--data-urlencode", &format!("q={copy_to}")])
+        .arg(&to_url);
+        c
+    };
+    let curl_from_cmd = || {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: {}", bare.auth),
+        ])
+        .args(["-H", "Content-Type: application/octet-stream", "-T"])
+        .arg(&file)
+        .arg(format!(
+            "{from_url}?q={}",
+            copy_from
+                .replace(' ', "%20")
+                .replace('(', "%28")
+                .replace(')', "%29")
+                .replace(',', "%2C")
+        ));
+        c
+    };
+    let timed_curl = |mut cmd: Command| -> BoxResult<(f64, f64)> {
+        let (c0, t0) = (children_cpu_seconds(), Instant::now());
+        let status = cmd.status()?;
         if !status.success() {
-            return Err("curl COPY TO failed".into());
+            return Err("curl failed".into());
         }
-        curl_to.push(t0.elapsed().as_secs_f64());
-        bare.sql("TRUNCATE bench_copy")?;
-        let t0 = Instant::now();
-        let status = Command::new("curl")
-            .args([
-                "-sf",
-                "-o",
-                "/dev/null",
-                "-X",
-                "POST",
-                "-H",
-                &format!("Authorization: {}", bare.auth),
-            ])
-            .args(["-H", "Content-Type: application/octet-stream", "-T"])
-            .arg(&file)
-            .arg(format!(
-                "{from_url}?q={}",
-                copy_from
-                    .replace(' ', "%20")
-                    .replace('(', "%28")
-                    .replace(')', "%29")
-                    .replace(',', "%2C")
-            ))
-            .status()?;
-        if !status.success() {
-            return Err("curl COPY FROM failed".into());
+        Ok((t0.elapsed().as_secs_f64(), children_cpu_seconds() - c0))
+    };
+    for run in 0..args.runs.max(1) {
+        for turn in 0..2 {
+            if (run + turn) % 2 == 0 {
+                reset_peak_rss();
+                let before = peak_rss_mb();
+                let (c0, t0) = (cpu_seconds(), Instant::now());
+                copy.copy_to_writer(copy_to, &mut io::sink(), &CopyToOptions::new())?;
+                sdk_to.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0));
+                bare.sql("TRUNCATE bench_copy")?;
+                let (c0, t0) = (cpu_seconds(), Instant::now());
+                copy.copy_from_path(copy_from, &file, &CopyFromOptions::new())?;
+                sdk_from.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0));
+                peak_growth = peak_growth.max(peak_rss_mb() - before);
+            } else {
+                curl_to.push(timed_curl(curl_to_cmd())?);
+                bare.sql("TRUNCATE bench_copy")?;
+                curl_from.push(timed_curl(curl_from_cmd())?);
+            }
+            bare.sql("TRUNCATE bench_copy")?;
         }
-        curl_from.push(t0.elapsed().as_secs_f64());
     }
     let _ = std::fs::remove_file(&file);
     println!(
@@ -999,13 +1026,23 @@ fn copy_comparison(
         ("COPY TO", sdk_to, curl_to),
         ("COPY FROM", sdk_from, curl_from),
     ] {
-        let (s, c) = (median(sdk), median(curl));
+        let wall = |v: &[(f64, f64)]| median(v.iter().map(|m| m.0).collect());
+        let cpu = |v: &[(f64, f64)]| median(v.iter().map(|m| m.1).collect());
+        let (s, c) = (wall(&sdk), wall(&curl));
         report.add(
             &format!("{label} {mb:.0} MiB, sync client vs curl (wall)"),
             format!("{s:.3} s ({:.0} MiB/s)", mb / s),
             format!("{c:.3} s ({:.0} MiB/s)", mb / c),
             s / c,
             "<= 1.0",
+        );
+        let (s, c) = (cpu(&sdk), cpu(&curl));
+        report.add(
+            &format!("{label} {mb:.0} MiB, client CPU, sync client vs curl"),
+            format!("{s:.3} s"),
+            format!("{c:.3} s"),
+            s / c,
+            "-",
         );
     }
     Ok(())

@@ -17,9 +17,9 @@ use futures_util::{Stream, StreamExt, ready};
 #[cfg(feature = "tokio")]
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-#[cfg(feature = "tokio")]
-use super::body::CHUNK;
 use super::body::async_body;
+#[cfg(feature = "tokio")]
+use super::body::{CHUNK, ExactStream, KnownLength};
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, ProgressFn,
     attachment_filename, single,
@@ -121,16 +121,18 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     {
         let stream: BodyStream = Box::pin(stream);
         let body = async_body(stream, options.gzip_level(), options.progress_fn());
-        self.upload(sql, AsyncUpload::once(body), options).await
+        self.upload(
+            CopyFrom::from_options(sql, options),
+            AsyncUpload::once(body),
+        )
+        .await
     }
 
     async fn upload(
         &self,
-        sql: &str,
+        endpoint: CopyFrom,
         upload: AsyncUpload,
-        options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
-        let endpoint = CopyFrom::from_options(sql, options);
         let mut answer = self
             .core
             .send_streaming_async(&endpoint, Some(upload))
@@ -144,6 +146,10 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// The file is opened again for each attempt, so an upload CARTO's rate limiter
     /// refused (429 with `Retry-After`) is sent again after the wait; the progress
     /// callback then counts from zero again.
+    ///
+    /// Uncompressed, a regular file is sent with its length (`Content-Length`, no chunk
+    /// framing): the bytes it has when the call starts. A file that shrinks meanwhile
+    /// fails the upload (and CARTO loads none of it).
     #[cfg(feature = "tokio")]
     pub async fn copy_from_path(
         &self,
@@ -153,6 +159,17 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref().to_path_buf();
         let (gzip, progress) = (options.gzip_level(), options.progress_fn());
+        let mut endpoint = CopyFrom::from_options(sql, options);
+        let mut length = None;
+        if gzip.is_none() {
+            let metadata = tokio::fs::metadata(&path)
+                .await
+                .map_err(|e| open_error(&path, e))?;
+            length = KnownLength::of(&metadata);
+        }
+        if let Some(KnownLength(n)) = length {
+            endpoint = endpoint.content_length(n);
+        }
         let upload = AsyncUpload::rebuild(move || {
             let (path, progress) = (path.clone(), progress.clone());
             async move {
@@ -161,10 +178,15 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
                     .map_err(|e| open_error(&path, e))?;
                 let stream: BodyStream =
                     Box::pin(tokio_util::io::ReaderStream::with_capacity(file, CHUNK));
-                Ok(async_body(stream, gzip, progress))
+                Ok(match length {
+                    Some(length) => {
+                        async_body(Box::pin(ExactStream::new(stream, length)), None, progress)
+                    }
+                    None => async_body(stream, gzip, progress),
+                })
             }
         });
-        self.upload(sql, upload, options).await
+        self.upload(endpoint, upload).await
     }
 
     /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a stream of

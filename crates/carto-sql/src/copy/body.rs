@@ -47,6 +47,102 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
+/// A file uploaded with its length declared (`Content-Length`): the length it had when the
+/// upload was set up, and the error when it turns out shorter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KnownLength(pub(crate) u64);
+
+impl KnownLength {
+    /// The length of a file from its metadata when it is a regular file (a FIFO or a device has
+    /// none, and is sent chunked).
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> Option<Self> {
+        metadata.is_file().then_some(Self(metadata.len()))
+    }
+
+    fn shrank(left: u64) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "the COPY source file ended {left} bytes short of its size when the upload started"
+            ),
+        )
+    }
+}
+
+/// Reads exactly [`KnownLength`] bytes of a source: no more (a file that grew is sent as it
+/// was), and an error rather than a short body (a file that shrank).
+pub(crate) struct ExactReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> ExactReader<R> {
+    pub(crate) fn new(inner: R, length: KnownLength) -> Self {
+        Self {
+            inner,
+            left: length.0,
+        }
+    }
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..room])?;
+        if n == 0 {
+            return Err(KnownLength::shrank(self.left));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// [`ExactReader`] for a stream of chunks.
+pub(crate) struct ExactStream {
+    inner: BodyStream,
+    left: u64,
+}
+
+impl ExactStream {
+    pub(crate) fn new(inner: BodyStream, length: KnownLength) -> Self {
+        Self {
+            inner,
+            left: length.0,
+        }
+    }
+}
+
+impl Stream for ExactStream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(mut chunk))) => {
+                if chunk.len() as u64 > this.left {
+                    chunk.truncate(this.left as usize);
+                }
+                this.left -= chunk.len() as u64;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => {
+                let left = std::mem::take(&mut this.left);
+                Poll::Ready(Some(Err(KnownLength::shrank(left))))
+            }
+        }
+    }
+}
+
 /// The sync upload body: the source, counted, gzip-compressed as it is read when asked.
 pub(crate) fn sync_body<R: Read + Send + 'static>(
     source: R,
@@ -168,5 +264,36 @@ mod tests {
         let expected: String = (0..50).map(|i| format!("{i}\trow number {i}\n")).collect();
         assert_eq!(plain, expected);
         assert_eq!(seen.load(Ordering::SeqCst), expected.len() as u64);
+    }
+
+    #[test]
+    fn exact_reader_stops_at_the_length_and_fails_short() {
+        let mut longer = ExactReader::new(&b"0123456789"[..], KnownLength(4));
+        let mut out = Vec::new();
+        longer.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"0123");
+        let mut shorter = ExactReader::new(&b"012"[..], KnownLength(5));
+        let err = shorter.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("2 bytes short"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn exact_stream_stops_at_the_length_and_fails_short() {
+        let chunks = |n: usize| -> BodyStream {
+            Box::pin(futures_util::stream::iter(
+                (0..n).map(|_| Ok(Bytes::from_static(b"abc"))),
+            ))
+        };
+        let out: Vec<io::Result<Bytes>> =
+            ExactStream::new(chunks(3), KnownLength(7)).collect().await;
+        let bytes: Vec<u8> = out.into_iter().flat_map(|c| c.unwrap()).collect();
+        assert_eq!(bytes, b"abcabca");
+        let out: Vec<io::Result<Bytes>> =
+            ExactStream::new(chunks(2), KnownLength(8)).collect().await;
+        assert_eq!(out.len(), 3);
+        let err = out.into_iter().last().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("2 bytes short"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, TransportErrorKind};
 use carto_transport::{ClientCore, Decoded, Transport, TransportError, Upload};
 
-use super::body::{CHUNK, sync_body};
+use super::body::{CHUNK, ExactReader, KnownLength, sync_body};
 use super::request::{
     CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, ProgressFn,
     attachment_filename, create_error, open_error, single, write_error,
@@ -95,7 +95,7 @@ impl<T: Transport> CopyClient<T> {
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
-        self.upload(sql, Upload::once(body), options)
+        self.upload(CopyFrom::from_options(sql, options), Upload::once(body))
     }
 
     /// [`copy_from`](Self::copy_from) with the content of the file at `path`.
@@ -103,6 +103,10 @@ impl<T: Transport> CopyClient<T> {
     /// The file is opened again for each attempt, so an upload CARTO's rate limiter
     /// refused (429 with `Retry-After`) is sent again after the wait; the progress
     /// callback then counts from zero again.
+    ///
+    /// Uncompressed, a regular file is sent with its length (`Content-Length`, no chunk
+    /// framing): the bytes it has when the call starts. A file that shrinks meanwhile
+    /// fails the upload (and CARTO loads none of it).
     pub fn copy_from_path(
         &self,
         sql: &str,
@@ -111,20 +115,26 @@ impl<T: Transport> CopyClient<T> {
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref().to_path_buf();
         let (gzip, progress) = (options.gzip_level(), options.progress_fn());
+        let mut endpoint = CopyFrom::from_options(sql, options);
+        let mut length = None;
+        if gzip.is_none() {
+            let metadata = std::fs::metadata(&path).map_err(|e| open_error(&path, e))?;
+            length = KnownLength::of(&metadata);
+        }
+        if let Some(KnownLength(n)) = length {
+            endpoint = endpoint.content_length(n);
+        }
         let upload = Upload::rebuild(move || {
             let file = File::open(&path).map_err(|e| open_error(&path, e))?;
-            Ok(sync_body(file, gzip, progress.clone()))
+            Ok(match length {
+                Some(length) => sync_body(ExactReader::new(file, length), None, progress.clone()),
+                None => sync_body(file, gzip, progress.clone()),
+            })
         });
-        self.upload(sql, upload, options)
+        self.upload(endpoint, upload)
     }
 
-    fn upload(
-        &self,
-        sql: &str,
-        upload: Upload,
-        options: &CopyFromOptions,
-    ) -> Result<CopyFromResult, Error> {
-        let endpoint = CopyFrom::from_options(sql, options);
+    fn upload(&self, endpoint: CopyFrom, upload: Upload) -> Result<CopyFromResult, Error> {
         single(self.core.send_streaming(&endpoint, Some(upload))?.next())
     }
 

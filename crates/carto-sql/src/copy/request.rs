@@ -12,7 +12,7 @@ use carto_core::{
     DecodeError, Error, HttpRequest, HttpResponse, RequestContext, TransportErrorKind,
 };
 use carto_transport::{BodyDecoder, MAX_ERROR_BODY, RequestBody, StreamingEndpoint};
-use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE, EXPECT};
+use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
@@ -139,13 +139,14 @@ impl fmt::Debug for CopyToOptions {
 }
 
 /// `POST /api/v2/sql/copyfrom?q=COPY ... FROM STDIN ...` with the data as a streamed
-/// body (`Content-Type: application/octet-stream`, chunked, `Content-Encoding: gzip`
-/// when compressed, `Expect: 100-continue`). `q` stays in the query string: CARTO reads
-/// it only there.
+/// body (`Content-Type: application/octet-stream`, chunked unless its
+/// [length](Self::content_length) is declared, `Content-Encoding: gzip` when compressed,
+/// `Expect: 100-continue`). `q` stays in the query string: CARTO reads it only there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyFrom {
     sql: String,
     gzip: Option<u32>,
+    length: Option<u64>,
 }
 
 impl CopyFrom {
@@ -154,6 +155,7 @@ impl CopyFrom {
         Self {
             sql: sql.into(),
             gzip: None,
+            length: None,
         }
     }
 
@@ -163,10 +165,19 @@ impl CopyFrom {
         self
     }
 
+    /// Declares the length in bytes of the body as sent (compressed, if it is): it then
+    /// travels with `Content-Length` instead of chunked, which spares the server the
+    /// chunk framing. The body must be exactly that long.
+    pub fn content_length(mut self, length: u64) -> Self {
+        self.length = Some(length);
+        self
+    }
+
     pub(crate) fn from_options(sql: &str, options: &CopyFromOptions) -> Self {
         Self {
             sql: sql.to_owned(),
             gzip: options.gzip_level(),
+            length: None,
         }
     }
 
@@ -194,6 +205,9 @@ impl CopyFrom {
             .header(EXPECT, HeaderValue::from_static("100-continue"));
         if self.gzip.is_some() {
             builder = builder.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if let Some(length) = self.length {
+            builder = builder.header(CONTENT_LENGTH, HeaderValue::from(length));
         }
         builder.build_head()
     }
