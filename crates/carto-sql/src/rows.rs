@@ -284,6 +284,10 @@ pub struct RowDecoder<T> {
     status: StatusCode,
     decoded: u64,
     summary: Option<SqlSummary>,
+    /// Read whole (a buffered query): a row that does not decode is kept here while the
+    /// rest of the body is read, since an `error` at its end comes first.
+    whole: bool,
+    failed: Option<Error>,
     rows: PhantomData<fn() -> T>,
 }
 
@@ -304,8 +308,26 @@ impl<T: DeserializeOwned> RowDecoder<T> {
             status,
             decoded: 0,
             summary: None,
+            whole: false,
+            failed: None,
             rows: PhantomData,
         }
+    }
+
+    /// A decoder for a document read whole before its rows are handed out (the buffered
+    /// query): as [`decode_sql`](crate::response) decides, the `error` the document ends
+    /// with wins over a row that did not decode, which is then reported by
+    /// [`finish`](Self::finish) (the rows after it are scanned, not decoded).
+    pub(crate) fn whole(status: StatusCode) -> Self {
+        Self {
+            whole: true,
+            ..Self::new(status)
+        }
+    }
+
+    /// Takes the summary a finished [`BodyDecoder`] kept.
+    pub(crate) fn take_summary(&mut self) -> Option<SqlSummary> {
+        self.summary.take()
     }
 
     /// Feeds the next chunk of the body.
@@ -317,6 +339,22 @@ impl<T: DeserializeOwned> RowDecoder<T> {
 
     /// Decodes the next complete row, if one has arrived.
     pub fn next_row(&mut self) -> Option<Result<T, Error>> {
+        if self.failed.is_some() {
+            // Read whole and a row failed: the rest is only scanned, for the trailer.
+            while self.splitter.with_next_row(|_| ()).is_some() {}
+            return None;
+        }
+        let row = self.decode_next()?;
+        match row {
+            Err(err) if self.whole => {
+                self.failed = Some(err);
+                self.next_row()
+            }
+            row => Some(row),
+        }
+    }
+
+    fn decode_next(&mut self) -> Option<Result<T, Error>> {
         let index = self.decoded;
         let status = self.status;
         let decoded = self.splitter.with_next_row(|raw| {
@@ -354,11 +392,17 @@ impl<T: DeserializeOwned> RowDecoder<T> {
     /// [`Error::Api`] with the response status, 200), or a decode error for a cut-off
     /// document.
     pub fn finish(&mut self) -> Result<SqlSummary, Error> {
-        match self.splitter.envelope() {
+        let summary = match self.splitter.envelope() {
             Some(envelope) => decode_summary(self.status, envelope),
             None => {
                 Err(DecodeError::new(self.status, ".", "the JSON document ended early", b"").into())
             }
+        };
+        match (summary, self.failed.take()) {
+            // The server's own error (a query that failed after its first rows) wins.
+            (Err(err), _) if !matches!(err, Error::Decode(_)) => Err(err),
+            (_, Some(row)) => Err(row),
+            (summary, None) => summary,
         }
     }
 }
