@@ -355,6 +355,10 @@ pub struct RowDecoder<T> {
     expect_row: bool,
     /// No row yet (`]` may close the array at once).
     first: bool,
+    /// A row already larger than [`LONG_ROW`] and still incomplete: its end is looked for
+    /// byte by byte as chunks arrive, and it is parsed once, when whole (linear in its
+    /// size, not quadratic).
+    long: Option<RowEnd>,
     /// Rows decoded, not handed out yet (at most a chunk's worth).
     ready: VecDeque<T>,
     /// The error that comes after the ready rows.
@@ -390,6 +394,7 @@ impl<T: DeserializeOwned> RowDecoder<T> {
             pos: 0,
             expect_row: true,
             first: true,
+            long: None,
             ready: VecDeque::new(),
             error: None,
             decoded: 0,
@@ -433,7 +438,14 @@ impl<T: DeserializeOwned> RowDecoder<T> {
                     self.pos = 0;
                 }
                 self.buf.extend_from_slice(chunk);
-                self.decode_rows();
+                let whole = match &mut self.long {
+                    Some(end) => end.complete(&self.buf),
+                    None => true,
+                };
+                if whole {
+                    self.long = None;
+                    self.decode_rows();
+                }
             }
             Phase::Splitter => {
                 self.splitter.push(chunk).map_err(malformed)?;
@@ -510,8 +522,14 @@ impl<T: DeserializeOwned> RowDecoder<T> {
                     self.expect_row = false;
                     self.first = false;
                 }
-                Some(Ok(_)) => break if invalid { Err(i) } else { Ok(i) },
-                Some(Err(e)) if !invalid && cut_short(&e, &text[i..]) => break Ok(i),
+                Some(Ok(_)) if invalid => break Err(i),
+                Some(Ok(_)) => break Ok(i),
+                Some(Err(e)) if !invalid && cut_short(&e, &text[i..]) => {
+                    if bytes.len() - i > LONG_ROW {
+                        self.long = Some(RowEnd::default());
+                    }
+                    break Ok(i);
+                }
                 Some(Err(first)) => {
                     let error = row_error::<T>(self.status, self.decoded, &text[i..], &first);
                     break self.fail(error, &bytes[i..]);
@@ -576,6 +594,13 @@ impl<T: DeserializeOwned> RowDecoder<T> {
     /// [`Error::Api`] with the response status, 200), or a decode error for a cut-off
     /// document.
     pub fn finish(&mut self) -> Result<SqlSummary, Error> {
+        if self.phase == Phase::Rows && self.pos < self.buf.len() {
+            // A large row that waited for more bytes than came: decode what there is.
+            self.decode_rows();
+        }
+        if let Some(err) = self.error.take() {
+            return Err(err);
+        }
         let summary = match self.splitter.envelope() {
             Some(envelope) if self.phase != Phase::Rows => decode_summary(self.status, envelope),
             _ => {
@@ -588,6 +613,57 @@ impl<T: DeserializeOwned> RowDecoder<T> {
             (_, Some(row)) => Err(row),
             (summary, None) => summary,
         }
+    }
+}
+
+/// Rows longer than this, still incomplete, wait for their end before being parsed again.
+const LONG_ROW: usize = 64 * 1024;
+
+/// Finds where a long row ends, scanning each of its bytes once as they arrive.
+#[derive(Debug, Default)]
+struct RowEnd {
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    /// The bytes of the row scanned so far.
+    scanned: usize,
+}
+
+impl RowEnd {
+    /// Scans the row (`row` starts with its first byte) from where it stopped: whether
+    /// its end has arrived.
+    fn complete(&mut self, row: &[u8]) -> bool {
+        let start = self.scanned;
+        self.scanned = row.len();
+        for &b in &row[start.min(row.len())..] {
+            if self.escape {
+                self.escape = false;
+            } else if self.in_string {
+                match b {
+                    b'\\' => self.escape = true,
+                    b'"' => {
+                        self.in_string = false;
+                        if self.depth == 0 {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth = self.depth.saturating_sub(1);
+                        if self.depth == 0 {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        false
     }
 }
 

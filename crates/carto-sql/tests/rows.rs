@@ -161,3 +161,68 @@ fn splitter_envelope_keeps_everything_but_rows() {
         r#"{"time":1,"rows":[],"x":{"rows":[9]}}"#
     );
 }
+
+/// An error's path and message (the excerpt of the body it quotes depends on the cut).
+fn what(e: Error) -> String {
+    match e {
+        Error::Decode(d) => format!("{} {}", d.path(), d.message()),
+        other => other.to_string(),
+    }
+}
+
+/// Decodes `body` cut in two at `at` into `Value` rows and how it ended.
+fn cut_in_two(body: &[u8], at: usize) -> (Vec<Value>, Result<u64, String>) {
+    let mut decoder = RowDecoder::<Value>::new(StatusCode::OK);
+    let mut rows = Vec::new();
+    for chunk in [&body[..at], &body[at..]] {
+        if let Err(e) = decoder.push(chunk) {
+            return (rows, Err(what(e)));
+        }
+        while let Some(row) = decoder.next_row() {
+            match row {
+                Ok(row) => rows.push(row),
+                Err(e) => return (rows, Err(what(e))),
+            }
+        }
+    }
+    let end = decoder.finish().map(|s| s.total_rows).map_err(what);
+    (rows, end)
+}
+
+#[test]
+fn a_row_cut_anywhere_decodes_as_if_whole() {
+    // Numbers cut after `-`, `1`, `.`, `e`, `e-`; literals, escapes and a two-byte
+    // character cut in their middle; a row decoded from the bytes that end it.
+    let doc = "{\"rows\":[{\"a\":-12.5e-3,\"b\":1E+2,\"c\":0},{\"d\":true,\"e\":null,\"f\":\"\\u00e9\\n\u{e9}\"},\n 7,[-0.5],\"x\"],\"total_rows\":5}";
+    let whole = cut_in_two(doc.as_bytes(), 0);
+    assert_eq!(whole.0.len(), 5, "{whole:?}");
+    assert_eq!(whole.0[0]["a"], serde_json::json!(-0.0125));
+    assert_eq!(whole.0[1]["f"], "\u{e9}\n\u{e9}");
+    assert_eq!(whole.1, Ok(5));
+    for at in 0..=doc.len() {
+        assert_eq!(cut_in_two(doc.as_bytes(), at), whole, "cut at {at}");
+    }
+
+    // A malformed row ends the same wherever the body is cut, with its path.
+    let bad = br#"{"rows":[{"a":1},{"a":1.}],"total_rows":2}"#;
+    let (rows, end) = cut_in_two(bad, 0);
+    assert_eq!(rows.len(), 1);
+    let end = end.unwrap_err();
+    assert!(end.contains("rows[1]"), "{end}");
+    for at in 0..=bad.len() {
+        let (cut_rows, cut_end) = cut_in_two(bad, at);
+        assert_eq!(cut_end, Err(end.clone()), "cut at {at}");
+        assert!(cut_rows.len() <= 1);
+    }
+}
+
+#[test]
+fn a_row_larger_than_many_chunks_decodes() {
+    let big = "x".repeat(300_000);
+    let body = format!(r#"{{"rows":[{{"s":"{big}"}},{{"s":"y"}}],"total_rows":2}}"#);
+    let d = decode_in_chunks::<Value>(body.as_bytes(), 1000);
+    let rows: Vec<Value> = d.0.into_iter().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["s"].as_str().map(str::len), Some(300_000));
+    assert_eq!(d.1.unwrap().unwrap().total_rows, 2);
+}
