@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use carto_core::{BaseUrl, Credentials, Endpoint, Error, HttpRequest, HttpResponse};
 use carto_sql::copy::TrailerCheck;
-use carto_sql::{Query, RowDecoder, SqlClient, SqlSummary};
+use carto_sql::{Query, RowDecoder, SqlClient, SqlResponse, SqlSummary};
 use carto_transport::{BodyDecoder, ResponseReader, Transport, TransportError};
 use http::StatusCode;
 use proptest::prelude::*;
@@ -86,7 +86,12 @@ fn buffered(body: &[u8]) -> (Vec<Value>, End) {
         .status(StatusCode::OK)
         .body(body.to_vec())
         .expect("response");
-    match endpoint.parse(response) {
+    ended(endpoint.parse(response))
+}
+
+/// The rows and end of a whole response.
+fn ended(result: Result<SqlResponse<Value>, Error>) -> (Vec<Value>, End) {
+    match result {
         Ok(r) => {
             let summary = SqlSummary {
                 time: r.time,
@@ -144,20 +149,7 @@ fn whole(body: &[u8], cuts: &[Index]) -> (Vec<Value>, End) {
     let chunks = chunks(body, cuts).into_iter().map(<[u8]>::to_vec).collect();
     let credentials = Credentials::new(BaseUrl::parse("https://alice.carto.com").unwrap(), "k");
     let client = SqlClient::from_credentials(ChunkedTransport(chunks), credentials);
-    match client.query::<Value>("SELECT 1") {
-        Ok(r) => {
-            let summary = SqlSummary {
-                time: r.time,
-                fields: r.fields,
-                total_rows: r.total_rows,
-                notices: r.notices,
-                warnings: r.warnings,
-                infos: r.infos,
-            };
-            (r.rows, End::Summary(summary))
-        }
-        Err(e) => (Vec::new(), end_of(e)),
-    }
+    ended(client.query::<Value>("SELECT 1"))
 }
 
 /// An arbitrary JSON value, nested a few levels, strings with quotes, escapes and brackets.

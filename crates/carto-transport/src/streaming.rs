@@ -259,12 +259,8 @@ where
             }
         };
         drop(items);
-        let (kind, decision) = match &failure {
-            Error::Transport { kind, .. } => (*kind, attempts.decide(Outcome::Failed(*kind))),
-            _ => return Err(failure),
-        };
+        let (decision, failure) = attempts.after_body(failure)?;
         if let Err(stop) = pause(transport, &trace, attempts.retry.attempts(), decision) {
-            tracing::debug!(target: "carto_transport", error = %kind, "body failed: {stop}");
             return noted(Err(failure), stop);
         }
     }
@@ -294,6 +290,19 @@ impl Attempts {
 
     fn decide(&mut self, outcome: Outcome<'_>) -> Decision {
         self.retry.decide(outcome, self.start.elapsed())
+    }
+
+    /// Reading a collected body failed: what to do about it when the transport failed
+    /// (the body is read again from scratch, or not, as for a failure before the head);
+    /// any other error (a decode error, CARTO's error in the body) is the answer, `Err`.
+    fn after_body(&mut self, failure: Error) -> Result<(Decision, Error), Error> {
+        match failure {
+            Error::Transport { kind, .. } => {
+                tracing::debug!(target: "carto_transport", error = %kind, "reading the body failed");
+                Ok((self.decide(Outcome::Failed(kind)), failure))
+            }
+            other => Err(other),
+        }
     }
 }
 
@@ -445,13 +454,9 @@ where
             }
         };
         drop(items);
-        let (kind, decision) = match &failure {
-            Error::Transport { kind, .. } => (*kind, attempts.decide(Outcome::Failed(*kind))),
-            _ => return Err(failure),
-        };
+        let (decision, failure) = attempts.after_body(failure)?;
         let paused = pause_async(transport, &trace, attempts.retry.attempts(), decision).await;
         if let Err(stop) = paused {
-            tracing::debug!(target: "carto_transport", error = %kind, "body failed: {stop}");
             return noted(Err(failure), stop);
         }
     }
