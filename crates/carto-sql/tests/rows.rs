@@ -226,3 +226,110 @@ fn a_row_larger_than_many_chunks_decodes() {
     assert_eq!(rows[0]["s"].as_str().map(str::len), Some(300_000));
     assert_eq!(d.1.unwrap().unwrap().total_rows, 2);
 }
+
+/// Every value serde_json decodes with care: the bounds of i64 and u64, floats down to
+/// the smallest subnormal, escapes and surrogate pairs, `null` into an `Option`, a raw
+/// value kept as written.
+#[derive(Debug, Deserialize)]
+struct Tricky {
+    big: i64,
+    small: i64,
+    unsigned: u64,
+    f: f64,
+    tiny: f64,
+    s: String,
+    o: Option<i32>,
+    raw: Box<serde_json::value::RawValue>,
+}
+
+fn tricky_key(t: &Tricky) -> String {
+    format!(
+        "{} {} {} {:e} {:e} {:?} {:?} {}",
+        t.big,
+        t.small,
+        t.unsigned,
+        t.f,
+        t.tiny,
+        t.s,
+        t.o,
+        t.raw.get()
+    )
+}
+
+/// What the buffered `JsonQuery::parse` (the whole document through serde_json) gives.
+fn whole_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, String> {
+    use carto_core::Endpoint;
+    let response = http::Response::builder()
+        .status(200)
+        .body(body.to_vec())
+        .unwrap();
+    carto_sql::Query::new("q")
+        .json::<T>()
+        .parse(response)
+        .map(|r| r.rows)
+        .map_err(what)
+}
+
+/// The rows through the streaming decoder, the body cut in two at `at`.
+fn streamed<T: serde::de::DeserializeOwned>(body: &[u8], at: usize) -> Result<Vec<T>, String> {
+    let mut decoder = RowDecoder::<T>::new(StatusCode::OK);
+    let mut rows = Vec::new();
+    for chunk in [&body[..at], &body[at..]] {
+        decoder.push(chunk).map_err(what)?;
+        while let Some(row) = decoder.next_row() {
+            rows.push(row.map_err(what)?);
+        }
+    }
+    decoder.finish().map_err(what)?;
+    Ok(rows)
+}
+
+#[test]
+fn values_decode_as_serde_json_decodes_the_whole_body() {
+    let doc = r#"{"rows":[{"big":9223372036854775807,"small":-9223372036854775808,"unsigned":18446744073709551615,"f":0.1,"tiny":5e-324,"s":"\ud83d\ude00 \u00e9 é \"q\" \\ \/","o":null,"raw":{"a":[1,2.50,"x"]}},{"big":0,"small":-1,"unsigned":0,"f":1.7976931348623157e308,"tiny":2.2250738585072014E-308,"s":"","o":7,"raw":  "s" }],"total_rows":2}"#;
+    let whole: Vec<String> = whole_body::<Tricky>(doc.as_bytes())
+        .unwrap()
+        .iter()
+        .map(tricky_key)
+        .collect();
+    assert_eq!(whole.len(), 2);
+    for at in 0..=doc.len() {
+        let rows: Vec<String> = streamed::<Tricky>(doc.as_bytes(), at)
+            .unwrap()
+            .iter()
+            .map(tricky_key)
+            .collect();
+        assert_eq!(rows, whole, "cut at {at}");
+    }
+
+    // Out of bounds: the same error at the same path as the whole body's.
+    for bad in [
+        r#"{"rows":[{"big":9223372036854775808}],"total_rows":1}"#,
+        r#"{"rows":[{"big":1,"small":-9223372036854775809}],"total_rows":1}"#,
+        r#"{"rows":[{"big":1,"small":1,"unsigned":-1}],"total_rows":1}"#,
+        r#"{"rows":[{"big":1,"small":1,"unsigned":1,"f":1e400}],"total_rows":1}"#,
+        r#"{"rows":[{"big":1,"small":1,"unsigned":1,"f":1,"tiny":1,"s":"\ud800"}],"total_rows":1}"#,
+    ] {
+        let whole = whole_body::<Tricky>(bad.as_bytes()).unwrap_err();
+        assert!(whole.starts_with("rows[0]."), "{whole}");
+        let path = whole.split(' ').next().unwrap();
+        for at in 0..=bad.len() {
+            let err = streamed::<Tricky>(bad.as_bytes(), at).unwrap_err();
+            assert!(err.starts_with(path), "cut at {at}: {err} / {whole}");
+        }
+    }
+
+    // serde_json::Value rows: big numbers, a duplicate key (the last one wins, in the
+    // first one's place), key order kept.
+    let values =
+        r#"{"rows":[{"z":1,"a":123456789012345678901234567890,"z":2,"n":-0.0}],"total_rows":1}"#;
+    let whole = whole_body::<Value>(values.as_bytes()).unwrap();
+    for at in 0..=values.len() {
+        let rows = streamed::<Value>(values.as_bytes(), at).unwrap();
+        assert_eq!(rows, whole, "cut at {at}");
+        assert_eq!(
+            serde_json::to_string(&rows).unwrap(),
+            serde_json::to_string(&whole).unwrap()
+        );
+    }
+}
