@@ -15,6 +15,9 @@ use carto::{BaseUrl, ClientOptions, Credentials, Error, QueryOptions, TransportC
 use futures_util::StreamExt;
 use serde_json::Value;
 
+mod common;
+use common::read_request;
+
 /// What the server does after reading a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Death {
@@ -40,36 +43,6 @@ const DEATHS: [Death; 5] = [
 
 const HTML: &str =
     "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>";
-
-/// Reads a request head and its `Content-Length` body (enough for the clients here).
-fn read_request(s: &mut TcpStream) -> bool {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if head.contains("expect: 100-continue") {
-                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-            }
-            while data.len() < end + 4 + length {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => return false,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            }
-            return true;
-        }
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-        }
-    }
-}
 
 fn serve(mut s: TcpStream, death: Death) {
     if !read_request(&mut s) {

@@ -2,7 +2,8 @@
 //! code (no `.await`) or async code (`.await` after each call).
 #![allow(dead_code, unused_macros)]
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -255,4 +256,34 @@ macro_rules! scenario {
         }
         tokens
     }};
+}
+
+/// Reads a request head and its `Content-Length` body (enough for the clients here).
+pub fn read_request(s: &mut TcpStream) -> bool {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if head.contains("expect: 100-continue") {
+                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            while data.len() < end + 4 + length {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            }
+            return true;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
 }

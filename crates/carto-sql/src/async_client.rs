@@ -10,7 +10,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
 use crate::geojson::FeatureCollection;
-use crate::query::{Format, Query, QueryOptions};
+use crate::query::{Format, Query, QueryOptions, WholeJsonQuery};
 use crate::response::{SqlResponse, SqlSummary};
 use crate::rows::RowDecoder;
 use crate::validate::{Validate, Validation};
@@ -64,7 +64,8 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
         Validation::from_result(self.send(&Validate).await)
     }
 
-    /// Runs `sql` and decodes its rows into `R`.
+    /// Runs `sql` and decodes its rows into `R`, as they arrive (only the rows are held,
+    /// never the whole body; see [`SqlClient::query`](crate::SqlClient::query)).
     pub async fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
         self.query_with(sql, &QueryOptions::default()).await
     }
@@ -75,7 +76,11 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
         sql: &str,
         options: &QueryOptions,
     ) -> Result<SqlResponse<R>, Error> {
-        self.send(&query(sql, options).json()).await
+        let endpoint = WholeJsonQuery(query(sql, options).json());
+        self.core
+            .send_collect_async(&endpoint)
+            .await
+            .map(WholeJsonQuery::response)
     }
 
     /// Runs `sql` with `format=geojson`.

@@ -7,7 +7,7 @@ use carto_transport::{ClientCore, Decoded, ResponseReader, Transport};
 use serde::de::DeserializeOwned;
 
 use crate::geojson::FeatureCollection;
-use crate::query::{Format, Query, QueryOptions};
+use crate::query::{Format, Query, QueryOptions, WholeJsonQuery};
 use crate::response::{SqlResponse, SqlSummary};
 use crate::rows::RowDecoder;
 use crate::validate::{Validate, Validation};
@@ -67,6 +67,11 @@ impl<T: Transport> SqlClient<T> {
 
     /// Runs `sql` and decodes its rows into `R` (for example a `#[derive(Deserialize)]`
     /// struct, or `serde_json::Value`).
+    ///
+    /// The rows are decoded as the body arrives, so only they are held, never the whole
+    /// body; the call is under the transport's whole-request timeout, and a `read_only`
+    /// query whose body fails midway is sent again (see
+    /// [`send_collect`](carto_transport::send_collect)).
     pub fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
         self.query_with(sql, &QueryOptions::default())
     }
@@ -77,7 +82,10 @@ impl<T: Transport> SqlClient<T> {
         sql: &str,
         options: &QueryOptions,
     ) -> Result<SqlResponse<R>, Error> {
-        self.send(&query(sql, options).json())
+        let endpoint = WholeJsonQuery(query(sql, options).json());
+        self.core
+            .send_collect(&endpoint)
+            .map(WholeJsonQuery::response)
     }
 
     /// Runs `sql` with `format=geojson`.

@@ -309,6 +309,36 @@ impl<T: DeserializeOwned> StreamingEndpoint for JsonQuery<T> {
     }
 }
 
+/// A [`JsonQuery`] read whole before its rows are handed out: the buffered query of the
+/// clients, decoded as its body arrives ([`carto_transport::send_collect`]) so that the
+/// whole body is never held, only the rows.
+pub(crate) struct WholeJsonQuery<T>(pub(crate) JsonQuery<T>);
+
+impl<T: DeserializeOwned> WholeJsonQuery<T> {
+    /// The response from what [`send_collect`](carto_transport::send_collect) read.
+    pub(crate) fn response(
+        (rows, mut decoder): carto_transport::Collected<RowDecoder<T>>,
+    ) -> SqlResponse<T> {
+        SqlResponse::new(rows, decoder.take_summary().unwrap_or_default())
+    }
+}
+
+impl<T: DeserializeOwned> StreamingEndpoint for WholeJsonQuery<T> {
+    type Decoder = RowDecoder<T>;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
+        StreamingEndpoint::to_request(&self.0, ctx)
+    }
+
+    fn decoder(&self, head: &http::response::Parts) -> Result<RowDecoder<T>, Error> {
+        Ok(RowDecoder::whole(head.status))
+    }
+
+    fn is_idempotent(&self) -> bool {
+        StreamingEndpoint::is_idempotent(&self.0)
+    }
+}
+
 /// A `format=geojson` query, decoded as a [`geojson::FeatureCollection`].
 #[derive(Debug, Clone)]
 pub struct GeoJsonQuery {

@@ -148,7 +148,7 @@ pub struct SqlResponse<T> {
 }
 
 impl<T> SqlResponse<T> {
-    fn new(rows: Vec<T>, summary: SqlSummary) -> Self {
+    pub(crate) fn new(rows: Vec<T>, summary: SqlSummary) -> Self {
         Self {
             rows,
             time: summary.time,

@@ -5,16 +5,20 @@
 //!   the rows, `finish` at the end), gives the same rows and the same end (summary, CARTO
 //!   error, or decode error) for any chunking of the same bytes;
 //! - on SQL API documents it agrees with the buffered decoder (`JsonQuery::parse`);
+//! - so does `SqlClient::query`, which decodes the rows as the body arrives, whatever the
+//!   chunking, on documents and on documents cut short;
 //! - `TrailerCheck` passes on every byte but an appended error, whatever the chunking, and
 //!   finds the error CARTO appends to a COPY TO body.
 //!
 //! CI runs proptest's default 256 cases per property; a long run is
 //! `PROPTEST_CASES=1000000 cargo test -p carto-sql --test prop_decoders --release`.
 
-use carto_core::{Endpoint, Error};
+use std::collections::VecDeque;
+
+use carto_core::{BaseUrl, Credentials, Endpoint, Error, HttpRequest, HttpResponse};
 use carto_sql::copy::TrailerCheck;
-use carto_sql::{Query, RowDecoder, SqlSummary};
-use carto_transport::BodyDecoder;
+use carto_sql::{Query, RowDecoder, SqlClient, SqlResponse, SqlSummary};
+use carto_transport::{BodyDecoder, ResponseReader, Transport, TransportError};
 use http::StatusCode;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -82,7 +86,12 @@ fn buffered(body: &[u8]) -> (Vec<Value>, End) {
         .status(StatusCode::OK)
         .body(body.to_vec())
         .expect("response");
-    match endpoint.parse(response) {
+    ended(endpoint.parse(response))
+}
+
+/// The rows and end of a whole response.
+fn ended(result: Result<SqlResponse<Value>, Error>) -> (Vec<Value>, End) {
+    match result {
         Ok(r) => {
             let summary = SqlSummary {
                 time: r.time,
@@ -96,6 +105,51 @@ fn buffered(body: &[u8]) -> (Vec<Value>, End) {
         }
         Err(e) => (Vec::new(), end_of(e)),
     }
+}
+
+/// Serves one body, cut in the given chunks, to `send_streaming` (one chunk per read).
+struct ChunkedTransport(Vec<Vec<u8>>);
+
+impl Transport for ChunkedTransport {
+    fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
+        panic!("the buffered query goes through send_streaming");
+    }
+
+    fn send_streaming(
+        &self,
+        _: http::Request<carto_transport::Body>,
+    ) -> Result<http::Response<ResponseReader>, TransportError> {
+        // An empty read is the end of the body: empty chunks are not served.
+        let chunks = self.0.iter().filter(|c| !c.is_empty()).cloned().collect();
+        let reader = ChunkReader(chunks);
+        Ok(http::Response::new(ResponseReader::new(reader)))
+    }
+}
+
+/// Reads one chunk (or what fits of it) per read.
+struct ChunkReader(VecDeque<Vec<u8>>);
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(chunk) = self.0.front_mut() else {
+            return Ok(0);
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.0.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+/// Decodes `body` cut at `cuts` through `SqlClient::query` (decoded as it arrives).
+fn whole(body: &[u8], cuts: &[Index]) -> (Vec<Value>, End) {
+    let chunks = chunks(body, cuts).into_iter().map(<[u8]>::to_vec).collect();
+    let credentials = Credentials::new(BaseUrl::parse("https://alice.carto.com").unwrap(), "k");
+    let client = SqlClient::from_credentials(ChunkedTransport(chunks), credentials);
+    ended(client.query::<Value>("SELECT 1"))
 }
 
 /// An arbitrary JSON value, nested a few levels, strings with quotes, escapes and brackets.
@@ -267,6 +321,27 @@ proptest! {
         if matches!(end, End::Summary(_)) {
             prop_assert_eq!(rows, buffered_rows);
         }
+    }
+
+    #[test]
+    fn the_buffered_query_decodes_as_it_arrives_as_the_whole_body_decodes(
+        doc in document(),
+        a in cuts(),
+    ) {
+        let (rows, end) = whole(&doc, &a);
+        let (buffered_rows, buffered_end) = buffered(&doc);
+        prop_assert_eq!(&end, &buffered_end);
+        prop_assert_eq!(rows, if matches!(end, End::Summary(_)) { buffered_rows } else { Vec::new() });
+    }
+
+    #[test]
+    fn the_buffered_query_fails_on_a_truncated_document_as_the_whole_body_does(
+        doc in truncated_document(),
+        a in cuts(),
+    ) {
+        let (_, end) = whole(&doc, &a);
+        let (_, buffered_end) = buffered(&doc);
+        prop_assert_eq!(&end, &buffered_end);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use carto_core::{Credentials, Endpoint, Error, RequestContext};
 use crate::body::{AsyncUpload, Upload};
 use crate::send::{send, send_async};
 use crate::streaming::{
-    Decoded, DecodedStream, StreamingEndpoint, send_streaming, send_streaming_async,
+    Collected, Decoded, DecodedStream, StreamingEndpoint, send_collect, send_collect_async,
+    send_streaming, send_streaming_async,
 };
 use crate::transport::{AsyncTransport, Transport};
 
@@ -83,6 +84,15 @@ impl<T: Transport> ClientCore<T> {
     ) -> Result<Decoded<E::Decoder>, Error> {
         send_streaming(&self.transport, &self.ctx, endpoint, upload)
     }
+
+    /// Sends a streaming endpoint through the blocking transport and reads its whole
+    /// body through its decoder as it arrives ([`send_collect`](crate::send_collect)).
+    pub fn send_collect<E: StreamingEndpoint + ?Sized>(
+        &self,
+        endpoint: &E,
+    ) -> Result<Collected<E::Decoder>, Error> {
+        send_collect(&self.transport, &self.ctx, endpoint)
+    }
 }
 
 impl<T: AsyncTransport> ClientCore<T> {
@@ -100,6 +110,16 @@ impl<T: AsyncTransport> ClientCore<T> {
         upload: Option<AsyncUpload>,
     ) -> Result<DecodedStream<E::Decoder>, Error> {
         send_streaming_async(&self.transport, &self.ctx, endpoint, upload).await
+    }
+
+    /// Sends a streaming endpoint through the async transport and reads its whole body
+    /// through its decoder as it arrives ([`send_collect_async`](crate::send_collect_async)).
+    pub async fn send_collect_async<E>(&self, endpoint: &E) -> Result<Collected<E::Decoder>, Error>
+    where
+        E: StreamingEndpoint + ?Sized,
+        E::Decoder: Unpin,
+    {
+        send_collect_async(&self.transport, &self.ctx, endpoint).await
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 ///
 /// - **connect timeout** (default 10 s): establishing the connection, TLS included.
 /// - **request timeout** (default 60 s): the whole of a buffered call
-///   ([`Transport::send`](crate::Transport::send)), body included.
+///   ([`Transport::send`](crate::Transport::send)), body included, and of a streamed
+///   call read whole at once (marked [`WholeBody`](crate::WholeBody): a typed query's
+///   rows, decoded as they arrive by [`send_collect`](crate::send_collect)).
 /// - **read timeout** (default 300 s): streaming calls (`send_streaming`) have no overall
 ///   limit, so a multi-GB COPY is not cut; instead each wait for the next bytes of the
 ///   response (its head included) is limited to this.

@@ -109,8 +109,9 @@ pub use error::TransportError;
 pub use reqwest_transport::ReqwestTransport;
 pub use send::{send, send_async};
 pub use streaming::{
-    BodyDecoder, Decoded, DecodedStream, ErrorBody, Head, MAX_ERROR_BODY, RawBody, RequestBody,
-    StreamingEndpoint, send_streaming, send_streaming_async,
+    BodyDecoder, Collected, Decoded, DecodedStream, ErrorBody, Head, MAX_ERROR_BODY, RawBody,
+    RequestBody, StreamingEndpoint, WholeBody, send_collect, send_collect_async, send_streaming,
+    send_streaming_async,
 };
 pub use transport::{AsyncTransport, BoxFuture, Transport};
 #[cfg(feature = "ureq")]

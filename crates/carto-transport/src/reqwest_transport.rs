@@ -9,6 +9,7 @@ use futures_util::TryStreamExt;
 use crate::body::{AsyncBody, ByteStream};
 use crate::config::TransportConfig;
 use crate::error::{TransportError, io_kind, is_tls_failure, kind_of_io};
+use crate::streaming::WholeBody;
 use crate::transport::{AsyncTransport, BoxFuture};
 
 /// An [`AsyncTransport`] on [reqwest](https://docs.rs/reqwest) 0.13 (tokio): one
@@ -92,6 +93,8 @@ impl ReqwestTransport {
         request: http::Request<reqwest::Body>,
         streaming: bool,
     ) -> Result<reqwest::Response, TransportError> {
+        // A streamed request read whole at once keeps the buffered deadline.
+        let streaming = streaming && request.extensions().get::<WholeBody>().is_none();
         let mut request = reqwest::Request::try_from(request).map_err(classify)?;
         if !streaming {
             if let Some(timeout) = self.request_timeout {

@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt};
 
 use std::time::Instant;
 
-use carto_core::retry::{Outcome, Retry};
+use carto_core::retry::{Decision, Outcome, Retry};
 
 use crate::body::{AsyncBody, AsyncUpload, Body, ByteStream, ResponseReader, Upload};
 use crate::error::TransportError;
@@ -215,21 +215,121 @@ pub fn send_streaming<T, E>(
     transport: &T,
     ctx: &RequestContext,
     endpoint: &E,
-    mut upload: Option<Upload>,
+    upload: Option<Upload>,
 ) -> Result<Decoded<E::Decoder>, Error>
 where
     T: Transport + ?Sized,
     E: StreamingEndpoint + ?Sized,
 {
     let replayable = upload.as_ref().is_none_or(Upload::is_replayable);
-    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), replayable);
-    let start = Instant::now();
+    let mut attempts = Attempts::new(ctx, endpoint, replayable);
+    open(transport, ctx, endpoint, upload, &mut attempts, false).map(|(decoded, _)| decoded)
+}
+
+/// Sends `endpoint` through the blocking `transport` and reads its whole response body
+/// through the endpoint's decoder as it arrives: every item, and the decoder that saw
+/// the end of the body (for what it learnt besides its items).
+///
+/// The buffered form of [`send_streaming`], for a result wanted whole (a typed query's
+/// rows) without ever holding its whole body: only the decoded items and one chunk are
+/// in memory. It keeps what a buffered [`send`](crate::send) promises: the request is
+/// marked [`WholeBody`], so the transport's whole-request timeout covers the body too,
+/// and since no item was handed out before the end, a failure while the body is read
+/// (a dropped connection, a timeout) is retried like one before the head, from
+/// scratch, for an idempotent endpoint only. A decode error, or an error the body
+/// itself carries, is returned as it is.
+pub fn send_collect<T, E>(
+    transport: &T,
+    ctx: &RequestContext,
+    endpoint: &E,
+) -> Result<Collected<E::Decoder>, Error>
+where
+    T: Transport + ?Sized,
+    E: StreamingEndpoint + ?Sized,
+{
+    let mut attempts = Attempts::new(ctx, endpoint, true);
+    loop {
+        let (mut decoded, trace) = open(transport, ctx, endpoint, None, &mut attempts, true)?;
+        let mut items = Vec::new();
+        let failure = loop {
+            match decoded.next() {
+                Some(Ok(item)) => items.push(item),
+                Some(Err(err)) => break err,
+                None => return Ok((items, decoded.decoder)),
+            }
+        };
+        drop(items);
+        let (decision, failure) = attempts.after_body(failure)?;
+        if let Err(stop) = pause(transport, &trace, attempts.retry.attempts(), decision) {
+            return noted(Err(failure), stop);
+        }
+    }
+}
+
+/// What [`send_collect`] and [`send_collect_async`] read: every item of the body, and
+/// the decoder that saw its end.
+pub type Collected<D> = (Vec<<D as BodyDecoder>::Item>, D);
+
+/// The retry state of one call: the decisions so far and when the first attempt left.
+struct Attempts {
+    retry: Retry,
+    start: Instant,
+}
+
+impl Attempts {
+    fn new<E: StreamingEndpoint + ?Sized>(
+        ctx: &RequestContext,
+        endpoint: &E,
+        replayable: bool,
+    ) -> Self {
+        Self {
+            retry: Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), replayable),
+            start: Instant::now(),
+        }
+    }
+
+    fn decide(&mut self, outcome: Outcome<'_>) -> Decision {
+        self.retry.decide(outcome, self.start.elapsed())
+    }
+
+    /// Reading a collected body failed: what to do about it when the transport failed
+    /// (the body is read again from scratch, or not, as for a failure before the head);
+    /// any other error (a decode error, CARTO's error in the body) is the answer, `Err`.
+    fn after_body(&mut self, failure: Error) -> Result<(Decision, Error), Error> {
+        match failure {
+            Error::Transport { kind, .. } => {
+                tracing::debug!(target: "carto_transport", error = %kind, "reading the body failed");
+                Ok((self.decide(Outcome::Failed(kind)), failure))
+            }
+            other => Err(other),
+        }
+    }
+}
+
+/// Sends until a 2xx head arrives (retrying what `attempts` allows), and returns its
+/// body to decode, with the trace of the attempt that got it. `whole` marks the request
+/// [`WholeBody`].
+fn open<T, E>(
+    transport: &T,
+    ctx: &RequestContext,
+    endpoint: &E,
+    mut upload: Option<Upload>,
+    attempts: &mut Attempts,
+    whole: bool,
+) -> Result<(Decoded<E::Decoder>, Trace), Error>
+where
+    T: Transport + ?Sized,
+    E: StreamingEndpoint + ?Sized,
+{
     loop {
         let body = match upload.as_mut() {
-            Some(upload) => Some(upload.next_body(retry.may_retry())?),
+            Some(upload) => Some(upload.next_body(attempts.retry.may_retry())?),
             None => None,
         };
-        let request = request(endpoint, ctx, body, Body::Bytes)?;
+        let mut request = request(endpoint, ctx, body, Body::Bytes)?;
+        if whole {
+            request.extensions_mut().insert(WholeBody);
+        }
         let trace = Trace::start(&request);
         let result = transport.send_streaming(request);
         trace.finish(result.as_ref().map(http::Response::status));
@@ -238,13 +338,14 @@ where
                 let (head, mut reader) = response.into_parts();
                 let mut error = match Head::parse(head) {
                     Head::Success(head) => {
-                        return Ok(Decoded {
+                        let decoded = Decoded {
                             decoder: endpoint.decoder(&head)?,
                             head,
                             reader,
                             buf: Vec::new(),
                             state: State::Reading,
-                        });
+                        };
+                        return Ok((decoded, trace));
                     }
                     Head::Failure(error) => error,
                 };
@@ -253,12 +354,24 @@ where
             }
             Err(err) => Ok(err),
         };
-        let decision = retry.decide(attempt_outcome(&failure), start.elapsed());
-        if let Err(stop) = pause(transport, &trace, retry.attempts(), decision) {
+        let decision = attempts.decide(attempt_outcome(&failure));
+        if let Err(stop) = pause(transport, &trace, attempts.retry.attempts(), decision) {
             return noted(Err(attempt_error(failure)), stop);
         }
     }
 }
+
+/// A request extension: the caller reads this streamed request's body to its end at
+/// once, as a buffered request's ([`send_collect`], [`send_collect_async`]).
+///
+/// The transport then applies its whole-request timeout
+/// ([`TransportConfig::request_timeout`](crate::TransportConfig::request_timeout)) to
+/// the request, head and body, as it does to a buffered [`Transport::send`], instead of
+/// only the per-read timeout of a streamed one. [`UreqTransport`](crate::UreqTransport)
+/// and [`ReqwestTransport`](crate::ReqwestTransport) honour it; a transport of your own
+/// may look for it in [`http::Request::extensions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WholeBody;
 
 /// Reads at most the error body's room from `reader`.
 fn read_error_body(reader: &mut ResponseReader, error: &mut ErrorBody) -> Result<(), Error> {
@@ -303,21 +416,74 @@ pub async fn send_streaming_async<T, E>(
     transport: &T,
     ctx: &RequestContext,
     endpoint: &E,
-    mut upload: Option<AsyncUpload>,
+    upload: Option<AsyncUpload>,
 ) -> Result<DecodedStream<E::Decoder>, Error>
 where
     T: AsyncTransport + ?Sized,
     E: StreamingEndpoint + ?Sized,
 {
     let replayable = upload.as_ref().is_none_or(AsyncUpload::is_replayable);
-    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), replayable);
-    let start = Instant::now();
+    let mut attempts = Attempts::new(ctx, endpoint, replayable);
+    let (decoded, _) = open_async(transport, ctx, endpoint, upload, &mut attempts, false).await?;
+    Ok(decoded)
+}
+
+/// The async [`send_collect`]: the whole body read through the endpoint's decoder as it
+/// arrives, under the whole-request timeout, a failure while reading it retried from
+/// scratch for an idempotent endpoint.
+pub async fn send_collect_async<T, E>(
+    transport: &T,
+    ctx: &RequestContext,
+    endpoint: &E,
+) -> Result<Collected<E::Decoder>, Error>
+where
+    T: AsyncTransport + ?Sized,
+    E: StreamingEndpoint + ?Sized,
+    E::Decoder: Unpin,
+{
+    let mut attempts = Attempts::new(ctx, endpoint, true);
+    loop {
+        let (mut decoded, trace) =
+            open_async(transport, ctx, endpoint, None, &mut attempts, true).await?;
+        let mut items = Vec::new();
+        let failure = loop {
+            match decoded.next().await {
+                Some(Ok(item)) => items.push(item),
+                Some(Err(err)) => break err,
+                None => return Ok((items, decoded.decoder)),
+            }
+        };
+        drop(items);
+        let (decision, failure) = attempts.after_body(failure)?;
+        let paused = pause_async(transport, &trace, attempts.retry.attempts(), decision).await;
+        if let Err(stop) = paused {
+            return noted(Err(failure), stop);
+        }
+    }
+}
+
+/// The async [`open`].
+async fn open_async<T, E>(
+    transport: &T,
+    ctx: &RequestContext,
+    endpoint: &E,
+    mut upload: Option<AsyncUpload>,
+    attempts: &mut Attempts,
+    whole: bool,
+) -> Result<(DecodedStream<E::Decoder>, Trace), Error>
+where
+    T: AsyncTransport + ?Sized,
+    E: StreamingEndpoint + ?Sized,
+{
     loop {
         let body = match upload.as_mut() {
             Some(upload) => Some(upload.next_body().await?),
             None => None,
         };
-        let request = request(endpoint, ctx, body, AsyncBody::from)?;
+        let mut request = request(endpoint, ctx, body, AsyncBody::from)?;
+        if whole {
+            request.extensions_mut().insert(WholeBody);
+        }
         let trace = Trace::start(&request);
         let result = transport.send_streaming(request).await;
         trace.finish(result.as_ref().map(http::Response::status));
@@ -326,12 +492,13 @@ where
                 let (head, mut body) = response.into_parts();
                 let mut error = match Head::parse(head) {
                     Head::Success(head) => {
-                        return Ok(DecodedStream {
+                        let decoded = DecodedStream {
                             decoder: endpoint.decoder(&head)?,
                             head,
                             body,
                             state: State::Reading,
-                        });
+                        };
+                        return Ok((decoded, trace));
                     }
                     Head::Failure(error) => error,
                 };
@@ -345,8 +512,9 @@ where
             }
             Err(err) => Ok(err),
         };
-        let decision = retry.decide(attempt_outcome(&failure), start.elapsed());
-        if let Err(stop) = pause_async(transport, &trace, retry.attempts(), decision).await {
+        let decision = attempts.decide(attempt_outcome(&failure));
+        let paused = pause_async(transport, &trace, attempts.retry.attempts(), decision).await;
+        if let Err(stop) = paused {
             return noted(Err(attempt_error(failure)), stop);
         }
     }

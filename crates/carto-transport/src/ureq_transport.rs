@@ -17,6 +17,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use crate::body::{Body, ResponseReader};
 use crate::config::TransportConfig;
 use crate::error::{TransportError, is_tls_failure, kind_of_io};
+use crate::streaming::WholeBody;
 use crate::transport::Transport;
 
 /// A [`Transport`] on [ureq](https://docs.rs/ureq) 3: blocking, one connection pool per
@@ -135,6 +136,8 @@ impl UreqTransport {
         request: http::Request<S>,
         streaming: bool,
     ) -> Result<http::Response<ureq::Body>, TransportError> {
+        // A streamed request read whole at once keeps the buffered deadline.
+        let streaming = streaming && request.extensions().get::<WholeBody>().is_none();
         let mut builder = common!(self.agent.configure_request(request));
         if let Some(t) = self.timeouts {
             builder = if streaming {
