@@ -353,7 +353,8 @@ impl SqlEngine {
 }
 
 /// How long a request waits for a session of its role being given back (reset after its
-/// previous request) before it logs in a new one.
+/// previous request) before it logs in a new one, while the role is below its session bound
+/// (at the bound it waits for one given back, [`Pool::take_or_wait`]).
 const REUSE_WAIT: Duration = Duration::from_millis(5);
 
 /// The session settings of `session`'s requests (`SET ...;` statements).
