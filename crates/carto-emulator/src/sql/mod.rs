@@ -108,6 +108,7 @@ pub struct SqlEngine {
     pool: Arc<Pool>,
     copy_from_limit: u64,
     batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
+    checks: Arc<TamperChecks>,
 }
 
 /// The marker row of the setup query when the session's role has role-level settings.
@@ -141,6 +142,7 @@ impl SqlEngine {
             pool: Arc::new(Pool::default()),
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
             batch: Arc::default(),
+            checks: Arc::default(),
         }
     }
 
@@ -199,7 +201,7 @@ impl SqlEngine {
         };
         let (head_tx, head_rx) = oneshot::channel();
         let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHANNEL_CHUNKS);
-        let pool = self.pool.clone();
+        let engine = self.clone();
         let job = QueryJob {
             sql,
             statements,
@@ -214,9 +216,7 @@ impl SqlEngine {
                 spatial,
             } = lease;
             if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
-                if let Some(conn) = reset(conn, status).await {
-                    pool.put(ticket, conn);
-                }
+                engine.give_back(&session, ticket, conn, Some(status)).await;
             }
         });
         match head_rx.await {
@@ -319,6 +319,7 @@ impl SqlEngine {
                     continue;
                 }
                 Ok(rows) => {
+                    self.checks.checked(ticket.key(), Instant::now());
                     let spatial: Vec<(u32, &'static str)> = rows
                         .iter()
                         .filter_map(|r| {
@@ -376,12 +377,16 @@ fn session_settings(session: &SqlSession) -> String {
 
 /// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
 /// apply to every later session of the role: the emulator sets none, so any found is a key's
-/// tampering and is removed. This query answers a [`TAMPERED`] row when there are some; it
-/// runs in the setup of every new session (before its first request) and in the reset of
-/// every used one (before it goes back to the pool).
-const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
-     WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
-     WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))";
+/// tampering and is removed. This query answers a [`TAMPERED`] row when the session's role has
+/// settings for every database or for the session's own (the only ones its logins would take,
+/// and those [`role_settings_reset`] removes; settings for another database apply to no session
+/// of the emulator). It runs in the setup of every new session (before its first request) and
+/// in the resets of used ones, at most every [`TAMPER_CHECK_EVERY`] per role, with a deferred
+/// run for the resets that skip it.
+const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL FROM pg_catalog.pg_db_role_setting s \
+     WHERE s.setrole OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.regrole::pg_catalog.oid \
+     AND s.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT d.oid FROM pg_catalog.pg_database d \
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[]) LIMIT 1";
 
 /// Whether the rows of a setup hold the [`TAMPER_CHECK`] marker.
 fn tampered(rows: &[Vec<Option<String>>]) -> bool {
@@ -502,45 +507,253 @@ fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Er
     response
 }
 
-/// Brings a used session back to a clean state and sets it up again for the next request of
-/// its role, in one round trip; `None` when it cannot be reused (or when the role was given
-/// role-level settings meanwhile: they are removed and the session is closed).
-/// `status` is the transaction status of the last `ReadyForQuery` (`I` when idle).
-async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
-    let mut setup = conn.setup.take();
-    let again = setup
-        .as_ref()
-        .map(|s| format!("{}{TAMPER_CHECK}", s.settings));
-    let mut sqls = Vec::with_capacity(3);
-    // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` (settings,
-    // role, temporary tables, prepared statements) must run outside one, in a `Query` of its
-    // own.
-    if status != b'I' {
-        sqls.push("ROLLBACK");
+/// How often, at most, the resets of one role's sessions look for role-level settings
+/// ([`TAMPER_CHECK`]); a reset that comes sooner after the last check leaves it to a check
+/// scheduled that long after it ([`SqlEngine::deferred_check`]).
+const TAMPER_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// The last look for role-level settings of each (database, role), so that the resets of a
+/// busy role run it at most every [`TAMPER_CHECK_EVERY`] and every reset is still followed by
+/// a look that starts after it.
+#[derive(Debug, Default)]
+struct TamperChecks(std::sync::Mutex<std::collections::HashMap<(String, String), Checked>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    /// When the last look started.
+    at: Instant,
+    /// A deferred look is scheduled or running.
+    deferred: bool,
+    /// A reset skipped its look while the deferred one was scheduled or running.
+    skipped: bool,
+}
+
+/// What the reset of a session does about the look for role-level settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// Look in this reset.
+    Now,
+    /// Skip it here and schedule a deferred look at this instant.
+    Defer(Instant),
+    /// Skip it here: a deferred look is scheduled and will start after this reset (or run
+    /// again).
+    Scheduled,
+}
+
+impl TamperChecks {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), Checked>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    sqls.push("DISCARD ALL");
-    if let Some(again) = &again {
-        sqls.push(again);
-    }
-    let results = conn.pipeline(&sqls).await.ok()?;
-    if results.iter().any(Result::is_err) {
-        return None;
-    }
-    if let Some(setup) = setup.as_mut() {
-        if results
-            .last()
-            .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)))
-        {
-            tracing::warn!("removing role-level settings a key gave its role");
-            if let Err(e) = conn.simple(&setup.cleanup).await {
-                tracing::warn!(error = %e, "cannot remove role-level settings");
-            }
-            return None;
+
+    /// Whether the reset of a session of `key` at `now` looks for role-level settings; a look
+    /// due now is counted as started.
+    fn due(&self, key: &(String, String), now: Instant) -> Due {
+        let mut map = self.lock();
+        let Some(c) = map.get_mut(key) else {
+            map.insert(
+                key.clone(),
+                Checked {
+                    at: now,
+                    deferred: false,
+                    skipped: false,
+                },
+            );
+            return Due::Now;
+        };
+        if now.saturating_duration_since(c.at) >= TAMPER_CHECK_EVERY {
+            c.at = now;
+            return Due::Now;
         }
-        setup.ready = true;
+        if c.deferred {
+            c.skipped = true;
+            return Due::Scheduled;
+        }
+        c.deferred = true;
+        Due::Defer(c.at + TAMPER_CHECK_EVERY)
     }
-    conn.setup = setup;
-    Some(conn)
+
+    /// Records a look for `key` started at `at` (a login's setup, or a reset).
+    fn checked(&self, key: (&str, &str), at: Instant) {
+        let mut map = self.lock();
+        let key = (key.0.to_string(), key.1.to_string());
+        let c = map.entry(key).or_insert(Checked {
+            at,
+            deferred: false,
+            skipped: false,
+        });
+        c.at = c.at.max(at);
+    }
+
+    /// Forgets the looks of `key`: the next reset of its sessions looks.
+    fn forget(&self, key: &(String, String)) {
+        self.lock().remove(key);
+    }
+
+    /// The deferred look of `key` starts: from now on a skipped reset makes it run again.
+    fn deferred_starts(&self, key: &(String, String)) {
+        if let Some(c) = self.lock().get_mut(key) {
+            c.skipped = false;
+        }
+    }
+
+    /// The deferred look of `key` ended (`looked` when it ran, started at `started`). `true`
+    /// when it must run again: a reset skipped its own look meanwhile, or this one could not
+    /// run.
+    fn deferred_ends(&self, key: &(String, String), looked: bool, started: Instant) -> bool {
+        let mut map = self.lock();
+        let Some(c) = map.get_mut(key) else {
+            return false;
+        };
+        if looked {
+            c.at = c.at.max(started);
+        }
+        let again = c.skipped || !looked;
+        c.deferred = again;
+        again
+    }
+}
+
+impl SqlEngine {
+    /// Brings a used session back to a clean state, sets it up again for the next request of
+    /// its role and pools it, in one round trip; closes it when it cannot be reused (or when
+    /// the role was given role-level settings meanwhile: they are removed). `status` is the
+    /// transaction status of the last `ReadyForQuery` (`I` when idle), `None` when the session
+    /// is lost.
+    ///
+    /// The reset is `ROLLBACK` (if a transaction is open), `DISCARD ALL` (settings, role,
+    /// temporary tables, prepared statements, cursors, advisory locks, `LISTEN`), then the
+    /// session settings again and, at most every [`TAMPER_CHECK_EVERY`] per role, the look for
+    /// role-level settings; a reset that skips that look is followed by a deferred one.
+    async fn give_back(
+        &self,
+        session: &SqlSession,
+        ticket: Ticket,
+        mut conn: PgConn,
+        status: Option<u8>,
+    ) {
+        let Some(status) = status else {
+            return;
+        };
+        let key = (ticket.key().0.to_string(), ticket.key().1.to_string());
+        let due = self.checks.due(&key, Instant::now());
+        let mut setup = conn.setup.take();
+        let again = setup.as_ref().map(|s| {
+            if due == Due::Now {
+                format!("{}{TAMPER_CHECK}", s.settings)
+            } else {
+                s.settings.clone()
+            }
+        });
+        let mut sqls = Vec::with_capacity(3);
+        // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` must run
+        // outside one, in a `Query` of its own.
+        if status != b'I' {
+            sqls.push("ROLLBACK");
+        }
+        sqls.push("DISCARD ALL");
+        if let Some(again) = &again {
+            sqls.push(again);
+        }
+        let reused = match conn.pipeline(&sqls).await {
+            Ok(results) if results.iter().all(Result::is_ok) => {
+                let found = due == Due::Now
+                    && results
+                        .last()
+                        .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
+                if found {
+                    remove_role_settings(&mut conn, setup.as_ref()).await;
+                }
+                !found
+            }
+            _ => false,
+        };
+        if reused {
+            if let Some(setup) = setup.as_mut() {
+                setup.ready = true;
+            }
+            conn.setup = setup;
+            self.pool.put(ticket, conn);
+        } else {
+            drop(conn);
+        }
+        if let Due::Defer(at) = due {
+            let engine = self.clone();
+            let session = session.clone();
+            tokio::spawn(async move {
+                engine.deferred_check(session, key, at).await;
+            });
+        }
+    }
+
+    /// The look for role-level settings that resets skipped: at `at`, on an idle session of
+    /// the role or, when none is, on one from [`checkout`](Self::checkout) (a new session
+    /// looks in its setup); again while resets skip their look meanwhile, or while no session
+    /// can be had (then every [`TAMPER_CHECK_EVERY`], up to the queue timeout, after which the
+    /// next reset or login of the role looks itself).
+    async fn deferred_check(&self, session: SqlSession, key: (String, String), at: Instant) {
+        let mut at = at;
+        let mut failures = Duration::ZERO;
+        loop {
+            tokio::time::sleep_until(at.into()).await;
+            self.checks.deferred_starts(&key);
+            let started = Instant::now();
+            let looked = self.look_for_role_settings(&session).await;
+            if !looked {
+                failures += TAMPER_CHECK_EVERY;
+                if failures > self.pool.limits().queue_timeout {
+                    // Give up: the look is due at the next reset or login of the role.
+                    self.checks.forget(&key);
+                    return;
+                }
+            }
+            if !self.checks.deferred_ends(&key, looked, started) {
+                return;
+            }
+            at = Instant::now() + TAMPER_CHECK_EVERY;
+        }
+    }
+
+    /// Runs [`TAMPER_CHECK`] on a session of `session`'s role (removing what it finds);
+    /// `false` when no session could be had or the look failed.
+    async fn look_for_role_settings(&self, session: &SqlSession) -> bool {
+        let Ok(Lease {
+            mut conn, ticket, ..
+        }) = self.checkout(session).await
+        else {
+            return false;
+        };
+        match conn.simple(TAMPER_CHECK).await {
+            Ok(rows) if tampered(&rows) => {
+                let setup = conn.setup.take();
+                remove_role_settings(&mut conn, setup.as_ref()).await;
+                true
+            }
+            Ok(_) => {
+                // Only a `SELECT` ran since its reset or setup: it is as clean as then.
+                if let Some(setup) = conn.setup.as_mut() {
+                    setup.ready = true;
+                }
+                self.pool.put(ticket, conn);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Removes the role-level settings of `conn`'s role (the session itself is closed after:
+/// it may have started with them).
+async fn remove_role_settings(conn: &mut PgConn, setup: Option<&Setup>) {
+    tracing::warn!("removing role-level settings a key gave its role");
+    if let Some(setup) = setup {
+        if let Err(e) = conn.simple(&setup.cleanup).await {
+            tracing::warn!(error = %e, "cannot remove role-level settings");
+        }
+    }
 }
 
 /// Resolves when nobody will read a streamed answer any more: before the head is sent, when
@@ -798,7 +1011,7 @@ mod tests {
 
     #[test]
     fn the_tamper_check_answers_the_marker() {
-        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL WHERE")));
+        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL FROM")));
         assert!(tampered(&[vec![Some(TAMPERED.to_string()), None]]));
         assert!(!tampered(&[vec![
             Some("12345".to_string()),

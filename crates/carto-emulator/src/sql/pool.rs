@@ -138,6 +138,13 @@ pub(crate) struct Ticket {
     permits: Option<Permits>,
 }
 
+impl Ticket {
+    /// The (database, role) of the session.
+    pub(crate) fn key(&self) -> (&str, &str) {
+        (&self.key.0, &self.key.1)
+    }
+}
+
 impl<C> Pool<C> {
     /// An empty pool with these bounds.
     pub(crate) fn new(limits: SessionLimits) -> Self {
