@@ -229,85 +229,69 @@ impl SqlEngine {
     /// A session for `session.role`, set up for the request (search path, timeout), with the
     /// OIDs of the spatial types of its database.
     ///
-    /// A pooled session was set up again by its reset ([`reset`]) and is used as it is, with
-    /// no round trip; a fresh session runs the whole setup (settings, type OIDs, the check for
-    /// role-level settings) before the request.
+    /// The session settings travel in the startup message ([`session_options`]), so they are
+    /// the session's defaults, which every `DISCARD ALL` brings back: a pooled session (reset
+    /// after its last request by [`SqlEngine::give_back`]) is used as it is, with no round
+    /// trip; a fresh session reads the type OIDs and looks for role-level settings before the
+    /// request. A pooled session logged in with other settings (another statement timeout),
+    /// or that looks dead, is closed and replaced by a fresh one.
     async fn checkout(&self, session: &SqlSession) -> Result<Lease, ApiError> {
-        let settings = session_settings(session);
-        let mut setup = settings.clone();
-        let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
-        setup.push_str(&format!(
-            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';"
-        ));
-        setup.push_str(TAMPER_CHECK);
+        let options = session_options(session);
+        let settings = settings_key(&options);
         let (idle, mut ticket) = self
             .pool
             .take_or_wait(&session.database, &session.role, REUSE_WAIT)
             .await;
-        let idle = match idle {
-            Some(mut conn) => {
-                let ready = conn
-                    .setup
-                    .as_ref()
-                    .is_some_and(|s| s.ready && s.settings == settings);
-                if ready && conn.looks_alive() {
-                    if let Some(s) = conn.setup.as_mut() {
-                        // In use from now on: the request may change anything.
-                        s.ready = false;
-                        let spatial = s.spatial.clone();
-                        return Ok(Lease {
-                            conn,
-                            ticket,
-                            spatial,
-                        });
-                    }
+        if let Some(mut conn) = idle {
+            let ready = conn
+                .setup
+                .as_ref()
+                .is_some_and(|s| s.ready && s.settings == settings);
+            if ready && conn.looks_alive() {
+                if let Some(s) = conn.setup.as_mut() {
+                    // In use from now on: the request may change anything.
+                    s.ready = false;
+                    let spatial = s.spatial.clone();
+                    return Ok(Lease {
+                        conn,
+                        ticket,
+                        spatial,
+                    });
                 }
-                Some(conn)
             }
-            None => None,
-        };
-        let mut candidates: Box<dyn Iterator<Item = Option<PgConn>> + Send> =
-            Box::new(idle.into_iter().map(Some).chain(std::iter::once(None)));
-        loop {
-            let reused = match candidates.next() {
-                Some(c) => c,
-                None => return Err(ApiError::cannot_connect()),
+            // Dropped: its permits stay on the ticket for the fresh session.
+        }
+        let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
+        let setup = format!(
+            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';{TAMPER_CHECK}"
+        );
+        // A session that finds role-level settings removes them and makes way for a clean one;
+        // bounded, in case they cannot be removed.
+        for _ in 0..3 {
+            // Within the session bounds (the permits of a dropped pooled session are reused),
+            // else CARTO's 429.
+            if self.pool.reserve(&mut ticket).await.is_err() {
+                tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
+                return Err(ApiError::rate_limited());
+            }
+            let params = ConnParams {
+                host: self.host.clone(),
+                port: self.port,
+                socket_dir: self.socket_dir.clone(),
+                database: session.database.clone(),
+                user: session.role.clone(),
+                password: session.password.clone(),
+                options: options.clone(),
             };
-            let fresh = reused.is_none();
-            let mut conn = match reused {
-                Some(c) => c,
-                None => {
-                    // Within the session bounds (the permits of a dead pooled session are
-                    // reused), else CARTO's 429.
-                    if self.pool.reserve(&mut ticket).await.is_err() {
-                        tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
-                        return Err(ApiError::rate_limited());
-                    }
-                    let params = ConnParams {
-                        host: self.host.clone(),
-                        port: self.port,
-                        socket_dir: self.socket_dir.clone(),
-                        database: session.database.clone(),
-                        user: session.role.clone(),
-                        password: session.password.clone(),
-                    };
-                    match PgConn::connect(&params).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
-                            return Err(ApiError::cannot_connect());
-                        }
-                    }
+            let mut conn = match PgConn::connect(&params).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
+                    return Err(ApiError::cannot_connect());
                 }
             };
-            // A pooled session set up for other settings (another statement timeout) drops
-            // them first, as after its `DISCARD ALL`.
-            let sql = if fresh {
-                std::borrow::Cow::Borrowed(setup.as_str())
-            } else {
-                std::borrow::Cow::Owned(format!("RESET ALL;{setup}"))
-            };
-            match conn.simple(&sql).await {
+            let looked = Instant::now();
+            match conn.simple(&setup).await {
                 Ok(rows) if tampered(&rows) => {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
                     if let Err(e) = conn.simple(&role_settings_reset(&session.database)).await {
@@ -315,11 +299,9 @@ impl SqlEngine {
                         return Err(ApiError::cannot_connect());
                     }
                     // This session started with the settings: open a clean one.
-                    candidates = Box::new(std::iter::once(None));
-                    continue;
                 }
                 Ok(rows) => {
-                    self.checks.checked(ticket.key(), Instant::now());
+                    self.checks.checked(ticket.key(), looked);
                     let spatial: Vec<(u32, &'static str)> = rows
                         .iter()
                         .filter_map(|r| {
@@ -342,14 +324,14 @@ impl SqlEngine {
                     });
                 }
                 Err(WireError::Db(e)) => return Err(ApiError::from_db(&e)),
-                Err(e) if fresh => {
+                Err(e) => {
                     tracing::warn!(role = %session.role, error = %e, "database session setup failed");
                     return Err(ApiError::cannot_connect());
                 }
-                // A pooled session that died (server restart...): try a fresh one.
-                Err(_) => continue,
             }
         }
+        tracing::warn!(role = %session.role, "role-level settings keep coming back");
+        Err(ApiError::cannot_connect())
     }
 }
 
@@ -358,21 +340,47 @@ impl SqlEngine {
 /// (at the bound it waits for one given back, [`Pool::take_or_wait`]).
 const REUSE_WAIT: Duration = Duration::from_millis(5);
 
-/// The session settings of `session`'s requests (`SET ...;` statements).
-fn session_settings(session: &SqlSession) -> String {
-    let mut settings = String::new();
-    let mut path = vec![quote_ident(&session.schema)];
+/// The session settings of `session`'s requests, as startup parameters: `search_path` (the
+/// user's schema, then `public`), `standard_conforming_strings` (the statement splitter, and so
+/// the system-table guard, reads strings as PostgreSQL does with it on) and the key type's
+/// `statement_timeout` (none: the role's own).
+fn session_options(session: &SqlSession) -> Vec<(String, String)> {
+    let mut path = vec![path_element(&session.schema)];
     if session.schema != "public" {
         path.push("public".to_string());
     }
-    settings.push_str(&format!("SET search_path TO {};", path.join(", ")));
-    // The statement splitter (and so the system-table guard) reads strings as PostgreSQL
-    // does with this setting on, its default.
-    settings.push_str("SET standard_conforming_strings TO on;");
+    let mut options = vec![
+        ("search_path".to_string(), path.join(", ")),
+        ("standard_conforming_strings".to_string(), "on".to_string()),
+    ];
     if let Some(t) = session.statement_timeout {
-        settings.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
+        options.push(("statement_timeout".to_string(), t.as_millis().to_string()));
     }
-    settings
+    options
+}
+
+/// A schema name as an element of a `search_path` value: as it is when PostgreSQL would show
+/// it so (lower-case letters, digits and `_`, not starting with a digit), else quoted. The
+/// value is read as a list of identifiers either way; this keeps `current_setting` as a
+/// `SET search_path TO ...` would show it.
+fn path_element(schema: &str) -> String {
+    let plain = schema
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        schema.to_string()
+    } else {
+        quote_ident(schema)
+    }
+}
+
+/// The settings a session logged in with, as one comparable text.
+fn settings_key(options: &[(String, String)]) -> String {
+    options.iter().map(|(k, v)| format!("{k}={v};")).collect()
 }
 
 /// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
@@ -624,10 +632,10 @@ impl SqlEngine {
     /// transaction status of the last `ReadyForQuery` (`I` when idle), `None` when the session
     /// is lost.
     ///
-    /// The reset is `ROLLBACK` (if a transaction is open), `DISCARD ALL` (settings, role,
-    /// temporary tables, prepared statements, cursors, advisory locks, `LISTEN`), then the
-    /// session settings again and, at most every [`TAMPER_CHECK_EVERY`] per role, the look for
-    /// role-level settings; a reset that skips that look is followed by a deferred one.
+    /// The reset is `ROLLBACK` (if a transaction is open), `DISCARD ALL` (settings back to
+    /// the session's startup ones, role, temporary tables, prepared statements, cursors,
+    /// advisory locks, `LISTEN`) and, at most every [`TAMPER_CHECK_EVERY`] per role, the look
+    /// for role-level settings; a reset that skips that look is followed by a deferred one.
     async fn give_back(
         &self,
         session: &SqlSession,
@@ -641,22 +649,16 @@ impl SqlEngine {
         let key = (ticket.key().0.to_string(), ticket.key().1.to_string());
         let due = self.checks.due(&key, Instant::now());
         let mut setup = conn.setup.take();
-        let again = setup.as_ref().map(|s| {
-            if due == Due::Now {
-                format!("{}{TAMPER_CHECK}", s.settings)
-            } else {
-                s.settings.clone()
-            }
-        });
         let mut sqls = Vec::with_capacity(3);
         // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` must run
-        // outside one, in a `Query` of its own.
+        // outside one, in a `Query` of its own. It brings the settings back to those of the
+        // startup message.
         if status != b'I' {
             sqls.push("ROLLBACK");
         }
         sqls.push("DISCARD ALL");
-        if let Some(again) = &again {
-            sqls.push(again);
+        if due == Due::Now {
+            sqls.push(TAMPER_CHECK);
         }
         let reused = match conn.pipeline(&sqls).await {
             Ok(results) if results.iter().all(Result::is_ok) => {
@@ -1017,6 +1019,16 @@ mod tests {
             Some("12345".to_string()),
             Some("geometry".into())
         ]]));
+    }
+
+    #[test]
+    fn search_path_elements_are_quoted_only_when_needed() {
+        assert_eq!(path_element("public"), "public");
+        assert_eq!(path_element("alice_2"), "alice_2");
+        assert_eq!(path_element("my-org"), "\"my-org\"");
+        assert_eq!(path_element("Alice"), "\"Alice\"");
+        assert_eq!(path_element("2x"), "\"2x\"");
+        assert_eq!(path_element("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub(crate) struct ConnParams {
     pub(crate) database: String,
     pub(crate) user: String,
     pub(crate) password: String,
+    /// Settings sent in the startup message: they become the session's defaults, which
+    /// `RESET ALL` and `DISCARD ALL` bring back.
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl fmt::Debug for ConnParams {
@@ -45,6 +48,7 @@ impl fmt::Debug for ConnParams {
             .field("socket_dir", &self.socket_dir)
             .field("database", &self.database)
             .field("user", &self.user)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +217,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// setup.
 #[derive(Debug, Clone)]
 pub(crate) struct Setup {
-    /// The session settings (`SET ...;`), run after every `DISCARD ALL`.
+    /// The settings the session logged in with (its startup parameters, which every
+    /// `DISCARD ALL` brings back), as one comparable text.
     pub(crate) settings: String,
     /// The OIDs of the spatial types in the session's database, read at login.
     pub(crate) spatial: Vec<(u32, &'static str)>,
@@ -279,7 +284,9 @@ impl PgConn {
             ("TimeZone", "UTC"),
             ("bytea_output", "hex"),
         ];
-        frontend::startup_message(params.iter().copied(), &mut buf).map_err(encode_err)?;
+        let options = p.options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        frontend::startup_message(params.iter().copied().chain(options), &mut buf)
+            .map_err(encode_err)?;
         conn.write(&buf).await?;
         conn.authenticate(p).await?;
         loop {
@@ -608,6 +615,7 @@ mod tests {
             database: "db".into(),
             user: "role".into(),
             password: "s3cret-canary".into(),
+            options: Vec::new(),
         };
         assert!(!format!("{p:?}").contains("s3cret-canary"));
     }
