@@ -594,6 +594,8 @@ async fn the_next_request_on_a_session_finds_nothing_of_the_last_one() {
         // Left in an open transaction, then in a failed one.
         "BEGIN; SET LOCAL work_mem TO '78MB'; SET statement_timeout TO 0; SELECT pg_advisory_lock(4243)",
         "BEGIN; SET statement_timeout TO 0; SELECT 1/0",
+        // A COPY FROM STDIN (refused: the COPY API is the way), nothing queued behind it.
+        "SET work_mem TO '79MB'; CREATE TEMP TABLE left_behind (a int); COPY left_behind FROM STDIN",
     ] {
         let a = env.call(session.clone(), json!({ "q": q })).await;
         assert_ne!(
@@ -602,6 +604,14 @@ async fn the_next_request_on_a_session_finds_nothing_of_the_last_one() {
             "{q}: {}",
             a.body
         );
+        if q.contains("COPY") {
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+            assert!(
+                a.body.contains("COPY FROM STDIN is not supported here"),
+                "{}",
+                a.body
+            );
+        }
         let after = env.call(session.clone(), json!({ "q": probe })).await;
         assert_eq!(after.status, StatusCode::OK, "{}", after.body);
         let after = after.json()["rows"][0].clone();

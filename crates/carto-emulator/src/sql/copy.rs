@@ -213,12 +213,14 @@ impl SqlEngine {
                 Ok(Event::CopyInResponse) => break,
                 Ok(Event::Error(e)) => {
                     let (_, _, status) = drain(&mut conn).await;
-                    self.give_back(&session, ticket, conn, status).await;
+                    self.give_back(&session, ticket, status.map(|s| (conn, s)), None)
+                        .await;
                     discard_upload(body.into_data_stream()).await;
                     return ApiError::from_db(&e).into_response(None);
                 }
                 Ok(Event::Ready(status)) => {
-                    self.give_back(&session, ticket, conn, Some(status)).await;
+                    self.give_back(&session, ticket, Some((conn, status)), None)
+                        .await;
                     discard_upload(body.into_data_stream()).await;
                     return ApiError::bad_request("COPY FROM must read FROM STDIN")
                         .into_response(None);
@@ -296,7 +298,8 @@ impl SqlEngine {
             discard_upload(stream).await;
         }
         let (rows, error, status) = drain(&mut conn).await;
-        self.give_back(&session, ticket, conn, status).await;
+        self.give_back(&session, ticket, status.map(|s| (conn, s)), None)
+            .await;
         let seconds = started.elapsed().as_millis() as f64 / 1000.0;
         match outcome {
             Upload::Refused(e) => e.into_response(None),
@@ -338,9 +341,8 @@ impl SqlEngine {
         let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(super::CHANNEL_CHUNKS);
         let engine = self.clone();
         tokio::spawn(async move {
-            if let Some((conn, status)) = copy_out(conn, &q, head_tx, body_tx).await {
-                engine.give_back(&session, ticket, conn, Some(status)).await;
-            }
+            let used = copy_out(conn, &q, head_tx, body_tx).await;
+            engine.give_back(&session, ticket, used, None).await;
         });
         match head_rx.await {
             Ok(Ok(())) => {

@@ -202,8 +202,20 @@ impl SqlEngine {
         let (head_tx, head_rx) = oneshot::channel();
         let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHANNEL_CHUNKS);
         let engine = self.clone();
+        // The reset goes behind the SQL in the same write (no round trip of its own), unless
+        // the SQL may be a `COPY ... FROM STDIN`: PostgreSQL would read the queued query as
+        // part of the copy.
+        let look = self.checks.claim(lease.ticket.key(), Instant::now());
+        let then = if may_copy(&p.q) {
+            Vec::new()
+        } else if look {
+            vec!["DISCARD ALL", TAMPER_CHECK]
+        } else {
+            vec!["DISCARD ALL"]
+        };
         let job = QueryJob {
             sql,
+            then,
             statements,
             format: p.format,
             skipfields: p.skipfields.clone(),
@@ -215,9 +227,8 @@ impl SqlEngine {
                 ticket,
                 spatial,
             } = lease;
-            if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
-                engine.give_back(&session, ticket, conn, Some(status)).await;
-            }
+            let status = job.run(conn, &spatial, head_tx, body_tx).await;
+            engine.give_back(&session, ticket, status, Some(look)).await;
         });
         match head_rx.await {
             Ok(Head::Error(e)) => e.into_response(p.callback.as_deref()),
@@ -418,6 +429,15 @@ pub async fn install_guard(client: &tokio_postgres::Client) -> Result<(), tokio_
     guard::install(client).await
 }
 
+/// Whether `q` may hold a `COPY` (the word, in any case, anywhere): then nothing is queued
+/// behind it, since PostgreSQL would read a queued query as copy data of a `COPY ... FROM
+/// STDIN`.
+fn may_copy(q: &str) -> bool {
+    q.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"copy"))
+}
+
 /// The SQL actually sent and the number of statements it holds. With `guarded` (non-master
 /// keys) every statement that may read a relation is preceded by its plan check
 /// ([`guard`]).
@@ -536,18 +556,6 @@ struct Checked {
     skipped: bool,
 }
 
-/// What the reset of a session does about the look for role-level settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Due {
-    /// Look in this reset.
-    Now,
-    /// Skip it here and schedule a deferred look at this instant.
-    Defer(Instant),
-    /// Skip it here: a deferred look is scheduled and will start after this reset (or run
-    /// again).
-    Scheduled,
-}
-
 impl TamperChecks {
     fn lock(
         &self,
@@ -557,31 +565,50 @@ impl TamperChecks {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the reset of a session of `key` at `now` looks for role-level settings; a look
-    /// due now is counted as started.
-    fn due(&self, key: &(String, String), now: Instant) -> Due {
+    /// Whether the reset after a request of `key` starting at `now` looks for role-level
+    /// settings (its look then counts as started); one that does not calls
+    /// [`skipped`](Self::skipped) once the request's SQL is over.
+    fn claim(&self, key: (&str, &str), now: Instant) -> bool {
         let mut map = self.lock();
-        let Some(c) = map.get_mut(key) else {
-            map.insert(
-                key.clone(),
-                Checked {
-                    at: now,
-                    deferred: false,
-                    skipped: false,
-                },
-            );
-            return Due::Now;
-        };
-        if now.saturating_duration_since(c.at) >= TAMPER_CHECK_EVERY {
-            c.at = now;
-            return Due::Now;
+        let key = (key.0.to_string(), key.1.to_string());
+        match map.get_mut(&key) {
+            Some(c) if now.saturating_duration_since(c.at) < TAMPER_CHECK_EVERY => false,
+            Some(c) => {
+                c.at = now;
+                true
+            }
+            None => {
+                map.insert(
+                    key,
+                    Checked {
+                        at: now,
+                        deferred: false,
+                        skipped: false,
+                    },
+                );
+                true
+            }
         }
+    }
+
+    /// A request of `key` is over and its reset did not look: the instant to schedule a
+    /// deferred look at, or `None` when one is scheduled or running (it runs again if it
+    /// started before this call).
+    fn skipped(&self, key: (&str, &str)) -> Option<Instant> {
+        let mut map = self.lock();
+        let key = (key.0.to_string(), key.1.to_string());
+        let now = Instant::now();
+        let c = map.entry(key).or_insert(Checked {
+            at: now,
+            deferred: false,
+            skipped: false,
+        });
         if c.deferred {
             c.skipped = true;
-            return Due::Scheduled;
+            return None;
         }
         c.deferred = true;
-        Due::Defer(c.at + TAMPER_CHECK_EVERY)
+        Some((c.at + TAMPER_CHECK_EVERY).max(now))
     }
 
     /// Records a look for `key` started at `at` (a login's setup, or a reset).
@@ -625,69 +652,114 @@ impl TamperChecks {
     }
 }
 
+/// How a reset ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    /// Clean, ready for the next request.
+    Clean,
+    /// The look found role-level settings.
+    Tampered,
+    /// A statement failed or the session was lost.
+    Failed,
+}
+
 impl SqlEngine {
-    /// Brings a used session back to a clean state, sets it up again for the next request of
-    /// its role and pools it, in one round trip; closes it when it cannot be reused (or when
-    /// the role was given role-level settings meanwhile: they are removed). `status` is the
-    /// transaction status of the last `ReadyForQuery` (`I` when idle), `None` when the session
-    /// is lost.
+    /// Brings a used session back to a clean state and pools it; closes it when it cannot be
+    /// reused (or when the role was given role-level settings meanwhile: they are removed).
+    /// `used` is the session and the transaction status of the request's last `ReadyForQuery`
+    /// (`I` when idle), `None` when the session was lost; `look` whether the reset looks for
+    /// role-level settings, when the request claimed it before it ran
+    /// ([`TamperChecks::claim`]; `None`: decided here).
     ///
-    /// The reset is `ROLLBACK` (if a transaction is open), `DISCARD ALL` (settings back to
-    /// the session's startup ones, role, temporary tables, prepared statements, cursors,
-    /// advisory locks, `LISTEN`) and, at most every [`TAMPER_CHECK_EVERY`] per role, the look
-    /// for role-level settings; a reset that skips that look is followed by a deferred one.
+    /// The reset is `DISCARD ALL` (settings back to the session's startup ones, role,
+    /// temporary tables, prepared statements, cursors, advisory locks, `LISTEN`) and, at most
+    /// every [`TAMPER_CHECK_EVERY`] per role, the look for role-level settings. The SQL API sends
+    /// them behind the request's SQL ([`PgConn::send_query_then`]); when they failed there (a
+    /// transaction left open: `DISCARD ALL` cannot run in one) or were not sent, they run here,
+    /// after a `ROLLBACK` when needed. A reset that does not look is followed by a deferred
+    /// look ([`SqlEngine::deferred_check`]).
     async fn give_back(
         &self,
         session: &SqlSession,
         ticket: Ticket,
-        mut conn: PgConn,
-        status: Option<u8>,
+        used: Option<(PgConn, u8)>,
+        look: Option<bool>,
     ) {
-        let Some(status) = status else {
-            return;
-        };
         let key = (ticket.key().0.to_string(), ticket.key().1.to_string());
-        let due = self.checks.due(&key, Instant::now());
-        let mut setup = conn.setup.take();
-        let mut sqls = Vec::with_capacity(3);
-        // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` must run
-        // outside one, in a `Query` of its own. It brings the settings back to those of the
-        // startup message.
-        if status != b'I' {
-            sqls.push("ROLLBACK");
+        let mut looked = false;
+        if let Some((mut conn, status)) = used {
+            let (outcome, did_look) = self.reset(&key, &mut conn, status, look).await;
+            looked = did_look;
+            match outcome {
+                Reset::Clean => {
+                    if let Some(setup) = conn.setup.as_mut() {
+                        setup.ready = true;
+                    }
+                    self.pool.put(ticket, conn);
+                }
+                Reset::Tampered => {
+                    let setup = conn.setup.take();
+                    remove_role_settings(&mut conn, setup.as_ref()).await;
+                }
+                Reset::Failed => {}
+            }
         }
-        sqls.push("DISCARD ALL");
-        if due == Due::Now {
-            sqls.push(TAMPER_CHECK);
+        if !looked {
+            if let Some(at) = self.checks.skipped((&key.0, &key.1)) {
+                let engine = self.clone();
+                let session = session.clone();
+                tokio::spawn(async move {
+                    engine.deferred_check(session, key, at).await;
+                });
+            }
         }
-        let reused = match conn.pipeline(&sqls).await {
-            Ok(results) if results.iter().all(Result::is_ok) => {
-                let found = due == Due::Now
+    }
+
+    /// Resets `conn` (see [`give_back`](Self::give_back)); also says whether it looked for
+    /// role-level settings.
+    async fn reset(
+        &self,
+        key: &(String, String),
+        conn: &mut PgConn,
+        status: u8,
+        look: Option<bool>,
+    ) -> (Reset, bool) {
+        let mut rollback = status != b'I';
+        if conn.queued() > 0 {
+            let Ok(results) = conn.read_queued().await else {
+                return (Reset::Failed, false);
+            };
+            if results.iter().all(Result::is_ok) {
+                // `DISCARD ALL`, then the look when it was queued too.
+                let looked = results.len() > 1;
+                let found = looked
                     && results
                         .last()
                         .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
-                if found {
-                    remove_role_settings(&mut conn, setup.as_ref()).await;
-                }
-                !found
+                return (if found { Reset::Tampered } else { Reset::Clean }, looked);
             }
-            _ => false,
-        };
-        if reused {
-            if let Some(setup) = setup.as_mut() {
-                setup.ready = true;
-            }
-            conn.setup = setup;
-            self.pool.put(ticket, conn);
-        } else {
-            drop(conn);
+            // The SQL left a transaction open (or failed in one): roll it back first.
+            rollback = true;
         }
-        if let Due::Defer(at) = due {
-            let engine = self.clone();
-            let session = session.clone();
-            tokio::spawn(async move {
-                engine.deferred_check(session, key, at).await;
-            });
+        let look = look.unwrap_or_else(|| self.checks.claim((&key.0, &key.1), Instant::now()));
+        let mut sqls = Vec::with_capacity(3);
+        // `DISCARD ALL` must run outside a transaction, in a `Query` of its own.
+        if rollback {
+            sqls.push("ROLLBACK");
+        }
+        sqls.push("DISCARD ALL");
+        if look {
+            sqls.push(TAMPER_CHECK);
+        }
+        match conn.pipeline(&sqls).await {
+            Ok(results) if results.iter().all(Result::is_ok) => {
+                let found = look
+                    && results
+                        .last()
+                        .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
+                (if found { Reset::Tampered } else { Reset::Clean }, look)
+            }
+            _ => (Reset::Failed, false),
         }
     }
 
@@ -774,6 +846,8 @@ async fn client_gone<H>(
 /// One request's query, run in a task of its own.
 struct QueryJob {
     sql: String,
+    /// Queries sent behind `sql` in the same write (the reset), read by the caller.
+    then: Vec<&'static str>,
     statements: usize,
     format: Format,
     skipfields: Vec<String>,
@@ -836,7 +910,7 @@ impl QueryJob {
         let mut error: Option<DbError> = None;
         let mut notices = Notices::default();
         let cancel = conn.cancel_handle();
-        match conn.send_query(&self.sql).await {
+        match conn.send_query_then(&self.sql, &self.then).await {
             Ok(()) => {}
             Err(WireError::Protocol(_)) => {
                 // Nothing was sent: the text cannot travel in a `Query` message (a NUL byte).
@@ -902,6 +976,15 @@ impl QueryJob {
                 Ok(Event::Notice(n)) => notices.push(&n.severity, n.message),
                 Ok(Event::Error(e)) => error = Some(e),
                 Ok(Event::CopyInResponse) => {
+                    if conn.queued() > 0 {
+                        // The server reads the queries queued behind as copy data: the
+                        // session's state is unknown. (`may_copy` keeps this from happening.)
+                        let _ = cancel.cancel().await;
+                        if let Some(h) = out.head.take() {
+                            let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                        }
+                        return None;
+                    }
                     if conn
                         .copy_fail("COPY FROM STDIN is not supported here: use the COPY API")
                         .await
@@ -1019,6 +1102,47 @@ mod tests {
             Some("12345".to_string()),
             Some("geometry".into())
         ]]));
+    }
+
+    #[test]
+    fn nothing_is_queued_behind_what_may_be_a_copy() {
+        assert!(may_copy("COPY t FROM STDIN"));
+        assert!(may_copy("select 1; CoPy t from stdin"));
+        assert!(may_copy("SELECT 'copy'"));
+        assert!(!may_copy("SELECT 1"));
+        assert!(!may_copy("SELECT 'cop y'"));
+    }
+
+    #[test]
+    fn looks_for_role_settings_are_spaced_and_every_skip_is_followed_by_one() {
+        let checks = TamperChecks::default();
+        let key = ("db", "role");
+        let owned = ("db".to_string(), "role".to_string());
+        let t0 = Instant::now();
+        // The first reset of a role looks; the next ones within the interval skip.
+        assert!(checks.claim(key, t0));
+        assert!(!checks.claim(key, t0 + Duration::from_millis(10)));
+        // The first skip schedules a deferred look one interval after the last look...
+        let at = checks.skipped(key).expect("a deferred look");
+        assert!(at >= t0 + TAMPER_CHECK_EVERY);
+        // ...later skips ride on it.
+        assert_eq!(checks.skipped(key), None);
+        // A skip after the deferred look started makes it run again; none, and it is done.
+        checks.deferred_starts(&owned);
+        assert_eq!(checks.skipped(key), None);
+        assert!(checks.deferred_ends(&owned, true, Instant::now()));
+        checks.deferred_starts(&owned);
+        assert!(!checks.deferred_ends(&owned, true, Instant::now()));
+        // A deferred look that could not run runs again.
+        assert!(checks.skipped(key).is_some());
+        checks.deferred_starts(&owned);
+        assert!(checks.deferred_ends(&owned, false, Instant::now()));
+        // Once an interval went by, a reset looks itself again.
+        assert!(checks.claim(key, Instant::now() + TAMPER_CHECK_EVERY * 2));
+        // A login's look counts too.
+        let other = ("db", "other");
+        checks.checked(other, Instant::now());
+        assert!(!checks.claim(other, Instant::now()));
     }
 
     #[test]

@@ -233,6 +233,9 @@ pub(crate) struct PgConn {
     stream: Box<dyn Stream>,
     rbuf: BytesMut,
     cancel: CancelHandle,
+    /// Queries sent behind the running one whose results are still to be read
+    /// ([`PgConn::send_query_then`]).
+    queued: usize,
     /// Set by the engine once the session is set up.
     pub(crate) setup: Option<Setup>,
 }
@@ -271,6 +274,7 @@ impl PgConn {
                 pid: 0,
                 secret: 0,
             },
+            queued: 0,
             setup: None,
         };
         let mut buf = BytesMut::new();
@@ -402,9 +406,50 @@ impl PgConn {
 
     /// Sends a simple `Query`; read the results with [`PgConn::next_event`] until `Ready`.
     pub(crate) async fn send_query(&mut self, sql: &str) -> Result<(), WireError> {
+        self.send_query_then(sql, &[]).await
+    }
+
+    /// [`send_query`](Self::send_query), with the queries `then` sent behind it in the same
+    /// write: the server runs them once `sql` is done, with no round trip in between. Read
+    /// `sql`'s events with [`next_event`](Self::next_event) up to its `Ready`, then `then`'s
+    /// results with [`read_queued`](Self::read_queued). Nothing is sent when a text cannot be
+    /// encoded.
+    pub(crate) async fn send_query_then(
+        &mut self,
+        sql: &str,
+        then: &[&str],
+    ) -> Result<(), WireError> {
         let mut buf = BytesMut::new();
         frontend::query(sql, &mut buf).map_err(encode_err)?;
-        Ok(self.write(&buf).await?)
+        for q in then {
+            frontend::query(q, &mut buf).map_err(encode_err)?;
+        }
+        self.write(&buf).await?;
+        self.queued = then.len();
+        Ok(())
+    }
+
+    /// Number of queries sent behind the last one whose results are still to be read.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Reads the results of the queries queued by [`send_query_then`](Self::send_query_then),
+    /// in order, as [`pipeline`](Self::pipeline) does.
+    pub(crate) async fn read_queued(
+        &mut self,
+    ) -> Result<Vec<Result<Vec<Vec<Option<String>>>, DbError>>, WireError> {
+        let mut out = Vec::with_capacity(self.queued);
+        while self.queued > 0 {
+            let result = self.read_cycle().await;
+            self.queued -= 1;
+            out.push(match result {
+                Ok(rows) => Ok(rows),
+                Err(WireError::Db(e)) => Err(e),
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(out)
     }
 
     /// The next event of the running query.
@@ -577,6 +622,7 @@ mod tests {
                 pid: 0,
                 secret: 0,
             },
+            queued: 0,
             setup: None,
         }
     }
