@@ -18,7 +18,10 @@
 //!   response body, so memory stays flat whatever the result size; the status is decided at
 //!   the first row: an error before it gives CARTO's error status and body, an error after it
 //!   gives 200 with an `error` key at the end of the document;
-//! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
+//! - the session is reset before going back to the pool: `DISCARD ALL` (and the look for
+//!   role-level settings when due), sent behind the SQL in the same write, or after a
+//!   `ROLLBACK` when the SQL left a transaction open (`SqlEngine::give_back`); the session
+//!   settings are startup parameters, so `DISCARD ALL` brings them back.
 //!
 //! The same engine serves the COPY API ([`SqlEngine::handle_copy_from`],
 //! [`SqlEngine::handle_copy_to`], §6) and, once [`SqlEngine::enable_batch`] gave it a registry
