@@ -735,11 +735,7 @@ impl SqlEngine {
             if results.iter().all(Result::is_ok) {
                 // `DISCARD ALL`, then the look when it was queued too.
                 let looked = results.len() > 1;
-                let found = looked
-                    && results
-                        .last()
-                        .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
-                return (if found { Reset::Tampered } else { Reset::Clean }, looked);
+                return (reset_outcome(looked, &results), looked);
             }
             // The SQL left a transaction open (or failed in one): roll it back first.
             rollback = true;
@@ -756,11 +752,7 @@ impl SqlEngine {
         }
         match conn.pipeline(&sqls).await {
             Ok(results) if results.iter().all(Result::is_ok) => {
-                let found = look
-                    && results
-                        .last()
-                        .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
-                (if found { Reset::Tampered } else { Reset::Clean }, look)
+                (reset_outcome(look, &results), look)
             }
             _ => (Reset::Failed, false),
         }
@@ -820,6 +812,16 @@ impl SqlEngine {
             Err(_) => false,
         }
     }
+}
+
+/// The outcome of a reset whose statements all succeeded; the last result is the look's
+/// when `looked`.
+fn reset_outcome(looked: bool, results: &[Result<Vec<Vec<Option<String>>>, DbError>]) -> Reset {
+    let found = looked
+        && results
+            .last()
+            .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
+    if found { Reset::Tampered } else { Reset::Clean }
 }
 
 /// Removes the role-level settings of `conn`'s role (the session itself is closed after:
