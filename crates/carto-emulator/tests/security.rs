@@ -68,6 +68,30 @@ impl Env {
 
     /// The invariants every attack must leave intact: no role but the emulator's own
     /// superuser is a superuser, and no key but the master can read the key table.
+    /// Waits (up to 5 s) until the public role and the regular key roles have no role-level
+    /// settings for the databases in `databases` (a SQL list of OIDs, `0` for all databases),
+    /// and fails when they keep some.
+    async fn assert_no_role_settings(&self, public_role: &str, databases: &str) {
+        let q = format!(
+            "SELECT count(*) AS n FROM pg_catalog.pg_db_role_setting s
+             JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+             WHERE (r.rolname = '{public_role}' OR r.rolname LIKE 'carto\\_role\\_%')
+             AND s.setdatabase IN ({databases})"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let v = self.master_sql(&q).await;
+            if v["rows"] == json!([{"n": 0}]) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "role-level settings are still there: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     async fn assert_boundary_holds(&self, tokens: &[Option<&str>]) {
         let v = self
             .master_sql("SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolsuper ORDER BY 1")
@@ -446,15 +470,12 @@ async fn key_roles_cannot_change_their_login_or_settings() {
             assert_ne!(r.json()["rows"][0]["work_mem"], json!("77MB"));
         }
     }
-    // The settings are gone from the catalog.
-    let v = env
-        .master_sql(&format!(
-            "SELECT count(*) AS n FROM pg_catalog.pg_db_role_setting s
-             JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-             WHERE r.rolname = '{public_role}' OR r.rolname LIKE 'carto\\_role\\_%'"
-        ))
-        .await;
-    assert_eq!(v["rows"], json!([{"n": 0}]));
+    // The settings are gone from the catalog (all databases: the attack set none elsewhere).
+    env.assert_no_role_settings(
+        &public_role,
+        "SELECT setdatabase FROM pg_catalog.pg_db_role_setting",
+    )
+    .await;
     // The password the attacker chose opens no direct login (TCP takes only the superuser).
     let pg = env.emu.pg();
     let direct = tokio_postgres::Config::new()
@@ -466,5 +487,59 @@ async fn key_roles_cannot_change_their_login_or_settings() {
         .connect(tokio_postgres::NoTls)
         .await;
     assert!(direct.is_err(), "direct login with the attacker's password");
+    env.assert_boundary_holds(&[None, Some(&regular)]).await;
+}
+
+/// The reset after a request looks for role-level settings at most every 100 ms per role: a
+/// request that sets some right after another request of its role (so its own reset skips
+/// the look) and is then the role's last one for a while still has them removed, by the look
+/// scheduled for it; the sessions started meanwhile or after never run with them. Settings
+/// for another database apply to no session of the emulator and do not stop the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_settings_set_when_the_reset_skips_its_look_are_removed_soon() {
+    let env = Env::start().await;
+    let regular = env
+        .regular_key("quick", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let user = env.emu.user("alice").unwrap();
+    let public_role = user.public_role().to_owned();
+    let own_db = env
+        .master_sql(
+            "SELECT oid::int8 AS oid FROM pg_catalog.pg_database WHERE datname = current_database()",
+        )
+        .await["rows"][0]["oid"]
+        .to_string();
+    for token in [None, Some(regular.as_str())] {
+        for round in 0..3 {
+            // A request whose reset looks (or a login that does), then at once the tampering.
+            let r = env.sql(token, "SELECT 1").await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let r = env
+                .sql(
+                    token,
+                    "DO $$ BEGIN
+                         EXECUTE 'ALTER ROLE CURRENT_USER SET work_mem = ''77MB''';
+                         EXECUTE format('ALTER ROLE CURRENT_USER IN DATABASE %I SET work_mem = ''78MB''', current_database());
+                         EXECUTE 'ALTER ROLE CURRENT_USER IN DATABASE postgres SET work_mem = ''79MB''';
+                     END $$",
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "round {round}: {}", r.text);
+            // Nothing else from the role: the scheduled look removes them.
+            env.assert_no_role_settings(&public_role, &format!("0, {own_db}"))
+                .await;
+            // Enough concurrent requests to need new sessions: none starts with them.
+            let shows = (0..20).map(|_| {
+                env.sql(
+                    token,
+                    "SELECT pg_sleep(0.05), current_setting('work_mem') AS w",
+                )
+            });
+            for r in futures_util::future::join_all(shows).await {
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+                assert_eq!(r.json()["rows"][0]["w"], json!("4MB"));
+            }
+        }
+    }
     env.assert_boundary_holds(&[None, Some(&regular)]).await;
 }

@@ -562,3 +562,60 @@ async fn legacy_order_by_and_dates_before_year_one() {
         json!([{"d": "-43-03-15T00:00:00Z", "ts": "-43-03-15T12:00:00Z"}])
     );
 }
+
+/// The reset between requests (`DISCARD ALL`, back to the settings the session logged in
+/// with) leaves nothing of a request on its session: the next request, on the same pooled
+/// session, sees the key's own settings and no prepared statement, cursor, advisory lock,
+/// `LISTEN`, temporary table or changed role.
+#[tokio::test]
+async fn the_next_request_on_a_session_finds_nothing_of_the_last_one() {
+    let env = Env::start().await;
+    let mut session = env.session(OWNER, ApiKeyType::Master);
+    session.statement_timeout = Some(Duration::from_millis(4_000));
+    let probe = "SELECT pg_backend_pid() AS pid, current_setting('statement_timeout') AS t,
+                 current_setting('search_path') AS p, current_setting('work_mem') AS w,
+                 current_setting('standard_conforming_strings') AS scs, current_user::text AS u,
+                 (SELECT count(*) FROM pg_prepared_statements) AS prepared,
+                 (SELECT count(*) FROM pg_cursors) AS cursors,
+                 (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
+                 (SELECT count(*) FROM pg_listening_channels()) AS listening,
+                 to_regclass('left_behind') AS tmp";
+    let before = env.call(session.clone(), json!({ "q": probe })).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    let before = before.json()["rows"][0].clone();
+    assert_eq!(before["t"], json!("4s"));
+    for q in [
+        // Left in an idle session.
+        "SET statement_timeout TO 0; SET work_mem TO '77MB'; SET search_path TO pg_catalog;
+         SET standard_conforming_strings TO off; PREPARE left_p AS SELECT 1;
+         SELECT pg_advisory_lock(4242); LISTEN left_channel;
+         CREATE TEMP TABLE left_behind (a int);
+         DECLARE left_c CURSOR WITH HOLD FOR SELECT 1; SELECT 1",
+        // Left in an open transaction, then in a failed one.
+        "BEGIN; SET LOCAL work_mem TO '78MB'; SET statement_timeout TO 0; SELECT pg_advisory_lock(4243)",
+        "BEGIN; SET statement_timeout TO 0; SELECT 1/0",
+        // A COPY FROM STDIN (refused: the COPY API is the way), nothing queued behind it.
+        "SET work_mem TO '79MB'; CREATE TEMP TABLE left_behind (a int); COPY left_behind FROM STDIN",
+    ] {
+        let a = env.call(session.clone(), json!({ "q": q })).await;
+        assert_ne!(
+            a.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{q}: {}",
+            a.body
+        );
+        if q.contains("COPY") {
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+            assert!(
+                a.body.contains("COPY FROM STDIN is not supported here"),
+                "{}",
+                a.body
+            );
+        }
+        let after = env.call(session.clone(), json!({ "q": probe })).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+        let after = after.json()["rows"][0].clone();
+        assert_eq!(after["pid"], before["pid"], "the same pooled session: {q}");
+        assert_eq!(after, before, "{q}");
+    }
+}

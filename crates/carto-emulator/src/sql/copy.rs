@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::ApiError;
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};
-use super::{Lease, SqlEngine, SqlSession, channel_body, client_gone, reset};
+use super::{Lease, SqlEngine, SqlSession, channel_body, client_gone};
 use crate::response::json_body;
 
 /// `encodeURIComponent` leaves these unescaped.
@@ -178,14 +178,6 @@ impl SqlEngine {
         self
     }
 
-    async fn give_back(&self, lease_ticket: super::pool::Ticket, conn: PgConn, status: Option<u8>) {
-        if let Some(status) = status {
-            if let Some(conn) = reset(conn, status).await {
-                self.pool.put(lease_ticket, conn);
-            }
-        }
-    }
-
     /// Answers `POST /api/v2/sql/copyfrom`: `params` are the query-string parameters (`q`),
     /// `headers` the request headers (`Content-Encoding: gzip` is honoured) and `body` the
     /// raw data, streamed into PostgreSQL. A body that fails mid-way (client gone) aborts the
@@ -221,12 +213,14 @@ impl SqlEngine {
                 Ok(Event::CopyInResponse) => break,
                 Ok(Event::Error(e)) => {
                     let (_, _, status) = drain(&mut conn).await;
-                    self.give_back(ticket, conn, status).await;
+                    self.give_back(&session, ticket, status.map(|s| (conn, s)), None)
+                        .await;
                     discard_upload(body.into_data_stream()).await;
                     return ApiError::from_db(&e).into_response(None);
                 }
                 Ok(Event::Ready(status)) => {
-                    self.give_back(ticket, conn, Some(status)).await;
+                    self.give_back(&session, ticket, Some((conn, status)), None)
+                        .await;
                     discard_upload(body.into_data_stream()).await;
                     return ApiError::bad_request("COPY FROM must read FROM STDIN")
                         .into_response(None);
@@ -304,7 +298,8 @@ impl SqlEngine {
             discard_upload(stream).await;
         }
         let (rows, error, status) = drain(&mut conn).await;
-        self.give_back(ticket, conn, status).await;
+        self.give_back(&session, ticket, status.map(|s| (conn, s)), None)
+            .await;
         let seconds = started.elapsed().as_millis() as f64 / 1000.0;
         match outcome {
             Upload::Refused(e) => e.into_response(None),
@@ -346,9 +341,8 @@ impl SqlEngine {
         let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(super::CHANNEL_CHUNKS);
         let engine = self.clone();
         tokio::spawn(async move {
-            if let Some((conn, status)) = copy_out(conn, &q, head_tx, body_tx).await {
-                engine.give_back(ticket, conn, Some(status)).await;
-            }
+            let used = copy_out(conn, &q, head_tx, body_tx).await;
+            engine.give_back(&session, ticket, used, None).await;
         });
         match head_rx.await {
             Ok(Ok(())) => {

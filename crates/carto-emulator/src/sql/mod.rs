@@ -18,7 +18,10 @@
 //!   response body, so memory stays flat whatever the result size; the status is decided at
 //!   the first row: an error before it gives CARTO's error status and body, an error after it
 //!   gives 200 with an `error` key at the end of the document;
-//! - the session is reset (`ROLLBACK` if needed, `DISCARD ALL`) before going back to the pool.
+//! - the session is reset before going back to the pool: `DISCARD ALL` (and the look for
+//!   role-level settings when due), sent behind the SQL in the same write, or after a
+//!   `ROLLBACK` when the SQL left a transaction open (`SqlEngine::give_back`); the session
+//!   settings are startup parameters, so `DISCARD ALL` brings them back.
 //!
 //! The same engine serves the COPY API ([`SqlEngine::handle_copy_from`],
 //! [`SqlEngine::handle_copy_to`], §6) and, once [`SqlEngine::enable_batch`] gave it a registry
@@ -108,6 +111,7 @@ pub struct SqlEngine {
     pool: Arc<Pool>,
     copy_from_limit: u64,
     batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
+    checks: Arc<TamperChecks>,
 }
 
 /// The marker row of the setup query when the session's role has role-level settings.
@@ -141,6 +145,7 @@ impl SqlEngine {
             pool: Arc::new(Pool::default()),
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
             batch: Arc::default(),
+            checks: Arc::default(),
         }
     }
 
@@ -199,9 +204,21 @@ impl SqlEngine {
         };
         let (head_tx, head_rx) = oneshot::channel();
         let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHANNEL_CHUNKS);
-        let pool = self.pool.clone();
+        let engine = self.clone();
+        // The reset goes behind the SQL in the same write (no round trip of its own), unless
+        // the SQL may be a `COPY ... FROM STDIN`: PostgreSQL would read the queued query as
+        // part of the copy.
+        let look = self.checks.claim(lease.ticket.key(), Instant::now());
+        let then = if may_copy(&p.q) {
+            Vec::new()
+        } else if look {
+            vec!["DISCARD ALL", TAMPER_CHECK]
+        } else {
+            vec!["DISCARD ALL"]
+        };
         let job = QueryJob {
             sql,
+            then,
             statements,
             format: p.format,
             skipfields: p.skipfields.clone(),
@@ -213,11 +230,8 @@ impl SqlEngine {
                 ticket,
                 spatial,
             } = lease;
-            if let Some((conn, status)) = job.run(conn, &spatial, head_tx, body_tx).await {
-                if let Some(conn) = reset(conn, status).await {
-                    pool.put(ticket, conn);
-                }
-            }
+            let status = job.run(conn, &spatial, head_tx, body_tx).await;
+            engine.give_back(&session, ticket, status, Some(look)).await;
         });
         match head_rx.await {
             Ok(Head::Error(e)) => e.into_response(p.callback.as_deref()),
@@ -229,85 +243,69 @@ impl SqlEngine {
     /// A session for `session.role`, set up for the request (search path, timeout), with the
     /// OIDs of the spatial types of its database.
     ///
-    /// A pooled session was set up again by its reset ([`reset`]) and is used as it is, with
-    /// no round trip; a fresh session runs the whole setup (settings, type OIDs, the check for
-    /// role-level settings) before the request.
+    /// The session settings travel in the startup message ([`session_options`]), so they are
+    /// the session's defaults, which every `DISCARD ALL` brings back: a pooled session (reset
+    /// after its last request by [`SqlEngine::give_back`]) is used as it is, with no round
+    /// trip; a fresh session reads the type OIDs and looks for role-level settings before the
+    /// request. A pooled session logged in with other settings (another statement timeout),
+    /// or that looks dead, is closed and replaced by a fresh one.
     async fn checkout(&self, session: &SqlSession) -> Result<Lease, ApiError> {
-        let settings = session_settings(session);
-        let mut setup = settings.clone();
-        let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
-        setup.push_str(&format!(
-            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';"
-        ));
-        setup.push_str(TAMPER_CHECK);
+        let options = session_options(session);
+        let settings = settings_key(&options);
         let (idle, mut ticket) = self
             .pool
             .take_or_wait(&session.database, &session.role, REUSE_WAIT)
             .await;
-        let idle = match idle {
-            Some(mut conn) => {
-                let ready = conn
-                    .setup
-                    .as_ref()
-                    .is_some_and(|s| s.ready && s.settings == settings);
-                if ready && conn.looks_alive() {
-                    if let Some(s) = conn.setup.as_mut() {
-                        // In use from now on: the request may change anything.
-                        s.ready = false;
-                        let spatial = s.spatial.clone();
-                        return Ok(Lease {
-                            conn,
-                            ticket,
-                            spatial,
-                        });
-                    }
+        if let Some(mut conn) = idle {
+            let ready = conn
+                .setup
+                .as_ref()
+                .is_some_and(|s| s.ready && s.settings == settings);
+            if ready && conn.looks_alive() {
+                if let Some(s) = conn.setup.as_mut() {
+                    // In use from now on: the request may change anything.
+                    s.ready = false;
+                    let spatial = s.spatial.clone();
+                    return Ok(Lease {
+                        conn,
+                        ticket,
+                        spatial,
+                    });
                 }
-                Some(conn)
             }
-            None => None,
-        };
-        let mut candidates: Box<dyn Iterator<Item = Option<PgConn>> + Send> =
-            Box::new(idle.into_iter().map(Some).chain(std::iter::once(None)));
-        loop {
-            let reused = match candidates.next() {
-                Some(c) => c,
-                None => return Err(ApiError::cannot_connect()),
+            // Dropped: its permits stay on the ticket for the fresh session.
+        }
+        let names = SPATIAL_TYPES.map(|t| format!("'{t}'")).join(",");
+        let setup = format!(
+            "SELECT oid::int8, typname FROM pg_catalog.pg_type WHERE typname OPERATOR(pg_catalog.=) ANY (ARRAY[{names}]::pg_catalog.name[]) AND typtype OPERATOR(pg_catalog.=) 'b';{TAMPER_CHECK}"
+        );
+        // A session that finds role-level settings removes them and makes way for a clean one;
+        // bounded, in case they cannot be removed.
+        for _ in 0..3 {
+            // Within the session bounds (the permits of a dropped pooled session are reused),
+            // else CARTO's 429.
+            if self.pool.reserve(&mut ticket).await.is_err() {
+                tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
+                return Err(ApiError::rate_limited());
+            }
+            let params = ConnParams {
+                host: self.host.clone(),
+                port: self.port,
+                socket_dir: self.socket_dir.clone(),
+                database: session.database.clone(),
+                user: session.role.clone(),
+                password: session.password.clone(),
+                options: options.clone(),
             };
-            let fresh = reused.is_none();
-            let mut conn = match reused {
-                Some(c) => c,
-                None => {
-                    // Within the session bounds (the permits of a dead pooled session are
-                    // reused), else CARTO's 429.
-                    if self.pool.reserve(&mut ticket).await.is_err() {
-                        tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
-                        return Err(ApiError::rate_limited());
-                    }
-                    let params = ConnParams {
-                        host: self.host.clone(),
-                        port: self.port,
-                        socket_dir: self.socket_dir.clone(),
-                        database: session.database.clone(),
-                        user: session.role.clone(),
-                        password: session.password.clone(),
-                    };
-                    match PgConn::connect(&params).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
-                            return Err(ApiError::cannot_connect());
-                        }
-                    }
+            let mut conn = match PgConn::connect(&params).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
+                    return Err(ApiError::cannot_connect());
                 }
             };
-            // A pooled session set up for other settings (another statement timeout) drops
-            // them first, as after its `DISCARD ALL`.
-            let sql = if fresh {
-                std::borrow::Cow::Borrowed(setup.as_str())
-            } else {
-                std::borrow::Cow::Owned(format!("RESET ALL;{setup}"))
-            };
-            match conn.simple(&sql).await {
+            let looked = Instant::now();
+            match conn.simple(&setup).await {
                 Ok(rows) if tampered(&rows) => {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
                     if let Err(e) = conn.simple(&role_settings_reset(&session.database)).await {
@@ -315,10 +313,9 @@ impl SqlEngine {
                         return Err(ApiError::cannot_connect());
                     }
                     // This session started with the settings: open a clean one.
-                    candidates = Box::new(std::iter::once(None));
-                    continue;
                 }
                 Ok(rows) => {
+                    self.checks.checked(ticket.key(), looked);
                     let spatial: Vec<(u32, &'static str)> = rows
                         .iter()
                         .filter_map(|r| {
@@ -341,46 +338,77 @@ impl SqlEngine {
                     });
                 }
                 Err(WireError::Db(e)) => return Err(ApiError::from_db(&e)),
-                Err(e) if fresh => {
+                Err(e) => {
                     tracing::warn!(role = %session.role, error = %e, "database session setup failed");
                     return Err(ApiError::cannot_connect());
                 }
-                // A pooled session that died (server restart...): try a fresh one.
-                Err(_) => continue,
             }
         }
+        tracing::warn!(role = %session.role, "role-level settings keep coming back");
+        Err(ApiError::cannot_connect())
     }
 }
 
 /// How long a request waits for a session of its role being given back (reset after its
-/// previous request) before it logs in a new one.
+/// previous request) before it logs in a new one, while the role is below its session bound
+/// (at the bound it waits for one given back, [`Pool::take_or_wait`]).
 const REUSE_WAIT: Duration = Duration::from_millis(5);
 
-/// The session settings of `session`'s requests (`SET ...;` statements).
-fn session_settings(session: &SqlSession) -> String {
-    let mut settings = String::new();
-    let mut path = vec![quote_ident(&session.schema)];
+/// The session settings of `session`'s requests, as startup parameters: `search_path` (the
+/// user's schema, then `public`), `standard_conforming_strings` (the statement splitter, and so
+/// the system-table guard, reads strings as PostgreSQL does with it on) and the key type's
+/// `statement_timeout` (none: the role's own).
+fn session_options(session: &SqlSession) -> Vec<(String, String)> {
+    let mut path = vec![path_element(&session.schema)];
     if session.schema != "public" {
         path.push("public".to_string());
     }
-    settings.push_str(&format!("SET search_path TO {};", path.join(", ")));
-    // The statement splitter (and so the system-table guard) reads strings as PostgreSQL
-    // does with this setting on, its default.
-    settings.push_str("SET standard_conforming_strings TO on;");
+    let mut options = vec![
+        ("search_path".to_string(), path.join(", ")),
+        ("standard_conforming_strings".to_string(), "on".to_string()),
+    ];
     if let Some(t) = session.statement_timeout {
-        settings.push_str(&format!("SET statement_timeout TO {};", t.as_millis()));
+        options.push(("statement_timeout".to_string(), t.as_millis().to_string()));
     }
-    settings
+    options
+}
+
+/// A schema name as an element of a `search_path` value: as it is when PostgreSQL would show
+/// it so (lower-case letters, digits and `_`, not starting with a digit), else quoted. The
+/// value is read as a list of identifiers either way; this keeps `current_setting` as a
+/// `SET search_path TO ...` would show it.
+fn path_element(schema: &str) -> String {
+    let plain = schema
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        schema.to_string()
+    } else {
+        quote_ident(schema)
+    }
+}
+
+/// The settings a session logged in with, as one comparable text.
+fn settings_key(options: &[(String, String)]) -> String {
+    options.iter().map(|(k, v)| format!("{k}={v};")).collect()
 }
 
 /// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
 /// apply to every later session of the role: the emulator sets none, so any found is a key's
-/// tampering and is removed. This query answers a [`TAMPERED`] row when there are some; it
-/// runs in the setup of every new session (before its first request) and in the reset of
-/// every used one (before it goes back to the pool).
-const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
-     WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r \
-     WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER))";
+/// tampering and is removed. This query answers a [`TAMPERED`] row when the session's role has
+/// settings for every database or for the session's own (the only ones its logins would take,
+/// and those [`role_settings_reset`] removes; settings for another database apply to no session
+/// of the emulator). It runs in the setup of every new session (before its first request) and
+/// in the resets of used ones, at most every [`TAMPER_CHECK_EVERY`] per role, with a deferred
+/// run for the resets that skip it.
+const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL FROM pg_catalog.pg_db_role_setting s \
+     WHERE s.setrole OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.regrole::pg_catalog.oid \
+     AND s.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT d.oid FROM pg_catalog.pg_database d \
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[]) LIMIT 1";
 
 /// Whether the rows of a setup hold the [`TAMPER_CHECK`] marker.
 fn tampered(rows: &[Vec<Option<String>>]) -> bool {
@@ -402,6 +430,15 @@ fn role_settings_reset(database: &str) -> String {
 /// serves (without it, non-master requests fail).
 pub async fn install_guard(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
     guard::install(client).await
+}
+
+/// Whether `q` may hold a `COPY` (the word, in any case, anywhere): then nothing is queued
+/// behind it, since PostgreSQL would read a queued query as copy data of a `COPY ... FROM
+/// STDIN`.
+fn may_copy(q: &str) -> bool {
+    q.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"copy"))
 }
 
 /// The SQL actually sent and the number of statements it holds. With `guarded` (non-master
@@ -501,45 +538,301 @@ fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Er
     response
 }
 
-/// Brings a used session back to a clean state and sets it up again for the next request of
-/// its role, in one round trip; `None` when it cannot be reused (or when the role was given
-/// role-level settings meanwhile: they are removed and the session is closed).
-/// `status` is the transaction status of the last `ReadyForQuery` (`I` when idle).
-async fn reset(mut conn: PgConn, status: u8) -> Option<PgConn> {
-    let mut setup = conn.setup.take();
-    let again = setup
-        .as_ref()
-        .map(|s| format!("{}{TAMPER_CHECK}", s.settings));
-    let mut sqls = Vec::with_capacity(3);
-    // A transaction left open by the user's SQL is rolled back; `DISCARD ALL` (settings,
-    // role, temporary tables, prepared statements) must run outside one, in a `Query` of its
-    // own.
-    if status != b'I' {
-        sqls.push("ROLLBACK");
+/// How often, at most, the resets of one role's sessions look for role-level settings
+/// ([`TAMPER_CHECK`]); a reset that comes sooner after the last check leaves it to a check
+/// scheduled that long after it ([`SqlEngine::deferred_check`]).
+const TAMPER_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// The last look for role-level settings of each (database, role), so that the resets of a
+/// busy role run it at most every [`TAMPER_CHECK_EVERY`] and every reset is still followed by
+/// a look that starts after it.
+#[derive(Debug, Default)]
+struct TamperChecks(std::sync::Mutex<std::collections::HashMap<(String, String), Checked>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    /// When the last look started.
+    at: Instant,
+    /// A deferred look is scheduled or running.
+    deferred: bool,
+    /// A reset skipped its look while the deferred one was scheduled or running.
+    skipped: bool,
+}
+
+impl TamperChecks {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), Checked>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    sqls.push("DISCARD ALL");
-    if let Some(again) = &again {
-        sqls.push(again);
-    }
-    let results = conn.pipeline(&sqls).await.ok()?;
-    if results.iter().any(Result::is_err) {
-        return None;
-    }
-    if let Some(setup) = setup.as_mut() {
-        if results
-            .last()
-            .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)))
-        {
-            tracing::warn!("removing role-level settings a key gave its role");
-            if let Err(e) = conn.simple(&setup.cleanup).await {
-                tracing::warn!(error = %e, "cannot remove role-level settings");
+
+    /// Whether the reset after a request of `key` starting at `now` looks for role-level
+    /// settings (its look then counts as started); one that does not calls
+    /// [`skipped`](Self::skipped) once the request's SQL is over.
+    fn claim(&self, key: (&str, &str), now: Instant) -> bool {
+        let mut map = self.lock();
+        let key = (key.0.to_string(), key.1.to_string());
+        match map.get_mut(&key) {
+            Some(c) if now.saturating_duration_since(c.at) < TAMPER_CHECK_EVERY => false,
+            Some(c) => {
+                c.at = now;
+                true
             }
+            None => {
+                map.insert(
+                    key,
+                    Checked {
+                        at: now,
+                        deferred: false,
+                        skipped: false,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// A request of `key` is over and its reset did not look: the instant to schedule a
+    /// deferred look at, or `None` when one is scheduled or running (it runs again if it
+    /// started before this call).
+    fn skipped(&self, key: (&str, &str)) -> Option<Instant> {
+        let mut map = self.lock();
+        let key = (key.0.to_string(), key.1.to_string());
+        let now = Instant::now();
+        let c = map.entry(key).or_insert(Checked {
+            at: now,
+            deferred: false,
+            skipped: false,
+        });
+        if c.deferred {
+            c.skipped = true;
             return None;
         }
-        setup.ready = true;
+        c.deferred = true;
+        Some((c.at + TAMPER_CHECK_EVERY).max(now))
     }
-    conn.setup = setup;
-    Some(conn)
+
+    /// Records a look for `key` started at `at` (a login's setup, or a reset).
+    fn checked(&self, key: (&str, &str), at: Instant) {
+        let mut map = self.lock();
+        let key = (key.0.to_string(), key.1.to_string());
+        let c = map.entry(key).or_insert(Checked {
+            at,
+            deferred: false,
+            skipped: false,
+        });
+        c.at = c.at.max(at);
+    }
+
+    /// Forgets the looks of `key`: the next reset of its sessions looks.
+    fn forget(&self, key: &(String, String)) {
+        self.lock().remove(key);
+    }
+
+    /// The deferred look of `key` starts: from now on a skipped reset makes it run again.
+    fn deferred_starts(&self, key: &(String, String)) {
+        if let Some(c) = self.lock().get_mut(key) {
+            c.skipped = false;
+        }
+    }
+
+    /// The deferred look of `key` ended (`looked` when it ran, started at `started`). `true`
+    /// when it must run again: a reset skipped its own look meanwhile, or this one could not
+    /// run.
+    fn deferred_ends(&self, key: &(String, String), looked: bool, started: Instant) -> bool {
+        let mut map = self.lock();
+        let Some(c) = map.get_mut(key) else {
+            return false;
+        };
+        if looked {
+            c.at = c.at.max(started);
+        }
+        let again = c.skipped || !looked;
+        c.deferred = again;
+        again
+    }
+}
+
+/// How a reset ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    /// Clean, ready for the next request.
+    Clean,
+    /// The look found role-level settings.
+    Tampered,
+    /// A statement failed or the session was lost.
+    Failed,
+}
+
+impl SqlEngine {
+    /// Brings a used session back to a clean state and pools it; closes it when it cannot be
+    /// reused (or when the role was given role-level settings meanwhile: they are removed).
+    /// `used` is the session and the transaction status of the request's last `ReadyForQuery`
+    /// (`I` when idle), `None` when the session was lost; `look` whether the reset looks for
+    /// role-level settings, when the request claimed it before it ran
+    /// ([`TamperChecks::claim`]; `None`: decided here).
+    ///
+    /// The reset is `DISCARD ALL` (settings back to the session's startup ones, role,
+    /// temporary tables, prepared statements, cursors, advisory locks, `LISTEN`) and, at most
+    /// every [`TAMPER_CHECK_EVERY`] per role, the look for role-level settings. The SQL API sends
+    /// them behind the request's SQL ([`PgConn::send_query_then`]); when they failed there (a
+    /// transaction left open: `DISCARD ALL` cannot run in one) or were not sent, they run here,
+    /// after a `ROLLBACK` when needed. A reset that does not look is followed by a deferred
+    /// look ([`SqlEngine::deferred_check`]).
+    async fn give_back(
+        &self,
+        session: &SqlSession,
+        ticket: Ticket,
+        used: Option<(PgConn, u8)>,
+        look: Option<bool>,
+    ) {
+        let key = (ticket.key().0.to_string(), ticket.key().1.to_string());
+        let mut looked = false;
+        if let Some((mut conn, status)) = used {
+            let (outcome, did_look) = self.reset(&key, &mut conn, status, look).await;
+            looked = did_look;
+            match outcome {
+                Reset::Clean => {
+                    if let Some(setup) = conn.setup.as_mut() {
+                        setup.ready = true;
+                    }
+                    self.pool.put(ticket, conn);
+                }
+                Reset::Tampered => {
+                    let setup = conn.setup.take();
+                    remove_role_settings(&mut conn, setup.as_ref()).await;
+                }
+                Reset::Failed => {}
+            }
+        }
+        if !looked {
+            if let Some(at) = self.checks.skipped((&key.0, &key.1)) {
+                let engine = self.clone();
+                let session = session.clone();
+                tokio::spawn(async move {
+                    engine.deferred_check(session, key, at).await;
+                });
+            }
+        }
+    }
+
+    /// Resets `conn` (see [`give_back`](Self::give_back)); also says whether it looked for
+    /// role-level settings.
+    async fn reset(
+        &self,
+        key: &(String, String),
+        conn: &mut PgConn,
+        status: u8,
+        look: Option<bool>,
+    ) -> (Reset, bool) {
+        let mut rollback = status != b'I';
+        if conn.queued() > 0 {
+            let Ok(results) = conn.read_queued().await else {
+                return (Reset::Failed, false);
+            };
+            if results.iter().all(Result::is_ok) {
+                // `DISCARD ALL`, then the look when it was queued too.
+                let looked = results.len() > 1;
+                return (reset_outcome(looked, &results), looked);
+            }
+            // The SQL left a transaction open (or failed in one): roll it back first.
+            rollback = true;
+        }
+        let look = look.unwrap_or_else(|| self.checks.claim((&key.0, &key.1), Instant::now()));
+        let mut sqls = Vec::with_capacity(3);
+        // `DISCARD ALL` must run outside a transaction, in a `Query` of its own.
+        if rollback {
+            sqls.push("ROLLBACK");
+        }
+        sqls.push("DISCARD ALL");
+        if look {
+            sqls.push(TAMPER_CHECK);
+        }
+        match conn.pipeline(&sqls).await {
+            Ok(results) if results.iter().all(Result::is_ok) => {
+                (reset_outcome(look, &results), look)
+            }
+            _ => (Reset::Failed, false),
+        }
+    }
+
+    /// The look for role-level settings that resets skipped: at `at`, on an idle session of
+    /// the role or, when none is, on one from [`checkout`](Self::checkout) (a new session
+    /// looks in its setup); again while resets skip their look meanwhile, or while no session
+    /// can be had (then every [`TAMPER_CHECK_EVERY`], up to the queue timeout, after which the
+    /// next reset or login of the role looks itself).
+    async fn deferred_check(&self, session: SqlSession, key: (String, String), at: Instant) {
+        let mut at = at;
+        let mut failures = Duration::ZERO;
+        loop {
+            tokio::time::sleep_until(at.into()).await;
+            self.checks.deferred_starts(&key);
+            let started = Instant::now();
+            let looked = self.look_for_role_settings(&session).await;
+            if !looked {
+                failures += TAMPER_CHECK_EVERY;
+                if failures > self.pool.limits().queue_timeout {
+                    // Give up: the look is due at the next reset or login of the role.
+                    self.checks.forget(&key);
+                    return;
+                }
+            }
+            if !self.checks.deferred_ends(&key, looked, started) {
+                return;
+            }
+            at = Instant::now() + TAMPER_CHECK_EVERY;
+        }
+    }
+
+    /// Runs [`TAMPER_CHECK`] on a session of `session`'s role (removing what it finds);
+    /// `false` when no session could be had or the look failed.
+    async fn look_for_role_settings(&self, session: &SqlSession) -> bool {
+        let Ok(Lease {
+            mut conn, ticket, ..
+        }) = self.checkout(session).await
+        else {
+            return false;
+        };
+        match conn.simple(TAMPER_CHECK).await {
+            Ok(rows) if tampered(&rows) => {
+                let setup = conn.setup.take();
+                remove_role_settings(&mut conn, setup.as_ref()).await;
+                true
+            }
+            Ok(_) => {
+                // Only a `SELECT` ran since its reset or setup: it is as clean as then.
+                if let Some(setup) = conn.setup.as_mut() {
+                    setup.ready = true;
+                }
+                self.pool.put(ticket, conn);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The outcome of a reset whose statements all succeeded; the last result is the look's
+/// when `looked`.
+fn reset_outcome(looked: bool, results: &[Result<Vec<Vec<Option<String>>>, DbError>]) -> Reset {
+    let found = looked
+        && results
+            .last()
+            .is_some_and(|r| r.as_ref().is_ok_and(|rows| tampered(rows)));
+    if found { Reset::Tampered } else { Reset::Clean }
+}
+
+/// Removes the role-level settings of `conn`'s role (the session itself is closed after:
+/// it may have started with them).
+async fn remove_role_settings(conn: &mut PgConn, setup: Option<&Setup>) {
+    tracing::warn!("removing role-level settings a key gave its role");
+    if let Some(setup) = setup {
+        if let Err(e) = conn.simple(&setup.cleanup).await {
+            tracing::warn!(error = %e, "cannot remove role-level settings");
+        }
+    }
 }
 
 /// Resolves when nobody will read a streamed answer any more: before the head is sent, when
@@ -558,6 +851,8 @@ async fn client_gone<H>(
 /// One request's query, run in a task of its own.
 struct QueryJob {
     sql: String,
+    /// Queries sent behind `sql` in the same write (the reset), read by the caller.
+    then: Vec<&'static str>,
     statements: usize,
     format: Format,
     skipfields: Vec<String>,
@@ -620,7 +915,7 @@ impl QueryJob {
         let mut error: Option<DbError> = None;
         let mut notices = Notices::default();
         let cancel = conn.cancel_handle();
-        match conn.send_query(&self.sql).await {
+        match conn.send_query_then(&self.sql, &self.then).await {
             Ok(()) => {}
             Err(WireError::Protocol(_)) => {
                 // Nothing was sent: the text cannot travel in a `Query` message (a NUL byte).
@@ -686,6 +981,15 @@ impl QueryJob {
                 Ok(Event::Notice(n)) => notices.push(&n.severity, n.message),
                 Ok(Event::Error(e)) => error = Some(e),
                 Ok(Event::CopyInResponse) => {
+                    if conn.queued() > 0 {
+                        // The server reads the queries queued behind as copy data: the
+                        // session's state is unknown. (`may_copy` keeps this from happening.)
+                        let _ = cancel.cancel().await;
+                        if let Some(h) = out.head.take() {
+                            let _ = h.send(Head::Error(ApiError::cannot_connect()));
+                        }
+                        return None;
+                    }
                     if conn
                         .copy_fail("COPY FROM STDIN is not supported here: use the COPY API")
                         .await
@@ -797,12 +1101,63 @@ mod tests {
 
     #[test]
     fn the_tamper_check_answers_the_marker() {
-        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL WHERE")));
+        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL FROM")));
         assert!(tampered(&[vec![Some(TAMPERED.to_string()), None]]));
         assert!(!tampered(&[vec![
             Some("12345".to_string()),
             Some("geometry".into())
         ]]));
+    }
+
+    #[test]
+    fn nothing_is_queued_behind_what_may_be_a_copy() {
+        assert!(may_copy("COPY t FROM STDIN"));
+        assert!(may_copy("select 1; CoPy t from stdin"));
+        assert!(may_copy("SELECT 'copy'"));
+        assert!(!may_copy("SELECT 1"));
+        assert!(!may_copy("SELECT 'cop y'"));
+    }
+
+    #[test]
+    fn looks_for_role_settings_are_spaced_and_every_skip_is_followed_by_one() {
+        let checks = TamperChecks::default();
+        let key = ("db", "role");
+        let owned = ("db".to_string(), "role".to_string());
+        let t0 = Instant::now();
+        // The first reset of a role looks; the next ones within the interval skip.
+        assert!(checks.claim(key, t0));
+        assert!(!checks.claim(key, t0 + Duration::from_millis(10)));
+        // The first skip schedules a deferred look one interval after the last look...
+        let at = checks.skipped(key).expect("a deferred look");
+        assert!(at >= t0 + TAMPER_CHECK_EVERY);
+        // ...later skips ride on it.
+        assert_eq!(checks.skipped(key), None);
+        // A skip after the deferred look started makes it run again; none, and it is done.
+        checks.deferred_starts(&owned);
+        assert_eq!(checks.skipped(key), None);
+        assert!(checks.deferred_ends(&owned, true, Instant::now()));
+        checks.deferred_starts(&owned);
+        assert!(!checks.deferred_ends(&owned, true, Instant::now()));
+        // A deferred look that could not run runs again.
+        assert!(checks.skipped(key).is_some());
+        checks.deferred_starts(&owned);
+        assert!(checks.deferred_ends(&owned, false, Instant::now()));
+        // Once an interval went by, a reset looks itself again.
+        assert!(checks.claim(key, Instant::now() + TAMPER_CHECK_EVERY * 2));
+        // A login's look counts too.
+        let other = ("db", "other");
+        checks.checked(other, Instant::now());
+        assert!(!checks.claim(other, Instant::now()));
+    }
+
+    #[test]
+    fn search_path_elements_are_quoted_only_when_needed() {
+        assert_eq!(path_element("public"), "public");
+        assert_eq!(path_element("alice_2"), "alice_2");
+        assert_eq!(path_element("my-org"), "\"my-org\"");
+        assert_eq!(path_element("Alice"), "\"Alice\"");
+        assert_eq!(path_element("2x"), "\"2x\"");
+        assert_eq!(path_element("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

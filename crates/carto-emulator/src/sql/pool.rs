@@ -9,14 +9,18 @@
 //! Up to the per-role bound of sessions are kept idle per (database, role), so a role's
 //! concurrent requests reuse logged-in sessions instead of logging in afresh. A request that
 //! finds none idle while some of its role's sessions are in use (often just being reset after
-//! the previous request) waits a little for one of them ([`Pool::take_or_wait`]) before it
-//! opens a new one.
+//! the previous request) queues for one of them ([`Pool::take_or_wait`]): a session given back
+//! goes straight to the first request queued for its (database, role). Below the role's bound
+//! the request waits only a little before it opens a new session; at the bound, where a new
+//! session could only be had by closing one of the role's own, it keeps waiting for one given
+//! back (up to the queue timeout), so a busy role reuses its sessions instead of closing and
+//! logging them in again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use crate::sql::limits::{Exhausted, Held, Limit, Permits, SessionLimits};
 use crate::sql::wire::PgConn;
@@ -40,6 +44,8 @@ struct Inner<C> {
     roles: HashMap<String, Arc<Limit>>,
     /// The per-user (database) bounds.
     users: HashMap<String, Arc<Limit>>,
+    /// Requests queued for a session of a (database, role), first come first served.
+    waiters: HashMap<Key, VecDeque<oneshot::Sender<Idle<C>>>>,
 }
 
 impl<C> Default for Inner<C> {
@@ -49,11 +55,51 @@ impl<C> Default for Inner<C> {
             generations: HashMap::new(),
             roles: HashMap::new(),
             users: HashMap::new(),
+            waiters: HashMap::new(),
         }
     }
 }
 
 impl<C> Inner<C> {
+    /// Whether sessions of `role` are checked out (they hold permits but are not idle), and
+    /// whether they fill the role's bound (`per_role`).
+    fn in_use(&self, role: &str, per_role: usize) -> (bool, bool) {
+        let Some(limit) = self.roles.get(role) else {
+            return (false, false);
+        };
+        let held = per_role.saturating_sub(limit.available());
+        let idle: usize = self
+            .idle
+            .iter()
+            .filter(|((_, r), _)| r == role)
+            .map(|(_, v)| v.len())
+            .sum();
+        (held > idle, limit.available() == 0)
+    }
+
+    /// An idle session of `key` and its ticket, if any.
+    fn pop_idle(&mut self, key: &Key) -> Option<(C, Ticket)> {
+        let generation = self.generations.get(&key.1).copied().unwrap_or(0);
+        let Idle { conn, permits } = self.idle.get_mut(key)?.pop()?;
+        Some((
+            conn,
+            Ticket {
+                key: key.clone(),
+                generation,
+                permits: Some(permits),
+            },
+        ))
+    }
+
+    /// A ticket without permits (for a session still to be opened).
+    fn empty_ticket(&self, key: Key) -> Ticket {
+        Ticket {
+            generation: self.generations.get(&key.1).copied().unwrap_or(0),
+            key,
+            permits: None,
+        }
+    }
+
     /// Closes one idle session whose key passes `which`; `false` when there is none.
     fn evict_one(&mut self, which: &impl Fn(&Key) -> bool) -> bool {
         // The key with the most idle sessions loses one.
@@ -75,8 +121,6 @@ pub(crate) struct Pool<C = PgConn> {
     inner: Mutex<Inner<C>>,
     limits: SessionLimits,
     global: Arc<Limit>,
-    /// Woken when a session is pooled.
-    returned: Notify,
 }
 
 impl<C> Default for Pool<C> {
@@ -94,6 +138,13 @@ pub(crate) struct Ticket {
     permits: Option<Permits>,
 }
 
+impl Ticket {
+    /// The (database, role) of the session.
+    pub(crate) fn key(&self) -> (&str, &str) {
+        (&self.key.0, &self.key.1)
+    }
+}
+
 impl<C> Pool<C> {
     /// An empty pool with these bounds.
     pub(crate) fn new(limits: SessionLimits) -> Self {
@@ -101,7 +152,6 @@ impl<C> Pool<C> {
             inner: Mutex::new(Inner::default()),
             global: Limit::new(limits.global),
             limits,
-            returned: Notify::new(),
         }
     }
 
@@ -118,64 +168,66 @@ impl<C> Pool<C> {
 
     /// An idle session for `role` on `database`, if any, and the ticket to give it back
     /// (holding the idle session's permits).
+    #[cfg(test)]
     pub(crate) fn take(&self, database: &str, role: &str) -> (Option<C>, Ticket) {
-        let mut inner = self.lock();
-        let generation = inner.generations.get(role).copied().unwrap_or(0);
         let key = (database.to_string(), role.to_string());
-        let idle = inner.idle.get_mut(&key).and_then(Vec::pop);
-        let (conn, permits) = match idle {
-            Some(Idle { conn, permits }) => (Some(conn), Some(permits)),
-            None => (None, None),
-        };
-        (
-            conn,
-            Ticket {
-                key,
-                generation,
-                permits,
-            },
-        )
+        let mut inner = self.lock();
+        match inner.pop_idle(&key) {
+            Some((conn, ticket)) => (Some(conn), ticket),
+            None => (None, inner.empty_ticket(key)),
+        }
     }
 
-    /// [`take`](Self::take), but when no session is idle while sessions of the role are in use,
-    /// waits up to `wait` for one to be given back (a session being reset after its request
-    /// comes back within a round trip, sooner than a new login).
+    /// An idle session for `role` on `database` and the ticket to give it back; when none is
+    /// idle while sessions of the role are in use, queues for the next one given back: up to
+    /// `wait` while the role may still open a session of its own, up to the queue timeout
+    /// while its sessions fill its bound (looking again every `wait` whether one was closed,
+    /// which frees a permit). `None` (and a ticket without permits) when a new session is to
+    /// be opened.
     pub(crate) async fn take_or_wait(
         &self,
         database: &str,
         role: &str,
         wait: Duration,
     ) -> (Option<C>, Ticket) {
-        let deadline = tokio::time::Instant::now() + wait;
+        let key = (database.to_string(), role.to_string());
+        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
         loop {
-            let notified = self.returned.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so a session pooled in between is not missed.
-            notified.as_mut().enable();
-            let (conn, ticket) = self.take(database, role);
-            if conn.is_some() || !self.in_use(role) {
-                return (conn, ticket);
+            let (mut rx, at_bound) = {
+                let mut inner = self.lock();
+                if let Some((conn, ticket)) = inner.pop_idle(&key) {
+                    return (Some(conn), ticket);
+                }
+                let (in_use, at_bound) = inner.in_use(role, self.limits.per_role);
+                if !in_use {
+                    return (None, inner.empty_ticket(key));
+                }
+                let (tx, rx) = oneshot::channel();
+                let queue = inner.waiters.entry(key.clone()).or_default();
+                // Requests that stopped waiting leave closed senders behind.
+                queue.retain(|w| !w.is_closed());
+                queue.push_back(tx);
+                (rx, at_bound)
+            };
+            let until = deadline.min(tokio::time::Instant::now() + wait);
+            let handed = match tokio::time::timeout_at(until, &mut rx).await {
+                Ok(handed) => handed.ok(),
+                Err(_) => {
+                    // A session may have been handed over just as the wait ended.
+                    rx.close();
+                    rx.try_recv().ok()
+                }
+            };
+            let inner = self.lock();
+            if let Some(Idle { conn, permits }) = handed {
+                let mut ticket = inner.empty_ticket(key);
+                ticket.permits = Some(permits);
+                return (Some(conn), ticket);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return (None, ticket);
+            if !at_bound || tokio::time::Instant::now() >= deadline {
+                return (None, inner.empty_ticket(key));
             }
         }
-    }
-
-    /// Whether sessions of `role` are checked out (they hold permits but are not idle).
-    fn in_use(&self, role: &str) -> bool {
-        let inner = self.lock();
-        let Some(limit) = inner.roles.get(role) else {
-            return false;
-        };
-        let held = self.limits.per_role.saturating_sub(limit.available());
-        let idle: usize = inner
-            .idle
-            .iter()
-            .filter(|((_, r), _)| r == role)
-            .map(|(_, v)| v.len())
-            .sum();
-        held > idle
     }
 
     /// Makes sure `ticket` holds permits for a session (call it before opening a fresh one):
@@ -257,11 +309,19 @@ impl<C> Pool<C> {
         if current != ticket.generation || permits.contended() {
             return;
         }
+        let mut idle = Idle { conn, permits };
+        if let Some(queue) = inner.waiters.get_mut(&ticket.key) {
+            while let Some(waiter) = queue.pop_front() {
+                match waiter.send(idle) {
+                    Ok(()) => return,
+                    // That request stopped waiting.
+                    Err(back) => idle = back,
+                }
+            }
+        }
         let list = inner.idle.entry(ticket.key).or_default();
         if list.len() < self.limits.per_role {
-            list.push(Idle { conn, permits });
-            drop(inner);
-            self.returned.notify_waiters();
+            list.push(idle);
         }
     }
 
@@ -492,6 +552,56 @@ mod tests {
             .take_or_wait("db", "r", Duration::from_millis(10))
             .await;
         assert!(none.is_none());
+    }
+
+    #[tokio::test]
+    async fn at_the_role_bound_a_waiter_gets_the_session_given_back_not_a_new_one() {
+        let pool = Arc::new(Pool::<Conn>::new(limits(2, 8, 8, 5_000)));
+        let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let a = open(&pool, &n, "db", "r").await.expect("first");
+        let b = open(&pool, &n, "db", "r").await.expect("second");
+        // Both sessions in use: the role is at its bound. Given back well after the short
+        // wait, the session still goes to the queued request, not to the idle list.
+        let giver = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                pool.put(a.1, a.0);
+            })
+        };
+        let (got, ticket) = pool.take_or_wait("db", "r", Duration::from_millis(5)).await;
+        giver.await.expect("task");
+        assert!(got.is_some(), "handed over");
+        assert!(ticket.permits.is_some());
+        assert_eq!(pool.idle_count("r"), 0);
+        assert_eq!(open_count(&n), 2, "no session closed, none opened");
+        // A session of the role closed meanwhile frees a permit: the waiter stops waiting
+        // and may open a new one.
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(b);
+        });
+        let (none, ticket2) = pool.take_or_wait("db", "r", Duration::from_millis(5)).await;
+        closer.await.expect("task");
+        assert!(none.is_none());
+        assert!(ticket2.permits.is_none());
+        let mut ticket2 = ticket2;
+        pool.reserve(&mut ticket2).await.expect("the freed permit");
+        drop((got, ticket));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gave_up_does_not_swallow_the_session() {
+        let pool = Arc::new(Pool::<Conn>::new(limits(4, 8, 8, 50)));
+        let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (c, t) = open(&pool, &n, "db", "r").await.expect("first");
+        // Below the bound: the wait is short and ends with nothing.
+        let (none, _) = pool.take_or_wait("db", "r", Duration::from_millis(5)).await;
+        assert!(none.is_none());
+        // Its queue entry is dead: the session given back now is pooled.
+        pool.put(t, c);
+        assert_eq!(pool.idle_count("r"), 1);
+        assert_eq!(open_count(&n), 1);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub(crate) struct ConnParams {
     pub(crate) database: String,
     pub(crate) user: String,
     pub(crate) password: String,
+    /// Settings sent in the startup message: they become the session's defaults, which
+    /// `RESET ALL` and `DISCARD ALL` bring back.
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl fmt::Debug for ConnParams {
@@ -45,6 +48,7 @@ impl fmt::Debug for ConnParams {
             .field("socket_dir", &self.socket_dir)
             .field("database", &self.database)
             .field("user", &self.user)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +217,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// setup.
 #[derive(Debug, Clone)]
 pub(crate) struct Setup {
-    /// The session settings (`SET ...;`), run after every `DISCARD ALL`.
+    /// The settings the session logged in with (its startup parameters, which every
+    /// `DISCARD ALL` brings back), as one comparable text.
     pub(crate) settings: String,
     /// The OIDs of the spatial types in the session's database, read at login.
     pub(crate) spatial: Vec<(u32, &'static str)>,
@@ -228,6 +233,9 @@ pub(crate) struct PgConn {
     stream: Box<dyn Stream>,
     rbuf: BytesMut,
     cancel: CancelHandle,
+    /// Queries sent behind the running one whose results are still to be read
+    /// ([`PgConn::send_query_then`]).
+    queued: usize,
     /// Set by the engine once the session is set up.
     pub(crate) setup: Option<Setup>,
 }
@@ -266,6 +274,7 @@ impl PgConn {
                 pid: 0,
                 secret: 0,
             },
+            queued: 0,
             setup: None,
         };
         let mut buf = BytesMut::new();
@@ -279,7 +288,9 @@ impl PgConn {
             ("TimeZone", "UTC"),
             ("bytea_output", "hex"),
         ];
-        frontend::startup_message(params.iter().copied(), &mut buf).map_err(encode_err)?;
+        let options = p.options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        frontend::startup_message(params.iter().copied().chain(options), &mut buf)
+            .map_err(encode_err)?;
         conn.write(&buf).await?;
         conn.authenticate(p).await?;
         loop {
@@ -395,9 +406,50 @@ impl PgConn {
 
     /// Sends a simple `Query`; read the results with [`PgConn::next_event`] until `Ready`.
     pub(crate) async fn send_query(&mut self, sql: &str) -> Result<(), WireError> {
+        self.send_query_then(sql, &[]).await
+    }
+
+    /// [`send_query`](Self::send_query), with the queries `then` sent behind it in the same
+    /// write: the server runs them once `sql` is done, with no round trip in between. Read
+    /// `sql`'s events with [`next_event`](Self::next_event) up to its `Ready`, then `then`'s
+    /// results with [`read_queued`](Self::read_queued). Nothing is sent when a text cannot be
+    /// encoded.
+    pub(crate) async fn send_query_then(
+        &mut self,
+        sql: &str,
+        then: &[&str],
+    ) -> Result<(), WireError> {
         let mut buf = BytesMut::new();
         frontend::query(sql, &mut buf).map_err(encode_err)?;
-        Ok(self.write(&buf).await?)
+        for q in then {
+            frontend::query(q, &mut buf).map_err(encode_err)?;
+        }
+        self.write(&buf).await?;
+        self.queued = then.len();
+        Ok(())
+    }
+
+    /// Number of queries sent behind the last one whose results are still to be read.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Reads the results of the queries queued by [`send_query_then`](Self::send_query_then),
+    /// in order, as [`pipeline`](Self::pipeline) does.
+    pub(crate) async fn read_queued(
+        &mut self,
+    ) -> Result<Vec<Result<Vec<Vec<Option<String>>>, DbError>>, WireError> {
+        let mut out = Vec::with_capacity(self.queued);
+        while self.queued > 0 {
+            let result = self.read_cycle().await;
+            self.queued -= 1;
+            out.push(match result {
+                Ok(rows) => Ok(rows),
+                Err(WireError::Db(e)) => Err(e),
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(out)
     }
 
     /// The next event of the running query.
@@ -570,6 +622,7 @@ mod tests {
                 pid: 0,
                 secret: 0,
             },
+            queued: 0,
             setup: None,
         }
     }
@@ -608,6 +661,7 @@ mod tests {
             database: "db".into(),
             user: "role".into(),
             password: "s3cret-canary".into(),
+            options: Vec::new(),
         };
         assert!(!format!("{p:?}").contains("s3cret-canary"));
     }

@@ -163,6 +163,7 @@ impl Batch {
                 database: row.get(9),
                 user: row.get(11),
                 password: row.get(12),
+                options: Vec::new(),
             },
             schema: row.get(10),
         };
