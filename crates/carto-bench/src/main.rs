@@ -736,21 +736,20 @@ fn request_comparison(
 // ---------------------------------------------------------------------------------------
 // 3. The emulator against PostgreSQL.
 
-/// wrk's requests/s and p99 (ms).
+/// wrk's requests/s, p50 and p99 (ms), after a 2 s warm-up run (so the first logins of a
+/// role's sessions are not in the measured run).
 fn wrk(args: &Args, url: &str, auth: Option<&str>, script: &Path) -> BoxResult<(f64, f64, f64)> {
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t2",
-        "-c16",
-        &format!("-d{}s", args.seconds),
-        "--latency",
-        "-s",
-    ])
-    .arg(script);
-    if let Some(auth) = auth {
-        cmd.args(["-H", &format!("Authorization: {auth}")]);
-    }
-    let out = cmd.arg(url).stderr(Stdio::inherit()).output()?;
+    let run = |seconds: u64| {
+        let mut cmd = Command::new("wrk");
+        cmd.args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
+            .arg(script);
+        if let Some(auth) = auth {
+            cmd.args(["-H", &format!("Authorization: {auth}")]);
+        }
+        cmd.arg(url).stderr(Stdio::inherit()).output()
+    };
+    run(2)?;
+    let out = run(args.seconds)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let rps = text
         .lines()
