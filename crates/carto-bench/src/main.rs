@@ -128,8 +128,9 @@ struct OneDoc {
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// CPU seconds (user + system) of this process so far.
-fn cpu_seconds() -> f64 {
+/// Fields `first` and `first + 1` of `/proc/self/stat` (after the command name), in seconds
+/// (clock ticks, 100 Hz), added.
+fn stat_seconds(first: usize) -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -139,23 +140,19 @@ fn cpu_seconds() -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    // After the command name: state is field 0, utime 11, stime 12 (clock ticks, 100 Hz).
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(first) + ticks(first + 1)) / 100.0
 }
 
-/// CPU seconds (user + system) of the waited-for child processes of this process so far.
+/// CPU seconds (user + system) of this process so far: utime (11) and stime (12), counted
+/// after the command name.
+fn cpu_seconds() -> f64 {
+    stat_seconds(11)
+}
+
+/// CPU seconds (user + system) of the waited-for child processes of this process so far:
+/// cutime (13) and cstime (14).
 fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // cutime 13, cstime 14.
-    (ticks(13) + ticks(14)) / 100.0
+    stat_seconds(13)
 }
 
 /// Peak resident set of this process (VmHWM), in MiB.
