@@ -76,7 +76,9 @@ enum ChildCmd {
     /// Starts an emulator, prints its [`Served`] line, serves until stdin closes.
     #[command(hide = true)]
     Serve,
-    /// Decodes `sql` with the SDK (`buffered` or `streaming`) and prints a [`Measured`] line.
+    /// Decodes `sql` with the SDK (`buffered` or `streaming`), or measures a floor of that
+    /// decode (`read`: the body received by a bare ureq agent and dropped; `parse`: only
+    /// serde_json decoding the body, already in memory), and prints a [`Measured`] line.
     #[command(hide = true)]
     Decode {
         mode: String,
@@ -124,6 +126,12 @@ struct One {
 #[derive(Deserialize)]
 struct OneDoc {
     rows: Vec<One>,
+}
+
+/// The large result, for the floor of its decode (serde_json alone).
+#[derive(Deserialize)]
+struct BenchDoc {
+    rows: Vec<BenchRow>,
 }
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -374,7 +382,7 @@ fn long_options() -> ClientOptions {
 fn decode_child(mode: &str, url: &str, token: &str, sql: &str) -> BoxResult<()> {
     let client = carto::blocking::Client::with_options(credentials(url, token)?, long_options())?;
     let sql_client = client.sql();
-    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    let (mut cpu0, mut t0) = (cpu_seconds(), Instant::now());
     let mut rows = 0u64;
     let mut check = 0.0f64;
     let mut fold = |r: &BenchRow| {
@@ -390,6 +398,16 @@ fn decode_child(mode: &str, url: &str, token: &str, sql: &str) -> BoxResult<()> 
             for row in sql_client.query_rows::<BenchRow>(sql, &QueryOptions::default())? {
                 fold(&row?);
             }
+        }
+        "read" => {
+            let bytes = Bare::from_parts(url, token).sql_to_sink(sql)?;
+            check = bytes as f64;
+        }
+        "parse" => {
+            let body = Bare::from_parts(url, token).sql(sql)?;
+            (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let doc: BenchDoc = serde_json::from_slice(&body)?;
+            doc.rows.iter().for_each(&mut fold);
         }
         other => return Err(format!("unknown mode {other}").into()),
     }
@@ -500,9 +518,12 @@ fn decode_comparison(args: &Args, served: &Served, report: &mut Report) -> BoxRe
         println!("  Python SDK skipped: {why}");
     }
     let (mut buffered, mut streaming, mut py) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut read, mut parse) = (Vec::new(), Vec::new());
     for _ in 0..args.runs.max(1) {
         buffered.push(decode_in_child("buffered", served, sql)?);
         streaming.push(decode_in_child("streaming", served, sql)?);
+        read.push(decode_in_child("read", served, sql)?);
+        parse.push(decode_in_child("parse", served, sql)?);
         if let Ok(python) = &python {
             py.push(python_decode(python, served, sql)?);
         }
@@ -516,12 +537,37 @@ fn decode_comparison(args: &Args, served: &Served, report: &mut Report) -> BoxRe
         "  streaming: {:.3} s CPU, {:.3} s wall, {:.1} MiB peak",
         s.cpu, s.wall, s.peak_mb
     );
+    let (r, f) = (medians(&read), medians(&parse));
+    println!(
+        "  floors: the body received by a bare ureq agent and dropped {:.3} s CPU; serde_json \
+         decoding it from memory {:.3} s CPU",
+        r.cpu, f.cpu
+    );
     if !py.is_empty() {
         let p = medians(&py);
         println!(
             "  Python SDK: {:.3} s CPU, {:.3} s wall, {:.1} MiB peak, {} rows",
             p.cpu, p.wall, p.peak_mb, p.rows
         );
+        for (what, floor) in [
+            (
+                "floor: body received (bare ureq) and dropped, CPU vs Python",
+                r.cpu,
+            ),
+            (
+                "floor: serde_json::from_slice of the body in memory, CPU vs Python",
+                f.cpu,
+            ),
+            ("floor: the two together, CPU vs Python", r.cpu + f.cpu),
+        ] {
+            report.add(
+                what,
+                format!("{floor:.3} s"),
+                format!("{:.3} s", p.cpu),
+                floor / p.cpu,
+                "-",
+            );
+        }
         report.add(
             "typed decode, client CPU (query vs Python SQLClient.send)",
             format!("{:.3} s", b.cpu),
@@ -567,17 +613,21 @@ struct Bare {
 
 impl Bare {
     fn new(served: &Served) -> Self {
-        let base = BaseUrl::parse_allow_http(&served.url).expect("emulator URL");
+        Self::from_parts(&served.url, &served.token)
+    }
+
+    fn from_parts(url: &str, token: &str) -> Self {
+        let base = BaseUrl::parse_allow_http(url).expect("emulator URL");
         let user = base.username().to_owned();
         let auth = format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", served.token))
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
         );
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build();
         Self {
-            url: format!("{}/api/v2/sql", served.url.trim_end_matches('/')),
+            url: format!("{}/api/v2/sql", url.trim_end_matches('/')),
             auth,
             ureq: ureq::Agent::new_with_config(config),
         }
@@ -599,6 +649,20 @@ impl Bare {
             return Err(format!("{q}: {}", String::from_utf8_lossy(&body)).into());
         }
         Ok(body)
+    }
+
+    /// Runs `q` and drops its body as it arrives: the bytes received.
+    fn sql_to_sink(&self, q: &str) -> BoxResult<u64> {
+        let mut response = self
+            .ureq
+            .post(&self.url)
+            .header("Authorization", &self.auth)
+            .send_form([("q", q)])?;
+        if !response.status().is_success() {
+            return Err(format!("{q}: status {}", response.status()).into());
+        }
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        Ok(std::io::copy(&mut reader, &mut std::io::sink())?)
     }
 
     fn select1(&self) -> BoxResult<i32> {

@@ -3,6 +3,7 @@
 //! client identification.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -66,6 +67,33 @@ pub struct RequestContext {
     user_agent: String,
     client_id: Option<String>,
     retry: RetryPolicy,
+    /// The headers every request carries, made at its first request (or what is not a
+    /// valid header value: what, why).
+    headers: OnceLock<Result<FixedHeaders, (&'static str, &'static str)>>,
+}
+
+/// The `Authorization` (Basic, marked sensitive) and `User-Agent` values of a context.
+#[derive(Clone)]
+struct FixedHeaders {
+    basic: HeaderValue,
+    user_agent: HeaderValue,
+}
+
+impl FixedHeaders {
+    fn new(
+        credentials: &Credentials,
+        user_agent: &str,
+    ) -> Result<Self, (&'static str, &'static str)> {
+        let token = credentials.token().expose_secret();
+        let raw = format!("{}:{token}", credentials.username());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+        let mut basic = HeaderValue::from_str(&format!("Basic {encoded}"))
+            .map_err(|_| ("API key", "the token cannot be sent in a header"))?;
+        basic.set_sensitive(true);
+        let user_agent = HeaderValue::from_str(user_agent)
+            .map_err(|_| ("user agent", "not a valid header value"))?;
+        Ok(Self { basic, user_agent })
+    }
 }
 
 impl RequestContext {
@@ -78,7 +106,16 @@ impl RequestContext {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             client_id: Some(DEFAULT_CLIENT_ID.to_owned()),
             retry: RetryPolicy::default(),
+            headers: OnceLock::new(),
         }
+    }
+
+    /// The fixed headers, made at the first request.
+    fn fixed_headers(&self) -> Result<&FixedHeaders, Error> {
+        self.headers
+            .get_or_init(|| FixedHeaders::new(&self.credentials, &self.user_agent))
+            .as_ref()
+            .map_err(|&(what, why)| Error::invalid(what, why))
     }
 
     /// Sets how requests are retried ([`RetryPolicy::none`] sends each once).
@@ -101,6 +138,7 @@ impl RequestContext {
     /// Sets the `User-Agent`.
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self.headers = OnceLock::new();
         self
     }
 
@@ -113,6 +151,7 @@ impl RequestContext {
     /// Replaces the credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self.headers = OnceLock::new();
         self
     }
 
@@ -255,14 +294,7 @@ impl RequestBuilder<'_> {
         let mut headers = self.headers;
         match ctx.auth {
             AuthPlacement::BasicHeader => {
-                let raw = format!("{}:{}", creds.username(), token);
-                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-                let mut value =
-                    HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
-                        Error::invalid("API key", "the token cannot be sent in a header")
-                    })?;
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
+                headers.insert(AUTHORIZATION, ctx.fixed_headers()?.basic.clone());
             }
             AuthPlacement::QueryParam => query.push(("api_key".into(), token.to_owned())),
             AuthPlacement::BodyField => match &mut body {
@@ -281,9 +313,7 @@ impl RequestBuilder<'_> {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
-        let user_agent = HeaderValue::from_str(&ctx.user_agent)
-            .map_err(|_| Error::invalid("user agent", "not a valid header value"))?;
-        headers.insert(USER_AGENT, user_agent);
+        headers.insert(USER_AGENT, ctx.fixed_headers()?.user_agent.clone());
         let data = match body {
             Body::Empty => Vec::new(),
             Body::Json(map) => {
@@ -410,6 +440,37 @@ mod tests {
             "tok",
         );
         RequestContext::new(creds).with_auth_placement(auth)
+    }
+
+    #[test]
+    fn fixed_headers_follow_the_credentials_and_user_agent_set_after_a_request() {
+        let header = |ctx: &RequestContext, name| {
+            let req = ctx.request(Method::GET, &["api", "v2", "sql"]).build();
+            req.map(|r| r.headers().get(name).cloned())
+        };
+        let ctx = ctx(AuthPlacement::BasicHeader);
+        assert_eq!(
+            header(&ctx, AUTHORIZATION).unwrap().unwrap(),
+            "Basic Ym9iOnRvaw=="
+        );
+        let other = Credentials::new(
+            BaseUrl::parse("https://h.example.com/user/eve").unwrap(),
+            "other",
+        );
+        let ctx = ctx.with_credentials(other);
+        // "eve:other"
+        assert_eq!(
+            header(&ctx, AUTHORIZATION).unwrap().unwrap(),
+            "Basic ZXZlOm90aGVy"
+        );
+        let ctx = ctx.with_user_agent("mine/1.0");
+        assert_eq!(header(&ctx, USER_AGENT).unwrap().unwrap(), "mine/1.0");
+        let bad = ctx.clone().with_user_agent("bad\nagent");
+        let err = header(&bad, USER_AGENT).unwrap_err();
+        assert!(err.to_string().contains("user agent"), "{err}");
+        // A key placed elsewhere is no header.
+        let in_query = ctx.with_auth_placement(AuthPlacement::QueryParam);
+        assert_eq!(header(&in_query, AUTHORIZATION).unwrap(), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::geojson::{Feature, FeatureCollection};
 use crate::response::{SqlResponse, decode_features, decode_sql};
-use crate::rows::RowDecoder;
+use crate::rows::{RowDecoder, WholeRows};
 
 /// Queries at least this long (in bytes) are always POSTed, as the official SDK does.
 pub const MAX_GET_QUERY_LEN: usize = 1024;
@@ -317,21 +317,21 @@ pub(crate) struct WholeJsonQuery<T>(pub(crate) JsonQuery<T>);
 impl<T: DeserializeOwned> WholeJsonQuery<T> {
     /// The response from what [`send_collect`](carto_transport::send_collect) read.
     pub(crate) fn response(
-        (rows, mut decoder): carto_transport::Collected<RowDecoder<T>>,
+        (rows, mut decoder): carto_transport::Collected<WholeRows<T>>,
     ) -> SqlResponse<T> {
         SqlResponse::new(rows, decoder.take_summary().unwrap_or_default())
     }
 }
 
 impl<T: DeserializeOwned> StreamingEndpoint for WholeJsonQuery<T> {
-    type Decoder = RowDecoder<T>;
+    type Decoder = WholeRows<T>;
 
     fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error> {
         StreamingEndpoint::to_request(&self.0, ctx)
     }
 
-    fn decoder(&self, head: &http::response::Parts) -> Result<RowDecoder<T>, Error> {
-        Ok(RowDecoder::whole(head.status))
+    fn decoder(&self, head: &http::response::Parts) -> Result<WholeRows<T>, Error> {
+        Ok(WholeRows::new(head.status))
     }
 
     fn is_idempotent(&self) -> bool {

@@ -148,6 +148,19 @@ pub struct SqlResponse<T> {
 }
 
 impl<T> SqlResponse<T> {
+    /// The rows and the rest.
+    pub(crate) fn into_parts(self) -> (Vec<T>, SqlSummary) {
+        let summary = SqlSummary {
+            time: self.time,
+            fields: self.fields,
+            total_rows: self.total_rows,
+            notices: self.notices,
+            warnings: self.warnings,
+            infos: self.infos,
+        };
+        (self.rows, summary)
+    }
+
     pub(crate) fn new(rows: Vec<T>, summary: SqlSummary) -> Self {
         Self {
             rows,
@@ -254,6 +267,18 @@ struct Document<R, F> {
 }
 
 impl<R, F> Document<R, F> {
+    /// Everything but the rows, the features and the error.
+    fn into_summary(self) -> SqlSummary {
+        SqlSummary {
+            time: self.time,
+            fields: self.fields,
+            total_rows: self.total_rows,
+            notices: self.notices,
+            warnings: self.warnings,
+            infos: self.infos,
+        }
+    }
+
     /// The error the document carries, as [`Envelope::take_error`].
     fn take_error(&mut self, status: StatusCode) -> Option<Error> {
         sql_error(
@@ -309,15 +334,8 @@ pub(crate) fn decode_sql<T: DeserializeOwned>(
         if let Some(err) = doc.take_error(status) {
             return Err(err);
         }
-        return Ok(SqlResponse {
-            rows: doc.rows.unwrap_or_default(),
-            time: doc.time,
-            fields: doc.fields,
-            total_rows: doc.total_rows,
-            notices: doc.notices,
-            warnings: doc.warnings,
-            infos: doc.infos,
-        });
+        let rows = doc.rows.take().unwrap_or_default();
+        return Ok(SqlResponse::new(rows, doc.into_summary()));
     }
     let mut env = envelope(status, body)?;
     if let Some(err) = env.take_error(status) {
@@ -330,8 +348,16 @@ pub(crate) fn decode_sql<T: DeserializeOwned>(
     Ok(SqlResponse::new(rows, env.summary))
 }
 
-/// Decodes the trailer of a streamed document (everything but the rows).
+/// Decodes the trailer of a streamed document (everything but the rows): in one pass
+/// first, then, when that fails, through the envelope for the error's JSON path.
 pub(crate) fn decode_summary(status: StatusCode, body: &[u8]) -> Result<SqlSummary, Error> {
+    let text = utf8(status, body)?;
+    if let Ok(mut doc) = serde_json::from_str::<Document<IgnoredAny, IgnoredAny>>(text) {
+        return match doc.take_error(status) {
+            Some(err) => Err(err),
+            None => Ok(doc.into_summary()),
+        };
+    }
     let mut env = envelope(status, body)?;
     match env.take_error(status) {
         Some(err) => Err(err),

@@ -520,7 +520,12 @@ where
     }
 }
 
+/// The largest read of a blocking body.
 const CHUNK: usize = 64 * 1024;
+
+/// The first read of a blocking body; each read that fills the buffer doubles it, up to
+/// [`CHUNK`] (a small answer does not pay for a large buffer).
+const FIRST_CHUNK: usize = 2 * 1024;
 
 /// Where a decoded body stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -619,11 +624,17 @@ impl<D: BodyDecoder> Iterator for Decoded<D> {
                 Step::Read => {}
             }
             if self.buf.is_empty() {
-                self.buf = vec![0; CHUNK];
+                self.buf = vec![0; FIRST_CHUNK];
             }
             let read = match self.reader.read(&mut self.buf) {
                 Ok(0) => Ok(None),
-                Ok(n) => Ok(Some(&self.buf[..n])),
+                Ok(n) => {
+                    // A read that fills the buffer: the body is large, read more at once.
+                    if n == self.buf.len() && n < CHUNK {
+                        self.buf.resize(n * 2, 0);
+                    }
+                    Ok(Some(&self.buf[..n]))
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => Err(TransportError::from_io(e)),
             };
