@@ -76,7 +76,8 @@ enum ChildCmd {
     /// Starts an emulator, prints its [`Served`] line, serves until stdin closes.
     #[command(hide = true)]
     Serve,
-    /// Decodes `sql` with the SDK (`buffered` or `streaming`), or measures a floor of that
+    /// Decodes `sql` with the SDK (`buffered` or `streaming` rows, `arrow-json` or
+    /// `arrow-copy` record batches), or measures a floor of that
     /// decode (`read`: the body received by a bare ureq agent and dropped; `parse`: only
     /// serde_json decoding the body, already in memory), and prints a [`Measured`] line.
     #[command(hide = true)]
@@ -399,6 +400,19 @@ fn decode_child(mode: &str, url: &str, token: &str, sql: &str) -> BoxResult<()> 
                 fold(&row?);
             }
         }
+        "arrow-json" | "arrow-copy" => {
+            let options = carto::arrow::ArrowOptions::default();
+            let batches = if mode == "arrow-json" {
+                sql_client.query_arrow(sql, &options)?
+            } else {
+                client.copy().copy_to_arrow(sql, &options)?
+            };
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                check += batch.num_columns() as f64;
+            }
+        }
         "read" => {
             let bytes = Bare::from_parts(url, token).sql_to_sink(sql)?;
             check = bytes as f64;
@@ -519,11 +533,14 @@ fn decode_comparison(args: &Args, served: &Served, report: &mut Report) -> BoxRe
     }
     let (mut buffered, mut streaming, mut py) = (Vec::new(), Vec::new(), Vec::new());
     let (mut read, mut parse) = (Vec::new(), Vec::new());
+    let (mut arrow_json, mut arrow_copy) = (Vec::new(), Vec::new());
     for _ in 0..args.runs.max(1) {
         buffered.push(decode_in_child("buffered", served, sql)?);
         streaming.push(decode_in_child("streaming", served, sql)?);
         read.push(decode_in_child("read", served, sql)?);
         parse.push(decode_in_child("parse", served, sql)?);
+        arrow_json.push(decode_in_child("arrow-json", served, sql)?);
+        arrow_copy.push(decode_in_child("arrow-copy", served, sql)?);
         if let Ok(python) = &python {
             py.push(python_decode(python, served, sql)?);
         }
@@ -538,6 +555,13 @@ fn decode_comparison(args: &Args, served: &Served, report: &mut Report) -> BoxRe
         s.cpu, s.wall, s.peak_mb
     );
     let (r, f) = (medians(&read), medians(&parse));
+    let (aj, ac) = (medians(&arrow_json), medians(&arrow_copy));
+    for (what, m) in [("query_arrow (JSON)", aj), ("copy_to_arrow (COPY CSV)", ac)] {
+        println!(
+            "  Arrow batches, {what}: {:.3} s CPU, {:.3} s wall, {:.1} MiB peak, {} rows",
+            m.cpu, m.wall, m.peak_mb, m.rows
+        );
+    }
     println!(
         "  floors: the body received by a bare ureq agent and dropped {:.3} s CPU; serde_json \
          decoding it from memory {:.3} s CPU",
@@ -549,6 +573,25 @@ fn decode_comparison(args: &Args, served: &Served, report: &mut Report) -> BoxRe
             "  Python SDK: {:.3} s CPU, {:.3} s wall, {:.1} MiB peak, {} rows",
             p.cpu, p.wall, p.peak_mb, p.rows
         );
+        for (what, m) in [
+            ("Arrow batches, query_arrow (JSON) vs Python", aj),
+            ("Arrow batches, copy_to_arrow (COPY CSV) vs Python", ac),
+        ] {
+            report.add(
+                &format!("{what}, CPU"),
+                format!("{:.3} s", m.cpu),
+                format!("{:.3} s", p.cpu),
+                m.cpu / p.cpu,
+                "-",
+            );
+            report.add(
+                &format!("{what}, peak RSS"),
+                format!("{:.1} MiB", m.peak_mb),
+                format!("{:.1} MiB", p.peak_mb),
+                m.peak_mb / p.peak_mb,
+                "-",
+            );
+        }
         for (what, floor) in [
             (
                 "floor: body received (bare ureq) and dropped, CPU vs Python",
