@@ -152,10 +152,15 @@ fn stat_seconds(first: usize) -> f64 {
     (ticks(first) + ticks(first + 1)) / 100.0
 }
 
-/// CPU seconds (user + system) of this process so far: utime (11) and stime (12), counted
-/// after the command name.
+/// CPU seconds (user + system) of this process so far, every thread, to the nanosecond
+/// (`CLOCK_PROCESS_CPUTIME_ID`; `/proc/self/stat` counts in 10 ms ticks), or utime (11)
+/// and stime (12) of `/proc/self/stat` if the clock is missing.
 fn cpu_seconds() -> f64 {
-    stat_seconds(11)
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).map_or_else(
+        |_| stat_seconds(11),
+        |t| t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9,
+    )
 }
 
 /// CPU seconds (user + system) of the waited-for child processes of this process so far:
