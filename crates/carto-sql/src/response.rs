@@ -148,19 +148,6 @@ pub struct SqlResponse<T> {
 }
 
 impl<T> SqlResponse<T> {
-    /// The rows and the rest.
-    pub(crate) fn into_parts(self) -> (Vec<T>, SqlSummary) {
-        let summary = SqlSummary {
-            time: self.time,
-            fields: self.fields,
-            total_rows: self.total_rows,
-            notices: self.notices,
-            warnings: self.warnings,
-            infos: self.infos,
-        };
-        (self.rows, summary)
-    }
-
     pub(crate) fn new(rows: Vec<T>, summary: SqlSummary) -> Self {
         Self {
             rows,
@@ -329,13 +316,21 @@ pub(crate) fn decode_sql<T: DeserializeOwned>(
     status: StatusCode,
     body: &[u8],
 ) -> Result<SqlResponse<T>, Error> {
+    decode_sql_parts(status, body).map(|(rows, summary)| SqlResponse::new(rows, summary))
+}
+
+/// [`decode_sql`], the rows apart from the rest.
+pub(crate) fn decode_sql_parts<T: DeserializeOwned>(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<(Vec<T>, SqlSummary), Error> {
     let text = utf8(status, body)?;
     if let Ok(mut doc) = serde_json::from_str::<Document<T, IgnoredAny>>(text) {
         if let Some(err) = doc.take_error(status) {
             return Err(err);
         }
         let rows = doc.rows.take().unwrap_or_default();
-        return Ok(SqlResponse::new(rows, doc.into_summary()));
+        return Ok((rows, doc.into_summary()));
     }
     let mut env = envelope(status, body)?;
     if let Some(err) = env.take_error(status) {
@@ -345,7 +340,7 @@ pub(crate) fn decode_sql<T: DeserializeOwned>(
         Some(raw) => decode_at(status, "rows", raw.get(), body)?,
         None => Vec::new(),
     };
-    Ok(SqlResponse::new(rows, env.summary))
+    Ok((rows, env.summary))
 }
 
 /// Decodes the trailer of a streamed document (everything but the rows): in one pass

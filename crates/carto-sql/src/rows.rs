@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use carto_transport::BodyDecoder;
 
-use crate::response::{SqlSummary, decode_sql, decode_summary};
+use crate::response::{SqlSummary, decode_sql_parts, decode_summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -807,9 +807,8 @@ impl<T: DeserializeOwned> BodyDecoder for WholeRows<T> {
                 rows,
                 summary,
             } => {
-                let response = decode_sql::<T>(*status, body)?;
+                let (decoded, rest) = decode_sql_parts::<T>(*status, body)?;
                 *body = Vec::new();
-                let (decoded, rest) = response.into_parts();
                 *rows = decoded.into_iter();
                 *summary = Some(rest);
                 Ok(())
