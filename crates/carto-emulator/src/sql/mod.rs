@@ -394,7 +394,14 @@ fn path_element(schema: &str) -> String {
 
 /// The settings a session logged in with, as one comparable text.
 fn settings_key(options: &[(String, String)]) -> String {
-    options.iter().map(|(k, v)| format!("{k}={v};")).collect()
+    let mut key = String::with_capacity(options.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (k, v) in options {
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+        key.push(';');
+    }
+    key
 }
 
 /// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
@@ -521,21 +528,44 @@ fn channel_body(rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Body {
 fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
     let mut response = Response::new(channel_body(body_rx));
     let headers = response.headers_mut();
+    // Room for the SQL API's headers (these two, Vary, the user's and CORS): no regrowth.
+    headers.reserve(12);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(p.format.content_type()),
     );
-    let disposition = format!(
-        "{}; filename={}.{}; modification-date=\"{}\";",
-        if p.attachment { "attachment" } else { "inline" },
-        p.filename,
-        p.format.extension(),
-        chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT"),
-    );
+    let disposition = with_http_date(|date| {
+        format!(
+            "{}; filename={}.{}; modification-date=\"{date}\";",
+            if p.attachment { "attachment" } else { "inline" },
+            p.filename,
+            p.format.extension(),
+        )
+    });
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+/// Calls `f` with the current time as an HTTP date (`Tue, 01 Dec 2026 10:00:00 GMT`),
+/// formatted at most once a second per thread.
+fn with_http_date<T>(f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static DATE: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now.timestamp() {
+            *cached = (
+                now.timestamp(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            );
+        }
+        f(&cached.1)
+    })
 }
 
 /// How often, at most, the resets of one role's sessions look for role-level settings
@@ -1158,6 +1188,18 @@ mod tests {
         assert_eq!(path_element("Alice"), "\"Alice\"");
         assert_eq!(path_element("2x"), "\"2x\"");
         assert_eq!(path_element("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn the_http_date_is_the_current_second() {
+        let before = chrono::Utc::now().timestamp();
+        let date = with_http_date(str::to_owned);
+        let after = chrono::Utc::now().timestamp();
+        let parsed = chrono::DateTime::parse_from_rfc2822(&date.replace("GMT", "+0000"))
+            .expect("an HTTP date")
+            .timestamp();
+        assert!((before..=after).contains(&parsed), "{date}");
+        assert!(date.ends_with(" GMT"), "{date}");
     }
 
     #[test]
