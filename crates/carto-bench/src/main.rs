@@ -87,6 +87,11 @@ enum ChildCmd {
         token: String,
         sql: String,
     },
+    /// Serves a fixed answer ([`FixedAnswer`], as JSON) to every request with a bare axum
+    /// server, prints its address, serves until stdin closes: the HTTP ceiling of the
+    /// emulator's SQL API.
+    #[command(hide = true)]
+    ServeFixed { answer: String },
 }
 
 /// What the emulator child tells the bench.
@@ -98,6 +103,9 @@ struct Served {
     pg_port: u16,
     pg_user: String,
     pg_password: String,
+    /// The emulator's process id (its CPU is read from `/proc/<pid>/stat`).
+    #[serde(default)]
+    pid: u32,
 }
 
 /// One decode run: client CPU seconds and wall seconds of the call, peak RSS of the process.
@@ -267,6 +275,7 @@ fn main() -> BoxResult<()> {
             token,
             sql,
         }) => return decode_child(mode, url, token, sql),
+        Some(ChildCmd::ServeFixed { answer }) => return serve_fixed(answer),
         None => {}
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -344,6 +353,7 @@ fn serve() -> BoxResult<()> {
         pg_port: pg.port(),
         pg_user: pg.superuser().to_owned(),
         pg_password: pg.superuser_password().to_owned(),
+        pid: std::process::id(),
     };
     println!("{}", serde_json::to_string(&served)?);
     io::stdout().flush()?;
@@ -845,9 +855,38 @@ fn request_comparison(
 // ---------------------------------------------------------------------------------------
 // 3. The emulator against PostgreSQL.
 
+/// One measured wrk run.
+#[derive(Clone, Copy)]
+struct WrkRun {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    /// Requests answered in the measured run.
+    requests: f64,
+    /// CPU seconds (user + system) the server process `pid` took during the measured run.
+    server_cpu: Option<f64>,
+}
+
+/// CPU seconds (user + system) of process `pid` so far (fields 14 and 15 of
+/// `/proc/<pid>/stat`, clock ticks at 100 Hz); `None` when it cannot be read.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// wrk's requests/s, p50 and p99 (ms), after a 2 s warm-up run (so the first logins of a
-/// role's sessions are not in the measured run).
-fn wrk(args: &Args, url: &str, auth: Option<&str>, script: &Path) -> BoxResult<(f64, f64, f64)> {
+/// role's sessions are not in the measured run); with `pid`, the CPU that process took
+/// during the measured run.
+fn wrk(
+    args: &Args,
+    url: &str,
+    auth: Option<&str>,
+    script: &Path,
+    pid: Option<u32>,
+) -> BoxResult<WrkRun> {
     let run = |seconds: u64| {
         let mut cmd = Command::new("wrk");
         cmd.args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
@@ -858,13 +897,21 @@ fn wrk(args: &Args, url: &str, auth: Option<&str>, script: &Path) -> BoxResult<(
         cmd.arg(url).stderr(Stdio::inherit()).output()
     };
     run(2)?;
+    let cpu0 = pid.and_then(process_cpu_seconds);
     let out = run(args.seconds)?;
+    let cpu1 = pid.and_then(process_cpu_seconds);
     let text = String::from_utf8_lossy(&out.stdout);
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .ok_or("no Requests/sec in wrk's output")?;
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     let ms = |label: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(label))
@@ -885,7 +932,126 @@ fn wrk(args: &Args, url: &str, auth: Option<&str>, script: &Path) -> BoxResult<(
     if non2xx {
         println!("  wrk saw non-2xx answers:\n{text}");
     }
-    Ok((rps, ms("50%"), ms("99%")))
+    Ok(WrkRun {
+        rps,
+        p50: ms("50%"),
+        p99: ms("99%"),
+        requests,
+        server_cpu: cpu0.zip(cpu1).map(|(a, b)| b - a),
+    })
+}
+
+/// The emulator's answer to one SQL API request, replayed by [`serve_fixed`]: status,
+/// headers as sent (but `date`, which hyper writes, and the framing headers) and body.
+#[derive(Serialize, Deserialize)]
+struct FixedAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// Sent as one chunk of a chunked body, as the emulator streams its answers.
+    chunked: bool,
+}
+
+/// The emulator's answer to `SELECT 1` (the request wrk sends), as [`FixedAnswer`].
+fn capture_answer(bare: &Bare) -> BoxResult<FixedAnswer> {
+    let mut response = bare
+        .ureq
+        .post(&bare.url)
+        .header("Authorization", &bare.auth)
+        .send_form([("q", "SELECT 1")])?;
+    let chunked = response
+        .headers()
+        .get("transfer-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "date" | "transfer-encoding" | "content-length" | "connection"
+            )
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string()?;
+    Ok(FixedAnswer {
+        status,
+        headers,
+        body,
+        chunked,
+    })
+}
+
+/// The `serve-fixed` child: a bare axum server on a tokio runtime like the emulator's (two
+/// workers) that reads each request's body and answers `answer`; no PostgreSQL.
+fn serve_fixed(answer: &str) -> BoxResult<()> {
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderName, HeaderValue, StatusCode};
+    let answer: FixedAnswer = serde_json::from_str(answer)?;
+    let status = StatusCode::from_u16(answer.status)?;
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in &answer.headers {
+        headers.append(
+            HeaderName::from_bytes(name.as_bytes())?,
+            HeaderValue::from_str(value)?,
+        );
+    }
+    let body = Bytes::from(answer.body);
+    let chunked = answer.chunked;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    println!("http://{}/api/v2/sql", listener.local_addr()?);
+    io::stdout().flush()?;
+    let handler = move |request: axum::extract::Request| {
+        let (headers, body) = (headers.clone(), body.clone());
+        async move {
+            // Read the request as the emulator does, then answer.
+            let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
+            let body = if chunked {
+                Body::from_stream(futures_util::stream::once(async move {
+                    Ok::<_, std::io::Error>(body)
+                }))
+            } else {
+                Body::from(body)
+            };
+            let mut response = axum::response::Response::new(body);
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut sink = Vec::new();
+    let _ = io::stdin().read_to_end(&mut sink);
+    drop(runtime);
+    Ok(())
+}
+
+/// Starts the `serve-fixed` child: the child and its URL.
+fn start_fixed(answer: &FixedAnswer) -> BoxResult<(Child, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("serve-fixed")
+        .arg(serde_json::to_string(answer)?)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut line = String::new();
+    io::BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    if !line.starts_with("http://") {
+        return Err("the fixed-answer server did not start".into());
+    }
+    Ok((child, line.trim().to_owned()))
 }
 
 /// pgbench's tps (without connection time) and average latency (ms).
@@ -938,21 +1104,48 @@ fn emulator_comparison(
         println!("  pgbench not installed: the load comparison is skipped");
     }
     if has_wrk && has_pgbench {
+        let reset = dir.join("select1_discard.sql");
+        std::fs::write(&reset, "SELECT 1;\nDISCARD ALL;\n")?;
+        let (mut fixed, url) = start_fixed(&capture_answer(bare)?)?;
+        let fixed_pid = fixed.id();
+        let emulator_pid = (served.pid != 0).then_some(served.pid);
         let (mut master, mut public, mut pg) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..args.runs.max(1) {
-            master.push(wrk(args, &bare.url, Some(&bare.auth), &lua)?);
-            public.push(wrk(args, &bare.url, None, &lua)?);
-            pg.push(pgbench(args, served, &select1)?);
-        }
+        let (mut http, mut pg_reset) = (Vec::new(), Vec::new());
+        let mut runs = || -> BoxResult<()> {
+            for _ in 0..args.runs.max(1) {
+                master.push(wrk(args, &bare.url, Some(&bare.auth), &lua, emulator_pid)?);
+                public.push(wrk(args, &bare.url, None, &lua, emulator_pid)?);
+                pg.push(pgbench(args, served, &select1)?);
+                http.push(wrk(args, &url, Some(&bare.auth), &lua, Some(fixed_pid))?);
+                pg_reset.push(pgbench(args, served, &reset)?);
+            }
+            Ok(())
+        };
+        let result = runs();
+        drop(fixed.stdin.take());
+        let _ = fixed.wait();
+        result?;
         let tps = median(pg.iter().map(|p| p.0).collect());
         let pg_lat = median(pg.iter().map(|p| p.1).collect());
         println!("  pgbench SELECT 1, 16 clients: {tps:.0} tps, {pg_lat:.2} ms average latency");
+        // CPU microseconds per request of the serving process, when it could be read.
+        let cpu_us = |v: &[WrkRun]| {
+            let per: Vec<f64> = v
+                .iter()
+                .filter_map(|r| r.server_cpu.map(|c| c * 1e6 / r.requests))
+                .filter(|x| x.is_finite())
+                .collect();
+            (!per.is_empty()).then(|| median(per))
+        };
         for (label, v) in [("master key", &master), ("Default public key", &public)] {
-            let rps = median(v.iter().map(|x| x.0).collect());
-            let p50 = median(v.iter().map(|x| x.1).collect());
-            let p99 = median(v.iter().map(|x| x.2).collect());
+            let rps = median(v.iter().map(|x| x.rps).collect());
+            let p50 = median(v.iter().map(|x| x.p50).collect());
+            let p99 = median(v.iter().map(|x| x.p99).collect());
+            let cpu = cpu_us(v).map_or(String::new(), |us| {
+                format!(", emulator CPU {us:.0} µs/request")
+            });
             println!(
-                "  wrk SELECT 1, 16 connections, {label}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms"
+                "  wrk SELECT 1, 16 connections, {label}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms{cpu}"
             );
             report.add(
                 &format!("emulator SELECT 1 at 16 connections, {label} vs pgbench"),
@@ -962,6 +1155,48 @@ fn emulator_comparison(
                 ">= 0.50",
             );
         }
+        // The two ceilings: the emulator's HTTP side alone, its PostgreSQL side alone.
+        let http_rps = median(http.iter().map(|x| x.rps).collect());
+        let http_p99 = median(http.iter().map(|x| x.p99).collect());
+        let http_cpu = cpu_us(&http).map_or(String::new(), |us| {
+            format!(", server CPU {us:.0} µs/request")
+        });
+        println!(
+            "  ceiling, HTTP alone (bare axum, the emulator's SELECT 1 answer, no PostgreSQL): {http_rps:.0} req/s, p99 {http_p99:.2} ms{http_cpu}"
+        );
+        report.add(
+            "reference: HTTP alone (bare axum, same answer) vs pgbench",
+            format!("{http_rps:.0} req/s (p99 {http_p99:.1} ms)"),
+            format!("{tps:.0} tps"),
+            http_rps / tps,
+            "-",
+        );
+        let reset_tps = median(pg_reset.iter().map(|p| p.0).collect());
+        let reset_lat = median(pg_reset.iter().map(|p| p.1).collect());
+        println!(
+            "  ceiling, PostgreSQL with the reset (pgbench SELECT 1; DISCARD ALL;): {reset_tps:.0} tps, {reset_lat:.2} ms average latency"
+        );
+        report.add(
+            "reference: pgbench SELECT 1 + DISCARD ALL vs pgbench SELECT 1",
+            format!("{reset_tps:.0} tps"),
+            format!("{tps:.0} tps"),
+            reset_tps / tps,
+            "-",
+        );
+        // On shared cores the two sides' CPU per request adds up: the rate with both is at
+        // most about the harmonic combination of the two ceilings.
+        let both = 1.0 / (1.0 / http_rps + 1.0 / reset_tps);
+        println!(
+            "  the two together (1 / (1/HTTP + 1/PostgreSQL with the reset)): {both:.0} req/s, {:.2} of pgbench SELECT 1",
+            both / tps
+        );
+        report.add(
+            "reference: harmonic of the two ceilings vs pgbench",
+            format!("{both:.0} req/s"),
+            format!("{tps:.0} tps"),
+            both / tps,
+            "-",
+        );
     }
     if have("curl") && have("psql") {
         let db = String::from_utf8_lossy(&bare.sql("SELECT current_database() AS db")?).to_string();

@@ -105,21 +105,22 @@ pub fn parse_basic_rails(authorization: &str) -> Option<BasicCredentials> {
 
 fn lenient_base64(text: &str) -> Option<String> {
     // Node's and Ruby's decoders accept the URL-safe alphabet and missing padding.
-    let normalized: String = text
-        .chars()
-        .filter_map(|c| match c {
-            '-' => Some('+'),
-            '_' => Some('/'),
-            '.' | '~' => None,
-            c => Some(c),
-        })
-        .collect();
-    let engine = base64::engine::GeneralPurpose::new(
+    let mut normalized = Vec::with_capacity(text.len());
+    normalized.extend(text.bytes().filter_map(|b| match b {
+        b'-' => Some(b'+'),
+        b'_' => Some(b'/'),
+        b'.' | b'~' => None,
+        b => Some(b),
+    }));
+    // Built once: `GeneralPurpose::new` fills the decode table.
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_allow_trailing_bits(true)
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
+    static LENIENT: base64::engine::GeneralPurpose = ENGINE;
+    let engine = &LENIENT;
     // A dangling single character cannot encode a byte; drop it as lenient decoders do.
     let usable = if normalized.len() % 4 == 1 {
         &normalized[..normalized.len() - 1]
@@ -127,7 +128,10 @@ fn lenient_base64(text: &str) -> Option<String> {
         &normalized[..]
     };
     let bytes = engine.decode(usable).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    Some(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 fn split_user_pass(decoded: &str) -> Option<BasicCredentials> {

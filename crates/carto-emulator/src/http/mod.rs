@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
@@ -378,7 +378,9 @@ fn sql_kind(rest: &str) -> Option<SqlKind> {
 
 /// CARTO's headers on every SQL API answer: user, user id, CORS.
 fn finish_sql(user: &UserRecord, mut r: Response) -> Response {
-    for (name, value) in [("carto-user", &user.username), ("carto-user-id", &user.id)] {
+    const USER: HeaderName = HeaderName::from_static("carto-user");
+    const USER_ID: HeaderName = HeaderName::from_static("carto-user-id");
+    for (name, value) in [(USER, &user.username), (USER_ID, &user.id)] {
         if let Ok(v) = HeaderValue::from_str(value) {
             r.headers_mut().insert(name, v);
         }
@@ -436,9 +438,9 @@ async fn route(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
 pub(crate) fn with_cors(mut r: Response) -> Response {
     let h = r.headers_mut();
     for name in [
-        "access-control-allow-origin",
-        "access-control-allow-headers",
-        "access-control-expose-headers",
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
     ] {
         h.insert(name, HeaderValue::from_static("*"));
     }

@@ -97,28 +97,31 @@ pub(crate) fn prepare(
     // Authorization level: the verified (last) token; none means anonymous.
     let level = match &creds.verified_token {
         Some(token) => {
-            let key = state
+            let (key_type, sql) = state
                 .store
-                .key_by_token(&user.username, token)
+                .with_key_by_token(&user.username, token, |key| {
+                    (key.key_type, key.has_api("sql"))
+                })
                 .ok_or_else(unauthorized)?;
-            super::log::note_key(key.key_type);
-            if !key.apis().iter().any(|a| a == "sql") {
+            super::log::note_key(key_type);
+            if !sql {
                 return Err(sql_error(StatusCode::FORBIDDEN, "forbidden"));
             }
-            key.key_type
+            key_type
         }
         None => ApiKeyType::Default,
     };
     // Connection: the first token found, or the Default public key.
-    let role_key = state
+    let (role_type, role, password) = state
         .store
-        .key_by_token(&user.username, &creds.role_token_or_default())
+        .with_key_by_token(&user.username, &creds.role_token_or_default(), |key| {
+            (key.key_type, key.role.clone(), key.password.clone())
+        })
         .ok_or_else(unauthorized)?;
-    state
-        .store
-        .master_key(&user.username)
-        .ok_or_else(unauthorized)?;
-    let timeout = state.timeouts.of(role_key.key_type);
+    if !state.store.has_master_key(&user.username) {
+        return Err(unauthorized());
+    }
+    let timeout = state.timeouts.of(role_type);
     let mut params = pairs_to_map(ctx.query.clone());
     for (k, v) in body {
         params.insert(k, v);
@@ -130,8 +133,8 @@ pub(crate) fn prepare(
         username: user.username.clone(),
         database: user.database.clone(),
         schema: user.schema.clone(),
-        role: role_key.role,
-        password: role_key.password,
+        role,
+        password,
         level,
         statement_timeout: timeout,
     };

@@ -119,6 +119,8 @@ const TAMPERED: &str = "carto-emulator: role settings";
 
 /// Size of the chunks sent to the response body.
 const CHUNK: usize = 64 * 1024;
+/// The first capacity of the output buffer: small answers are written without regrowth.
+const FIRST_BUF: usize = 1024;
 /// Chunks in flight between the query task and the response body.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -394,7 +396,14 @@ fn path_element(schema: &str) -> String {
 
 /// The settings a session logged in with, as one comparable text.
 fn settings_key(options: &[(String, String)]) -> String {
-    options.iter().map(|(k, v)| format!("{k}={v};")).collect()
+    let mut key = String::with_capacity(options.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (k, v) in options {
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+        key.push(';');
+    }
+    key
 }
 
 /// Role-level settings (`ALTER ROLE CURRENT_USER SET ...`, perhaps from procedural code) would
@@ -521,21 +530,83 @@ fn channel_body(rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Body {
 fn stream_response(p: &QueryParams, body_rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
     let mut response = Response::new(channel_body(body_rx));
     let headers = response.headers_mut();
+    // Room for the SQL API's headers (these two, Vary, the user's and CORS): no regrowth.
+    headers.reserve(12);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(p.format.content_type()),
     );
-    let disposition = format!(
-        "{}; filename={}.{}; modification-date=\"{}\";",
-        if p.attachment { "attachment" } else { "inline" },
-        p.filename,
-        p.format.extension(),
-        chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Some(v) = content_disposition(p) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+/// The Content-Disposition of an answer: `inline` or `attachment`, the file name and the
+/// current second as modification date. The last one made is kept per thread and reused
+/// while the second and the name are the same (every `SELECT` of a busy client).
+fn content_disposition(p: &QueryParams) -> Option<HeaderValue> {
+    struct Last {
+        second: i64,
+        attachment: bool,
+        filename: String,
+        extension: &'static str,
+        value: HeaderValue,
+    }
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Last>> = const { std::cell::RefCell::new(None) };
+    }
+    let second = chrono::Utc::now().timestamp();
+    let extension = p.format.extension();
+    LAST.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if let Some(l) = last.as_ref() {
+            if l.second == second
+                && l.attachment == p.attachment
+                && l.extension == extension
+                && l.filename == p.filename
+            {
+                return Some(l.value.clone());
+            }
+        }
+        let value = with_http_date(|date| {
+            HeaderValue::from_str(&format!(
+                "{}; filename={}.{}; modification-date=\"{date}\";",
+                if p.attachment { "attachment" } else { "inline" },
+                p.filename,
+                extension,
+            ))
+        })
+        .ok()?;
+        *last = Some(Last {
+            second,
+            attachment: p.attachment,
+            filename: p.filename.clone(),
+            extension,
+            value: value.clone(),
+        });
+        Some(value)
+    })
+}
+
+/// Calls `f` with the current time as an HTTP date (`Tue, 01 Dec 2026 10:00:00 GMT`),
+/// formatted at most once a second per thread.
+fn with_http_date<T>(f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static DATE: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now.timestamp() {
+            *cached = (
+                now.timestamp(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            );
+        }
+        f(&cached.1)
+    })
 }
 
 /// How often, at most, the resets of one role's sessions look for role-level settings
@@ -883,7 +954,10 @@ impl Output {
         if !wanted {
             return true;
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        // The next chunk gets room for a full one (plus the row that crosses the size) at
+        // once, instead of growing from nothing by doubling.
+        let next = String::with_capacity(if force { 0 } else { CHUNK + CHUNK / 8 });
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, next));
         self.body.send(Ok(chunk)).await.is_ok()
     }
 
@@ -905,7 +979,8 @@ impl QueryJob {
         let mut out = Output {
             head: Some(head),
             body,
-            buf: String::new(),
+            // Room for a small answer, whole (`SELECT 1`'s is about 200 bytes).
+            buf: String::with_capacity(FIRST_BUF),
         };
         let started_at = Instant::now();
         let mut writer = Writer::new(self.format, self.callback.clone());
@@ -1158,6 +1233,42 @@ mod tests {
         assert_eq!(path_element("Alice"), "\"Alice\"");
         assert_eq!(path_element("2x"), "\"2x\"");
         assert_eq!(path_element("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn the_content_disposition_follows_each_request() {
+        let disposition = |v: Value| {
+            let p = params::parse(v.as_object().expect("object")).expect("params");
+            content_disposition(&p)
+                .expect("a header value")
+                .to_str()
+                .expect("text")
+                .to_owned()
+        };
+        let inline = disposition(json!({"q": "SELECT 1"}));
+        assert!(
+            inline.starts_with("inline; filename=cartodb-query.json; modification-date=\""),
+            "{inline}"
+        );
+        let named = disposition(json!({"q": "SELECT 1", "filename": "x", "format": "csv"}));
+        assert!(named.contains("filename=x.csv;"), "{named}");
+        let again = disposition(json!({"q": "SELECT 1"}));
+        assert!(
+            again.starts_with("inline; filename=cartodb-query.json;"),
+            "{again}"
+        );
+    }
+
+    #[test]
+    fn the_http_date_is_the_current_second() {
+        let before = chrono::Utc::now().timestamp();
+        let date = with_http_date(str::to_owned);
+        let after = chrono::Utc::now().timestamp();
+        let parsed = chrono::DateTime::parse_from_rfc2822(&date.replace("GMT", "+0000"))
+            .expect("an HTTP date")
+            .timestamp();
+        assert!((before..=after).contains(&parsed), "{date}");
+        assert!(date.ends_with(" GMT"), "{date}");
     }
 
     #[test]

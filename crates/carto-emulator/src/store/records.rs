@@ -46,6 +46,18 @@ impl KeyRecord {
         section(&self.grants, "apis", "apis")
     }
 
+    /// Whether the key grants `api` (as [`apis`](Self::apis) does, without copying them).
+    pub(crate) fn has_api(&self, api: &str) -> bool {
+        self.grants
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g.get("type").and_then(Value::as_str) == Some("apis"))
+            .filter_map(|g| g.get("apis").and_then(Value::as_array))
+            .flatten()
+            .any(|v| v.as_str() == Some(api))
+    }
+
     /// The data services of the key.
     pub(crate) fn services(&self) -> Vec<String> {
         section(&self.grants, "dataservices", "services")
@@ -117,6 +129,9 @@ mod tests {
             updated_at: Utc::now(),
         };
         assert_eq!(k.apis(), vec!["sql"]);
+        assert!(k.has_api("sql"));
+        assert!(!k.has_api("maps"));
+        assert!(!k.has_api("geocoding"));
         assert_eq!(k.services(), vec!["geocoding"]);
     }
 }

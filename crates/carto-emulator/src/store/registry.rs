@@ -139,6 +139,37 @@ impl Store {
         found
     }
 
+    /// What the SQL API needs of the user's key with this token, read under the cache's lock
+    /// without copying the key (constant-time comparisons, as [`key_by_token`]): a key
+    /// revoked or regenerated is gone from the cache, so it stops working at once.
+    ///
+    /// [`key_by_token`]: Self::key_by_token
+    pub(crate) fn with_key_by_token<T>(
+        &self,
+        username: &str,
+        token: &Token,
+        f: impl FnOnce(&KeyRecord) -> T,
+    ) -> Option<T> {
+        let keys = self.keys.read().expect("keys lock");
+        let mut found = None;
+        for k in keys.get(username).into_iter().flatten() {
+            // Compare with every key, keep the match: no early exit on a hit.
+            if &k.token == token {
+                found = Some(k);
+            }
+        }
+        found.map(f)
+    }
+
+    /// Whether the user has a master key.
+    pub(crate) fn has_master_key(&self, username: &str) -> bool {
+        self.keys
+            .read()
+            .expect("keys lock")
+            .get(username)
+            .is_some_and(|keys| keys.iter().any(|k| k.key_type == ApiKeyType::Master))
+    }
+
     /// The user's key with this name.
     pub(crate) fn key_by_name(&self, username: &str, name: &str) -> Option<KeyRecord> {
         self.keys
