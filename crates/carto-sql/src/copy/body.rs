@@ -102,12 +102,14 @@ impl<R: Read> Read for ExactReader<R> {
     }
 }
 
-/// [`ExactReader`] for a stream of chunks.
+/// [`ExactReader`] for a stream of chunks (a file read with tokio).
+#[cfg(feature = "tokio")]
 pub(crate) struct ExactStream {
     inner: BodyStream,
     left: u64,
 }
 
+#[cfg(feature = "tokio")]
 impl ExactStream {
     pub(crate) fn new(inner: BodyStream, length: KnownLength) -> Self {
         Self {
@@ -117,6 +119,7 @@ impl ExactStream {
     }
 }
 
+#[cfg(feature = "tokio")]
 impl Stream for ExactStream {
     type Item = io::Result<Bytes>;
 
@@ -278,6 +281,7 @@ mod tests {
         assert!(err.to_string().contains("2 bytes short"), "{err}");
     }
 
+    #[cfg(feature = "tokio")]
     #[tokio::test]
     async fn exact_stream_stops_at_the_length_and_fails_short() {
         let chunks = |n: usize| -> BodyStream {
