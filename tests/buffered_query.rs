@@ -24,7 +24,7 @@ use carto::{
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-mod common;
+use crate::common;
 use common::read_request;
 
 const DOC: &str = r#"{"rows":[{"n":1,"name":"a"},{"n":2,"name":"b"},{"n":3,"name":"c"}],"time":0.002,"fields":{"n":{"type":"number","pgtype":"int4"},"name":{"type":"string","pgtype":"text"}},"total_rows":3,"notices":["hello"]}"#;

@@ -1,57 +1,28 @@
 //! A canary token never shows in the Debug or Display of clients, credentials, options,
 //! errors (and their sources), nor in anything traced while the clients work.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use carto::models::NewApiKey;
 use carto::{
     AuthPlacement, BaseUrl, Client, ClientOptions, Credentials, Error, ListOptions, QueryOptions,
     blocking,
 };
 use carto_core::{HttpRequest, HttpResponse};
+use carto_test_support::trace::{self, Captured};
 use carto_transport::{TransportError, TransportErrorKind, async_transport_fn, transport_fn};
 use futures_util::StreamExt;
 
 const CANARY: &str = "CANARY-d41d8cd9-token";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn subscriber(out: Captured) -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || out.clone())
-        .finish()
-}
 
 fn creds() -> Credentials {
     Credentials::new(BaseUrl::parse("https://alice.carto.com").unwrap(), CANARY)
 }
 
 fn assert_clean(what: &str, text: &str) {
-    assert!(!text.contains(CANARY), "{what} leaks the token: {text}");
+    trace::assert_clean(CANARY, what, text);
 }
 
 fn assert_error_clean(err: &Error) {
-    assert_clean("error", &err.to_string());
-    assert_clean("error", &format!("{err:?}"));
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        assert_clean("error source", &format!("{s} {s:?}"));
-        source = s.source();
-    }
+    trace::assert_error_clean(CANARY, "error", err);
 }
 
 /// Every kind of failure, by path; it checks that the key did travel.
@@ -87,7 +58,7 @@ fn failing(req: HttpRequest) -> Result<HttpResponse, TransportError> {
 #[test]
 fn blocking_client_leaks_nothing() {
     let out = Captured::default();
-    tracing::subscriber::with_default(subscriber(out.clone()), || {
+    tracing::subscriber::with_default(out.subscriber(), || {
         for auth in [
             AuthPlacement::BasicHeader,
             AuthPlacement::QueryParam,
@@ -135,7 +106,7 @@ fn blocking_client_leaks_nothing() {
             }
         }
     });
-    let logs = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let logs = out.text();
     assert!(
         logs.contains("/api/v3/api_keys"),
         "requests are traced: {logs}"
@@ -146,7 +117,7 @@ fn blocking_client_leaks_nothing() {
 #[test]
 fn async_client_leaks_nothing() {
     let out = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(out.clone()));
+    let _guard = tracing::subscriber::set_default(out.subscriber());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -179,7 +150,7 @@ fn async_client_leaks_nothing() {
             assert_error_clean(err);
         }
     });
-    let logs = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let logs = out.text();
     assert!(logs.contains("/api/v2/sql"), "requests are traced: {logs}");
     assert_clean("traces", &logs);
 }

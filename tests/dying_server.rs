@@ -15,7 +15,7 @@ use carto::{BaseUrl, ClientOptions, Credentials, Error, QueryOptions, TransportC
 use futures_util::StreamExt;
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::read_request;
 
 /// What the server does after reading a request.

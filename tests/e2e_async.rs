@@ -1,8 +1,7 @@
 //! End to end: `carto::Client` on reqwest against the emulator over real HTTP, with the
 //! key in the Basic header, the query string and the body.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use carto::{AuthPlacement, Client, ClientOptions, Format, QueryOptions};
 use common::{Captured, USER, collect_async, start_emulator};
@@ -12,8 +11,7 @@ fn async_client_against_the_emulator() {
     // The emulator runs on its own runtime; the client on this thread's, so that the
     // traces captured here are the client's (reqwest and hyper included).
     let emulator = start_emulator();
-    let has_postgis = emulator.has_postgis(USER);
-    eprintln!("PostGIS in the emulator: {has_postgis} (GeoJSON checked only with it)");
+    let has_postgis = carto_test_support::postgis(emulator.has_postgis(USER), "GeoJSON");
     let creds = emulator.credentials(USER).unwrap();
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(captured.subscriber());

@@ -1,8 +1,7 @@
 //! End to end: `carto::blocking::Client` on ureq against the emulator over real HTTP,
 //! with the key in the Basic header, the query string and the body.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use carto::{AuthPlacement, ClientOptions, Format, QueryOptions, blocking};
 use common::{Captured, USER, collect_sync, start_emulator};
@@ -11,8 +10,7 @@ use std::io::Read;
 #[test]
 fn blocking_client_against_the_emulator() {
     let emulator = start_emulator();
-    let has_postgis = emulator.has_postgis(USER);
-    eprintln!("PostGIS in the emulator: {has_postgis} (GeoJSON checked only with it)");
+    let has_postgis = carto_test_support::postgis(emulator.has_postgis(USER), "GeoJSON");
     let creds = emulator.credentials(USER).unwrap();
     let captured = Captured::default();
     let mut tokens = Vec::new();

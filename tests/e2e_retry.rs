@@ -14,7 +14,7 @@ use carto::{
 use carto_emulator::{BlockingEmulator, Emulator, Fault, FaultRule};
 use futures_util::StreamExt;
 
-mod common;
+use crate::common;
 use common::Captured;
 
 const CSV: &str = "id,name\n1,a\n2,b\n3,c\n";

@@ -13,8 +13,7 @@ use carto_transport::{TransportError, async_transport_fn, transport_fn};
 const FAKE_TOKEN: &str = "fake-token-0123";
 
 fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    carto_test_support::fixture(name).to_vec()
 }
 
 fn creds() -> Credentials {
@@ -44,9 +43,9 @@ fn server(
             .unwrap()
             .push(format!("{} {}", req.method(), req.uri()));
         Ok(match req.uri().path() {
-            "/user/alice/api/v3/me" => json(200, data("me.json")),
+            "/user/alice/api/v3/me" => json(200, data("me/me.json")),
             "/user/alice/api/v4/do/token" if full_do => json(200, FULL_DO_TOKEN.as_bytes().to_vec()),
-            "/user/alice/api/v4/do/token" => json(200, data("token-spec-stub.json")),
+            "/user/alice/api/v4/do/token" => json(200, data("do/token-spec-stub.json")),
             "/user/alice/api/v2/sql" => json(200, br#"{"rows":[{"n":1}],"time":0.001,"fields":{"n":{"type":"number","pgtype":"int4"}},"total_rows":1}"#.to_vec()),
             "/user/alice/api/v3/api_keys" => json(200, br#"{"total":0,"count":0,"result":[],"_links":{}}"#.to_vec()),
             _ => json(404, br#"{"errors":"not here","errors_cause":null}"#.to_vec()),
@@ -146,7 +145,7 @@ async fn async_client_account_calls() {
 fn do_token_central_error() {
     let client = blocking::Client::with_transport(
         creds(),
-        transport_fn(|_| Ok(json(500, data("error-500-central.json")))),
+        transport_fn(|_| Ok(json(500, data("do/error-500-central.json")))),
     );
     let err = client.do_token().unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
@@ -161,7 +160,7 @@ fn options_reach_the_wire() {
         creds(),
         transport_fn(move |req: HttpRequest| {
             *s.lock().unwrap() = Some(req);
-            Ok(json(200, data("me.json")))
+            Ok(json(200, data("me/me.json")))
         }),
         &ClientOptions::new()
             .auth_placement(AuthPlacement::QueryParam)

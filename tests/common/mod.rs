@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carto_emulator::{ApiKeyType, BlockingEmulator, Emulator};
@@ -32,33 +31,7 @@ pub async fn collect_async<S: futures_util::Stream>(stream: S) -> Vec<S::Item> {
 }
 
 /// Everything traced on the test's thread.
-#[derive(Clone, Default)]
-pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        let out = self.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || out.clone())
-            .finish()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+pub use carto_test_support::trace::Captured;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct Tornado {

@@ -14,8 +14,7 @@ use http::StatusCode;
 const FAKE_TOKEN: &str = "fake-token-0123";
 
 fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    carto_test_support::fixture(&format!("auth-api/{name}")).to_vec()
 }
 
 fn ctx(auth: AuthPlacement) -> RequestContext {

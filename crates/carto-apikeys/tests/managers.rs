@@ -11,8 +11,7 @@ use futures_util::StreamExt;
 const CANARY: &str = "canary-5c1e7d0e-token";
 
 fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap()
+    carto_test_support::fixture(&format!("auth-api/{name}")).to_vec()
 }
 
 fn creds() -> Credentials {

@@ -5,11 +5,9 @@ use carto_apikeys::{ListOptions, Pager, StopReason};
 use carto_core::models::{ApiKey, ApiKeyPage, Link, PageLinks};
 
 fn key(name: &str) -> ApiKey {
-    let path = format!(
-        "{}/tests/data/api-key-regular.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut key: ApiKey = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut key: ApiKey =
+        serde_json::from_slice(carto_test_support::fixture("auth-api/api-key-regular.json"))
+            .unwrap();
     key.name = name.to_owned();
     key
 }
@@ -134,11 +132,10 @@ fn a_server_ignoring_page_is_not_followed_forever() {
 
 #[test]
 fn the_fixture_page_is_the_only_page() {
-    let path = format!(
-        "{}/tests/data/api-key-list-page.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let fixture: ApiKeyPage = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let fixture: ApiKeyPage = serde_json::from_slice(carto_test_support::fixture(
+        "auth-api/api-key-list-page.json",
+    ))
+    .unwrap();
     let (names, pages, why) = walk(20, |_| fixture.clone());
     assert_eq!(names, ["Master", "MyTableApi", "Default public"]);
     assert_eq!(pages, [1]);

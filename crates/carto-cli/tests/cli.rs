@@ -265,7 +265,7 @@ fn sql_outputs(h: &mut Harness) {
         "one\n1\n"
     );
 
-    if h.emulator.has_postgis(USER) {
+    if carto_test_support::postgis(h.emulator.has_postgis(USER), "--format geojson") {
         let geojson = h.ok(h.master().args([
             "sql",
             "SELECT 7 AS cartodb_id, ST_SetSRID(ST_MakePoint(1.5, 2.25), 4326) AS the_geom",
@@ -278,8 +278,6 @@ fn sql_outputs(h: &mut Harness) {
             fc["features"][0]["geometry"],
             serde_json::json!({"type": "Point", "coordinates": [1.5, 2.25]})
         );
-    } else {
-        eprintln!("no PostGIS in the emulator: --format geojson not checked");
     }
 
     // A reader that stops early (`| head -1`): a quiet end with status 0.

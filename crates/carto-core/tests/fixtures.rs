@@ -10,8 +10,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 fn data(path: &str) -> String {
-    let full = format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    carto_test_support::fixture_str(path).to_owned()
 }
 
 fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(path: &str) -> T {

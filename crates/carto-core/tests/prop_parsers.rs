@@ -9,6 +9,7 @@ use base64::Engine as _;
 use carto_core::auth_extract::{extract_auth_api, extract_sql, parse_basic_rails, parse_basic_sql};
 use carto_core::{BaseUrl, BaseUrlKind, Credentials, Error};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value, json};
 
 /// A DNS label that the URL parser keeps as written (lower case, no `xn--`).
@@ -149,7 +150,19 @@ fn assert_round_trip(c: &Credentials) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The crate's regressions stay in one place, `proptest-regressions/` (as the unit tests').
+fn regressions() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/tests/prop_parsers.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
+    #![proptest_config(regressions())]
+
     #[test]
     fn base_url_never_panics_and_round_trips(input in prop_oneof![url_like(), any::<String>()]) {
         for (parsed, allow_http) in [(BaseUrl::parse(&input), false), (BaseUrl::parse_allow_http(&input), true)] {

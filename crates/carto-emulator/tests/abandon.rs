@@ -5,7 +5,7 @@
 //! none of those queries (polled with a generous deadline: a correctness check, not a timing
 //! one; `docs/reliability.md` gives the measured times).
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! links, regeneration, grants read back from PostgreSQL, injection attempts, /me and
 //! the DO token, and the fixtures' shapes (parsed with carto-core's models).
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use carto_core::models::{ApiKey, ApiKeyPage, DoToken, Me};
 use carto_emulator::Emulator;
@@ -633,8 +633,10 @@ async fn shapes_me_and_do_token() {
     let mb = Some(("alice", master.as_str()));
     // The key JSON has the fixture's members in the fixture's order (minus `_links`,
     // which show responses do not carry).
-    let fixture: Value =
-        serde_json::from_str(include_str!("data/auth-api/api-key-regular.json")).unwrap();
+    let fixture: Value = serde_json::from_str(carto_test_support::fixture_str(
+        "auth-api/api-key-regular.json",
+    ))
+    .unwrap();
     let mut fixture_keys = keys(&fixture);
     fixture_keys.retain(|k| k != "_links");
     let r = env
@@ -647,8 +649,10 @@ async fn shapes_me_and_do_token() {
     let key: ApiKey = serde_json::from_str(&r.text).expect("key parses with carto-core");
     assert_eq!(key.name, "MyTableApi");
     // The master key's grants are those of the upstream list example.
-    let list_fixture: Value =
-        serde_json::from_str(include_str!("data/auth-api/api-key-list-page.json")).unwrap();
+    let list_fixture: Value = serde_json::from_str(carto_test_support::fixture_str(
+        "auth-api/api-key-list-page.json",
+    ))
+    .unwrap();
     let r = env
         .keys_req(Method::GET, "alice", "/Master", mb, None)
         .await;
@@ -663,8 +667,10 @@ async fn shapes_me_and_do_token() {
     let r = env
         .create("alice", &json!({"name": "dup", "grants": []}))
         .await;
-    let fixture_422: Value =
-        serde_json::from_str(include_str!("data/auth-api/error-422-duplicate-name.json")).unwrap();
+    let fixture_422: Value = serde_json::from_str(carto_test_support::fixture_str(
+        "auth-api/error-422-duplicate-name.json",
+    ))
+    .unwrap();
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let err = carto_core::ApiError::from_parts(r.status, &http_headers(&r), r.text.as_bytes());
     assert!(

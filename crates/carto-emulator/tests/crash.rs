@@ -5,8 +5,8 @@
 //! has its key row and every key row its role, and no job is left `running` (the job that
 //! was running is `unknown`, CARTO's final status for it; the pending ones run).
 
-mod common;
-mod proc_common;
+use carto_test_support::emulator::child as proc_common;
+use carto_test_support::emulator::http as common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -33,7 +33,12 @@ fn data_root() -> tempfile::TempDir {
 
 /// The emulator on the data directory `data`.
 async fn start(data: &Path, creds_dir: &Path) -> (Proc, Credentials) {
-    proc_common::start(creds_dir, &[OsStr::new("--data-dir"), data.as_os_str()]).await
+    proc_common::start(
+        Path::new(env!("CARGO_BIN_EXE_carto-emulator")),
+        creds_dir,
+        &[OsStr::new("--data-dir"), data.as_os_str()],
+    )
+    .await
 }
 
 /// Starts the emulator on a new data directory under `root` and runs `setup` as the master

@@ -1,7 +1,7 @@
 //! Lifecycle: the synchronous start, stopping on drop (throwaway cluster removed), an
 //! existing server through `database_url` (left running), and bad configuration.
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use carto_emulator::{Emulator, EmulatorError, PgCluster};
 use reqwest::StatusCode;

@@ -2,7 +2,7 @@
 //! user, key type, status, duration), SQL text only at `debug`, and never a token, wherever
 //! the request carried it (query string, Basic auth, JSON body).
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,8 @@
 //! table back; an emulator killed (SIGKILL) during key creation restarts consistent
 //! (no key without its role, no role without its key).
 
-mod common;
-mod proc_common;
+use carto_test_support::emulator::child as proc_common;
+use carto_test_support::emulator::http as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

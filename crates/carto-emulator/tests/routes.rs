@@ -2,7 +2,7 @@
 //! jobs for the master key only), and the
 //! emulator served over HTTPS with a generated certificate authority.
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use carto_emulator::Emulator;
 use carto_emulator::tls::TlsMode;

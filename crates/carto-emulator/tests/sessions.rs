@@ -3,7 +3,7 @@
 //! user, and another key of the same user, are still served; and multipart bodies keep
 //! their case-sensitive boundary.
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use std::time::Duration;
 

@@ -9,8 +9,8 @@
 //! `cargo test -p carto-emulator --test soak -- --ignored --nocapture` (60 s, or
 //! `CARTO_SOAK_SECS`).
 
-mod common;
-mod proc_common;
+use carto_test_support::emulator::child as proc_common;
+use carto_test_support::emulator::http as common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -257,7 +257,12 @@ async fn soak(duration: Duration, extra: &[&str], limited: bool) {
     let dir = tempfile::tempdir().unwrap();
     let creds_dir = dir.path().join("creds");
     let extra: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
-    let (emu, creds) = proc_common::start(&creds_dir, &extra).await;
+    let (emu, creds) = proc_common::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_carto-emulator")),
+        &creds_dir,
+        &extra,
+    )
+    .await;
     let pid = emu.0.id();
     let load = Arc::new(Load {
         c: common::client(),

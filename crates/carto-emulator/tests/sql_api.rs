@@ -1,6 +1,6 @@
 //! SQL API v2 engine against a real PostgreSQL: documents, values, errors, permissions.
 
-mod sql_common;
+use carto_test_support::emulator::sql as sql_common;
 
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sql_common::{Answer, Env, OWNER, call, without_time};
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/data/sql-api/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture json")
+    serde_json::from_slice(carto_test_support::fixture(&format!("sql-api/{name}")))
+        .expect("fixture json")
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn json_documents_types_and_values() {
         .collect();
     assert_eq!(types, expected);
 
-    if env.postgis {
+    if carto_test_support::postgis(env.postgis, "the geometry fields") {
         env.admin(&format!(
             "CREATE TABLE geoms (cartodb_id serial, the_geom geometry(Geometry,4326),
                geometry_point_4326 geometry(Point,4326), geometry_pointz_4326 geometry(PointZ,4326),
@@ -169,8 +169,6 @@ async fn json_documents_types_and_values() {
             a.json()["fields"]["geometry_point_4326"],
             fixture["fields"]["geometry_point_4326"]
         );
-    } else {
-        eprintln!("note: PostGIS missing, geometry fields not tested");
     }
 }
 

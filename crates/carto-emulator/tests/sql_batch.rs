@@ -1,6 +1,6 @@
 //! Batch SQL API against a real PostgreSQL: job forms, statuses, cancel, persistence.
 
-mod sql_common;
+use carto_test_support::emulator::sql as sql_common;
 
 use std::time::Duration;
 

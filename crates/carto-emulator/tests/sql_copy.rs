@@ -1,6 +1,6 @@
 //! COPY API (copyfrom / copyto) against a real PostgreSQL.
 
-mod sql_common;
+use carto_test_support::emulator::sql as sql_common;
 
 use std::io::Write;
 

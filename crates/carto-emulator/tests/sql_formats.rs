@@ -1,14 +1,14 @@
 //! SQL API v2 engine: parameters, output formats and streaming.
 
-mod sql_common;
+use carto_test_support::emulator::sql as sql_common;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sql_common::{Env, OWNER, without_time};
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/data/sql-api/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture json")
+    serde_json::from_slice(carto_test_support::fixture(&format!("sql-api/{name}")))
+        .expect("fixture json")
 }
 
 #[tokio::test]
@@ -148,8 +148,7 @@ async fn parameters_skipfields_page_callback_filename() {
         a.body
     );
 
-    if !env.postgis {
-        eprintln!("note: PostGIS is not installed; GeoJSON and the_geom cases skipped");
+    if !carto_test_support::postgis(env.postgis, "GeoJSON and the_geom cases") {
         return;
     }
     env.admin(&format!(

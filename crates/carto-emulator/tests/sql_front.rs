@@ -3,7 +3,7 @@
 //! PostgreSQL roles, role-escape attempts, public tables, the geocoder and per-key-type
 //! statement timeouts.
 
-mod common;
+use carto_test_support::emulator::http as common;
 
 use std::time::Duration;
 
@@ -534,8 +534,7 @@ async fn geocoder_and_timeouts() {
     assert_eq!(r.json()["detail"], "datasource");
     ok(&env.sql("alice", Some(&m), "SELECT pg_sleep(0.5)").await);
 
-    if !env.emu.has_postgis("alice") {
-        eprintln!("PostGIS is not installed: geocoder checks skipped");
+    if !carto_test_support::postgis(env.emu.has_postgis("alice"), "the geocoder") {
         return;
     }
     let geocoder = env.key("alice", "geo", json!([{"type": "apis", "apis": ["sql"]}, {"type": "dataservices", "services": ["geocoding"]}])).await;

@@ -14,18 +14,18 @@
 //! `/proc/self/clear_refs`) and the peak of heap bytes allocated during the run (a
 //! counting global allocator).
 
-use std::io::{self, BufRead, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use carto_core::{BaseUrl, Credentials, RequestContext};
 use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyToOptions};
+use carto_test_support::emulator::served;
 use carto_transport::{ReqwestTransport, Transport, TransportConfig, UreqTransport};
 
-#[path = "../tests/counting_alloc/mod.rs"]
-mod counting_alloc;
+#[global_allocator]
+static ALLOCATOR: carto_test_support::alloc::Counting = carto_test_support::alloc::Counting;
 
 const MB: f64 = 1024.0 * 1024.0;
 
@@ -145,7 +145,7 @@ struct Run {
 fn measure(client: &'static str, direction: &'static str, f: impl FnOnce() -> u64) -> Run {
     reset_hwm();
     let start = Instant::now();
-    let (bytes, heap_peak) = counting_alloc::peak_during(f);
+    let (bytes, heap_peak) = carto_test_support::alloc::peak_during(f);
     let elapsed = start.elapsed();
     let run = Run {
         client,
@@ -181,29 +181,10 @@ fn sql(transport: &UreqTransport, creds: &Credentials, q: &str) {
     carto_core::endpoint::check_status(&response).unwrap_or_else(|e| panic!("{q}: {e}"));
 }
 
-/// The child: starts an emulator, prints `base_url<TAB>master key`, serves until its
-/// standard input closes.
-fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = carto_emulator::Emulator::builder()
-        .user("bench")
-        .start_blocking()?;
-    let user = emulator.user("bench").ok_or("no user")?;
-    println!(
-        "{}\t{}",
-        user.base_url().as_str(),
-        user.master_key().expose_secret()
-    );
-    io::stdout().flush()?;
-    let mut sink = Vec::new();
-    let _ = io::stdin().read_to_end(&mut sink);
-    drop(emulator);
-    Ok(())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo bench` passes `--bench`; the child gets `serve`.
     if std::env::args().any(|a| a == "serve") {
-        return serve();
+        return served::serve("bench");
     }
     let mb: u64 = std::env::var("CARTO_BENCH_MB")
         .ok()
@@ -214,19 +195,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok());
     let size = mb * 1024 * 1024;
 
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut line = String::new();
-    io::BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-    let (url, token) = line
-        .trim()
-        .split_once('\t')
-        .ok_or("emulator did not start")?;
-    let creds = Credentials::new(BaseUrl::parse_allow_http(url)?, token.to_owned());
+    let (mut child, served) = served::start(&["serve"])?;
+    let creds = Credentials::new(BaseUrl::parse_allow_http(&served.url)?, served.token);
     println!(
         "COPY benchmark: {mb} MB each way per client, gzip {}, emulator in a child process",
         gzip.map(|l| format!("level {l}"))

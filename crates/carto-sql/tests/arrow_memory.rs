@@ -11,9 +11,7 @@ use carto_sql::arrow::ArrowOptions;
 use carto_sql::copy::CopyClient;
 use carto_transport::UreqTransport;
 
-mod counting_alloc;
-
-use counting_alloc::peak_during;
+use carto_test_support::alloc::peak_during;
 
 const ROWS: i64 = 1_000_000;
 const QUERY: &str = "SELECT g AS n, g * 0.5::float8 AS half, 'row number ' || g AS label FROM generate_series(1, 1000000) g";
@@ -43,6 +41,7 @@ fn consume(
 
 #[test]
 fn a_million_rows_in_bounded_memory() {
+    let _serial = carto_test_support::alloc::serial();
     let emulator = Emulator::builder().user("alice").start_blocking().unwrap();
     let creds = emulator.credentials("alice").unwrap();
     let transport = UreqTransport::new();

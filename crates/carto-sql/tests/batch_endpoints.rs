@@ -15,8 +15,7 @@ use carto_transport::{async_transport_fn, transport_fn};
 const FAKE_TOKEN: &str = "fake-token-0123";
 
 fn data(path: &str) -> Vec<u8> {
-    let full = format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    carto_test_support::fixture(path).to_vec()
 }
 
 fn job(path: &str) -> BatchJob {

@@ -1,7 +1,7 @@
 //! The sync and async SQL clients over fake transports: fixtures as responses, and the
 //! streaming row iterator over a large generated body delivered in tiny chunks.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};

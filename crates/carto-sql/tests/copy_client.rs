@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 const TOKEN: &str = "fake-copy-token";
 
 fn data(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    carto_test_support::fixture(path).to_vec()
 }
 
 fn ctx() -> RequestContext {
@@ -277,10 +277,7 @@ fn copy_from_key_in_query_when_asked_and_path_source() {
     client
         .copy_from_path(
             COPY_FROM,
-            format!(
-                "{}/tests/data/copy/copyfrom-request.csv",
-                env!("CARGO_MANIFEST_DIR")
-            ),
+            carto_test_support::fixture_path("copy/copyfrom-request.csv"),
             &CopyFromOptions::new(),
         )
         .unwrap();

@@ -4,7 +4,6 @@
 //! global allocator measures it).
 
 use std::io::{self, Read, Write};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use carto_core::{BaseUrl, Credentials, HttpRequest, HttpResponse, RequestContext};
@@ -15,12 +14,7 @@ use carto_transport::{
 };
 use futures_util::StreamExt;
 
-mod counting_alloc;
-
-use counting_alloc::peak_during;
-
-/// One measurement at a time (tests run on parallel threads).
-static SERIAL: Mutex<()> = Mutex::new(());
+use carto_test_support::alloc::peak_during;
 
 const SIZE: u64 = 100 * 1024 * 1024;
 /// Far below the 100 MB moved: a few chunks, the gzip state, the runtime's buffers.
@@ -163,7 +157,7 @@ impl AsyncTransport for LazyServer {
 
 #[test]
 fn sync_copy_from_100_mb_plain_and_gzip_stays_flat() {
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = carto_test_support::alloc::serial();
     let client = CopyClient::new(LazyServer, ctx());
     for options in [CopyFromOptions::new(), CopyFromOptions::new().gzip(1)] {
         let (result, peak) = peak_during(|| {
@@ -178,7 +172,7 @@ fn sync_copy_from_100_mb_plain_and_gzip_stays_flat() {
 
 #[test]
 fn sync_copy_to_100_mb_stays_flat() {
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = carto_test_support::alloc::serial();
     let client = CopyClient::new(LazyServer, ctx());
     let (written, peak) = peak_during(|| {
         let mut sink = CountingSink::default();
@@ -204,7 +198,7 @@ fn sync_copy_to_100_mb_stays_flat() {
 
 #[test]
 fn async_copy_100_mb_both_ways_stays_flat() {
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = carto_test_support::alloc::serial();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

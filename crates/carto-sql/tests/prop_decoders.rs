@@ -22,6 +22,7 @@ use carto_transport::{BodyDecoder, ResponseReader, Transport, TransportError};
 use http::StatusCode;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value, json};
 
 /// How a body ended.
@@ -312,7 +313,19 @@ fn copy_data() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The crate's regressions stay in one place, `proptest-regressions/` (as the unit tests').
+fn regressions() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/tests/prop_decoders.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
+    #![proptest_config(regressions())]
+
     #[test]
     fn documents_decode_the_same_for_any_chunking(doc in document(), a in cuts(), b in cuts()) {
         let whole = stream(&doc, &[]);
@@ -410,6 +423,8 @@ proptest! {
 // bracket inside the rows, which once made the `RowSplitter` underflow its depth on
 // `{"rows":[}}}`; see `docs/reliability.md`): a decode error, the same for any chunking.
 proptest! {
+    #![proptest_config(regressions())]
+
     #[test]
     fn damaged_documents_end_the_same_for_any_chunking(doc in damaged_document(), a in cuts(), b in cuts()) {
         same_end_for_any_chunking(&doc, &a, &b)?;

@@ -1,6 +1,6 @@
 //! Golden requests of the SQL API endpoints and the upstream fixtures as responses.
 
-mod common;
+use crate::common;
 
 use carto_core::{AuthPlacement, Endpoint, Error};
 use carto_sql::{Format, Geometry, MAX_GET_QUERY_LEN, Query, QueryOptions, SqlResponse};

@@ -9,9 +9,7 @@ use carto_sql::{Format, QueryOptions, SqlClient};
 use carto_transport::UreqTransport;
 use serde::Deserialize;
 
-mod counting_alloc;
-
-use counting_alloc::peak_during;
+use carto_test_support::alloc::peak_during;
 
 const ROWS: i64 = 200_000;
 const QUERY: &str = "SELECT g AS n, repeat('x', 200) AS padding FROM generate_series(1, 200000) g";
@@ -27,6 +25,7 @@ struct Row {
 
 #[test]
 fn a_buffered_query_holds_its_rows_not_its_body() {
+    let _serial = carto_test_support::alloc::serial();
     let emulator = Emulator::builder().user("alice").start_blocking().unwrap();
     let creds = emulator.credentials("alice").unwrap();
     let sql = SqlClient::from_credentials(UreqTransport::new(), creds);

@@ -1,6 +1,6 @@
 //! The incremental row decoder over bodies delivered in tiny chunks.
 
-mod common;
+use crate::common;
 
 use carto_core::Error;
 use carto_sql::{RowDecoder, RowSplitter};

@@ -1,6 +1,6 @@
 //! A token in a URL never shows up in an error or a trace.
 
-mod common;
+use crate::common;
 
 use std::error::Error as _;
 use std::io::Write;

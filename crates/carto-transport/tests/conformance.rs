@@ -1,6 +1,6 @@
 //! One conformance suite, run against every backend on local servers.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::sync::Arc;

@@ -6,9 +6,9 @@ use carto_core::{AuthPlacement, BaseUrl, Credentials, HttpRequest, HttpResponse,
 
 pub const FAKE_TOKEN: &str = "fake-token-0123";
 
+/// SQL API fixture `name` (under `sql-api/`).
 pub fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    carto_test_support::fixture(&format!("sql-api/{name}")).to_vec()
 }
 
 pub fn ctx(auth: AuthPlacement) -> RequestContext {
@@ -19,29 +19,9 @@ pub fn ctx(auth: AuthPlacement) -> RequestContext {
     RequestContext::new(creds).with_auth_placement(auth)
 }
 
-/// A fixture response: the status and headers of `<name>.headers.txt` when it exists,
-/// else `status` with a JSON content type.
+/// SQL API fixture `name` as a response (with its upstream headers when it has them).
 pub fn fixture_response(name: &str, status: u16) -> HttpResponse {
-    let mut builder = http::Response::builder().status(status);
-    let headers = format!(
-        "{}/tests/data/{}.headers.txt",
-        env!("CARGO_MANIFEST_DIR"),
-        name.trim_end_matches(".json")
-    );
-    match std::fs::read_to_string(&headers) {
-        Ok(text) => {
-            let mut lines = text.lines();
-            let status_line = lines.next().unwrap();
-            let code: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-            builder = builder.status(code);
-            for line in lines {
-                let (k, v) = line.split_once(": ").unwrap();
-                builder = builder.header(k, v);
-            }
-        }
-        Err(_) => builder = builder.header("content-type", "application/json; charset=utf-8"),
-    }
-    builder.body(data(name)).unwrap()
+    carto_test_support::fixture_response(&format!("sql-api/{name}"), status)
 }
 
 pub fn response(status: u16, body: &[u8]) -> HttpResponse {

@@ -1,0 +1,5 @@
+//! carto-core's integration tests, one module per area (one binary to link).
+
+mod canary;
+mod fixtures;
+mod prop_parsers;

@@ -1,0 +1,16 @@
+//! carto-emulator's integration tests, one module per area (one binary to link). The
+//! tests that kill the emulator binary are in `processes.rs`, the one that installs a
+//! global tracing subscriber in `logging.rs`.
+
+mod abandon;
+mod auth_api;
+mod cluster;
+mod lifecycle;
+mod routes;
+mod security;
+mod sessions;
+mod sql_api;
+mod sql_batch;
+mod sql_copy;
+mod sql_formats;
+mod sql_front;
