@@ -106,6 +106,8 @@
 //! - The master key can do everything; give programs a regular key with only the grants
 //!   they need ([`models::NewApiKey::builder`]).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #![warn(missing_docs)]
 
 mod account;

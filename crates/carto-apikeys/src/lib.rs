@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod async_manager;
 pub mod endpoints;
 mod manager;

@@ -6,6 +6,8 @@
 //! plus a pure response parser. No HTTP client, no runtime, no I/O besides reading and
 //! writing credentials files.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod auth_extract;
 pub mod base_url;
 pub mod credentials;

@@ -23,6 +23,8 @@
 //! uses an existing server. PostGIS and the geocoder `cdb_geocode_admin0_polygon` are
 //! installed in each user database when PostGIS is available.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod cli;
 mod emulator;
 pub mod error;

@@ -84,6 +84,8 @@
 //! The backends' own logs (through the `log` crate) are theirs: ureq shows full URLs
 //! only at trace level, so keep trace logging of HTTP libraries off in production.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #![warn(missing_docs)]
 
 mod body;
