@@ -107,7 +107,6 @@
 //!   they need ([`models::NewApiKey::builder`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
-
 #![warn(missing_docs)]
 
 mod account;

@@ -26,6 +26,7 @@ use base64::Engine as _;
 use carto::sql::CopyFromOptions;
 use carto::sql::copy::CopyToOptions;
 use carto::{BaseUrl, ClientOptions, Credentials, QueryOptions, TransportConfig};
+use carto_test_support::emulator::served::{self, Served};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
@@ -92,20 +93,6 @@ enum ChildCmd {
     /// emulator's SQL API.
     #[command(hide = true)]
     ServeFixed { answer: String },
-}
-
-/// What the emulator child tells the bench.
-#[derive(Serialize, Deserialize, Clone)]
-struct Served {
-    url: String,
-    token: String,
-    pg_host: String,
-    pg_port: u16,
-    pg_user: String,
-    pg_password: String,
-    /// The emulator's process id (its CPU is read from `/proc/<pid>/stat`).
-    #[serde(default)]
-    pid: u32,
 }
 
 /// One decode run: client CPU seconds and wall seconds of the call, peak RSS of the process.
@@ -268,7 +255,7 @@ fn verdict(target: &str, ratio: &str) -> String {
 fn main() -> BoxResult<()> {
     let args = Args::parse();
     match &args.child {
-        Some(ChildCmd::Serve) => return serve(),
+        Some(ChildCmd::Serve) => return served::serve("bench"),
         Some(ChildCmd::Decode {
             mode,
             url,
@@ -279,7 +266,7 @@ fn main() -> BoxResult<()> {
         None => {}
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (mut child, served) = start_emulator()?;
+    let (mut child, served) = served::start(&["serve"])?;
     let result = run(&args, &served);
     drop(child.stdin.take());
     let _ = child.wait();
@@ -338,44 +325,7 @@ fn machine() -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The emulator child.
-
-fn serve() -> BoxResult<()> {
-    let emulator = carto_emulator::Emulator::builder()
-        .user("bench")
-        .start_blocking()?;
-    let user = emulator.user("bench").ok_or("no user")?;
-    let pg = emulator.pg();
-    let served = Served {
-        url: user.base_url().as_str().to_owned(),
-        token: user.master_key().expose_secret().to_owned(),
-        pg_host: pg.host().to_owned(),
-        pg_port: pg.port(),
-        pg_user: pg.superuser().to_owned(),
-        pg_password: pg.superuser_password().to_owned(),
-        pid: std::process::id(),
-    };
-    println!("{}", serde_json::to_string(&served)?);
-    io::stdout().flush()?;
-    let mut sink = Vec::new();
-    let _ = io::stdin().read_to_end(&mut sink);
-    drop(emulator);
-    Ok(())
-}
-
-fn start_emulator() -> BoxResult<(Child, Served)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut line = String::new();
-    io::BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-    let served: Served =
-        serde_json::from_str(line.trim()).map_err(|_| "the emulator did not start")?;
-    Ok((child, served))
-}
+// The emulator child (carto_test_support::emulator::served) and clients of it.
 
 fn credentials(url: &str, token: &str) -> BoxResult<Credentials> {
     Ok(Credentials::new(

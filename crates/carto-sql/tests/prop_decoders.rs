@@ -13,11 +13,10 @@
 //! CI runs proptest's default 256 cases per property; a long run is
 //! `PROPTEST_CASES=1000000 cargo test -p carto-sql --test prop_decoders --release`.
 
-use std::collections::VecDeque;
-
 use carto_core::{BaseUrl, Credentials, Endpoint, Error, HttpRequest, HttpResponse};
 use carto_sql::copy::TrailerCheck;
 use carto_sql::{Query, RowDecoder, SqlClient, SqlResponse, SqlSummary};
+use carto_test_support::read::ChunkReader;
 use carto_transport::{BodyDecoder, ResponseReader, Transport, TransportError};
 use http::StatusCode;
 use proptest::prelude::*;
@@ -120,28 +119,9 @@ impl Transport for ChunkedTransport {
         &self,
         _: http::Request<carto_transport::Body>,
     ) -> Result<http::Response<ResponseReader>, TransportError> {
-        // An empty read is the end of the body: empty chunks are not served.
-        let chunks = self.0.iter().filter(|c| !c.is_empty()).cloned().collect();
-        let reader = ChunkReader(chunks);
+        // An empty read is the end of the body: the reader skips empty chunks.
+        let reader = ChunkReader::new(self.0.iter().cloned());
         Ok(http::Response::new(ResponseReader::new(reader)))
-    }
-}
-
-/// Reads one chunk (or what fits of it) per read.
-struct ChunkReader(VecDeque<Vec<u8>>);
-
-impl std::io::Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Some(chunk) = self.0.front_mut() else {
-            return Ok(0);
-        };
-        let n = chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&chunk[..n]);
-        chunk.drain(..n);
-        if chunk.is_empty() {
-            self.0.pop_front();
-        }
-        Ok(n)
     }
 }
 

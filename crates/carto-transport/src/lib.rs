@@ -85,7 +85,6 @@
 //! only at trace level, so keep trace logging of HTTP libraries off in production.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
-
 #![warn(missing_docs)]
 
 mod body;
