@@ -6,11 +6,12 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use carto::sql::copy::{CopyFromOptions, CopyToOptions, CopyToReader};
+use carto_core::{quote_ident, quote_literal};
 
 use crate::cli::{CopyCommand, CopyFormat, CopyFormatArgs};
 use crate::config::Config;
 use crate::exit::{CliError, CliResult};
-use crate::grants::{quote_ident, quote_literal, quote_table};
+use crate::grants::quote_table;
 use crate::output::{print_line, stdout_is_terminal, transfer_bar};
 use crate::sql::{Sink, display_path};
 

@@ -3,6 +3,7 @@
 //! PostgreSQL identifier quoting for the SQL the CLI writes.
 
 use carto::models::{Service, TableGrant, TablePermission};
+use carto_core::quote_ident;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 /// Splits `schema.table` (either part may be double-quoted, `""` being a quote) at
@@ -74,12 +75,6 @@ fn take_part(current: &mut String, quoted: &mut bool, text: &str) -> Result<Stri
     Ok(part)
 }
 
-/// A PostgreSQL identifier, always double-quoted so it is taken literally (CARTO's
-/// names are case-sensitive on the wire, and `user` or `order` are valid table names).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// `table` or `schema.table`, quoted for SQL.
 pub fn quote_table(text: &str) -> Result<String, String> {
     let (parts, _) = split_qualified(text, None)?;
@@ -93,11 +88,6 @@ pub fn quote_table(text: &str) -> Result<String, String> {
         .map(|p| quote_ident(p))
         .collect::<Vec<_>>()
         .join("."))
-}
-
-/// A PostgreSQL string literal.
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn grantable_list() -> String {
@@ -230,6 +220,5 @@ mod tests {
         assert_eq!(quote_table("Public.My\"T").unwrap(), r#""Public"."My""T""#);
         assert_eq!(quote_table(r#""a.b""#).unwrap(), r#""a.b""#);
         assert!(quote_table("a.b.c").is_err());
-        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }

@@ -13,6 +13,7 @@ pub mod base_url;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod ident;
 pub mod models;
 pub mod retry;
 pub mod token;
@@ -23,5 +24,6 @@ pub use endpoint::{
     AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
 pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
+pub use ident::{quote_ident, quote_literal};
 pub use retry::RetryPolicy;
 pub use token::Token;

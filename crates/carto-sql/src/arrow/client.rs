@@ -19,7 +19,7 @@ use serde::de::IgnoredAny;
 
 use super::ArrowOptions;
 use super::csv::{CsvDecoder, Step};
-use super::encode::{CsvEncoder, Pieces, copy_from_sql, quote_ident};
+use super::encode::{CsvEncoder, Pieces, copy_from_sql};
 use super::json::{ArrowDecoder, ArrowQuery};
 use super::schema::Layout;
 use crate::copy::{
@@ -29,6 +29,7 @@ use crate::copy::{
 use crate::query::{JsonQuery, Query, QueryOptions};
 use crate::response::{SqlResponse, SqlSummary};
 use crate::{AsyncSqlClient, SqlClient};
+use carto_core::quote_ident;
 
 /// The query without trailing whitespace and semicolons, to nest it.
 fn nested(sql: &str) -> &str {

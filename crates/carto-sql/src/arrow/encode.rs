@@ -17,7 +17,7 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
-use carto_core::Error;
+use carto_core::{Error, quote_ident};
 
 use super::schema::{EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, SRID_KEY};
 use super::text::{date_from_days, write_date, write_timestamp};
@@ -333,11 +333,6 @@ impl CsvEncoder {
         }
         Ok(row)
     }
-}
-
-/// Quotes an identifier for SQL (`"a""b"`).
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The COPY statement loading the encoder's columns into `table`.
