@@ -8,10 +8,12 @@
 
 pub mod auth_extract;
 pub mod base_url;
+pub mod carto3;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod models;
+pub mod operation;
 pub mod retry;
 pub mod token;
 
@@ -20,6 +22,9 @@ pub use credentials::Credentials;
 pub use endpoint::{
     AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
-pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
+pub use error::{
+    ApiError, BoxError, DecodeError, Error, QueryLimit, RateLimit, TransportErrorKind,
+};
+pub use operation::{Operation, SendContext};
 pub use retry::RetryPolicy;
 pub use token::Token;
