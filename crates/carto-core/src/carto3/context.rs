@@ -141,6 +141,7 @@ impl ApiContext {
             query: Vec::new(),
             headers: HeaderMap::new(),
             body: None,
+            client_param: true,
         }
     }
 }
@@ -168,9 +169,16 @@ pub struct ApiRequestBuilder<'a> {
     query: Vec<(String, String)>,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
+    client_param: bool,
 }
 
 impl ApiRequestBuilder<'_> {
+    /// Leaves the `client` query parameter out (a POST that carries it in its body).
+    pub fn without_client_param(mut self) -> Self {
+        self.client_param = false;
+        self
+    }
+
     /// Adds a query parameter.
     pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.query.push((key.into(), value.into()));
@@ -206,7 +214,9 @@ impl ApiRequestBuilder<'_> {
             .clone()
             .map_err(|()| Error::invalid("user agent", "not a valid header value"))?;
         let mut url = self.url;
-        let client = ctx.fixed.client_id.as_deref().map(|c| ("client", c));
+        let client = (ctx.fixed.client_id.as_deref())
+            .filter(|_| self.client_param)
+            .map(|c| ("client", c));
         if !self.query.is_empty() || client.is_some() {
             url.query_pairs_mut()
                 .extend_pairs(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
