@@ -27,7 +27,9 @@ impl ApiEndpoint for CreateToken {
     type Output = ApiAccessToken;
 
     fn to_request(&self, ctx: &ApiContext) -> Result<HttpRequest, Error> {
-        ctx.request(Method::POST, &COLLECTION).json(&self.0)?.build()
+        ctx.request(Method::POST, &COLLECTION)
+            .json(&self.0)?
+            .build()
     }
 
     fn parse(&self, response: HttpResponse) -> Result<ApiAccessToken, Error> {
@@ -170,7 +172,8 @@ impl ApiEndpoint for DeleteToken {
     type Output = ();
 
     fn to_request(&self, ctx: &ApiContext) -> Result<HttpRequest, Error> {
-        ctx.request(Method::DELETE, &token_path(&self.token)?).build()
+        ctx.request(Method::DELETE, &token_path(&self.token)?)
+            .build()
     }
 
     fn parse(&self, response: HttpResponse) -> Result<(), Error> {

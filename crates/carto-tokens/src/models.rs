@@ -48,7 +48,11 @@ fn looks_like_sql(text: &str) -> bool {
     lower.starts_with('(')
         || ["select", "with", "call", "values", "table"]
             .iter()
-            .any(|k| lower.strip_prefix(k).is_some_and(|rest| rest.starts_with(char::is_whitespace) || rest.starts_with('(')))
+            .any(|k| {
+                lower.strip_prefix(k).is_some_and(|rest| {
+                    rest.starts_with(char::is_whitespace) || rest.starts_with('(')
+                })
+            })
         || text.trim().contains(char::is_whitespace) && !text.trim().starts_with('`')
 }
 
@@ -80,7 +84,10 @@ impl Source {
             Self::Wildcard(w) => {
                 let parts = name_parts(w);
                 let (last, prefix) = parts.split_last().expect("one part at least");
-                if *last != "*" || prefix.len() < 2 || prefix.iter().any(|p| p.is_empty() || p.contains('*')) {
+                if *last != "*"
+                    || prefix.len() < 2
+                    || prefix.iter().any(|p| p.is_empty() || p.contains('*'))
+                {
                     return bad(format!(
                         "`{w}` is not a wildcard CARTO accepts: end it with `.*` after at least two parts, as project.dataset.*"
                     ));
@@ -214,22 +221,34 @@ fn normalize_referer(referer: &str) -> Result<String, Error> {
         return Err(Error::invalid("referer", "the referer is empty"));
     }
     if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid("referer", format!("`{r}` has white space in it")));
+        return Err(Error::invalid(
+            "referer",
+            format!("`{r}` has white space in it"),
+        ));
     }
     Ok(r.to_owned())
 }
 
 fn check_apis(apis: &[AllowedApi]) -> Result<(), Error> {
     if apis.is_empty() {
-        return Err(Error::invalid("allowed APIs", "allow at least one API (sql, maps, imports, lds)"));
+        return Err(Error::invalid(
+            "allowed APIs",
+            "allow at least one API (sql, maps, imports, lds)",
+        ));
     }
     if apis.contains(&AllowedApi::Imports) && apis.len() > 1 {
-        return Err(Error::invalid("allowed APIs", "CARTO does not allow `imports` together with other APIs"));
+        return Err(Error::invalid(
+            "allowed APIs",
+            "CARTO does not allow `imports` together with other APIs",
+        ));
     }
     Ok(())
 }
 
-fn serialize_date<S: Serializer>(date: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_date<S: Serializer>(
+    date: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match date {
         Some(d) => serializer.serialize_str(&d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         None => serializer.serialize_none(),
@@ -242,7 +261,10 @@ pub struct NewToken {
     grants: Vec<Grant>,
     referers: Vec<String>,
     allowed_apis: Vec<AllowedApi>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_date")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_date"
+    )]
     expiration_date: Option<DateTime<Utc>>,
 }
 
@@ -314,7 +336,10 @@ impl NewTokenBuilder {
     /// dropped); at least one API, and `imports` only alone.
     pub fn build(self) -> Result<NewToken, Error> {
         if self.grants.is_empty() {
-            return Err(Error::invalid("token grants", "a token needs at least one grant"));
+            return Err(Error::invalid(
+                "token grants",
+                "a token needs at least one grant",
+            ));
         }
         let grants = self
             .grants
@@ -372,14 +397,20 @@ impl TokenUpdate {
             .map(|(c, s)| Grant::new(c, s.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         if grants.is_empty() {
-            return Err(Error::invalid("token grants", "a token needs at least one grant"));
+            return Err(Error::invalid(
+                "token grants",
+                "a token needs at least one grant",
+            ));
         }
         self.grants = Some(grants);
         Ok(self)
     }
 
     /// Replaces the referers (normalised; none allows every referer).
-    pub fn referers<R: AsRef<str>>(mut self, referers: impl IntoIterator<Item = R>) -> Result<Self, Error> {
+    pub fn referers<R: AsRef<str>>(
+        mut self,
+        referers: impl IntoIterator<Item = R>,
+    ) -> Result<Self, Error> {
         let mut out = Vec::new();
         for r in referers {
             let r = normalize_referer(r.as_ref())?;
@@ -392,7 +423,10 @@ impl TokenUpdate {
     }
 
     /// Replaces the APIs allowed (at least one; `imports` only alone).
-    pub fn allowed_apis(mut self, apis: impl IntoIterator<Item = AllowedApi>) -> Result<Self, Error> {
+    pub fn allowed_apis(
+        mut self,
+        apis: impl IntoIterator<Item = AllowedApi>,
+    ) -> Result<Self, Error> {
         let apis: Vec<AllowedApi> = apis.into_iter().collect();
         check_apis(&apis)?;
         self.allowed_apis = Some(apis);
@@ -425,7 +459,11 @@ pub struct ApiAccessToken {
     #[serde(default, alias = "allowedApis")]
     pub allowed_apis: Vec<AllowedApi>,
     /// When it stops working, as sent (`None`: never).
-    #[serde(default, alias = "expirationDate", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "expirationDate",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expiration_date: Option<String>,
     /// Every other member, as sent.
     #[serde(flatten)]
@@ -436,6 +474,8 @@ impl ApiAccessToken {
     /// The expiration date, when it is an RFC 3339 (ISO 8601) date-time.
     pub fn expiration(&self) -> Option<DateTime<Utc>> {
         let text = self.expiration_date.as_deref()?;
-        DateTime::parse_from_rfc3339(text).ok().map(|d| d.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
     }
 }

@@ -32,7 +32,7 @@ pub enum TokenOrRequest {
     Token(AccessToken),
     /// Send this request to the OAuth server, then hand its response to
     /// [`TokenCache::token_response`].
-    Request(TokenRequest),
+    Request(Box<TokenRequest>),
 }
 
 /// The request that fetches an M2M token: `POST {auth_url}/oauth/token` with the
@@ -131,9 +131,9 @@ impl TokenCache {
         };
         match &self.cached {
             Some(c) if now < c.refresh_at => Ok(TokenOrRequest::Token(c.token.clone())),
-            _ => Ok(TokenOrRequest::Request(TokenRequest {
+            _ => Ok(TokenOrRequest::Request(Box::new(TokenRequest {
                 request: token_request(m2m, &self.user_agent)?,
-            })),
+            }))),
         }
     }
 

@@ -113,13 +113,19 @@ impl Job {
     /// Why the job failed, from the first of `error`, `errorMessage`, `failedReason`,
     /// `failed_reason`, `message` that is a string (or an `error` object's `message`).
     pub fn failure_reason(&self) -> Option<&str> {
-        ["error", "errorMessage", "failedReason", "failed_reason", "message"]
-            .iter()
-            .find_map(|k| match self.other.get(*k)? {
-                Value::String(s) => Some(s.as_str()),
-                Value::Object(o) => o.get("message").and_then(Value::as_str),
-                _ => None,
-            })
+        [
+            "error",
+            "errorMessage",
+            "failedReason",
+            "failed_reason",
+            "message",
+        ]
+        .iter()
+        .find_map(|k| match self.other.get(*k)? {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => o.get("message").and_then(Value::as_str),
+            _ => None,
+        })
     }
 }
 
@@ -137,7 +143,12 @@ impl WaitedJob for Job {
             return Ok(());
         }
         Err(Error::JobFailed {
-            job_id: if self.job_id.is_empty() { job_id } else { &self.job_id }.to_owned(),
+            job_id: if self.job_id.is_empty() {
+                job_id
+            } else {
+                &self.job_id
+            }
+            .to_owned(),
             status: self.status.to_string(),
             reason: self.failure_reason().map(str::to_owned),
         })
@@ -258,8 +269,11 @@ impl ApiEndpoint for GetJob {
     fn to_request(&self, ctx: &ApiContext) -> Result<HttpRequest, Error> {
         check_connection(&self.connection)?;
         check_job_id(&self.job_id)?;
-        ctx.request(Method::GET, &["v3", "sql", &self.connection, "job", &self.job_id])
-            .build()
+        ctx.request(
+            Method::GET,
+            &["v3", "sql", &self.connection, "job", &self.job_id],
+        )
+        .build()
     }
 
     fn parse(&self, response: HttpResponse) -> Result<Job, Error> {
@@ -298,8 +312,11 @@ impl ApiEndpoint for CancelJob {
     fn to_request(&self, ctx: &ApiContext) -> Result<HttpRequest, Error> {
         check_connection(&self.connection)?;
         check_job_id(&self.job_id)?;
-        ctx.request(Method::DELETE, &["v3", "sql", &self.connection, "job", &self.job_id])
-            .build()
+        ctx.request(
+            Method::DELETE,
+            &["v3", "sql", &self.connection, "job", &self.job_id],
+        )
+        .build()
     }
 
     fn parse(&self, response: HttpResponse) -> Result<Option<Job>, Error> {

@@ -29,8 +29,8 @@ mod params;
 mod query;
 mod response;
 
+pub use crate::wait::WaitOptions;
 pub use jobs::{CancelJob, CreateJob, GetJob, Job, JobStatus, JobWaiter, ListJobs, WaitStep};
 pub use params::{ParamStyle, QueryParameters, Warehouse};
 pub use query::{API_VERSION, DEFAULT_MAX_URL_LENGTH, Query, QueryMethod, query_error};
 pub use response::{FieldType, QueryMeta, QueryResponse, Row, SchemaField};
-pub use crate::wait::WaitOptions;

@@ -85,8 +85,15 @@ impl QueryParameters {
     }
 
     /// Named values.
-    pub fn named<K: Into<String>, V: Into<Value>>(values: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self::Named(values.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn named<K: Into<String>, V: Into<Value>>(
+        values: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self::Named(
+            values
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// Whether there are no values.
@@ -102,15 +109,13 @@ impl QueryParameters {
     pub fn check_style(&self, style: ParamStyle) -> Result<(), Error> {
         match (self, style) {
             (Self::Positional(_), ParamStyle::Dollar | ParamStyle::Colon) => Ok(()),
-            (Self::Named(map), ParamStyle::At) => {
-                match map.keys().find(|k| !is_identifier(k)) {
-                    Some(bad) => Err(Error::invalid(
-                        "query parameters",
-                        format!("`{bad}` is not a parameter name (letters, digits and _)"),
-                    )),
-                    None => Ok(()),
-                }
-            }
+            (Self::Named(map), ParamStyle::At) => match map.keys().find(|k| !is_identifier(k)) {
+                Some(bad) => Err(Error::invalid(
+                    "query parameters",
+                    format!("`{bad}` is not a parameter name (letters, digits and _)"),
+                )),
+                None => Ok(()),
+            },
             (Self::Named(_), _) => Err(Error::invalid(
                 "query parameters",
                 "this warehouse takes positional parameters ($1 or :1) as a list, not named ones",
@@ -147,8 +152,14 @@ mod tests {
         assert_eq!(Warehouse::Redshift.param_style(), ParamStyle::Dollar);
         assert_eq!(Warehouse::Snowflake.param_style(), ParamStyle::Colon);
         assert_eq!(Warehouse::BigQuery.param_style(), ParamStyle::At);
-        assert_eq!(Warehouse::from_provider("carto_dw"), Some(Warehouse::BigQuery));
-        assert_eq!(Warehouse::from_provider("PostgreSQL"), Some(Warehouse::Postgres));
+        assert_eq!(
+            Warehouse::from_provider("carto_dw"),
+            Some(Warehouse::BigQuery)
+        );
+        assert_eq!(
+            Warehouse::from_provider("PostgreSQL"),
+            Some(Warehouse::Postgres)
+        );
         assert_eq!(Warehouse::from_provider("databricks"), None);
         assert_eq!(ParamStyle::Dollar.placeholder(2, ""), "$2");
         assert_eq!(ParamStyle::Colon.placeholder(1, ""), ":1");
@@ -161,13 +172,22 @@ mod tests {
         assert_eq!(p.to_json(), r#"[100000,"Supermarket"]"#);
         assert!(p.check_style(ParamStyle::Dollar).is_ok());
         assert!(p.check_style(ParamStyle::Colon).is_ok());
-        assert!(p.check_style(ParamStyle::At).unwrap_err().is_invalid_input());
+        assert!(
+            p.check_style(ParamStyle::At)
+                .unwrap_err()
+                .is_invalid_input()
+        );
         let n = QueryParameters::named([("lat", json!(40.4168)), ("lon", json!(-3.7038))]);
         assert_eq!(n.to_json(), r#"{"lat":40.4168,"lon":-3.7038}"#);
         assert!(n.check_style(ParamStyle::At).is_ok());
         assert!(n.check_style(ParamStyle::Dollar).is_err());
         let bad = QueryParameters::named([("1x", 1)]);
-        assert!(bad.check_style(ParamStyle::At).unwrap_err().to_string().contains("1x"));
+        assert!(
+            bad.check_style(ParamStyle::At)
+                .unwrap_err()
+                .to_string()
+                .contains("1x")
+        );
         assert!(QueryParameters::positional(Vec::<Value>::new()).is_empty());
     }
 }

@@ -255,13 +255,23 @@ fn query_limit(api: &ApiError) -> Option<QueryLimit> {
         text.push(' ');
         text.push_str(&d.to_ascii_lowercase());
     }
-    let row_cap = ["200000", "200,000", "200.000", "row limit", "rows limit", "too many rows", "maximum number of rows"];
+    let row_cap = [
+        "200000",
+        "200,000",
+        "200.000",
+        "row limit",
+        "rows limit",
+        "too many rows",
+        "maximum number of rows",
+    ];
     if row_cap.iter().any(|w| text.contains(w)) {
         return Some(QueryLimit::RowCap);
     }
     let status = api.status().as_u16();
     let timeout = ["timeout", "timed out", "time limit", "statement_timeout"];
-    if matches!(status, 408 | 504) || (!api.is_rate_limited() && timeout.iter().any(|w| text.contains(w))) {
+    if matches!(status, 408 | 504)
+        || (!api.is_rate_limited() && timeout.iter().any(|w| text.contains(w)))
+    {
         return Some(QueryLimit::Timeout);
     }
     None
