@@ -101,12 +101,7 @@ impl Credentials {
 
     /// Loads a cartoframes `creds.json` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
-            message: format!("cannot read credentials file {}", path.display()),
-            source: Some(e.into()),
-        })?;
-        Self::from_json(&text)
+        Self::from_json(&read_credentials_file(path.as_ref())?)
     }
 
     /// Loads the default cartoframes file, [`Credentials::default_file_path`].
@@ -227,6 +222,14 @@ impl CredsFile {
         };
         Ok(Credentials::new(base_url, token))
     }
+}
+
+/// Reads a credentials file, with an error that names it.
+pub(crate) fn read_credentials_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::Credentials {
+        message: format!("cannot read credentials file {}", path.display()),
+        source: Some(e.into()),
+    })
 }
 
 #[cfg(unix)]

@@ -20,6 +20,26 @@ pub trait WaitedJob {
     fn outcome(&self, job_id: &str) -> Result<(), Error>;
 }
 
+/// [`Error::JobFailed`] for a job that ended with `status`: the document's id, or
+/// the id waited for when the document has none.
+pub(crate) fn job_failed(
+    document_id: &str,
+    waited_id: &str,
+    status: &dyn std::fmt::Display,
+    reason: Option<&str>,
+) -> Error {
+    let job_id = if document_id.is_empty() {
+        waited_id
+    } else {
+        document_id
+    };
+    Error::JobFailed {
+        job_id: job_id.to_owned(),
+        status: status.to_string(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
 /// How a [`Waiter`] polls: an interval that starts at `initial_interval` and is
 /// multiplied by `multiplier` after each poll up to `max_interval`, for at most
 /// `timeout` in all.

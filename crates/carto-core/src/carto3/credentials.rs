@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api_base_url::{ApiBaseUrl, AuthUrl};
 use super::secret::{AccessToken, ClientSecret};
+use crate::credentials::read_credentials_file;
 use crate::error::Error;
 
 /// Environment variable holding a fixed Bearer token (API access token or OAuth token).
@@ -215,12 +216,7 @@ impl ApiCredentials {
 
     /// Loads carto-auth's `carto_credentials.json` from `path`.
     pub fn from_carto_auth_file(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
-            message: format!("cannot read credentials file {}", path.display()),
-            source: Some(e.into()),
-        })?;
-        Self::from_carto_auth_json(&text)
+        Self::from_carto_auth_json(&read_credentials_file(path.as_ref())?)
     }
 
     /// The carto-auth `carto_credentials.json` document of M2M credentials (with

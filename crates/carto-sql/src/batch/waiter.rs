@@ -4,7 +4,7 @@
 use carto_core::Error;
 
 use super::model::{BatchJob, JobStatus};
-use crate::wait::{Step, WaitedJob, Waiter};
+use crate::wait::{Step, WaitedJob, Waiter, job_failed};
 
 pub use crate::wait::WaitOptions;
 
@@ -31,15 +31,11 @@ impl WaitedJob for BatchJob {
         if self.status == JobStatus::Done {
             return Ok(());
         }
-        let job_id = if self.job_id.is_empty() {
-            job_id.to_owned()
-        } else {
-            self.job_id.clone()
-        };
-        Err(Error::JobFailed {
+        Err(job_failed(
+            &self.job_id,
             job_id,
-            status: self.status.to_string(),
-            reason: self.failure_reason().map(str::to_owned),
-        })
+            &self.status,
+            self.failure_reason(),
+        ))
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::params::{QueryParameters, Warehouse};
-use crate::wait::{Step, WaitedJob, Waiter};
+use crate::wait::{Step, WaitedJob, Waiter, job_failed};
 
 /// The status of a SQL API v3 job. CARTO does not document the names: `pending`,
 /// `running`, `done`, `failed` and `cancelled` are read (case-insensitively, with the
@@ -142,16 +142,12 @@ impl WaitedJob for Job {
         if self.status == JobStatus::Done {
             return Ok(());
         }
-        Err(Error::JobFailed {
-            job_id: if self.job_id.is_empty() {
-                job_id
-            } else {
-                &self.job_id
-            }
-            .to_owned(),
-            status: self.status.to_string(),
-            reason: self.failure_reason().map(str::to_owned),
-        })
+        Err(job_failed(
+            &self.job_id,
+            job_id,
+            &self.status,
+            self.failure_reason(),
+        ))
     }
 }
 
