@@ -88,19 +88,7 @@ impl BaseUrl {
     }
 
     fn parse_inner(input: &str, allow_http: bool) -> Result<Self, BaseUrlError> {
-        let mut url = Url::parse(input.trim()).map_err(|e| BaseUrlError::Parse(e.to_string()))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if allow_http => {}
-            "http" => return Err(BaseUrlError::InsecureScheme),
-            other => return Err(BaseUrlError::UnsupportedScheme(other.to_owned())),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(BaseUrlError::UserInfo);
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(BaseUrlError::QueryOrFragment);
-        }
+        let mut url = parse_plain_url(input, allow_http)?;
         let host = url.host().ok_or(BaseUrlError::MissingHost)?;
         let domain = match host {
             url::Host::Domain(d) => Some(d.to_owned()),
@@ -173,6 +161,28 @@ impl BaseUrl {
         }
         url
     }
+}
+
+/// Parses an `https` (or, when allowed, `http`) URL with a host and no user info,
+/// query string or fragment: the checks every base URL of carto-rs passes.
+pub(crate) fn parse_plain_url(input: &str, allow_http: bool) -> Result<Url, BaseUrlError> {
+    let url = Url::parse(input.trim()).map_err(|e| BaseUrlError::Parse(e.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err(BaseUrlError::InsecureScheme),
+        other => return Err(BaseUrlError::UnsupportedScheme(other.to_owned())),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(BaseUrlError::UserInfo);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(BaseUrlError::QueryOrFragment);
+    }
+    if url.host().is_none() {
+        return Err(BaseUrlError::MissingHost);
+    }
+    Ok(url)
 }
 
 fn decode(segment: &str) -> String {

@@ -101,12 +101,7 @@ impl Credentials {
 
     /// Loads a cartoframes `creds.json` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
-            message: format!("cannot read credentials file {}", path.display()),
-            source: Some(e.into()),
-        })?;
-        Self::from_json(&text)
+        Self::from_json(&read_credentials_file(path.as_ref())?)
     }
 
     /// Loads the default cartoframes file, [`Credentials::default_file_path`].
@@ -229,8 +224,16 @@ impl CredsFile {
     }
 }
 
+/// Reads a credentials file, with an error that names it.
+pub(crate) fn read_credentials_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::Credentials {
+        message: format!("cannot read credentials file {}", path.display()),
+        source: Some(e.into()),
+    })
+}
+
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
@@ -245,7 +248,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 

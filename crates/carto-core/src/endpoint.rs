@@ -392,9 +392,14 @@ pub fn expect_status(response: &HttpResponse, expected: StatusCode) -> Result<()
     }
 }
 
-/// Redacts what a logged URL could leak: the whole query string.
+/// Redacts what a logged URL could leak: the whole query string, and the token of a
+/// CARTO 3 Tokens API path (`.../v3/tokens/{token}` is logged as `.../v3/tokens`).
 pub fn loggable_path(uri: &http::Uri) -> &str {
-    uri.path()
+    let path = uri.path();
+    match path.find("/v3/tokens/") {
+        Some(at) => &path[..at + "/v3/tokens".len()],
+        None => path,
+    }
 }
 
 /// A request as it may be logged: the method, the path, the query with `api_key`
@@ -405,11 +410,11 @@ pub struct Redacted<'a>(pub &'a HttpRequest);
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let req = self.0;
-        write!(f, "{} {}", req.method(), req.uri().path())?;
+        write!(f, "{} {}", req.method(), loggable_path(req.uri()))?;
         if let Some(query) = req.uri().query() {
             let pairs: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
                 .map(|(k, v)| {
-                    if k == "api_key" || k == "map_key" {
+                    if k == "api_key" || k == "map_key" || k == "access_token" {
                         format!("{k}=<redacted>")
                     } else {
                         format!("{k}={v}")

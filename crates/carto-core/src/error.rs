@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 use crate::base_url::BaseUrlError;
+use crate::carto3::ApiBaseUrlError;
 
 /// A boxed error used as the source of transport failures.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -102,6 +103,43 @@ pub enum Error {
     /// Waiting for something (a batch job) took longer than the given limit.
     #[error("gave up waiting after {0:?}")]
     WaitTimeout(Duration),
+    /// A CARTO 3 API base URL or auth URL could not be parsed or is not one of CARTO
+    /// 3's forms.
+    #[error("invalid CARTO 3 URL: {0}")]
+    ApiBaseUrl(#[from] ApiBaseUrlError),
+    /// A synchronous SQL API v3 query went over one of CARTO 3's limits for
+    /// synchronous queries (one minute, 200,000 rows). Sending it again would fail
+    /// again, so it is never retried: run it as a job, which writes its result to a
+    /// table.
+    #[error(
+        "the query went over CARTO 3's {limit} for synchronous queries ({error}); run it \
+         as a SQL API v3 job that writes its result to a table, or make it smaller"
+    )]
+    QueryLimit {
+        /// Which limit.
+        limit: QueryLimit,
+        /// CARTO's answer.
+        error: Box<ApiError>,
+    },
+}
+
+/// The limits of CARTO 3's synchronous SQL queries.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryLimit {
+    /// Synchronous queries time out after one minute.
+    Timeout,
+    /// Results are capped at 200,000 rows.
+    RowCap,
+}
+
+impl fmt::Display for QueryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "one-minute time limit",
+            Self::RowCap => "200,000-row cap",
+        })
+    }
 }
 
 impl Error {
@@ -125,6 +163,7 @@ impl Error {
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Self::Api(e) | Self::StatementTimeout(e) => Some(e),
+            Self::QueryLimit { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -171,6 +210,20 @@ impl Error {
     /// 403: the key is known but may not do this.
     pub fn is_forbidden(&self) -> bool {
         self.status() == Some(StatusCode::FORBIDDEN)
+    }
+
+    /// 403 `Unauthorized referer`: a CARTO 3 token restricted to other referers.
+    pub fn is_unauthorized_referer(&self) -> bool {
+        self.api_error()
+            .is_some_and(ApiError::is_unauthorized_referer)
+    }
+
+    /// Which of CARTO 3's synchronous query limits was hit, if any.
+    pub fn query_limit(&self) -> Option<QueryLimit> {
+        match self {
+            Self::QueryLimit { limit, .. } => Some(*limit),
+            _ => None,
+        }
     }
 
     /// 404: the user, the API key or the resource does not exist.
@@ -242,6 +295,7 @@ pub struct ApiError {
     detail: Option<String>,
     hint: Option<String>,
     errors_cause: Option<String>,
+    description: Option<String>,
     rate_limit: Option<RateLimit>,
     retry_after: Option<Duration>,
     note: Option<String>,
@@ -259,6 +313,7 @@ impl ApiError {
             detail: None,
             hint: None,
             errors_cause: None,
+            description: None,
             rate_limit: RateLimit::from_headers(headers),
             retry_after: header_u64(headers, "retry-after").map(Duration::from_secs),
             note: None,
@@ -280,6 +335,12 @@ impl ApiError {
                 err.detail = text("detail");
                 err.hint = text("hint");
                 err.errors_cause = text("errors_cause");
+                // CARTO 3 (`description`), OAuth (`error_description`), others (`message`).
+                err.description = text("description")
+                    .or_else(|| text("error_description"))
+                    .or_else(|| text("message"))
+                    .filter(|d| !err.messages.contains(d))
+                    .map(|d| redact_secrets(&d));
             }
             Ok(other) => collect_messages(&other, &mut err.messages),
             Err(_) => err.messages.push(redact_secrets(&excerpt(trimmed, 200))),
@@ -303,6 +364,7 @@ impl ApiError {
             detail,
             hint,
             errors_cause: None,
+            description: None,
             rate_limit: None,
             retry_after: None,
             note: None,
@@ -360,6 +422,22 @@ impl ApiError {
         self.errors_cause.as_deref()
     }
 
+    /// `description` of a CARTO 3 error (`error_description` of an OAuth error), when
+    /// the body had one besides `error`.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// 403 with `Unauthorized referer`: the CARTO 3 token is restricted to other
+    /// `referers` than this request's `Origin`/`Referer`.
+    pub fn is_unauthorized_referer(&self) -> bool {
+        self.status == StatusCode::FORBIDDEN
+            && self
+                .messages
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case("unauthorized referer"))
+    }
+
     /// The `Carto-Rate-Limit-*` headers, when present.
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
@@ -396,6 +474,9 @@ impl fmt::Display for ApiError {
             self.status.as_u16(),
             self.message()
         )?;
+        if let Some(description) = &self.description {
+            write!(f, ": {description}")?;
+        }
         match &self.note {
             Some(note) => write!(f, " ({note})"),
             None => Ok(()),

@@ -10,11 +10,13 @@
 
 pub mod auth_extract;
 pub mod base_url;
+pub mod carto3;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod ident;
 pub mod models;
+pub mod operation;
 pub mod retry;
 pub mod token;
 
@@ -23,7 +25,10 @@ pub use credentials::Credentials;
 pub use endpoint::{
     AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
-pub use error::{ApiError, BoxError, DecodeError, Error, RateLimit, TransportErrorKind};
+pub use error::{
+    ApiError, BoxError, DecodeError, Error, QueryLimit, RateLimit, TransportErrorKind,
+};
+pub use operation::{Operation, SendContext};
 pub use ident::{quote_ident, quote_literal};
 pub use retry::RetryPolicy;
 pub use token::Token;

@@ -45,7 +45,9 @@ pub mod geojson;
 pub mod query;
 pub mod response;
 pub mod rows;
+pub mod v3;
 pub mod validate;
+pub mod wait;
 
 pub use self::geojson::{Feature, FeatureCollection, Geometry};
 pub use async_client::{AsyncSqlClient, RowStream};

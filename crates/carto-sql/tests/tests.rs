@@ -5,6 +5,7 @@ mod common;
 
 mod batch_endpoints;
 mod batch_wait;
+mod carto3;
 mod clients;
 mod copy_client;
 #[cfg(feature = "geo")]

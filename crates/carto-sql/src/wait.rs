@@ -1,0 +1,248 @@
+//! Waiting for a job to finish, as a sans-IO state machine shared by the Batch API
+//! (v2) and the SQL API v3's jobs: [`Waiter`] says what to do next ([`Step`]) and what
+//! a read's outcome means ([`Waiter::fetched`]); the sync and async clients only send
+//! the reads and sleep, with their own clock and sleep.
+
+use std::time::Duration;
+
+use carto_core::Error;
+
+/// A job document a [`Waiter`] can wait for.
+pub trait WaitedJob {
+    /// The job's id as the document gives it (may be empty).
+    fn job_id(&self) -> &str;
+
+    /// Whether the job's status can no longer change.
+    fn is_finished(&self) -> bool;
+
+    /// For a finished job: `Ok` when it succeeded, else [`Error::JobFailed`] for job
+    /// `job_id` with its status and reason.
+    fn outcome(&self, job_id: &str) -> Result<(), Error>;
+}
+
+/// [`Error::JobFailed`] for a job that ended with `status`: the document's id, or
+/// the id waited for when the document has none.
+pub(crate) fn job_failed(
+    document_id: &str,
+    waited_id: &str,
+    status: &dyn std::fmt::Display,
+    reason: Option<&str>,
+) -> Error {
+    let job_id = if document_id.is_empty() {
+        waited_id
+    } else {
+        document_id
+    };
+    Error::JobFailed {
+        job_id: job_id.to_owned(),
+        status: status.to_string(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
+/// How a [`Waiter`] polls: an interval that starts at `initial_interval` and is
+/// multiplied by `multiplier` after each poll up to `max_interval`, for at most
+/// `timeout` in all.
+///
+/// The defaults: 1 s growing by 1.5 up to 10 s, for at most one hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitOptions {
+    timeout: Duration,
+    initial_interval: Duration,
+    max_interval: Duration,
+    multiplier: f64,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(3600),
+            initial_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(10),
+            multiplier: 1.5,
+        }
+    }
+}
+
+impl WaitOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The longest wait in all; past it, waiting fails with [`Error::WaitTimeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The first pause between two polls.
+    pub fn initial_interval(mut self, interval: Duration) -> Self {
+        self.initial_interval = interval;
+        self
+    }
+
+    /// The longest pause between two polls.
+    pub fn max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
+    }
+
+    /// How much the pause grows after each poll (values below 1 are read as 1).
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// The longest wait in all.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// What the caller of [`Waiter::poll`] does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step<J> {
+    /// Read the job and hand the outcome to [`Waiter::fetched`].
+    Fetch,
+    /// Sleep this long, then poll again.
+    Sleep(Duration),
+    /// The job finished successfully.
+    Done(Box<J>),
+}
+
+/// Decides when to read a job again and when to stop, without doing any I/O.
+///
+/// Time is what the caller says it is: each call takes `now`, the time elapsed since
+/// waiting began, so a test drives it with a fake clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use carto_sql::batch::{BatchJob, JobWaiter, WaitOptions, WaitStep};
+///
+/// let mut waiter = JobWaiter::new("4f2d", WaitOptions::new());
+/// assert_eq!(waiter.poll(Duration::ZERO)?, WaitStep::Fetch);
+/// let job: BatchJob = serde_json::from_str(
+///     r#"{"job_id":"4f2d","status":"running","query":"SELECT pg_sleep(5)"}"#,
+/// )?;
+/// waiter.fetched(Ok(job))?;
+/// assert_eq!(waiter.poll(Duration::from_millis(20))?, WaitStep::Sleep(Duration::from_secs(1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Waiter<J> {
+    job_id: String,
+    options: WaitOptions,
+    interval: Duration,
+    /// The job read last and not yet looked at by `poll`.
+    fresh: Option<J>,
+    /// The last read was refused by the rate limiter: wait at least this long.
+    deferred: Option<Duration>,
+    /// When the next read is due (`None`: at once).
+    next_fetch: Option<Duration>,
+}
+
+impl<J: WaitedJob> Waiter<J> {
+    /// Waits for job `job_id`; the first [`poll`](Self::poll) asks for a read.
+    pub fn new(job_id: impl Into<String>, options: WaitOptions) -> Self {
+        Self {
+            job_id: job_id.into(),
+            interval: options.initial_interval,
+            options,
+            fresh: None,
+            deferred: None,
+            next_fetch: None,
+        }
+    }
+
+    /// Waits for a job already read (for example the one `create` returned): the first
+    /// [`poll`](Self::poll) looks at it before asking for a read.
+    pub fn with_job(job: J, options: WaitOptions) -> Self {
+        let mut waiter = Self::new(job.job_id().to_owned(), options);
+        waiter.fresh = Some(job);
+        waiter
+    }
+
+    /// The job id.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// Hands over the outcome of the read asked for by [`Step::Fetch`]: a job read
+    /// is looked at by the next [`poll`](Self::poll); a read refused by CARTO's rate
+    /// limiter ([`Error::is_rate_limited`], a 429) is retried after its `Retry-After`
+    /// (see [`rate_limited`](Self::rate_limited)); any other error ends the wait and is
+    /// returned.
+    pub fn fetched(&mut self, result: Result<J, Error>) -> Result<(), Error> {
+        match result {
+            Ok(job) => {
+                self.update(job);
+                Ok(())
+            }
+            Err(err) if err.is_rate_limited() => {
+                self.rate_limited(err.retry_after());
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Hands over the job just read.
+    pub fn update(&mut self, job: J) {
+        self.fresh = Some(job);
+    }
+
+    /// The read was refused by CARTO's rate limiter (a 429 with `Retry-After`): the next
+    /// [`poll`](Self::poll) sleeps for `retry_after` (at least the current interval)
+    /// before reading again, within the timeout. A read is idempotent, so retrying it
+    /// is safe.
+    pub fn rate_limited(&mut self, retry_after: Option<Duration>) {
+        self.deferred = Some(retry_after.unwrap_or(Duration::ZERO).max(self.interval));
+    }
+
+    /// What to do next, `now` being the time elapsed since waiting began.
+    ///
+    /// Errors: [`Error::JobFailed`] when the job ended other than successfully (see
+    /// [`WaitedJob::outcome`]); [`Error::WaitTimeout`] when it has not finished by the
+    /// timeout (the job is read one last time at the deadline).
+    pub fn poll(&mut self, now: Duration) -> Result<Step<J>, Error> {
+        let deadline = self.options.timeout;
+        if let Some(pause) = self.deferred.take() {
+            if now >= deadline {
+                return Err(Error::WaitTimeout(deadline));
+            }
+            let due = (now + pause).min(deadline);
+            self.next_fetch = Some(due);
+            return Ok(Step::Sleep(due - now));
+        }
+        if let Some(job) = self.fresh.take() {
+            if job.is_finished() {
+                job.outcome(&self.job_id)?;
+                return Ok(Step::Done(Box::new(job)));
+            }
+            if now >= deadline {
+                return Err(Error::WaitTimeout(deadline));
+            }
+            let pause = self.interval;
+            self.interval = grow(self.interval, &self.options);
+            let due = (now + pause).min(deadline);
+            self.next_fetch = Some(due);
+            return Ok(Step::Sleep(due - now));
+        }
+        match self.next_fetch {
+            Some(due) if now < due => Ok(Step::Sleep(due - now)),
+            _ => Ok(Step::Fetch),
+        }
+    }
+}
+
+fn grow(interval: Duration, options: &WaitOptions) -> Duration {
+    let factor = options.multiplier.max(1.0);
+    let next = interval.as_secs_f64() * factor;
+    let max = options.max_interval.max(options.initial_interval);
+    if next.is_finite() && next < max.as_secs_f64() {
+        Duration::from_secs_f64(next)
+    } else {
+        max
+    }
+}

@@ -1,0 +1,35 @@
+//! carto-tokens: the Tokens API of CARTO 3 (`/v3/tokens`), sans-IO.
+//!
+//! API access tokens grant access to sources through connections ([`Grant`]: a
+//! qualified table name, a wildcard such as `project.dataset.*`, or a SQL query),
+//! optionally only from some referers, for some APIs ([`AllowedApi`]) and until an
+//! expiration date. [`NewToken::builder`] checks a token before it is sent;
+//! [`endpoints`] holds create, list, get, update and delete as
+//! [`ApiEndpoint`](carto_core::carto3::ApiEndpoint)s.
+//!
+//! The Tokens API needs an OAuth access token (a user's, or one fetched with M2M
+//! client credentials), not an API access token.
+//!
+//! ```
+//! use carto_core::carto3::{AccessToken, ApiBaseUrl, ApiContext, ApiEndpoint};
+//! use carto_tokens::endpoints::CreateToken;
+//! use carto_tokens::{AllowedApi, NewToken};
+//!
+//! let token = NewToken::builder()
+//!     .grant("carto_dw", "carto-demo-data.demo_tables.airports")
+//!     .referer("https://app.example.com/")
+//!     .allowed_apis([AllowedApi::Sql, AllowedApi::Maps])
+//!     .build()?;
+//! assert_eq!(token.referers(), ["https://app.example.com"]);
+//! let ctx = ApiContext::new(ApiBaseUrl::default()).with_access_token(&AccessToken::new("eyJ..."))?;
+//! let request = CreateToken(token).to_request(&ctx)?;
+//! assert_eq!(request.uri().path(), "/v3/tokens");
+//! # Ok::<(), carto_core::Error>(())
+//! ```
+
+pub mod endpoints;
+pub mod models;
+
+pub use models::{
+    AllowedApi, ApiAccessToken, Grant, NewToken, NewTokenBuilder, Source, TokenUpdate,
+};
