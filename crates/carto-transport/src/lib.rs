@@ -91,6 +91,7 @@ mod client;
 mod closure;
 mod config;
 mod error;
+mod mode;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 mod send;
@@ -105,6 +106,7 @@ pub use client::ClientCore;
 pub use closure::{AsyncTransportFn, TransportFn, async_transport_fn, transport_fn};
 pub use config::TransportConfig;
 pub use error::TransportError;
+pub use mode::{Async, Blocking, Mode};
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 pub use send::{send, send_async};
