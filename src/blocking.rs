@@ -4,8 +4,6 @@
 
 pub use crate::client::Blocking;
 use crate::client::CartoClient;
-#[cfg(not(feature = "ureq"))]
-use carto_transport::Transport;
 
 /// The blocking CARTO client: SQL API, Auth API, `/me` and the Data Observatory
 /// token, for one account and key.
@@ -17,7 +15,7 @@ use carto_transport::Transport;
 #[cfg(feature = "ureq")]
 pub type Client<T = carto_transport::UreqTransport> = CartoClient<T, Blocking>;
 /// The blocking CARTO client: SQL API, Auth API, `/me` and the Data Observatory
-/// token, for one account and key, over any [`Transport`]. `Debug` never shows the
-/// token.
+/// token, for one account and key, over any [`Transport`](carto_transport::Transport).
+/// `Debug` never shows the token.
 #[cfg(not(feature = "ureq"))]
 pub type Client<T> = CartoClient<T, Blocking>;

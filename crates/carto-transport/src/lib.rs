@@ -86,16 +86,19 @@
 
 #![warn(missing_docs)]
 
+mod attempt;
 mod body;
 mod client;
 mod closure;
 mod config;
+mod drive;
 mod error;
 mod mode;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 mod send;
 mod streaming;
+mod trace;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
