@@ -131,7 +131,10 @@ pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
 #[cfg(feature = "arrow")]
 pub use carto_sql::arrow;
-pub use carto_sql::{Format, QueryOptions, SqlResponse, Validation};
+pub use carto_sql::{
+    CopyFromOptions, CopyToOptions, Format, JobQuery, QueryOptions, SqlResponse, SqlSummary,
+    Validation, WaitOptions,
+};
 pub use carto_transport as transport;
 pub use carto_transport::{AsyncTransport, Transport, TransportConfig};
 

@@ -13,7 +13,7 @@ use carto_transport::{
     ResponseReader, Transport,
 };
 use futures_util::Stream;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::geojson::FeatureCollection;
 use crate::query::{Format, Query, QueryOptions, WholeJsonQuery};
@@ -98,6 +98,19 @@ impl<T: Transport> SqlApi<T, Blocking> {
         self.query_with(sql, &QueryOptions::default())
     }
 
+    /// Runs a statement (DDL, `INSERT`, `UPDATE`, ...) and returns what the server said
+    /// besides rows: `total_rows` (the rows affected), `time`, the notices. Rows it
+    /// returns are read and dropped.
+    pub fn execute(&self, sql: &str) -> Result<SqlSummary, Error> {
+        self.execute_with(sql, &QueryOptions::default())
+    }
+
+    /// [`execute`](Self::execute) with options.
+    pub fn execute_with(&self, sql: &str, options: &QueryOptions) -> Result<SqlSummary, Error> {
+        let response = self.query_with::<IgnoredAny>(sql, options)?;
+        Ok(response.into_summary())
+    }
+
     /// [`query`](Self::query) with options.
     pub fn query_with<R: DeserializeOwned>(
         &self,
@@ -165,6 +178,22 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
     /// never the whole body; see [`SqlClient::query`]).
     pub async fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
         self.query_with(sql, &QueryOptions::default()).await
+    }
+
+    /// Runs a statement and returns what the server said besides rows (see
+    /// [`SqlClient::execute`]).
+    pub async fn execute(&self, sql: &str) -> Result<SqlSummary, Error> {
+        self.execute_with(sql, &QueryOptions::default()).await
+    }
+
+    /// [`execute`](Self::execute) with options.
+    pub async fn execute_with(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<SqlSummary, Error> {
+        let response = self.query_with::<IgnoredAny>(sql, options).await?;
+        Ok(response.into_summary())
     }
 
     /// [`query`](Self::query) with options.
@@ -279,5 +308,50 @@ impl<R: DeserializeOwned> Stream for RowStream<R> {
 impl<R> fmt::Debug for RowStream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RowStream").field(&self.0).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use carto_core::{BaseUrl, Credentials};
+    use carto_transport::{async_transport_fn, transport_fn};
+
+    use super::*;
+
+    const ANSWER: &[u8] =
+        br#"{"rows":[{"a":1},{"a":2}],"time":0.25,"fields":{},"total_rows":2,"notices":["n"]}"#;
+
+    fn creds() -> Credentials {
+        Credentials::new(BaseUrl::parse("https://alice.carto.com").unwrap(), "secret")
+    }
+
+    fn expected() -> SqlSummary {
+        SqlSummary {
+            time: Some(0.25),
+            total_rows: 2,
+            notices: vec!["n".into()],
+            ..SqlSummary::default()
+        }
+    }
+
+    #[test]
+    fn execute_returns_the_summary_without_rows() {
+        let sql = SqlClient::from_credentials(
+            transport_fn(|request| {
+                assert_eq!(request.uri().path(), "/api/v2/sql");
+                Ok(http::Response::new(ANSWER.to_vec()))
+            }),
+            creds(),
+        );
+        assert_eq!(sql.execute("UPDATE t SET a = a").unwrap(), expected());
+    }
+
+    #[tokio::test]
+    async fn execute_async_returns_the_summary_without_rows() {
+        let sql = AsyncSqlClient::from_credentials(
+            async_transport_fn(|_| async { Ok(http::Response::new(ANSWER.to_vec())) }),
+            creds(),
+        );
+        assert_eq!(sql.execute("DELETE FROM t").await.unwrap(), expected());
     }
 }
