@@ -17,8 +17,9 @@ use carto_sql::{BatchApi, CopyApi, SqlApi, Validation};
 pub use carto_transport::{Async, Blocking, Mode};
 use carto_transport::{AsyncTransport, ClientCore, Transport, TransportConfig};
 
-use crate::account::{GcloudCredentials, GetDoToken, GetMe};
+use crate::account::GcloudCredentials;
 use crate::options::ClientOptions;
+use carto_core::models::{GetDoToken, GetMe};
 
 /// The async CARTO client: SQL API, Auth API, `/me` and the Data Observatory
 /// token, for one account and key.

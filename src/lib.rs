@@ -115,7 +115,8 @@ mod options;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
-pub use account::{GcloudCredentials, GetDoToken, GetMe};
+pub use account::GcloudCredentials;
+pub use carto_core::models::{GetDoToken, GetMe};
 pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
