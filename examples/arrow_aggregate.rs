@@ -56,7 +56,7 @@ fn main() -> common::Result {
     }
     let client = Client::new(account.credentials.clone())?;
     let (sql, copy) = (client.sql(), client.copy());
-    sql.query::<serde_json::Value>(SETUP)?;
+    sql.execute(SETUP)?;
 
     // 2. Stream the table in batches and aggregate in exact cents.
     let options = ArrowOptions::new()

@@ -12,10 +12,9 @@
 use std::error::Error;
 use std::time::Duration;
 
-use carto_core::Credentials;
+use carto::sql::batch::FallbackQuery;
+use carto::{Client, Credentials, JobQuery, WaitOptions};
 use carto_emulator::Emulator;
-use carto_sql::batch::{AsyncBatchClient, FallbackQuery, JobQuery, WaitOptions};
-use carto_transport::ReqwestTransport;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -34,7 +33,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         _emulator = Some(emulator);
         credentials
     };
-    let batch = AsyncBatchClient::from_credentials(ReqwestTransport::new(), credentials);
+    let batch = Client::new(credentials)?.batch();
     let wait = WaitOptions::new()
         .initial_interval(Duration::from_millis(200))
         .timeout(Duration::from_secs(120));
@@ -89,7 +88,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .create_and_wait("UPDATE batch_example_missing SET id = 0", wait)
         .await
     {
-        Err(carto_core::Error::JobFailed {
+        Err(carto::Error::JobFailed {
             job_id,
             status,
             reason,

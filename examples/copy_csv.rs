@@ -14,21 +14,18 @@ use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use carto_core::Credentials;
+use carto::blocking::Client;
+use carto::{CopyFromOptions, CopyToOptions, Credentials, WaitOptions};
 use carto_emulator::{BlockingEmulator, Emulator};
-use carto_sql::batch::{BatchClient, WaitOptions};
-use carto_sql::copy::{CopyClient, CopyFromOptions, CopyToOptions};
-use carto_transport::UreqTransport;
 
 const ROWS: u32 = 100_000;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let (credentials, _emulator) = account()?;
-    let transport = UreqTransport::new();
+    let client = Client::new(credentials)?;
 
     // The table, made with a Batch job (COPY needs an existing table).
-    let batch = BatchClient::from_credentials(transport.clone(), credentials.clone());
-    batch.create_and_wait(
+    client.batch().create_and_wait(
         "DROP TABLE IF EXISTS copy_example; \
          CREATE TABLE copy_example (id int PRIMARY KEY, city text, population int, measured_at date)",
         WaitOptions::new().timeout(Duration::from_secs(60)),
@@ -52,7 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let size = std::fs::metadata(&csv_path)?.len();
 
     // COPY FROM: streamed from the file, gzip level 1, with a progress line.
-    let copy = CopyClient::from_credentials(transport, credentials);
+    let copy = client.copy();
     let shown = AtomicU64::new(0);
     let loaded = copy.copy_from_path(
         "COPY copy_example (id, city, population, measured_at) FROM STDIN WITH (FORMAT csv, HEADER true)",

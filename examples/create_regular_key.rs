@@ -9,9 +9,7 @@ use carto::models::{Api, NewApiKey, TablePermission};
 fn main() -> common::Result {
     let account = common::account()?;
     let master = Client::new(account.credentials.clone())?;
-    master
-        .sql()
-        .query::<serde_json::Value>(common::CREATE_TORNADOES)?;
+    master.sql().execute(common::CREATE_TORNADOES)?;
 
     // Rejected before any request: the reason says what is wrong.
     let invalid = NewApiKey::builder("bad")
@@ -53,9 +51,9 @@ fn main() -> common::Result {
         println!("schema {}: {:?}", schema.name, schema.permissions);
     }
     let editor = master.with_token(key.token.clone());
-    editor.sql().query::<serde_json::Value>(
-        "INSERT INTO tornadoes (yr, state, magnitude) VALUES (2001, 'KS', 2)",
-    )?;
+    editor
+        .sql()
+        .execute("INSERT INTO tornadoes (yr, state, magnitude) VALUES (2001, 'KS', 2)")?;
     println!("the key inserted a row");
 
     master.api_keys().delete(&name)?;

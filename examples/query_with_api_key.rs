@@ -19,12 +19,8 @@ struct Tornado {
 fn main() -> common::Result {
     let account = common::account()?;
     let master = Client::new(account.credentials.clone())?;
-    master
-        .sql()
-        .query::<serde_json::Value>(common::CREATE_TORNADOES)?;
-    master
-        .sql()
-        .query::<serde_json::Value>(common::FILL_TORNADOES)?;
+    master.sql().execute(common::CREATE_TORNADOES)?;
+    master.sql().execute(common::FILL_TORNADOES)?;
 
     // In your program the key usually comes from CARTO_API_KEY; here we make one.
     let name = common::unique("query example");

@@ -17,14 +17,8 @@ struct Tornado {
 async fn main() -> common::Result {
     let account = common::account_async().await?;
     let master = Client::new(account.credentials.clone())?;
-    master
-        .sql()
-        .query::<serde_json::Value>(common::CREATE_TORNADOES)
-        .await?;
-    master
-        .sql()
-        .query::<serde_json::Value>(common::FILL_TORNADOES)
-        .await?;
+    master.sql().execute(common::CREATE_TORNADOES).await?;
+    master.sql().execute(common::FILL_TORNADOES).await?;
 
     let name = common::unique("async query example");
     let key = master

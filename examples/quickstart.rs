@@ -30,12 +30,8 @@ fn main() -> common::Result {
     let master = Client::new(account.credentials.clone())?;
 
     step("master", "creates the tornadoes table and loads it");
-    master
-        .sql()
-        .query::<serde_json::Value>(common::CREATE_TORNADOES)?;
-    let loaded = master
-        .sql()
-        .query::<serde_json::Value>(common::FILL_TORNADOES)?;
+    master.sql().execute(common::CREATE_TORNADOES)?;
+    let loaded = master.sql().execute(common::FILL_TORNADOES)?;
     println!("          {} rows inserted", loaded.total_rows);
 
     let name = common::unique("tornado reader");
@@ -67,9 +63,9 @@ fn main() -> common::Result {
     );
 
     step("reader", "tries to insert a tornado");
-    let refused = reader.sql().query::<serde_json::Value>(
-        "INSERT INTO tornadoes (yr, state, magnitude) VALUES (2000, 'TX', 5)",
-    );
+    let refused = reader
+        .sql()
+        .execute("INSERT INTO tornadoes (yr, state, magnitude) VALUES (2000, 'TX', 5)");
     expect_refused(refused, "insert with a select-only key")?;
 
     step("master", "regenerates the key's token");

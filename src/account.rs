@@ -1,62 +1,12 @@
-//! Account endpoints besides keys and SQL: `GET /api/v3/me` and the Data Observatory
-//! token (`GET /api/v4/do/token`), with the BigQuery credentials cartoframes derives
-//! from it.
+//! The BigQuery credentials cartoframes derives from the Data Observatory token (the
+//! endpoints, [`GetMe`](carto_core::models::GetMe) and
+//! [`GetDoToken`](carto_core::models::GetDoToken), live in carto-core next to their
+//! models).
 
 use std::fmt;
 
-use carto_core::endpoint::{check_status, decode_json};
-use carto_core::models::{DoToken, Me};
-use carto_core::{AuthPlacement, DecodeError, Endpoint, Error, HttpRequest, HttpResponse};
-use carto_core::{RequestContext, Token};
-use http::Method;
-
-/// `GET /api/v3/me`: the user the key belongs to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GetMe;
-
-impl Endpoint for GetMe {
-    type Output = Me;
-
-    fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
-        ctx.request(Method::GET, &["api", "v3", "me"]).build()
-    }
-
-    fn parse(&self, response: HttpResponse) -> Result<Me, Error> {
-        check_status(&response)?;
-        decode_json(response.status(), response.body())
-    }
-
-    fn is_idempotent(&self) -> bool {
-        true
-    }
-}
-
-/// `GET /api/v4/do/token`: the Data Observatory token of the account (master key, or a
-/// key granted the Data Observatory).
-///
-/// CARTO reads this endpoint's key from the `api_key` parameter only, so the key always
-/// travels in the query string here, whatever the client's auth placement.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GetDoToken;
-
-impl Endpoint for GetDoToken {
-    type Output = DoToken;
-
-    fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
-        let ctx = ctx.clone().with_auth_placement(AuthPlacement::QueryParam);
-        ctx.request(Method::GET, &["api", "v4", "do", "token"])
-            .build()
-    }
-
-    fn parse(&self, response: HttpResponse) -> Result<DoToken, Error> {
-        check_status(&response)?;
-        decode_json(response.status(), response.body())
-    }
-
-    fn is_idempotent(&self) -> bool {
-        true
-    }
-}
+use carto_core::models::DoToken;
+use carto_core::{DecodeError, Error, Token};
 
 /// BigQuery credentials for the Data Observatory: the project and a Google access
 /// token, as cartoframes' `get_gcloud_credentials()` returns them. `Debug` redacts the

@@ -1,22 +1,25 @@
 //! [`CartoClient`]: the one client type behind [`Client`] (async) and
 //! [`blocking::Client`](crate::blocking::Client) (sync).
 //!
-//! Both are the same struct with a mode marker, so construction, credentials and the
-//! transport are written once; only the methods that send differ, in one impl block per
-//! mode (`Async` here, `Blocking` in `blocking.rs`).
+//! Both are the same struct with a mode marker ([`Blocking`], [`Async`], from
+//! carto-transport, shared with the clients of each API), so construction, credentials,
+//! the transport and the clients of each API are written once; only the methods that
+//! send differ, in one impl block per mode, side by side below.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use carto_apikeys::AsyncApiKeyManager;
+use carto_apikeys::AuthApi;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
-use carto_sql::{AsyncBatchClient, AsyncCopyClient, AsyncSqlClient, Validation};
-use carto_transport::{AsyncTransport, ClientCore, TransportConfig};
+use carto_sql::{BatchApi, CopyApi, SqlApi, Validation};
+pub use carto_transport::{Async, Blocking, Mode};
+use carto_transport::{AsyncTransport, ClientCore, Transport, TransportConfig};
 
-use crate::account::{GcloudCredentials, GetDoToken, GetMe};
+use crate::account::GcloudCredentials;
 use crate::options::ClientOptions;
+use carto_core::models::{GetDoToken, GetMe};
 
 /// The async CARTO client: SQL API, Auth API, `/me` and the Data Observatory
 /// token, for one account and key.
@@ -44,31 +47,16 @@ pub struct CartoClient<T, M> {
     mode: PhantomData<fn() -> M>,
 }
 
-/// The mode of [`Client`]: its methods are `async`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Async;
-
-/// The mode of [`blocking::Client`](crate::blocking::Client): its methods block the
-/// calling thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Blocking;
-
 /// A client mode with a default transport: [`Async`] with the `reqwest` feature
 /// ([`ReqwestTransport`](carto_transport::ReqwestTransport)), [`Blocking`] with the
 /// `ureq` feature ([`UreqTransport`](carto_transport::UreqTransport)). Gives
-/// `Client::new` and its siblings.
-pub trait DefaultTransport: sealed::Sealed {
+/// `Client::new` and its siblings. Sealed, as [`Mode`] is.
+pub trait DefaultTransport: Mode {
     /// The transport `new` builds.
     type Transport;
 
     /// Builds that transport from `config`.
     fn build(config: TransportConfig) -> Result<Self::Transport, Error>;
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Async {}
-    impl Sealed for super::Blocking {}
 }
 
 #[cfg(feature = "reqwest")]
@@ -173,13 +161,9 @@ impl<T, M> CartoClient<T, M> {
     }
 
     /// The client of one API, sharing the transport and a copy of the context.
-    pub(crate) fn api<C>(&self, make: impl FnOnce(Arc<T>, RequestContext) -> C) -> C {
+    fn api<C>(&self, make: impl FnOnce(Arc<T>, RequestContext) -> C) -> C {
         let (transport, ctx) = self.core.clone().into_parts();
         make(transport, ctx)
-    }
-
-    pub(crate) fn core(&self) -> &ClientCore<Arc<T>> {
-        &self.core
     }
 }
 
@@ -197,30 +181,65 @@ impl<T, M> fmt::Debug for CartoClient<T, M> {
     }
 }
 
-impl<T: AsyncTransport> CartoClient<T, Async> {
+/// The clients of each API, in the client's mode, sharing its transport and a copy of
+/// its context.
+impl<T, M: Mode> CartoClient<T, M> {
     /// The SQL API.
-    pub fn sql(&self) -> AsyncSqlClient<Arc<T>> {
-        self.api(AsyncSqlClient::new)
+    pub fn sql(&self) -> SqlApi<Arc<T>, M> {
+        self.api(SqlApi::new)
     }
 
     /// The Batch API: long-running SQL run by CARTO in the background (master key).
-    pub fn batch(&self) -> AsyncBatchClient<Arc<T>> {
-        self.api(AsyncBatchClient::new)
+    pub fn batch(&self) -> BatchApi<Arc<T>, M> {
+        self.api(BatchApi::new)
     }
 
     /// The COPY API: bulk loads and exports, streamed both ways.
-    pub fn copy(&self) -> AsyncCopyClient<Arc<T>> {
-        self.api(AsyncCopyClient::new)
+    pub fn copy(&self) -> CopyApi<Arc<T>, M> {
+        self.api(CopyApi::new)
     }
 
     /// The Auth API (API keys).
-    pub fn api_keys(&self) -> AsyncApiKeyManager<Arc<T>> {
-        self.api(AsyncApiKeyManager::new)
+    pub fn api_keys(&self) -> AuthApi<Arc<T>, M> {
+        self.api(AuthApi::new)
+    }
+}
+
+impl<T: Transport> CartoClient<T, Blocking> {
+    /// Sends any endpoint and parses its answer.
+    pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send(endpoint)
     }
 
+    /// Checks the credentials with one request (`SELECT 1` through the SQL API): valid,
+    /// or which of an unknown key, a key without the SQL grant, an unknown user, a base
+    /// URL that is not CARTO or an unreachable host it is.
+    pub fn validate(&self) -> Result<Validation, Error> {
+        self.sql().validate()
+    }
+
+    /// `GET /api/v3/me`: the user the key belongs to.
+    pub fn me(&self) -> Result<Me, Error> {
+        self.send(&GetMe)
+    }
+
+    /// `GET /api/v4/do/token`: the Data Observatory token (master key or a key with the
+    /// Data Observatory grant).
+    pub fn do_token(&self) -> Result<DoToken, Error> {
+        self.send(&GetDoToken)
+    }
+
+    /// BigQuery credentials for the Data Observatory, from [`do_token`](Self::do_token),
+    /// as cartoframes' `get_gcloud_credentials()` returns them.
+    pub fn gcloud_credentials(&self) -> Result<GcloudCredentials, Error> {
+        self.do_token()?.try_into()
+    }
+}
+
+impl<T: AsyncTransport> CartoClient<T, Async> {
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
-        self.core().send_async(endpoint).await
+        self.core.send_async(endpoint).await
     }
 
     /// Checks the credentials with one request (`SELECT 1` through the SQL API): valid,

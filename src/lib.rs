@@ -116,7 +116,8 @@ mod options;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
-pub use account::{GcloudCredentials, GetDoToken, GetMe};
+pub use account::GcloudCredentials;
+pub use carto_core::models::{GetDoToken, GetMe};
 pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
@@ -132,7 +133,10 @@ pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
 #[cfg(feature = "arrow")]
 pub use carto_sql::arrow;
-pub use carto_sql::{Format, QueryOptions, SqlResponse, Validation};
+pub use carto_sql::{
+    CopyFromOptions, CopyToOptions, Format, JobQuery, QueryOptions, SqlResponse, SqlSummary,
+    Validation, WaitOptions,
+};
 pub use carto_transport as transport;
 pub use carto_transport::{AsyncTransport, Transport, TransportConfig};
 

@@ -3,9 +3,9 @@
 //! Every operation is a sans-IO [`Endpoint`](carto_core::Endpoint) value in
 //! [`endpoints`]; listing all pages is the [`Pager`] state machine. [`ApiKeyManager`]
 //! (over a sync [`Transport`](carto_transport::Transport)) and [`AsyncApiKeyManager`]
-//! (over an [`AsyncTransport`](carto_transport::AsyncTransport)) are thin drivers with
-//! the same method names: `create`, `get`, `list`, `list_page`, `delete`, `regenerate`,
-//! `is_valid`.
+//! (over an [`AsyncTransport`](carto_transport::AsyncTransport)), the two modes of one
+//! [`AuthApi`], are thin drivers with the same method names: `create`, `get`, `list`,
+//! `list_page`, `delete`, `regenerate`, `is_valid`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), carto_core::Error> {
@@ -28,12 +28,10 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod async_manager;
 pub mod endpoints;
 mod manager;
 pub mod pager;
 
-pub use async_manager::{ApiKeyStream, AsyncApiKeyManager};
 pub use endpoints::{ListOptions, ListOrder};
-pub use manager::{ApiKeyManager, ApiKeys};
+pub use manager::{ApiKeyManager, ApiKeyStream, ApiKeys, AsyncApiKeyManager, AuthApi};
 pub use pager::{Pager, StopReason};

@@ -6,9 +6,9 @@
 //! [`RowDecoder`] decodes a JSON result row by row as its bytes arrive.
 //!
 //! [`SqlClient`] (sync, over a [`Transport`](carto_transport::Transport)) and
-//! [`AsyncSqlClient`] (async, over an [`AsyncTransport`](carto_transport::AsyncTransport))
-//! drive them with the same method names: `query`, `query_with`, `geojson`, `export`,
-//! `export_reader` / `export_stream`, `query_rows`.
+//! [`AsyncSqlClient`] (async, over an [`AsyncTransport`](carto_transport::AsyncTransport)),
+//! the two modes of one [`SqlApi`], drive them with the same method names: `query`,
+//! `query_with`, `geojson`, `export`, `export_reader` / `export_stream`, `query_rows`.
 //!
 //! The [`batch`] module holds the Batch API ([`BatchClient`], [`AsyncBatchClient`]: create,
 //! get, cancel and wait for jobs) and the [`copy`] module the COPY API ([`CopyClient`],
@@ -35,7 +35,6 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
-mod async_client;
 pub mod batch;
 mod client;
 pub mod copy;
@@ -50,8 +49,7 @@ pub mod validate;
 pub mod wait;
 
 pub use self::geojson::{Feature, FeatureCollection, Geometry};
-pub use async_client::{AsyncSqlClient, RowStream};
-pub use client::{Rows, SqlClient};
+pub use client::{AsyncSqlClient, RowStream, Rows, SqlApi, SqlClient};
 pub use query::{
     ExportQuery, Format, GeoJsonQuery, JsonQuery, MAX_GET_QUERY_LEN, Query, QueryOptions,
 };
@@ -59,5 +57,9 @@ pub use response::{Field, Fields, SqlResponse, SqlSummary};
 pub use rows::{RowDecoder, RowSplitter};
 pub use validate::{Validate, Validation};
 
-pub use batch::{AsyncBatchClient, BatchClient, BatchJob, JobQuery, JobStatus, WaitOptions};
-pub use copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyFromResult, CopyToOptions};
+pub use batch::{
+    AsyncBatchClient, BatchApi, BatchClient, BatchJob, JobQuery, JobStatus, WaitOptions,
+};
+pub use copy::{
+    AsyncCopyClient, CopyApi, CopyClient, CopyFromOptions, CopyFromResult, CopyToOptions,
+};

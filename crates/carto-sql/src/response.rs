@@ -159,6 +159,18 @@ impl<T> SqlResponse<T> {
             infos: summary.infos,
         }
     }
+
+    /// Everything but the rows.
+    pub fn into_summary(self) -> SqlSummary {
+        SqlSummary {
+            time: self.time,
+            fields: self.fields,
+            total_rows: self.total_rows,
+            notices: self.notices,
+            warnings: self.warnings,
+            infos: self.infos,
+        }
+    }
 }
 
 /// The members of a JSON document besides `rows`/`features`, with the `error` of a

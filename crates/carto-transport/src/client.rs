@@ -5,6 +5,7 @@ use std::fmt;
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
 
 use crate::body::{AsyncUpload, Upload};
+use crate::mode::Mode;
 use crate::send::{send, send_async};
 use crate::streaming::{
     Collected, Decoded, DecodedStream, StreamingEndpoint, send_collect, send_collect_async,
@@ -65,6 +66,12 @@ impl<T> ClientCore<T> {
         f.debug_struct(name)
             .field("context", &self.ctx)
             .finish_non_exhaustive()
+    }
+
+    /// [`fmt_debug`](Self::fmt_debug) for a client of mode `M`: `name` with the mode's
+    /// prefix (`SqlClient`, `AsyncSqlClient`).
+    pub fn fmt_client<M: Mode>(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_debug(&format!("{}{name}", M::PREFIX), f)
     }
 }
 

@@ -87,15 +87,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod attempt;
 mod body;
 mod client;
 mod closure;
 mod config;
+mod drive;
 mod error;
+mod mode;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 mod send;
 mod streaming;
+mod trace;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
@@ -106,6 +110,7 @@ pub use client::ClientCore;
 pub use closure::{AsyncTransportFn, TransportFn, async_transport_fn, transport_fn};
 pub use config::TransportConfig;
 pub use error::TransportError;
+pub use mode::{Async, Blocking, Mode};
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 pub use send::{send, send_async};

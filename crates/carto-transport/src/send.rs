@@ -1,13 +1,13 @@
-//! The glue the clients use: build an [`Endpoint`]'s request, send it, parse the
-//! response, and trace it.
+//! The glue the clients use for buffered calls: build an [`Endpoint`]'s request, send
+//! it, parse the response, and trace it; retried by the attempt machine.
 
-use std::time::{Duration, Instant};
+use carto_core::retry::{Outcome, Stop};
+use carto_core::{Endpoint, Error, HttpRequest, HttpResponse, RequestContext};
 
-use carto_core::endpoint::loggable_path;
-use carto_core::retry::{Decision, Outcome, Retry, Stop};
-use carto_core::{Endpoint, Error, HttpResponse, RequestContext};
-
+use crate::attempt::{Attempts, noted};
+use crate::drive::{AsyncExchange, Exchange, drive, drive_async};
 use crate::error::TransportError;
+use crate::trace::Trace;
 use crate::transport::{AsyncTransport, Transport};
 
 /// Builds `endpoint`'s request with `ctx`, sends it through `transport` and parses the
@@ -23,18 +23,11 @@ where
     T: Transport + ?Sized,
     E: Endpoint,
 {
-    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), true);
-    let start = Instant::now();
-    loop {
-        let request = endpoint.to_request(ctx)?;
-        let trace = Trace::start(&request);
-        let result = transport.send(request);
-        trace.finish(result.as_ref().map(http::Response::status));
-        let decision = retry.decide(outcome(&result), start.elapsed());
-        if let Err(stop) = pause(transport, &trace, retry.attempts(), decision) {
-            return noted(endpoint.parse(result?), stop);
-        }
-    }
+    drive(
+        transport,
+        attempts(ctx, endpoint),
+        Buffered::new(transport, ctx, endpoint),
+    )
 }
 
 /// The async [`send`]: builds `endpoint`'s request with `ctx`, sends it through
@@ -49,130 +42,95 @@ where
     T: AsyncTransport + ?Sized,
     E: Endpoint,
 {
-    let mut retry = Retry::new(ctx.retry_policy(), endpoint.is_idempotent(), true);
-    let start = Instant::now();
-    loop {
-        let request = endpoint.to_request(ctx)?;
-        let trace = Trace::start(&request);
-        let result = transport.send(request).await;
-        trace.finish(result.as_ref().map(http::Response::status));
-        let decision = retry.decide(outcome(&result), start.elapsed());
-        if let Err(stop) = pause_async(transport, &trace, retry.attempts(), decision).await {
-            return noted(endpoint.parse(result?), stop);
-        }
-    }
+    let exchange = Buffered::new(transport, ctx, endpoint);
+    drive_async(transport, attempts(ctx, endpoint), exchange).await
 }
 
-/// Sleeps the wait `decision` asks for through `transport`: `Ok` to send again,
-/// `Err` with why not.
-pub(crate) fn pause<T: Transport + ?Sized>(
-    transport: &T,
-    trace: &Trace,
-    attempts: u32,
-    decision: Decision,
-) -> Result<(), Stop> {
-    match decision {
-        Decision::RetryAfter(wait) => {
-            trace.retry(attempts, wait);
-            transport.sleep(wait);
-            Ok(())
-        }
-        Decision::Stop(stop) => Err(stop),
-    }
+fn attempts<E: Endpoint>(ctx: &RequestContext, endpoint: &E) -> Attempts {
+    Attempts::new(ctx, endpoint.is_idempotent(), true)
 }
 
-/// The async [`pause`]; a transport without a timer answers at once.
-pub(crate) async fn pause_async<T: AsyncTransport + ?Sized>(
-    transport: &T,
-    trace: &Trace,
-    attempts: u32,
-    decision: Decision,
-) -> Result<(), Stop> {
-    match decision {
-        Decision::RetryAfter(wait) => {
-            let sleep = transport.sleep(wait).ok_or(Stop::Final)?;
-            trace.retry(attempts, wait);
-            sleep.await;
-            Ok(())
-        }
-        Decision::Stop(stop) => Err(stop),
-    }
+/// A buffered call: each attempt sends the endpoint's request whole and gets its
+/// response whole; the last one is parsed.
+struct Buffered<'a, T: ?Sized, E> {
+    transport: &'a T,
+    ctx: &'a RequestContext,
+    endpoint: &'a E,
+    last: Option<Result<HttpResponse, TransportError>>,
 }
 
-/// What a buffered attempt gave, for [`Retry::decide`].
-fn outcome(result: &Result<HttpResponse, TransportError>) -> Outcome<'_> {
-    match result {
-        Ok(response) => Outcome::Response {
-            status: response.status(),
-            headers: response.headers(),
-            body: response.body(),
-        },
-        Err(err) => Outcome::Failed(err.kind()),
-    }
-}
-
-/// Adds why the client stopped retrying to a CARTO error it gives back (`gave up
-/// after 4 attempts`, `not retried: ...`); other results pass unchanged.
-pub(crate) fn noted<O>(result: Result<O, Error>, stop: Stop) -> Result<O, Error> {
-    match result {
-        Err(Error::Api(api)) if stop.gave_up() => {
-            Err(Error::Api(Box::new(api.with_note(stop.to_string()))))
-        }
-        Err(Error::Transport { kind, source }) if stop.gave_up() => {
-            tracing::debug!(target: "carto_transport", error = %kind, "{stop}");
-            Err(Error::Transport { kind, source })
-        }
-        other => other,
-    }
-}
-
-/// What is logged of one request.
-pub(crate) struct Trace {
-    method: http::Method,
-    path: String,
-    start: Instant,
-}
-
-impl Trace {
-    pub(crate) fn start<B>(request: &http::Request<B>) -> Self {
+impl<'a, T: ?Sized, E: Endpoint> Buffered<'a, T, E> {
+    fn new(transport: &'a T, ctx: &'a RequestContext, endpoint: &'a E) -> Self {
         Self {
-            method: request.method().clone(),
-            path: loggable_path(request.uri()).to_owned(),
-            start: Instant::now(),
+            transport,
+            ctx,
+            endpoint,
+            last: None,
         }
     }
 
-    /// Logs that the request is sent again after `wait` (`attempts` made so far).
-    pub(crate) fn retry(&self, attempts: u32, wait: Duration) {
-        tracing::debug!(
-            target: "carto_transport",
-            method = %self.method,
-            path = %self.path,
-            attempts,
-            wait_ms = wait.as_millis() as u64,
-            "retrying HTTP request"
-        );
+    /// The request of the next attempt, and its trace.
+    fn request(&self) -> Result<(HttpRequest, Trace), Error> {
+        let request = self.endpoint.to_request(self.ctx)?;
+        let trace = Trace::start(&request);
+        Ok((request, trace))
     }
 
-    pub(crate) fn finish(&self, result: Result<http::StatusCode, &TransportError>) {
-        let duration_ms = self.start.elapsed().as_millis() as u64;
-        match result {
-            Ok(status) => tracing::debug!(
-                target: "carto_transport",
-                method = %self.method,
-                path = %self.path,
-                status = status.as_u16(),
-                duration_ms,
-                "HTTP request"
-            ),
-            Err(err) => tracing::debug!(
-                target: "carto_transport",
-                method = %self.method,
-                path = %self.path,
-                error = %err.kind(),
-                duration_ms,
-                "HTTP request failed"
-            ),
+    /// Reports what the attempt gave to `attempts` and keeps it.
+    fn record(
+        &mut self,
+        attempts: &mut Attempts,
+        trace: Trace,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        trace.finish(result.as_ref().map(http::Response::status));
+        attempts.sent(trace);
+        attempts.report(match &result {
+            Ok(response) => Outcome::Response {
+                status: response.status(),
+                headers: response.headers(),
+                body: response.body(),
+            },
+            Err(err) => Outcome::Failed(err.kind()),
+        });
+        self.last = Some(result);
+    }
+
+    /// The last attempt's response parsed (and why it was not sent again, on an error).
+    fn parse(self, attempts: Attempts, stop: Stop) -> Result<E::Output, Error> {
+        match self.last {
+            Some(result) => noted(self.endpoint.parse(result?), stop),
+            None => Err(attempts.into_error(stop)),
         }
+    }
+}
+
+impl<T: Transport + ?Sized, E: Endpoint> Exchange for Buffered<'_, T, E> {
+    type Answer = E::Output;
+
+    fn send(&mut self, attempts: &mut Attempts) -> Result<Option<E::Output>, Error> {
+        let (request, trace) = self.request()?;
+        let result = self.transport.send(request);
+        self.record(attempts, trace, result);
+        Ok(None)
+    }
+
+    fn finish(self, attempts: Attempts, stop: Stop) -> Result<E::Output, Error> {
+        self.parse(attempts, stop)
+    }
+}
+
+impl<T: AsyncTransport + ?Sized, E: Endpoint> AsyncExchange for Buffered<'_, T, E> {
+    type Answer = E::Output;
+
+    async fn send(&mut self, attempts: &mut Attempts) -> Result<Option<E::Output>, Error> {
+        let (request, trace) = self.request()?;
+        let result = self.transport.send(request).await;
+        self.record(attempts, trace, result);
+        Ok(None)
+    }
+
+    fn finish(self, attempts: Attempts, stop: Stop) -> Result<E::Output, Error> {
+        self.parse(attempts, stop)
     }
 }

@@ -1,4 +1,11 @@
+//! The account behind a key: `GET /api/v3/me` ([`GetMe`], [`Me`]) and the Data
+//! Observatory token (`GET /api/v4/do/token`: [`GetDoToken`], [`DoToken`]).
+
+use http::Method;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::endpoint::{check_status, decode_json};
+use crate::{AuthPlacement, Endpoint, Error, HttpRequest, HttpResponse, RequestContext};
 
 /// `GET /api/v3/me`: who the key belongs to. Only the members carto-rs relies on are
 /// typed; the whole document is kept in `extra`.
@@ -113,5 +120,53 @@ impl<'de> Deserialize<'de> for DoToken {
             gcs_bucket: wire.gcs_bucket,
             instant_licensing: wire.instant_licensing,
         })
+    }
+}
+
+/// `GET /api/v3/me`: the user the key belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetMe;
+
+impl Endpoint for GetMe {
+    type Output = Me;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
+        ctx.request(Method::GET, &["api", "v3", "me"]).build()
+    }
+
+    fn parse(&self, response: HttpResponse) -> Result<Me, Error> {
+        check_status(&response)?;
+        decode_json(response.status(), response.body())
+    }
+
+    fn is_idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// `GET /api/v4/do/token`: the Data Observatory token of the account (master key, or a
+/// key granted the Data Observatory).
+///
+/// CARTO reads this endpoint's key from the `api_key` parameter only, so the key always
+/// travels in the query string here, whatever the client's auth placement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetDoToken;
+
+impl Endpoint for GetDoToken {
+    type Output = DoToken;
+
+    fn to_request(&self, ctx: &RequestContext) -> Result<HttpRequest, Error> {
+        let ctx = ctx.clone().with_auth_placement(AuthPlacement::QueryParam);
+        ctx.request(Method::GET, &["api", "v4", "do", "token"])
+            .build()
+    }
+
+    fn parse(&self, response: HttpResponse) -> Result<DoToken, Error> {
+        check_status(&response)?;
+        decode_json(response.status(), response.body())
+    }
+
+    fn is_idempotent(&self) -> bool {
+        true
     }
 }

@@ -13,5 +13,5 @@ pub use grants::{
     Api, DatabaseGrant, Grant, Grants, SchemaGrant, SchemaPermission, Service, TableGrant,
     TablePermission, UserData,
 };
-pub use me::{DoToken, Me, MeConfig, MeUserData};
+pub use me::{DoToken, GetDoToken, GetMe, Me, MeConfig, MeUserData};
 pub use timestamp::Timestamp;

@@ -1,20 +1,32 @@
-//! [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): the Batch endpoints and the
-//! [`JobWaiter`] driven over a transport.
+//! [`BatchApi`]: the Batch endpoints and the [`JobWaiter`] driven over a transport,
+//! blocking ([`BatchClient`]) or async ([`AsyncBatchClient`]); each operation's two
+//! methods side by side.
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use carto_core::{Credentials, Endpoint, Error, RequestContext};
-use carto_transport::{AsyncTransport, ClientCore, Transport};
+use carto_transport::{Async, AsyncTransport, Blocking, ClientCore, Mode, Transport};
 
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
 use super::query::JobQuery;
 use super::waiter::{JobWaiter, WaitOptions, WaitStep};
 
-/// The Batch SQL API (`/api/v2/sql/job`), blocking the calling thread. Needs the
-/// master key.
+/// The Batch SQL API (`/api/v2/sql/job`) over `T`, blocking or async as `M` says. Use
+/// it through its two names, [`BatchClient`] ([`Blocking`]) and [`AsyncBatchClient`]
+/// ([`Async`]): the same methods, `async` in the second. Needs the master key.
+///
+/// `Debug` shows the request context, never the token, nor the transport.
+#[derive(Clone)]
+pub struct BatchApi<T, M> {
+    core: ClientCore<T>,
+    mode: PhantomData<fn() -> M>,
+}
+
+/// The Batch SQL API, blocking the calling thread ([`BatchApi`] over a [`Transport`]).
 ///
 /// ```no_run
 /// use carto_sql::batch::{BatchClient, JobQuery, WaitOptions};
@@ -27,18 +39,27 @@ use super::waiter::{JobWaiter, WaitOptions, WaitStep};
 /// println!("job {} is {}", job.job_id, job.status);
 /// # Ok(()) }
 /// ```
-///
-/// `Debug` never shows the token.
-#[derive(Clone)]
-pub struct BatchClient<T> {
-    core: ClientCore<T>,
-}
+pub type BatchClient<T> = BatchApi<T, Blocking>;
 
-impl<T: Transport> BatchClient<T> {
+/// The Batch SQL API from async code ([`BatchApi`] over an [`AsyncTransport`]).
+///
+/// ```no_run
+/// use carto_sql::batch::{AsyncBatchClient, JobQuery, WaitOptions};
+/// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
+/// let batch = AsyncBatchClient::from_credentials(transport, creds);
+/// let job = batch.create("UPDATE airports SET type = 'international'").await?;
+/// let job = batch.wait(&job.job_id, WaitOptions::new()).await?;
+/// println!("job {} is {}", job.job_id, job.status);
+/// # Ok(()) }
+/// ```
+pub type AsyncBatchClient<T> = BatchApi<T, Async>;
+
+impl<T, M: Mode> BatchApi<T, M> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
         Self {
             core: ClientCore::new(transport, ctx),
+            mode: PhantomData,
         }
     }
 
@@ -59,13 +80,13 @@ impl<T: Transport> BatchClient<T> {
 }
 
 /// Shows the request context (never the token), not the transport.
-impl<T> fmt::Debug for BatchClient<T> {
+impl<T, M: Mode> fmt::Debug for BatchApi<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("BatchClient", f)
+        self.core.fmt_client::<M>("BatchClient", f)
     }
 }
 
-impl<T: Transport> BatchClient<T> {
+impl<T: Transport> BatchApi<T, Blocking> {
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
@@ -137,57 +158,7 @@ impl<T: Transport> BatchClient<T> {
     }
 }
 
-/// The Batch SQL API (`/api/v2/sql/job`) from async code, with the same methods as
-/// [`BatchClient`]. Needs the master key.
-///
-/// ```no_run
-/// use carto_sql::batch::{AsyncBatchClient, JobQuery, WaitOptions};
-/// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
-/// let batch = AsyncBatchClient::from_credentials(transport, creds);
-/// let job = batch.create("UPDATE airports SET type = 'international'").await?;
-/// let job = batch.wait(&job.job_id, WaitOptions::new()).await?;
-/// println!("job {} is {}", job.job_id, job.status);
-/// # Ok(()) }
-/// ```
-///
-/// `Debug` never shows the token.
-#[derive(Clone)]
-pub struct AsyncBatchClient<T> {
-    core: ClientCore<T>,
-}
-
-impl<T: AsyncTransport> AsyncBatchClient<T> {
-    /// A client sending through `transport` with the given request context.
-    pub fn new(transport: T, ctx: RequestContext) -> Self {
-        Self {
-            core: ClientCore::new(transport, ctx),
-        }
-    }
-
-    /// A client for `credentials`, with the key in the Basic header.
-    pub fn from_credentials(transport: T, credentials: Credentials) -> Self {
-        Self::new(transport, RequestContext::new(credentials))
-    }
-
-    /// The request context (credentials, auth placement, user agent).
-    pub fn context(&self) -> &RequestContext {
-        self.core.context()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        self.core.transport()
-    }
-}
-
-/// Shows the request context (never the token), not the transport.
-impl<T> fmt::Debug for AsyncBatchClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("AsyncBatchClient", f)
-    }
-}
-
-impl<T: AsyncTransport> AsyncBatchClient<T> {
+impl<T: AsyncTransport> BatchApi<T, Async> {
     /// Sends any endpoint and parses its answer.
     pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send_async(endpoint).await

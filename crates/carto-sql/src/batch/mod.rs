@@ -8,8 +8,8 @@
 //! - [`JobWaiter`]: when to read the job again, what a refused read means and when to
 //!   stop, sans-IO ([`WaitStep`]), with
 //!   [`WaitOptions`] (backoff from 1 s up to a cap, bounded by a timeout).
-//! - [`BatchClient`] (sync) and [`AsyncBatchClient`] (async): `create`, `get`,
-//!   `cancel`, `wait`, `create_and_wait`.
+//! - [`BatchClient`] (sync) and [`AsyncBatchClient`] (async), the two modes of one
+//!   [`BatchApi`]: `create`, `get`, `cancel`, `wait`, `create_and_wait`.
 //!
 //! Waiting fails with [`Error::JobFailed`](carto_core::Error::JobFailed) when the job
 //! ends `failed`, `cancelled`, `unknown` or `skipped` (the official Python SDK misses
@@ -24,7 +24,7 @@ mod model;
 mod query;
 mod waiter;
 
-pub use client::{AsyncBatchClient, BatchClient};
+pub use client::{AsyncBatchClient, BatchApi, BatchClient};
 pub use endpoint::{CancelJob, CreateJob, GetJob, MAX_PAYLOAD_LEN};
 pub use model::{BatchJob, BatchQuery, FallbackQueries, JobQueries, JobStatus};
 pub use query::{FallbackJob, FallbackQuery, JobQuery};

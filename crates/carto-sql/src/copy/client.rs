@@ -1,24 +1,46 @@
-//! [`CopyClient`]: COPY FROM and COPY TO over a blocking [`Transport`], streamed both
-//! ways.
+//! [`CopyApi`]: COPY FROM and COPY TO streamed both ways, blocking ([`CopyClient`],
+//! over a [`Transport`]) or async ([`AsyncCopyClient`], over an [`AsyncTransport`]);
+//! each operation's two methods side by side.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::marker::PhantomData;
 use std::path::Path;
 
-use bytes::{Buf, Bytes};
-use carto_core::{Credentials, Endpoint, Error, RequestContext, TransportErrorKind};
-use carto_transport::{ClientCore, Decoded, Transport, TransportError, Upload};
-
-use super::body::{CHUNK, ExactReader, KnownLength, sync_body};
-use super::request::{
-    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, ProgressFn,
-    attachment_filename, create_error, open_error, single, write_error,
+use bytes::Bytes;
+use carto_core::{Credentials, Endpoint, Error, RequestContext};
+use carto_transport::{
+    Async, AsyncTransport, AsyncUpload, Blocking, BodyStream, ClientCore, Mode, Transport, Upload,
 };
-use super::trailer::TrailerCheck;
+use futures_util::{Stream, StreamExt};
+#[cfg(feature = "tokio")]
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-/// The COPY API (`/api/v2/sql/copyfrom`, `/api/v2/sql/copyto`), blocking the calling
-/// thread. Uploads and downloads are streamed: memory stays flat whatever the size.
+#[cfg(feature = "tokio")]
+use super::body::ExactStream;
+use super::body::{CHUNK, ExactReader, KnownLength, async_body, sync_body};
+#[cfg(feature = "tokio")]
+use super::reader::drain_async;
+use super::reader::{CopyToReader, CopyToStream, drain};
+use super::request::{
+    CopyFrom, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions, create_error, open_error,
+    single,
+};
+
+/// The COPY API (`/api/v2/sql/copyfrom`, `/api/v2/sql/copyto`) over `T`, blocking or
+/// async as `M` says. Use it through its two names, [`CopyClient`] ([`Blocking`]) and
+/// [`AsyncCopyClient`] ([`Async`]): the same methods, `async` in the second. Uploads
+/// and downloads are streamed: memory stays flat whatever the size.
+///
+/// `Debug` shows the request context, never the token, nor the transport.
+#[derive(Clone)]
+pub struct CopyApi<T, M> {
+    core: ClientCore<T>,
+    mode: PhantomData<fn() -> M>,
+}
+
+/// The COPY API, blocking the calling thread ([`CopyApi`] over a [`Transport`]).
 ///
 /// ```no_run
 /// use carto_sql::copy::{CopyClient, CopyFromOptions, CopyToOptions};
@@ -39,17 +61,37 @@ use super::trailer::TrailerCheck;
 /// # Ok(()) }
 /// ```
 ///
-/// `Debug` never shows the token.
-#[derive(Clone)]
-pub struct CopyClient<T> {
-    core: ClientCore<T>,
-}
+pub type CopyClient<T> = CopyApi<T, Blocking>;
 
-impl<T: Transport> CopyClient<T> {
+/// The COPY API from async code ([`CopyApi`] over an [`AsyncTransport`]).
+///
+/// ```no_run
+/// use carto_sql::copy::{AsyncCopyClient, CopyFromOptions, CopyToOptions};
+/// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
+/// let copy = AsyncCopyClient::from_credentials(transport, creds);
+/// let file = tokio::fs::File::open("cities.csv").await.expect("file");
+/// let loaded = copy
+///     .copy_from(
+///         "COPY cities (name, population) FROM STDIN WITH (FORMAT csv, HEADER true)",
+///         file,
+///         &CopyFromOptions::new().gzip(1),
+///     )
+///     .await?;
+/// let mut out: Vec<u8> = Vec::new();
+/// copy.copy_to_writer("COPY cities TO STDOUT", &mut out, &CopyToOptions::new())
+///     .await?;
+/// # let _ = loaded;
+/// # Ok(()) }
+/// ```
+///
+pub type AsyncCopyClient<T> = CopyApi<T, Async>;
+
+impl<T, M: Mode> CopyApi<T, M> {
     /// A client sending through `transport` with the given request context.
     pub fn new(transport: T, ctx: RequestContext) -> Self {
         Self {
             core: ClientCore::new(transport, ctx),
+            mode: PhantomData,
         }
     }
 
@@ -70,13 +112,13 @@ impl<T: Transport> CopyClient<T> {
 }
 
 /// Shows the request context (never the token), not the transport.
-impl<T> fmt::Debug for CopyClient<T> {
+impl<T, M: Mode> fmt::Debug for CopyApi<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug("CopyClient", f)
+        self.core.fmt_client::<M>("CopyClient", f)
     }
 }
 
-impl<T: Transport> CopyClient<T> {
+impl<T: Transport> CopyApi<T, Blocking> {
     /// Sends any endpoint and parses its answer.
     pub fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
         self.core.send(endpoint)
@@ -144,18 +186,12 @@ impl<T: Transport> CopyClient<T> {
     pub fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
         let endpoint = CopyTo::from_options(sql, options);
         let inner = self.core.send_streaming(&endpoint, None)?;
-        Ok(CopyToReader {
-            filename: attachment_filename(&inner.head().headers),
-            inner,
-            pending: Bytes::new(),
-            count: 0,
-            progress: options.progress_fn(),
-        })
+        Ok(CopyToReader::new(inner, options.progress_fn()))
     }
 
     /// Runs `sql` and writes its output into `writer`; returns the number of bytes
     /// written. Write failures are reported as [`Error::Transport`] of kind
-    /// [`Io`](TransportErrorKind::Io).
+    /// [`Io`](carto_core::TransportErrorKind::Io).
     pub fn copy_to_writer<W: Write + ?Sized>(
         &self,
         sql: &str,
@@ -185,103 +221,151 @@ impl<T: Transport> CopyClient<T> {
     }
 }
 
-/// The output of a COPY TO, read as it arrives.
-///
-/// The last [`HOLD_BACK`](super::HOLD_BACK) bytes are held until the end of the body to
-/// detect the error CARTO appends when the query fails after the output started;
-/// such an error is not passed on as data: the read that reaches it fails with an
-/// `io::Error` whose inner error is the [`Error::Api`] (status 200), which
-/// [`CopyToReader::into_error`] takes back out.
-pub struct CopyToReader {
-    inner: Decoded<TrailerCheck>,
-    pending: Bytes,
-    count: u64,
-    progress: Option<ProgressFn>,
-    filename: Option<String>,
-}
-
-impl CopyToReader {
-    /// The file name of the `Content-Disposition` header, decoded.
-    pub fn filename(&self) -> Option<&str> {
-        self.filename.as_deref()
+impl<T: AsyncTransport> CopyApi<T, Async> {
+    /// Sends any endpoint and parses its answer.
+    pub async fn send<E: Endpoint>(&self, endpoint: &E) -> Result<E::Output, Error> {
+        self.core.send_async(endpoint).await
     }
 
-    /// The bytes passed on so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.count
+    /// Runs `sql` (`COPY ... FROM STDIN ...`) with the bytes of `source` as its data,
+    /// read and sent as they come (chunked), gzip-compressed on the way when `options`
+    /// asks (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn copy_from<R: AsyncRead + Send + 'static>(
+        &self,
+        sql: &str,
+        source: R,
+        options: &CopyFromOptions,
+    ) -> Result<CopyFromResult, Error> {
+        let stream = tokio_util::io::ReaderStream::with_capacity(source, CHUNK);
+        self.copy_from_stream(sql, stream, options).await
     }
 
-    /// The carto-rs error behind an `io::Error` returned by [`Read::read`]: the
-    /// appended CARTO error, or the transport failure.
-    pub fn into_error(err: io::Error) -> Error {
-        if err.get_ref().is_some_and(|e| e.is::<Error>()) {
-            if let Some(inner) = err.into_inner() {
-                if let Ok(e) = inner.downcast::<Error>() {
-                    return *e;
-                }
+    /// [`copy_from`](Self::copy_from) with the data as a stream of chunks; an `Err`
+    /// item aborts the upload (CARTO rolls the COPY back).
+    pub async fn copy_from_stream<S>(
+        &self,
+        sql: &str,
+        stream: S,
+        options: &CopyFromOptions,
+    ) -> Result<CopyFromResult, Error>
+    where
+        S: Stream<Item = Result<Bytes, io::Error>> + Send + 'static,
+    {
+        let stream: BodyStream = Box::pin(stream);
+        let body = async_body(stream, options.gzip_level(), options.progress_fn());
+        self.upload(
+            CopyFrom::from_options(sql, options),
+            AsyncUpload::once(body),
+        )
+        .await
+    }
+
+    async fn upload(
+        &self,
+        endpoint: CopyFrom,
+        upload: AsyncUpload,
+    ) -> Result<CopyFromResult, Error> {
+        let mut answer = self
+            .core
+            .send_streaming_async(&endpoint, Some(upload))
+            .await?;
+        single(answer.next().await)
+    }
+
+    /// [`copy_from`](Self::copy_from) with the content of the file at `path` (feature
+    /// `tokio`).
+    ///
+    /// The file is opened again for each attempt, so an upload CARTO's rate limiter
+    /// refused (429 with `Retry-After`) is sent again after the wait; the progress
+    /// callback then counts from zero again.
+    ///
+    /// Uncompressed, a regular file is sent with its length (`Content-Length`, no chunk
+    /// framing): the bytes it has when the call starts. A file that shrinks meanwhile
+    /// fails the upload (and CARTO loads none of it).
+    #[cfg(feature = "tokio")]
+    pub async fn copy_from_path(
+        &self,
+        sql: &str,
+        path: impl AsRef<Path>,
+        options: &CopyFromOptions,
+    ) -> Result<CopyFromResult, Error> {
+        let path = path.as_ref().to_path_buf();
+        let (gzip, progress) = (options.gzip_level(), options.progress_fn());
+        let mut endpoint = CopyFrom::from_options(sql, options);
+        let mut length = None;
+        if gzip.is_none() {
+            let metadata = tokio::fs::metadata(&path)
+                .await
+                .map_err(|e| open_error(&path, e))?;
+            length = KnownLength::of(&metadata);
+        }
+        if let Some(KnownLength(n)) = length {
+            endpoint = endpoint.content_length(n);
+        }
+        let upload = AsyncUpload::rebuild(move || {
+            let (path, progress) = (path.clone(), progress.clone());
+            async move {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| open_error(&path, e))?;
+                let stream: BodyStream =
+                    Box::pin(tokio_util::io::ReaderStream::with_capacity(file, CHUNK));
+                Ok(match length {
+                    Some(length) => {
+                        async_body(Box::pin(ExactStream::new(stream, length)), None, progress)
+                    }
+                    None => async_body(stream, gzip, progress),
+                })
             }
-            return Error::transport(TransportErrorKind::Io, "the COPY TO body failed");
+        });
+        self.upload(endpoint, upload).await
+    }
+
+    /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a stream of
+    /// chunks, as they arrive (see [`CopyToStream`] for a failure after the output
+    /// started).
+    pub async fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToStream, Error> {
+        let endpoint = CopyTo::from_options(sql, options);
+        let inner = self.core.send_streaming_async(&endpoint, None).await?;
+        Ok(CopyToStream::new(inner, options.progress_fn()))
+    }
+
+    /// Runs `sql` and writes its output into `writer`; returns the number of bytes
+    /// written. Write failures are reported as [`Error::Transport`] of kind
+    /// [`Io`](carto_core::TransportErrorKind::Io). Feature `tokio`.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_to_writer<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        sql: &str,
+        writer: &mut W,
+        options: &CopyToOptions,
+    ) -> Result<u64, Error> {
+        let stream = self.copy_to(sql, options).await?;
+        drain_async(stream, writer).await
+    }
+
+    /// Runs `sql` and writes its output into the file at `path` (created or
+    /// truncated); returns the number of bytes written. On a failure midway, the file
+    /// keeps what arrived before it. Feature `tokio`.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_to_path(
+        &self,
+        sql: &str,
+        path: impl AsRef<Path>,
+        options: &CopyToOptions,
+    ) -> Result<u64, Error> {
+        let path = path.as_ref();
+        let stream = self.copy_to(sql, options).await?;
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| create_error(path, e))?;
+        let mut file = tokio::io::BufWriter::with_capacity(CHUNK, file);
+        let result = drain_async(stream, &mut file).await;
+        if result.is_err() {
+            // Keep what arrived before the failure in the file.
+            let _ = file.flush().await;
         }
-        TransportError::from_io(err).into()
+        result
     }
-
-    /// The next chunk of data, `None` at the end.
-    pub fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        let chunk = match std::mem::take(&mut self.pending) {
-            pending if !pending.is_empty() => pending,
-            _ => match self.inner.next().transpose()? {
-                Some(chunk) => chunk,
-                None => return Ok(None),
-            },
-        };
-        self.advance(chunk.len());
-        Ok(Some(chunk))
-    }
-
-    fn advance(&mut self, n: usize) {
-        self.count += n as u64;
-        if let Some(progress) = &self.progress {
-            progress(self.count);
-        }
-    }
-}
-
-impl Read for CopyToReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        while self.pending.is_empty() {
-            match self.inner.next() {
-                Some(chunk) => self.pending = chunk.map_err(io::Error::other)?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.pending.len());
-        buf[..n].copy_from_slice(&self.pending[..n]);
-        self.pending.advance(n);
-        self.advance(n);
-        Ok(n)
-    }
-}
-
-impl fmt::Debug for CopyToReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CopyToReader")
-            .field("filename", &self.filename)
-            .field("bytes_read", &self.count)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Writes every chunk of `reader` into `writer`, then flushes it; returns the number
-/// of bytes written.
-fn drain<W: Write + ?Sized>(mut reader: CopyToReader, writer: &mut W) -> Result<u64, Error> {
-    let mut written = 0u64;
-    while let Some(chunk) = reader.next_chunk()? {
-        writer.write_all(&chunk).map_err(write_error)?;
-        written += chunk.len() as u64;
-    }
-    writer.flush().map_err(write_error)?;
-    Ok(written)
 }

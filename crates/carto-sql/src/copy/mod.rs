@@ -1,6 +1,7 @@
 //! The COPY API: bulk loads (`COPY ... FROM STDIN` through `/api/v2/sql/copyfrom`) and
 //! bulk exports (`COPY ... TO STDOUT` through `/api/v2/sql/copyto`), streamed.
 //!
+//! - [`CopyClient`] and [`AsyncCopyClient`] are the two modes of one [`CopyApi`].
 //! - [`CopyClient`] (sync, over a [`Transport`](carto_transport::Transport)):
 //!   `copy_from` (any `Read`), `copy_from_path`, `copy_to` (a [`CopyToReader`]),
 //!   `copy_to_writer`, `copy_to_path`.
@@ -44,14 +45,14 @@
 //! find it, strip it from the data and fail with an `Error::Api` of status 200 (see
 //! [`CopyToReader`]).
 
-mod async_client;
 mod body;
 mod client;
+mod reader;
 mod request;
 mod trailer;
 
-pub use async_client::{AsyncCopyClient, CopyToStream};
-pub use client::{CopyClient, CopyToReader};
+pub use client::{AsyncCopyClient, CopyApi, CopyClient};
+pub use reader::{CopyToReader, CopyToStream};
 pub use request::{
     CopyFrom, CopyFromAnswer, CopyFromOptions, CopyFromResult, CopyTo, CopyToOptions,
     MAX_GET_QUERY_LEN, ProgressFn, attachment_filename, check_copy_sql,
