@@ -240,7 +240,10 @@ async fn permission_matrix() {
             (Method::GET, format!("/Master?target_user={target}")),
             (Method::GET, format!("/wadus?target_user={target}")),
             (Method::DELETE, format!("/wadus?target_user={target}")),
-            (Method::POST, format!("/Master/token/regenerate?target_user={target}")),
+            (
+                Method::POST,
+                format!("/Master/token/regenerate?target_user={target}"),
+            ),
         ] {
             forbidden(&env.keys_req(m, "bob", &p, bb, None).await);
         }
@@ -393,7 +396,8 @@ async fn validation_and_injection() {
     // Names: at most 255 characters (CARTO's `varchar(255)`), counted as characters.
     let long = "ñ".repeat(256);
     check(
-        &env.create("alice", &json!({"name": long, "grants": ok})).await,
+        &env.create("alice", &json!({"name": long, "grants": ok}))
+            .await,
         "Validation failed: Name is too long (maximum is 255 characters)",
     );
     let r = env
@@ -599,13 +603,22 @@ async fn listing_links_regeneration_and_grants() {
             .as_str()
             .unwrap()
             .to_owned();
-        assert!(first.ends_with(&format!("per_page={per_page}")), "{q}: {first}");
+        assert!(
+            first.ends_with(&format!("per_page={per_page}")),
+            "{q}: {first}"
+        );
         let count = r.json()["count"].as_u64().unwrap();
         let expected = 5u64.saturating_sub((page - 1) * per_page).min(per_page);
         assert_eq!(count, expected, "{q}");
     }
     let r = env
-        .keys_req(Method::GET, "alice", "?order=&order_direction=&type=regular,", mb, None)
+        .keys_req(
+            Method::GET,
+            "alice",
+            "?order=&order_direction=&type=regular,",
+            mb,
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json()["total"], 3);
@@ -616,7 +629,13 @@ async fn listing_links_regeneration_and_grants() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     // Numbers in a JSON body too.
     let r = env
-        .keys_req(Method::GET, "alice", "", mb, Some(&json!({"page": 2, "per_page": 4})))
+        .keys_req(
+            Method::GET,
+            "alice",
+            "",
+            mb,
+            Some(&json!({"page": 2, "per_page": 4})),
+        )
         .await;
     assert_eq!(r.json()["count"], 1);
     let r = env
@@ -811,10 +830,7 @@ async fn shapes_me_and_do_token() {
         ])
     );
     let mut example = list_fixture["result"][0]["grants"].clone();
-    example[1]
-        .as_object_mut()
-        .unwrap()
-        .remove("table_metadata");
+    example[1].as_object_mut().unwrap().remove("table_metadata");
     assert_eq!(r.json()["grants"], example);
     let r = env
         .keys_req(Method::GET, "alice", "/Default%20public", mb, None)

@@ -513,7 +513,12 @@ mod tests {
 
     #[test]
     fn ruby_split_and_strip() {
-        let split_strip = |s| ruby_split(s).into_iter().map(ruby_strip).collect::<Vec<_>>();
+        let split_strip = |s| {
+            ruby_split(s)
+                .into_iter()
+                .map(ruby_strip)
+                .collect::<Vec<_>>()
+        };
         assert!(split_strip("").is_empty());
         assert!(split_strip(",,").is_empty());
         assert_eq!(split_strip("a, b ,"), ["a", "b"]);

@@ -465,9 +465,7 @@ async fn route(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
         Some(Endpoint::CreateKey) => auth_api::create(state, user, ctx).await,
         Some(Endpoint::ShowKey(name)) => auth_api::show(state, user, ctx, &name).await,
         Some(Endpoint::DestroyKey(name)) => auth_api::destroy(state, user, ctx, &name).await,
-        Some(Endpoint::RegenerateKey(name)) => {
-            auth_api::regenerate(state, user, ctx, &name).await
-        }
+        Some(Endpoint::RegenerateKey(name)) => auth_api::regenerate(state, user, ctx, &name).await,
         Some(Endpoint::Me) => me::me(state, user, ctx).await,
         Some(Endpoint::DoToken) => me::do_token(state, user, ctx).await,
         None => not_found(),
@@ -494,8 +492,14 @@ mod tests {
     #[test]
     fn endpoints() {
         let of = |m: Method, p: &str| Endpoint::of(&m, p);
-        assert_eq!(of(Method::GET, "/api/v3/api_keys"), Some(Endpoint::ListKeys));
-        assert_eq!(of(Method::POST, "/api/v3/api_keys/"), Some(Endpoint::CreateKey));
+        assert_eq!(
+            of(Method::GET, "/api/v3/api_keys"),
+            Some(Endpoint::ListKeys)
+        );
+        assert_eq!(
+            of(Method::POST, "/api/v3/api_keys/"),
+            Some(Endpoint::CreateKey)
+        );
         assert_eq!(
             of(Method::GET, "/api/v3/api_keys/Default%20public"),
             Some(Endpoint::ShowKey("Default public".into()))
@@ -510,7 +514,10 @@ mod tests {
         );
         assert_eq!(of(Method::PUT, "/api/v3/api_keys/k"), None);
         assert_eq!(of(Method::GET, "/api/v3/me"), Some(Endpoint::Me));
-        assert_eq!(of(Method::GET, "/api/v4/do/token/"), Some(Endpoint::DoToken));
+        assert_eq!(
+            of(Method::GET, "/api/v4/do/token/"),
+            Some(Endpoint::DoToken)
+        );
         assert!(of(Method::GET, "/api/v3/api_keys").unwrap().is_auth_api());
         assert!(!Endpoint::Me.is_auth_api());
         assert!(!Endpoint::DoToken.is_auth_api());

@@ -33,7 +33,10 @@ impl Store {
             }
             let any = t.permissions.is_empty();
             let perms: Vec<String> = if any {
-                ANY_TABLE_PRIVILEGE.iter().map(|p| (*p).to_owned()).collect()
+                ANY_TABLE_PRIVILEGE
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
             } else {
                 t.permissions.clone()
             };
