@@ -105,7 +105,9 @@ async fn permission_matrix() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
-    // No credentials: 401 everywhere.
+    // No credentials: 401 everywhere. An unknown user: the Auth API authenticates
+    // first, so CARTO's empty 401 too (not the SQL API's 404), with or without
+    // credentials.
     for (m, p) in [
         (Method::GET, ""),
         (Method::POST, ""),
@@ -113,7 +115,12 @@ async fn permission_matrix() {
         (Method::DELETE, "/k1"),
         (Method::POST, "/k1/token/regenerate"),
     ] {
-        assert_empty_401(&env.keys_req(m, "alice", p, None, Some(&json!({}))).await);
+        let empty = Some(&json!({}));
+        assert_empty_401(&env.keys_req(m.clone(), "alice", p, None, empty).await);
+        for basic in [None, Some(("nobody", master.as_str()))] {
+            let url = format!("{}/user/nobody/api/v3/api_keys{p}", env.emu.url());
+            assert_empty_401(&send(&env.c, m.clone(), &url, basic, empty).await);
+        }
     }
     // Unknown token, other user's master, Basic user mismatch: 401.
     let bob_master = env.master("bob");
@@ -270,21 +277,7 @@ async fn permission_matrix() {
             .await,
     );
 
-    // An unknown user: the Auth API authenticates first, so CARTO's empty 401 (not the
-    // SQL API's 404), with or without credentials, on every endpoint.
-    for (m, p) in [
-        (Method::GET, ""),
-        (Method::POST, ""),
-        (Method::GET, "/k1"),
-        (Method::DELETE, "/k1"),
-        (Method::POST, "/k1/token/regenerate"),
-    ] {
-        for basic in [None, Some(("nobody", master.as_str()))] {
-            let url = format!("{}/user/nobody/api/v3/api_keys{p}", env.emu.url());
-            assert_empty_401(&send(&env.c, m.clone(), &url, basic, Some(&json!({}))).await);
-        }
-    }
-    // Other endpoints of an unknown user keep the 404.
+    // Other endpoints of an unknown user keep the SQL API's 404.
     let url = format!("{}/user/nobody/api/v2/sql?q=SELECT+1", env.emu.url());
     let r = send(&env.c, Method::GET, &url, None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -344,28 +337,22 @@ async fn validation_and_injection() {
         "{msg}"
     );
     let table_msg = "Validation failed: Grants can only grant table permissions you have";
-    for (schema, name) in [
-        ("public", "nope"),
-        ("pg_catalog", "pg_class"),
-        ("information_schema", "tables"),
-        ("carol", "ct"), // an organization's other user's table
-        ("public", "t1\"; DROP TABLE t1; --"),
+    // A table the user cannot grant is refused, with permissions or without.
+    let (select, none) = (json!(["select"]), json!([]));
+    for (user, schema, name, permissions) in [
+        ("alice", "public", "nope", &select),
+        ("alice", "pg_catalog", "pg_class", &select),
+        ("alice", "information_schema", "tables", &select),
+        ("bob", "carol", "ct", &select), // an organization's other user's table
+        ("alice", "public", "t1\"; DROP TABLE t1; --", &select),
+        ("alice", "public", "nope", &none),
+        ("alice", "nope", "t1", &none),
+        ("alice", "pg_catalog", "pg_class", &none),
+        ("bob", "carol", "ct", &none),
     ] {
-        let user = if schema == "carol" { "bob" } else { "alice" };
+        let tables = json!([{"schema": schema, "name": name, "permissions": permissions}]);
         let r = env
-            .create(user, &json!({"name": "g", "grants": sql_grants(json!([{"schema": schema, "name": name, "permissions": ["select"]}]))}))
-            .await;
-        check(&r, table_msg);
-    }
-    // The same with no permissions: a table the user cannot grant is refused all the same.
-    for (user, schema, name) in [
-        ("alice", "public", "nope"),
-        ("alice", "nope", "t1"),
-        ("alice", "pg_catalog", "pg_class"),
-        ("bob", "carol", "ct"),
-    ] {
-        let r = env
-            .create(user, &json!({"name": "g", "grants": sql_grants(json!([{"schema": schema, "name": name, "permissions": []}]))}))
+            .create(user, &json!({"name": "g", "grants": sql_grants(tables)}))
             .await;
         check(&r, table_msg);
     }
@@ -376,30 +363,30 @@ async fn validation_and_injection() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json()["grants"][1]["tables"], json!([]));
     // An `apis` section without its array: CARTO's bare 422 (raised when the key is
-    // saved, so only once everything else is valid), and no key.
+    // saved, so only once everything else is valid), and no key. Names: at most 255
+    // characters (CARTO's `varchar(255)`), counted as characters.
     let no_array = json!([{"type": "apis"}]);
-    check(
-        &env.create("alice", &json!({"name": "noapis", "grants": no_array}))
-            .await,
-        "apis array is needed for type \"apis\"",
-    );
-    check(
-        &env.create("alice", &json!({"name": "", "grants": no_array}))
-            .await,
-        "Validation failed: Name can't be blank",
-    );
+    for (body, message) in [
+        (
+            json!({"name": "noapis", "grants": no_array}),
+            "apis array is needed for type \"apis\"",
+        ),
+        (
+            json!({"name": "", "grants": no_array}),
+            "Validation failed: Name can't be blank",
+        ),
+        (
+            json!({"name": "ñ".repeat(256), "grants": ok}),
+            "Validation failed: Name is too long (maximum is 255 characters)",
+        ),
+    ] {
+        check(&env.create("alice", &body).await, message);
+    }
     let m = env.master("alice");
     let r = env
         .keys_req(Method::GET, "alice", "/noapis", Some(("alice", &m)), None)
         .await;
     assert_carto_error(&r, StatusCode::NOT_FOUND, "API key not found: noapis");
-    // Names: at most 255 characters (CARTO's `varchar(255)`), counted as characters.
-    let long = "ñ".repeat(256);
-    check(
-        &env.create("alice", &json!({"name": long, "grants": ok}))
-            .await,
-        "Validation failed: Name is too long (maximum is 255 characters)",
-    );
     let r = env
         .create("alice", &json!({"name": "ñ".repeat(255), "grants": ok}))
         .await;
@@ -627,17 +614,6 @@ async fn listing_links_regeneration_and_grants() {
         .keys_req(Method::GET, "alice", "?order_direction=asc,desc", mb, None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    // Numbers in a JSON body too.
-    let r = env
-        .keys_req(
-            Method::GET,
-            "alice",
-            "",
-            mb,
-            Some(&json!({"page": 2, "per_page": 4})),
-        )
-        .await;
-    assert_eq!(r.json()["count"], 1);
     let r = env
         .keys_req(Method::GET, "alice", "?callback=alert(1)", mb, None)
         .await;
