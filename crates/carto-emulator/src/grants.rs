@@ -45,6 +45,19 @@ pub(crate) struct RequestedGrants {
     pub stored: Value,
 }
 
+/// CARTO's message for an `apis` section without its `apis` array; raised when the key
+/// is saved, after validation, so not a `Validation failed: ...` message.
+pub(crate) const APIS_ARRAY_NEEDED: &str = "apis array is needed for type \"apis\"";
+
+impl RequestedGrants {
+    /// Whether the (single) `apis` section lacks its `apis` array.
+    pub(crate) fn lacks_apis_array(&self) -> bool {
+        self.stored.as_array().into_iter().flatten().any(|g| {
+            g.get("type").and_then(Value::as_str) == Some("apis") && g.get("apis").is_none()
+        })
+    }
+}
+
 /// Checks `grants`; pushes CARTO's full messages (`Grants ...`) to `errors` and returns
 /// the parsed grants when they are valid.
 pub(crate) fn validate(
@@ -367,6 +380,15 @@ mod tests {
         assert!(r.unwrap().tables.is_empty());
         let (r, e) = run(json!([{"type": "apis", "apis": ["sql"]}, {"type": "database"}]));
         assert!(e.is_empty() && r.is_some());
+    }
+
+    #[test]
+    fn apis_section_without_its_array() {
+        let (r, e) = run(json!([{"type": "apis"}]));
+        assert!(e.is_empty(), "the schema allows it: {e:?}");
+        assert!(r.unwrap().lacks_apis_array());
+        let (r, _) = run(json!([{"type": "apis", "apis": []}, {"type": "database"}]));
+        assert!(!r.unwrap().lacks_apis_array());
     }
 
     #[test]

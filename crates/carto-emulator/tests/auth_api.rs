@@ -105,7 +105,9 @@ async fn permission_matrix() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
-    // No credentials: 401 everywhere.
+    // No credentials: 401 everywhere. An unknown user: the Auth API authenticates
+    // first, so CARTO's empty 401 too (not the SQL API's 404), with or without
+    // credentials.
     for (m, p) in [
         (Method::GET, ""),
         (Method::POST, ""),
@@ -113,7 +115,12 @@ async fn permission_matrix() {
         (Method::DELETE, "/k1"),
         (Method::POST, "/k1/token/regenerate"),
     ] {
-        assert_empty_401(&env.keys_req(m, "alice", p, None, Some(&json!({}))).await);
+        let empty = Some(&json!({}));
+        assert_empty_401(&env.keys_req(m.clone(), "alice", p, None, empty).await);
+        for basic in [None, Some(("nobody", master.as_str()))] {
+            let url = format!("{}/user/nobody/api/v3/api_keys{p}", env.emu.url());
+            assert_empty_401(&send(&env.c, m.clone(), &url, basic, empty).await);
+        }
     }
     // Unknown token, other user's master, Basic user mismatch: 401.
     let bob_master = env.master("bob");
@@ -223,19 +230,55 @@ async fn permission_matrix() {
         .keys_req(Method::GET, "bob", "/k1", Some(("bob", &bob_master)), None)
         .await;
     assert_carto_error(&r, StatusCode::NOT_FOUND, "API key not found: k1");
-    // Organization users manage only their own keys.
-    let r = env
-        .keys_req(
-            Method::GET,
-            "bob",
-            "?target_user=carol",
-            Some(("bob", &bob_master)),
-            None,
+    // `target_user` is for organization admins only (the emulator has none): any value
+    // is refused with 403 on every endpoint, the caller's own name and a user outside the
+    // organization included, before the key is looked up.
+    let forbidden = |r: &Reply| {
+        assert_carto_error(
+            r,
+            StatusCode::FORBIDDEN,
+            "You don't have permission to access that resource",
         )
+    };
+    let bb = Some(("bob", bob_master.as_str()));
+    for target in ["carol", "bob", "alice", ""] {
+        for (m, p) in [
+            (Method::GET, format!("?target_user={target}")),
+            (Method::GET, format!("/Master?target_user={target}")),
+            (Method::GET, format!("/wadus?target_user={target}")),
+            (Method::DELETE, format!("/wadus?target_user={target}")),
+            (
+                Method::POST,
+                format!("/Master/token/regenerate?target_user={target}"),
+            ),
+        ] {
+            forbidden(&env.keys_req(m, "bob", &p, bb, None).await);
+        }
+        let body = json!({"name": "t", "grants": sql_grants(json!([])), "target_user": target});
+        forbidden(&env.keys_req(Method::POST, "bob", "", bb, Some(&body)).await);
+    }
+    // Not for a user outside any organization either, naming itself.
+    let r = env
+        .keys_req(Method::GET, "alice", "?target_user=alice", mb, None)
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    // An unknown user: CARTO's 404.
-    let url = format!("{}/user/nobody/api/v3/api_keys", env.emu.url());
+    forbidden(&r);
+    // A JSON null is no `target_user`.
+    let body = json!({"name": "t", "grants": sql_grants(json!([])), "target_user": null});
+    let r = env.keys_req(Method::POST, "bob", "", bb, Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The list reads its paging parameters before `target_user`.
+    let r = env
+        .keys_req(Method::GET, "bob", "?page=0&target_user=bob", bb, None)
+        .await;
+    assert_carto_error(&r, StatusCode::BAD_REQUEST, "Wrong 'page' parameter value.");
+    // ... and `type` after it.
+    forbidden(
+        &env.keys_req(Method::GET, "bob", "?type=bogus&target_user=bob", bb, None)
+            .await,
+    );
+
+    // Other endpoints of an unknown user keep the SQL API's 404.
+    let url = format!("{}/user/nobody/api/v2/sql?q=SELECT+1", env.emu.url());
     let r = send(&env.c, Method::GET, &url, None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -294,19 +337,60 @@ async fn validation_and_injection() {
         "{msg}"
     );
     let table_msg = "Validation failed: Grants can only grant table permissions you have";
-    for (schema, name) in [
-        ("public", "nope"),
-        ("pg_catalog", "pg_class"),
-        ("information_schema", "tables"),
-        ("carol", "ct"), // an organization's other user's table
-        ("public", "t1\"; DROP TABLE t1; --"),
+    // A table the user cannot grant is refused, with permissions or without.
+    let (select, none) = (json!(["select"]), json!([]));
+    for (user, schema, name, permissions) in [
+        ("alice", "public", "nope", &select),
+        ("alice", "pg_catalog", "pg_class", &select),
+        ("alice", "information_schema", "tables", &select),
+        ("bob", "carol", "ct", &select), // an organization's other user's table
+        ("alice", "public", "t1\"; DROP TABLE t1; --", &select),
+        ("alice", "public", "nope", &none),
+        ("alice", "nope", "t1", &none),
+        ("alice", "pg_catalog", "pg_class", &none),
+        ("bob", "carol", "ct", &none),
     ] {
-        let user = if schema == "carol" { "bob" } else { "alice" };
+        let tables = json!([{"schema": schema, "name": name, "permissions": permissions}]);
         let r = env
-            .create(user, &json!({"name": "g", "grants": sql_grants(json!([{"schema": schema, "name": name, "permissions": ["select"]}]))}))
+            .create(user, &json!({"name": "g", "grants": sql_grants(tables)}))
             .await;
         check(&r, table_msg);
     }
+    // A table of the user's with no permissions is accepted, and grants nothing.
+    let r = env
+        .create("alice", &json!({"name": "none", "grants": sql_grants(json!([{"schema": "public", "name": "t1", "permissions": []}]))}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json()["grants"][1]["tables"], json!([]));
+    // An `apis` section without its array: CARTO's bare 422 (raised when the key is
+    // saved, so only once everything else is valid), and no key. Names: at most 255
+    // characters (CARTO's `varchar(255)`), counted as characters.
+    let no_array = json!([{"type": "apis"}]);
+    for (body, message) in [
+        (
+            json!({"name": "noapis", "grants": no_array}),
+            "apis array is needed for type \"apis\"",
+        ),
+        (
+            json!({"name": "", "grants": no_array}),
+            "Validation failed: Name can't be blank",
+        ),
+        (
+            json!({"name": "ñ".repeat(256), "grants": ok}),
+            "Validation failed: Name is too long (maximum is 255 characters)",
+        ),
+    ] {
+        check(&env.create("alice", &body).await, message);
+    }
+    let m = env.master("alice");
+    let r = env
+        .keys_req(Method::GET, "alice", "/noapis", Some(("alice", &m)), None)
+        .await;
+    assert_carto_error(&r, StatusCode::NOT_FOUND, "API key not found: noapis");
+    let r = env
+        .create("alice", &json!({"name": "ñ".repeat(255), "grants": ok}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let schema_msg = "Validation failed: Grants can only grant schema permissions you have";
     for schema in [
         "information_schema",
@@ -466,11 +550,70 @@ async fn listing_links_regeneration_and_grants() {
         ),
         ("?page=0", "Wrong 'page' parameter value."),
         ("?page=x", "Wrong 'page' parameter value."),
+        ("?page=-2", "Wrong 'page' parameter value."),
+        ("?page=_1", "Wrong 'page' parameter value."),
         ("?per_page=-1", "Wrong 'per_page' parameter value."),
+        ("?per_page=abc2", "Wrong 'per_page' parameter value."),
+        (
+            "?type=regular,,master",
+            "Wrong 'type' parameter value. Valid values are one of [\"master\", \"default\", \"regular\"]",
+        ),
+        (
+            "?order_direction=asc,",
+            "Wrong 'order_direction' parameter value. Valid values are one of [:asc, :desc]",
+        ),
+        (
+            "?order_direction=asc,up",
+            "Wrong 'order_direction' parameter combination. Valid values to combine: [:asc, :desc]",
+        ),
+        (
+            "?type=%20",
+            "Wrong 'type' parameter value. Valid values are one of [\"master\", \"default\", \"regular\"]",
+        ),
     ] {
         let r = env.keys_req(Method::GET, "alice", q, mb, None).await;
         assert_carto_error(&r, StatusCode::BAD_REQUEST, msg);
     }
+    // `page` and `per_page` read as Ruby's `String#to_i`: leading digits (after spaces
+    // and a sign; single underscores between digits), the rest ignored; blank is the
+    // default. `order` blank is the default too; `type` may end with a comma.
+    for (q, page, per_page) in [
+        ("?page=2abc&per_page=2xyz", 2, 2),
+        ("?page=%202&per_page=%2B2", 2, 2),
+        ("?page=2.9&per_page=1_0", 2, 10),
+        ("?page=&per_page=%20", 1, 20),
+        ("?page=1&per_page=2__0", 1, 2),
+    ] {
+        let r = env.keys_req(Method::GET, "alice", q, mb, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
+        let first = r.json()["_links"]["first"]["href"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            first.ends_with(&format!("per_page={per_page}")),
+            "{q}: {first}"
+        );
+        let count = r.json()["count"].as_u64().unwrap();
+        let expected = 5u64.saturating_sub((page - 1) * per_page).min(per_page);
+        assert_eq!(count, expected, "{q}");
+    }
+    let r = env
+        .keys_req(
+            Method::GET,
+            "alice",
+            "?order=&order_direction=&type=regular,",
+            mb,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["total"], 3);
+    // A list of valid directions is accepted (and, like any direction, ignored).
+    let r = env
+        .keys_req(Method::GET, "alice", "?order_direction=asc,desc", mb, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = env
         .keys_req(Method::GET, "alice", "?callback=alert(1)", mb, None)
         .await;
@@ -648,7 +791,9 @@ async fn shapes_me_and_do_token() {
     assert_eq!(keys(&r.json()), fixture_keys);
     let key: ApiKey = serde_json::from_str(&r.text).expect("key parses with carto-core");
     assert_eq!(key.name, "MyTableApi");
-    // The master key's grants are those of the upstream list example.
+    // The master key's grants: CARTO stores no `database` section for it, so the one it
+    // presents is empty and has no `table_metadata` (the upstream list example shows one;
+    // the code does not send it).
     let list_fixture: Value = serde_json::from_str(carto_test_support::fixture_str(
         "auth-api/api-key-list-page.json",
     ))
@@ -656,7 +801,17 @@ async fn shapes_me_and_do_token() {
     let r = env
         .keys_req(Method::GET, "alice", "/Master", mb, None)
         .await;
-    assert_eq!(r.json()["grants"], list_fixture["result"][0]["grants"]);
+    assert_eq!(
+        r.json()["grants"],
+        json!([
+            {"type": "apis", "apis": ["sql", "maps"]},
+            {"type": "database", "tables": [], "schemas": []},
+            {"type": "dataservices", "services": ["geocoding", "routing", "isolines", "observatory"]}
+        ])
+    );
+    let mut example = list_fixture["result"][0]["grants"].clone();
+    example[1].as_object_mut().unwrap().remove("table_metadata");
+    assert_eq!(r.json()["grants"], example);
     let r = env
         .keys_req(Method::GET, "alice", "/Default%20public", mb, None)
         .await;

@@ -137,6 +137,9 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
+    /// The longest name CARTO stores, in characters (its `name` column is `varchar(255)`).
+    pub const MAX_NAME_CHARS: usize = 255;
+
     /// Starts a regular key named `name`, granted the SQL and Maps APIs unless
     /// [`NewApiKeyBuilder::apis`] says otherwise.
     pub fn builder(name: impl Into<String>) -> NewApiKeyBuilder {
@@ -228,13 +231,24 @@ impl NewApiKeyBuilder {
     }
 
     /// Validates and builds the request body. Rejected, with the reason: an empty or
-    /// reserved name (`Master`, `Default public`), an empty schema or table name, a table
+    /// reserved name (`Master`, `Default public`), a name longer than
+    /// [`NewApiKey::MAX_NAME_CHARS`] characters, an empty schema or table name, a table
     /// grant without permissions or with a permission CARTO does not grant
     /// (`references`, `trigger`, `truncate`), an empty schema name, an empty dataset id.
     pub fn build(self) -> Result<NewApiKey, Error> {
         let name = self.name;
         if name.trim().is_empty() {
             return Err(Error::invalid("API key name", "the name is empty"));
+        }
+        let chars = name.chars().count();
+        if chars > NewApiKey::MAX_NAME_CHARS {
+            return Err(Error::invalid(
+                "API key name",
+                format!(
+                    "the name has {chars} characters; CARTO stores at most {}",
+                    NewApiKey::MAX_NAME_CHARS
+                ),
+            ));
         }
         if name == "Master" || name == "Default public" {
             return Err(Error::invalid(
@@ -365,10 +379,36 @@ mod tests {
     }
 
     #[test]
+    fn names_up_to_255_characters() {
+        // Characters, not bytes: 255 two-byte characters are fine.
+        let name = "é".repeat(NewApiKey::MAX_NAME_CHARS);
+        assert_eq!(NewApiKey::builder(name.clone()).build().unwrap().name, name);
+    }
+
+    #[test]
+    fn apis_array_always_sent_and_required() {
+        // Even with no APIs, the `apis` section carries its array (CARTO refuses one
+        // without it).
+        let key = NewApiKey::builder("k").apis([]).build().unwrap();
+        assert_eq!(
+            serde_json::to_value(&key).unwrap()["grants"][0],
+            serde_json::json!({"type": "apis", "apis": []})
+        );
+        // And a request read back without it does not parse.
+        let err = serde_json::from_value::<NewApiKey>(
+            serde_json::json!({"name": "k", "grants": [{"type": "apis"}]}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("missing field `apis`"), "{err}");
+    }
+
+    #[test]
     fn builder_rejects() {
         let err = |b: NewApiKeyBuilder| b.build().unwrap_err().to_string();
         assert!(err(NewApiKey::builder(" ")).contains("empty"));
         assert!(err(NewApiKey::builder("Master")).contains("reserved"));
+        let long = "é".repeat(NewApiKey::MAX_NAME_CHARS + 1);
+        assert!(err(NewApiKey::builder(long)).contains("256 characters"));
         assert!(
             err(NewApiKey::builder("k").table("", "t", [TablePermission::Select]))
                 .contains("empty")

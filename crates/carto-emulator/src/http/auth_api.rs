@@ -70,38 +70,85 @@ fn admit(
     ctx: &Ctx,
     master_only: bool,
 ) -> Result<(KeyRecord, Map<String, Value>), Response> {
+    let (caller, params) = authenticate_and_read(state, user, ctx, master_only)?;
+    check_target_user(&params)?;
+    Ok((caller, params))
+}
+
+/// Authenticates the caller (with the master key when `master_only`) and reads the
+/// parameters.
+fn authenticate_and_read(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+    master_only: bool,
+) -> Result<(KeyRecord, Map<String, Value>), Response> {
     let caller = if master_only {
         authenticate_master(state, user, ctx)?
     } else {
         authenticate(state, user, ctx)?
     };
-    let params = rails_params(ctx)?;
-    check_target_user(state, user, &params)?;
-    Ok((caller, params))
+    Ok((caller, rails_params(ctx)?))
 }
 
-/// `target_user`: only the URL user itself (the emulator has no organization admins).
-fn check_target_user(
-    state: &AppState,
-    user: &UserRecord,
-    params: &Map<String, Value>,
-) -> Result<(), Response> {
-    let Some(target) = params.get("target_user").and_then(Value::as_str) else {
-        return Ok(());
+/// `target_user`: CARTO lets only organization admins name a user (any user, themselves
+/// included); everyone else gets 403 for any non-null value. The emulator has no
+/// organization admins, so any `target_user` is refused.
+fn check_target_user(params: &Map<String, Value>) -> Result<(), Response> {
+    match params.get("target_user") {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(carto_error(StatusCode::FORBIDDEN, FORBIDDEN)),
+    }
+}
+
+/// Ruby's `String#to_i` in base 10: leading whitespace, an optional sign, an optional
+/// `0d` prefix, then digits (single underscores between digits allowed) up to the first
+/// other character; no digits is 0. Saturates where Ruby would grow a Bignum.
+fn ruby_to_i(s: &str) -> i64 {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\u{b}', '\u{c}', '\r']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
     };
-    if target == user.username {
-        return Ok(());
-    }
-    match (&user.org, state.store.user(target)) {
-        (Some(org), Some(t)) if t.org.as_deref() == Some(org) => {
-            Err(carto_error(StatusCode::FORBIDDEN, FORBIDDEN))
+    let s = match s.as_bytes() {
+        [b'0', b'd' | b'D', d, ..] if d.is_ascii_digit() => &s[2..],
+        _ => s,
+    };
+    let bytes = s.as_bytes();
+    let mut n: i64 = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                let d = i64::from(b - b'0');
+                n = n.saturating_mul(10);
+                n = if negative {
+                    n.saturating_sub(d)
+                } else {
+                    n.saturating_add(d)
+                };
+            }
+            b'_' if i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {}
+            _ => break,
         }
-        (Some(org), _) => Err(carto_error(
-            StatusCode::NOT_FOUND,
-            &format!("User '{target}' not found in the organization '{org}'"),
-        )),
-        (None, _) => Err(carto_error(StatusCode::FORBIDDEN, FORBIDDEN)),
     }
+    n
+}
+
+/// Ruby's `str.split(',')`: trailing empty fields dropped, the others kept.
+fn ruby_split(s: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = s.split(',').collect();
+    while parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Ruby's `String#strip`: ASCII whitespace (vertical tab included) and NULs.
+fn ruby_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}' || c == '\0')
 }
 
 /// Wraps a JSON answer in a JSONP callback when `callback` is given.
@@ -186,6 +233,7 @@ fn key_error(e: KeyError) -> Response {
         }
         KeyError::Forbidden => carto_error(StatusCode::FORBIDDEN, FORBIDDEN),
         KeyError::Database(msg) => carto_error(StatusCode::UNPROCESSABLE_ENTITY, &msg),
+        KeyError::Unprocessable(msg) => carto_error(StatusCode::UNPROCESSABLE_ENTITY, msg),
         KeyError::Internal(e) => internal(&e),
     }
 }
@@ -206,7 +254,8 @@ fn find_key(state: &AppState, user: &UserRecord, name: &str) -> Option<KeyRecord
 
 /// `GET /api/v3/api_keys`.
 pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
-    let (caller, params) = match admit(state, user, &ctx, false) {
+    // Rails' order: the paging and order parameters, then `target_user`, then `type`.
+    let (caller, params) = match authenticate_and_read(state, user, &ctx, false) {
         Ok(admitted) => admitted,
         Err(r) => return r,
     };
@@ -216,16 +265,15 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
             other => other.to_string(),
         })
     };
-    let positive = |k: &str, default: u64| -> Result<u64, Response> {
-        match text(k) {
-            None => Ok(default),
-            Some(s) => match s.trim().parse::<u64>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(carto_error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Wrong '{k}' parameter value."),
-                )),
-            },
+    // `params[k].presence`: a missing or blank value takes the default.
+    let present = |k: &str| text(k).filter(|s| !s.trim().is_empty());
+    let positive = |k: &str, default: i64| -> Result<u64, Response> {
+        match present(k).map_or(default, |s| ruby_to_i(&s)) {
+            n if n > 0 => Ok(n.unsigned_abs()),
+            _ => Err(carto_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Wrong '{k}' parameter value."),
+            )),
         }
     };
     let page = match positive("page", 1) {
@@ -236,24 +284,37 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
         Ok(p) => p,
         Err(r) => return r,
     };
-    let order = text("order").unwrap_or_else(|| "updated_at".to_owned());
+    let order = present("order").unwrap_or_else(|| "updated_at".to_owned());
     if !["type", "name", "updated_at"].contains(&order.as_str()) {
         return carto_error(
             StatusCode::BAD_REQUEST,
             "Wrong 'order' parameter value. Valid values are one of [:type, :name, :updated_at]",
         );
     }
-    if let Some(dir) = text("order_direction") {
-        if !["asc", "desc"].contains(&dir.as_str()) {
+    // One direction must be valid as a whole; a list (`asc,desc`, even `,`) is a
+    // "combination" whose parts must each be valid.
+    if let Some(dir) = present("order_direction") {
+        let directions = ["asc", "desc"];
+        let parts = ruby_split(&dir);
+        if parts.len() == 1 && !directions.contains(&dir.as_str()) {
             return carto_error(
                 StatusCode::BAD_REQUEST,
                 "Wrong 'order_direction' parameter value. Valid values are one of [:asc, :desc]",
             );
         }
+        if parts.len() != 1 && parts.iter().any(|p| !directions.contains(p)) {
+            return carto_error(
+                StatusCode::BAD_REQUEST,
+                "Wrong 'order_direction' parameter combination. Valid values to combine: [:asc, :desc]",
+            );
+        }
+    }
+    if let Err(r) = check_target_user(&params) {
+        return r;
     }
     let mut types: Vec<ApiKeyType> = Vec::new();
     if let Some(t) = text("type") {
-        for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in ruby_split(&t).into_iter().map(ruby_strip) {
             match part {
                 "master" => types.push(ApiKeyType::Master),
                 "default" => types.push(ApiKeyType::Default),
@@ -423,6 +484,48 @@ mod tests {
         assert!(!valid_callback("1cb"));
         assert!(!valid_callback("alert(1)"));
         assert!(!valid_callback(""));
+    }
+
+    #[test]
+    fn ruby_string_to_i() {
+        for (s, n) in [
+            ("2", 2),
+            ("2abc", 2),
+            ("abc", 0),
+            ("", 0),
+            ("  \t\n7", 7),
+            ("+5", 5),
+            ("-3x", -3),
+            ("- 3", 0),
+            ("+-3", 0),
+            ("1_000", 1000),
+            ("1__0", 1),
+            ("12_", 12),
+            ("_1", 0),
+            ("0d12", 12),
+            ("0x1A", 0),
+            ("2.9", 2),
+            ("99999999999999999999999", i64::MAX),
+        ] {
+            assert_eq!(ruby_to_i(s), n, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ruby_split_and_strip() {
+        let split_strip = |s| {
+            ruby_split(s)
+                .into_iter()
+                .map(ruby_strip)
+                .collect::<Vec<_>>()
+        };
+        assert!(split_strip("").is_empty());
+        assert!(split_strip(",,").is_empty());
+        assert_eq!(split_strip("a, b ,"), ["a", "b"]);
+        assert_eq!(split_strip("a,,b,,"), ["a", "", "b"]);
+        assert_eq!(split_strip(" "), [""]);
+        assert_eq!(split_strip(",a"), ["", "a"]);
+        assert_eq!(ruby_split("asc,"), ["asc"]);
     }
 
     #[test]

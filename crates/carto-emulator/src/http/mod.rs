@@ -309,6 +309,10 @@ async fn dispatch(
     }
     log::note_user(&username);
     let Some(user) = state.store.user(&username) else {
+        // The Auth API authenticates first: an unknown user is a failed authentication.
+        if Endpoint::of(&parts.method, &rest).is_some_and(|e| e.is_auth_api()) {
+            return empty_response(StatusCode::UNAUTHORIZED);
+        }
         let r = unknown_user(&username);
         return if sql { with_cors(r) } else { r };
     };
@@ -395,42 +399,76 @@ fn not_found() -> Response {
     )
 }
 
+/// The endpoints other than the SQL API's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    /// `GET /api/v3/api_keys`.
+    ListKeys,
+    /// `POST /api/v3/api_keys`.
+    CreateKey,
+    /// `GET /api/v3/api_keys/{name}`.
+    ShowKey(String),
+    /// `DELETE /api/v3/api_keys/{name}`.
+    DestroyKey(String),
+    /// `POST /api/v3/api_keys/{name}/token/regenerate`.
+    RegenerateKey(String),
+    /// `GET /api/v3/me`.
+    Me,
+    /// `GET /api/v4/do/token`.
+    DoToken,
+}
+
+impl Endpoint {
+    /// The endpoint of a method and a path below the user's prefix.
+    fn of(method: &Method, rest: &str) -> Option<Endpoint> {
+        let segs: Vec<String> = rest
+            .strip_prefix('/')
+            .unwrap_or(rest)
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let name = |n: &str| n.to_owned();
+        Some(match (method, segs.as_slice()) {
+            (&Method::GET, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
+                Endpoint::ListKeys
+            }
+            (&Method::POST, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
+                Endpoint::CreateKey
+            }
+            (&Method::GET, ["api", "v3", "api_keys", n] | ["api", "v3", "api_keys", n, ""]) => {
+                Endpoint::ShowKey(name(n))
+            }
+            (&Method::DELETE, ["api", "v3", "api_keys", n] | ["api", "v3", "api_keys", n, ""]) => {
+                Endpoint::DestroyKey(name(n))
+            }
+            (&Method::POST, ["api", "v3", "api_keys", n, "token", "regenerate"]) => {
+                Endpoint::RegenerateKey(name(n))
+            }
+            (&Method::GET, ["api", "v3", "me"] | ["api", "v3", "me", ""]) => Endpoint::Me,
+            (&Method::GET, ["api", "v4", "do", "token"] | ["api", "v4", "do", "token", ""]) => {
+                Endpoint::DoToken
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether it is an Auth API endpoint (`/api/v3/api_keys`).
+    fn is_auth_api(&self) -> bool {
+        !matches!(self, Endpoint::Me | Endpoint::DoToken)
+    }
+}
+
 async fn route(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
-    let rest = ctx.rest.clone();
-    let segs: Vec<String> = rest
-        .strip_prefix('/')
-        .unwrap_or(&rest)
-        .split('/')
-        .map(percent_decode)
-        .collect();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let m = ctx.method.clone();
-    match (m, segs.as_slice()) {
-        (Method::GET, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
-            auth_api::list(state, user, ctx).await
-        }
-        (Method::POST, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
-            auth_api::create(state, user, ctx).await
-        }
-        (Method::GET, ["api", "v3", "api_keys", name] | ["api", "v3", "api_keys", name, ""]) => {
-            let name = name.to_string();
-            auth_api::show(state, user, ctx, &name).await
-        }
-        (Method::DELETE, ["api", "v3", "api_keys", name] | ["api", "v3", "api_keys", name, ""]) => {
-            let name = name.to_string();
-            auth_api::destroy(state, user, ctx, &name).await
-        }
-        (Method::POST, ["api", "v3", "api_keys", name, "token", "regenerate"]) => {
-            let name = name.to_string();
-            auth_api::regenerate(state, user, ctx, &name).await
-        }
-        (Method::GET, ["api", "v3", "me"] | ["api", "v3", "me", ""]) => {
-            me::me(state, user, ctx).await
-        }
-        (Method::GET, ["api", "v4", "do", "token"] | ["api", "v4", "do", "token", ""]) => {
-            me::do_token(state, user, ctx).await
-        }
-        _ => not_found(),
+    match Endpoint::of(&ctx.method, &ctx.rest) {
+        Some(Endpoint::ListKeys) => auth_api::list(state, user, ctx).await,
+        Some(Endpoint::CreateKey) => auth_api::create(state, user, ctx).await,
+        Some(Endpoint::ShowKey(name)) => auth_api::show(state, user, ctx, &name).await,
+        Some(Endpoint::DestroyKey(name)) => auth_api::destroy(state, user, ctx, &name).await,
+        Some(Endpoint::RegenerateKey(name)) => auth_api::regenerate(state, user, ctx, &name).await,
+        Some(Endpoint::Me) => me::me(state, user, ctx).await,
+        Some(Endpoint::DoToken) => me::do_token(state, user, ctx).await,
+        None => not_found(),
     }
 }
 
@@ -450,6 +488,40 @@ pub(crate) fn with_cors(mut r: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints() {
+        let of = |m: Method, p: &str| Endpoint::of(&m, p);
+        assert_eq!(
+            of(Method::GET, "/api/v3/api_keys"),
+            Some(Endpoint::ListKeys)
+        );
+        assert_eq!(
+            of(Method::POST, "/api/v3/api_keys/"),
+            Some(Endpoint::CreateKey)
+        );
+        assert_eq!(
+            of(Method::GET, "/api/v3/api_keys/Default%20public"),
+            Some(Endpoint::ShowKey("Default public".into()))
+        );
+        assert_eq!(
+            of(Method::DELETE, "/api/v3/api_keys/k/"),
+            Some(Endpoint::DestroyKey("k".into()))
+        );
+        assert_eq!(
+            of(Method::POST, "/api/v3/api_keys/k/token/regenerate"),
+            Some(Endpoint::RegenerateKey("k".into()))
+        );
+        assert_eq!(of(Method::PUT, "/api/v3/api_keys/k"), None);
+        assert_eq!(of(Method::GET, "/api/v3/me"), Some(Endpoint::Me));
+        assert_eq!(
+            of(Method::GET, "/api/v4/do/token/"),
+            Some(Endpoint::DoToken)
+        );
+        assert!(of(Method::GET, "/api/v3/api_keys").unwrap().is_auth_api());
+        assert!(!Endpoint::Me.is_auth_api());
+        assert!(!Endpoint::DoToken.is_auth_api());
+    }
 
     #[test]
     fn sql_paths() {

@@ -1,7 +1,7 @@
 //! The lifecycle of regular keys (create, delete) and new tokens for any key.
 
 use carto_core::Token;
-use carto_core::models::ApiKeyType;
+use carto_core::models::{ApiKeyType, NewApiKey};
 use chrono::Utc;
 use serde_json::Value;
 
@@ -47,6 +47,13 @@ impl Store {
         } else if self.key_by_name(&user.username, &name_text).is_some() {
             errors.push("Name has already been taken".to_owned());
         }
+        // CARTO's `name` column is `varchar(255)`: said the way Rails' length validator says it.
+        if name_text.chars().count() > NewApiKey::MAX_NAME_CHARS {
+            errors.push(format!(
+                "Name is too long (maximum is {} characters)",
+                NewApiKey::MAX_NAME_CHARS
+            ));
+        }
         let parsed = grants::validate(grants, &mut errors);
         if name_text == MASTER_NAME || name_text == DEFAULT_NAME {
             errors.push("Name api_key name cannot be Master nor Default public".to_owned());
@@ -64,6 +71,9 @@ impl Store {
             return Err(KeyError::Validation(errors));
         }
         let req = parsed.expect("grants valid when no error");
+        if req.lacks_apis_array() {
+            return Err(KeyError::Unprocessable(grants::APIS_ARRAY_NEEDED));
+        }
         let role = format!("{KEY_ROLE_PREFIX}{}", random_hex(16));
         let password = random_hex(20);
         let token = new_regular_token();

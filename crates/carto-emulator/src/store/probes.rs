@@ -7,6 +7,17 @@ use super::grants_json::is_system_schema;
 use super::records::{KeyError, UserRecord};
 use crate::grants::RequestedGrants;
 
+/// The table privileges of which a table grant without permissions needs one.
+const ANY_TABLE_PRIVILEGE: [&str; 7] = [
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "truncate",
+    "references",
+    "trigger",
+];
+
 impl Store {
     pub(super) async fn user_has_table_permissions(
         &self,
@@ -15,22 +26,31 @@ impl Store {
         req: &RequestedGrants,
     ) -> Result<bool, KeyError> {
         for t in &req.tables {
-            if t.permissions.is_empty() {
-                continue;
-            }
+            // Every named table counts, even with no permissions: CARTO refuses a table
+            // the user holds no privilege on (or that does not exist) either way.
             if is_system_schema(&t.schema) {
                 return Ok(false);
             }
-            let perms: Vec<String> = t.permissions.clone();
+            let any = t.permissions.is_empty();
+            let perms: Vec<String> = if any {
+                ANY_TABLE_PRIVILEGE
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
+            } else {
+                t.permissions.clone()
+            };
             let row = db
                 .query_one(
                     "SELECT c.oid IS NOT NULL AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
                         AND pg_catalog.has_schema_privilege($3::text::name, n.oid, 'USAGE')
-                        AND (SELECT pg_catalog.bool_and(pg_catalog.has_table_privilege($3::text::name, c.oid, p)) FROM pg_catalog.unnest($4::text[]) p)
+                        AND (SELECT CASE WHEN $5 THEN pg_catalog.bool_or(held) ELSE pg_catalog.bool_and(held) END
+                             FROM (SELECT pg_catalog.has_table_privilege($3::text::name, c.oid, p) AS held
+                                   FROM pg_catalog.unnest($4::text[]) p) held_privileges)
                      FROM (SELECT 1) one
                      LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1
                      LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = $2",
-                    &[&t.schema, &t.name, &user.owner_role, &perms],
+                    &[&t.schema, &t.name, &user.owner_role, &perms, &any],
                 )
                 .await?;
             if !row.get::<_, Option<bool>>(0).unwrap_or(false) {

@@ -91,6 +91,8 @@ pub(crate) enum KeyError {
     Forbidden,
     /// 422 with a PostgreSQL message (a relation vanished between checks, ...).
     Database(String),
+    /// 422 with a message of CARTO's raised after validation (not `Validation failed: ...`).
+    Unprocessable(&'static str),
     /// Anything else (500).
     Internal(EmulatorError),
 }
