@@ -65,7 +65,8 @@ pub struct EmulatorArgs {
     /// Statement timeout of the master key, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub master_timeout_ms: Option<u64>,
-    /// Statement timeout of the Default public key, in milliseconds.
+    /// Statement timeout of the Default public key (and requests without a key), in
+    /// milliseconds [default: 15000; 0: none].
     #[arg(long, value_name = "MS")]
     pub public_timeout_ms: Option<u64>,
     /// Statement timeout of regular keys, in milliseconds.

@@ -103,8 +103,9 @@ impl EmulatorBuilder {
         self
     }
 
-    /// The statement timeout of SQL run with keys of this type (default: none).
-    /// [`ApiKeyType::Default`] also covers requests without a key.
+    /// The statement timeout of SQL run with keys of this type (default: none, but
+    /// [`DEFAULT_PUBLIC_STATEMENT_TIMEOUT`](crate::DEFAULT_PUBLIC_STATEMENT_TIMEOUT), 15 s, for
+    /// [`ApiKeyType::Default`], which also covers requests without a key; `None` removes it).
     pub fn statement_timeout(mut self, key_type: ApiKeyType, timeout: Option<Duration>) -> Self {
         self.timeouts.set(key_type, timeout);
         self

@@ -1080,6 +1080,21 @@ impl QueryJob {
             };
             let is_last = completed + 1 >= self.statements;
             match event {
+                Err(WireError::TooLarge(size)) => {
+                    // Refused with a clear error; the session is dropped with its query.
+                    let _ = cancel.cancel().await;
+                    let message = WireError::too_large_message(size);
+                    match out.head.take() {
+                        Some(h) => {
+                            let _ = h.send(Head::Error(ApiError::bad_request(message)));
+                        }
+                        None => {
+                            let _ = out.flush(true).await;
+                            let _ = out.body.send(Err(io::Error::other(message))).await;
+                        }
+                    }
+                    return None;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "database session lost during a query");
                     match out.head.take() {
