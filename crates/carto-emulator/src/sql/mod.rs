@@ -335,8 +335,8 @@ impl SqlEngine {
                 Ok(rows) if tampered(&rows) => {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
                     if let Err(e) = conn.simple(&role_settings_reset(&session.database)).await {
+                        // Another session may be removing them at the same time.
                         tracing::warn!(role = %session.role, error = %e, "cannot remove role-level settings");
-                        return Err(ApiError::cannot_connect());
                     }
                     // This session started with the settings: open a clean one.
                 }
