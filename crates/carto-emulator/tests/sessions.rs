@@ -183,7 +183,12 @@ async fn organization_users_have_session_bounds_of_their_own() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ben_master = common::master(&emu, "ben");
-    let r = get(&c, &ben, &[("q", "SELECT 1 AS n"), ("api_key", &ben_master)]).await;
+    let r = get(
+        &c,
+        &ben,
+        &[("q", "SELECT 1 AS n"), ("api_key", &ben_master)],
+    )
+    .await;
     assert_eq!(ok_rows(&r), json!([{"n": 1}]));
     let mut limited = 0;
     for f in flood {

@@ -311,7 +311,8 @@ impl SqlEngine {
                         };
                         inflated += data.len() as u64;
                         if inflated > self.copy_from_limit {
-                            failed = Some(Upload::Refused(inflated_too_large(self.copy_from_limit)));
+                            failed =
+                                Some(Upload::Refused(inflated_too_large(self.copy_from_limit)));
                             break;
                         }
                         if !data.is_empty() && conn.copy_data(Bytes::from(data)).await.is_err() {

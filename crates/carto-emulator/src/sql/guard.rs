@@ -273,7 +273,9 @@ pub(crate) fn check_for(statement: &str) -> Check<'_> {
                 // `COPY (query) TO ...`: the query.
                 let close = after_parens(&tokens, 1);
                 let inner = match (tokens.get(1), tokens.get(close.wrapping_sub(1))) {
-                    (Some(open), Some(end)) if close > 2 => &statement[open.span.end..end.span.start],
+                    (Some(open), Some(end)) if close > 2 => {
+                        &statement[open.span.end..end.span.start]
+                    }
                     _ => return Check::Plan(statement.into()),
                 };
                 return Check::Plan(inner.into());
@@ -443,12 +445,15 @@ mod tests {
             plan("EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO t SELECT 1"),
             "INSERT INTO t SELECT 1"
         );
+        assert_eq!(plan("EXPLAIN ANALYZE EXPLAIN ANALYZE SELECT 2"), "SELECT 2");
         assert_eq!(
-            plan("EXPLAIN ANALYZE EXPLAIN ANALYZE SELECT 2"),
-            "SELECT 2"
+            plan("COPY (SELECT * FROM pg_roles) TO STDOUT"),
+            "SELECT * FROM pg_roles"
         );
-        assert_eq!(plan("COPY (SELECT * FROM pg_roles) TO STDOUT"), "SELECT * FROM pg_roles");
-        assert_eq!(plan("copy pg_catalog.pg_roles TO STDOUT"), "TABLE pg_catalog.pg_roles");
+        assert_eq!(
+            plan("copy pg_catalog.pg_roles TO STDOUT"),
+            "TABLE pg_catalog.pg_roles"
+        );
         assert_eq!(plan("COPY t (a, b) TO STDOUT"), "TABLE t");
         assert_eq!(check_for("COPY t FROM STDIN"), Check::Nothing);
         assert_eq!(check_for("EXPLAIN"), Check::Nothing);
@@ -459,8 +464,10 @@ mod tests {
             ("EXPLAIN ANALYZE FETCH ALL c", "FETCH"),
         ] {
             assert_eq!(check_for(s), Check::Unplannable(what), "{s}");
-            assert!(check_sql(&check_for(s), "$t$")
-                .is_some_and(|q| q.ends_with(&format!(".unplannable('{what}')"))));
+            assert!(
+                check_sql(&check_for(s), "$t$")
+                    .is_some_and(|q| q.ends_with(&format!(".unplannable('{what}')")))
+            );
         }
     }
 

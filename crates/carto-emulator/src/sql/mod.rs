@@ -299,7 +299,12 @@ impl SqlEngine {
         for _ in 0..3 {
             // Within the session bounds (the permits of a dropped pooled session are reused),
             // else CARTO's 429.
-            if self.pool.reserve(&mut ticket, &session.username).await.is_err() {
+            if self
+                .pool
+                .reserve(&mut ticket, &session.username)
+                .await
+                .is_err()
+            {
                 tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
                 return Err(ApiError::rate_limited());
             }

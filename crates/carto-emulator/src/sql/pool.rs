@@ -484,15 +484,23 @@ mod tests {
         let pool = Pool::<Conn>::new(limits(5, 2, 10, 50));
         let n = Arc::default();
         // Two sessions in use fill alice's bound in the organization's database...
-        let a1 = open_as(&pool, &n, "org_db", "alice", "ra").await.expect("1");
-        let a2 = open_as(&pool, &n, "org_db", "alice", "ra").await.expect("2");
+        let a1 = open_as(&pool, &n, "org_db", "alice", "ra")
+            .await
+            .expect("1");
+        let a2 = open_as(&pool, &n, "org_db", "alice", "ra")
+            .await
+            .expect("2");
         assert_eq!(
             open_as(&pool, &n, "org_db", "alice", "ra2").await.err(),
             Some(Exhausted)
         );
         // ...not bob's, in the same database.
-        let b1 = open_as(&pool, &n, "org_db", "bob", "rb").await.expect("bob 1");
-        let b2 = open_as(&pool, &n, "org_db", "bob", "rb").await.expect("bob 2");
+        let b1 = open_as(&pool, &n, "org_db", "bob", "rb")
+            .await
+            .expect("bob 1");
+        let b2 = open_as(&pool, &n, "org_db", "bob", "rb")
+            .await
+            .expect("bob 2");
         // Bob's idle sessions are not closed for alice either.
         pool.put(b1.1, b1.0);
         assert_eq!(
@@ -630,7 +638,9 @@ mod tests {
         assert!(none.is_none());
         assert!(ticket2.permits.is_none());
         let mut ticket2 = ticket2;
-        pool.reserve(&mut ticket2, "db").await.expect("the freed permit");
+        pool.reserve(&mut ticket2, "db")
+            .await
+            .expect("the freed permit");
         drop((got, ticket));
     }
 
