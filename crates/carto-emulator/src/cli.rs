@@ -65,7 +65,8 @@ pub struct EmulatorArgs {
     /// Statement timeout of the master key, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub master_timeout_ms: Option<u64>,
-    /// Statement timeout of the Default public key, in milliseconds.
+    /// Statement timeout of the Default public key (and requests without a key), in
+    /// milliseconds [default: 15000; 0: none].
     #[arg(long, value_name = "MS")]
     pub public_timeout_ms: Option<u64>,
     /// Statement timeout of regular keys, in milliseconds.
@@ -88,6 +89,11 @@ pub struct EmulatorArgs {
     /// the user, e.g. `POST /api/v3/api_keys=drop-after` or `/api/v2/sql=rate-limit:1*3`.
     #[arg(long = "fault", value_name = "RULE")]
     pub faults: Vec<crate::FaultRule>,
+    /// Refuses CREATE FUNCTION/PROCEDURE/AGGREGATE/OPERATOR/TRIGGER/RULE to every key but
+    /// the master, so no key plants code that runs when the master uses its objects (CARTO
+    /// allows them; off by default).
+    #[arg(long)]
+    pub refuse_key_code: bool,
 }
 
 impl EmulatorArgs {
@@ -153,6 +159,7 @@ impl EmulatorArgs {
         for rule in &self.faults {
             b = b.fault(rule.clone());
         }
+        b = b.refuse_key_code(self.refuse_key_code);
         Ok(b)
     }
 }
@@ -264,6 +271,8 @@ mod tests {
             "/api/v2/sql=rate-limit:1*3",
         ]);
         assert_eq!(args.faults.len(), 2);
+        assert!(!args.refuse_key_code);
+        assert!(parse(&["--user", "a", "--refuse-key-code"]).refuse_key_code);
         assert_eq!(args.faults[1].remaining(), 3);
         let bad = Cli::try_parse_from(["emu", "--user", "a", "--fault", "/api=explode"]);
         let err = bad.err().expect("a bad rule is refused").to_string();

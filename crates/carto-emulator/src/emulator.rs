@@ -30,6 +30,7 @@ pub struct EmulatorBuilder {
     tls: Option<TlsMode>,
     sessions: SessionLimits,
     faults: Vec<FaultRule>,
+    refuse_key_code: bool,
 }
 
 impl Default for EmulatorBuilder {
@@ -45,6 +46,7 @@ impl Default for EmulatorBuilder {
             tls: None,
             sessions: SessionLimits::default(),
             faults: Vec::new(),
+            refuse_key_code: false,
         }
     }
 }
@@ -101,10 +103,21 @@ impl EmulatorBuilder {
         self
     }
 
-    /// The statement timeout of SQL run with keys of this type (default: none).
-    /// [`ApiKeyType::Default`] also covers requests without a key.
+    /// The statement timeout of SQL run with keys of this type (default: none, but
+    /// [`DEFAULT_PUBLIC_STATEMENT_TIMEOUT`](crate::DEFAULT_PUBLIC_STATEMENT_TIMEOUT), 15 s, for
+    /// [`ApiKeyType::Default`], which also covers requests without a key; `None` removes it).
     pub fn statement_timeout(mut self, key_type: ApiKeyType, timeout: Option<Duration>) -> Self {
         self.timeouts.set(key_type, timeout);
+        self
+    }
+
+    /// Refuses `CREATE FUNCTION`, `PROCEDURE`, `AGGREGATE`, `OPERATOR`, `TRIGGER` and `RULE`
+    /// (and `ALTER FUNCTION`/`PROCEDURE`) to every key but the master (an event trigger in
+    /// each user database), so that no key plants code that runs when the master uses its
+    /// objects (an overload such as `public.unnest(text[])`, a trigger on a table the master
+    /// writes to). Off by default: CARTO lets keys create them.
+    pub fn refuse_key_code(mut self, refuse: bool) -> Self {
+        self.refuse_key_code = refuse;
         self
     }
 
@@ -180,7 +193,9 @@ impl EmulatorBuilder {
             }
         };
         let server = Arc::new(server);
-        let store = Arc::new(Store::open(server.clone()).await?);
+        let store = Store::open(server.clone()).await?;
+        store.set_refuse_key_code(self.refuse_key_code);
+        let store = Arc::new(store);
         for (u, org) in &wanted {
             store.ensure_user(u, org.as_deref()).await?;
         }
@@ -198,7 +213,8 @@ impl EmulatorBuilder {
             .map_err(|e| EmulatorError::io("cannot listen on", self.bind.to_string(), e))?;
         let engine = crate::sql::SqlEngine::new(server.host().to_owned(), server.port())
             .with_socket_dir(server.socket_dir().map(Path::to_path_buf))
-            .with_session_limits(self.sessions);
+            .with_session_limits(self.sessions)
+            .with_superuser(server.clone());
         engine
             .enable_batch(server.connect_superuser(crate::names::REGISTRY_DB).await?)
             .await?;

@@ -48,6 +48,6 @@ pub use carto_core::models::ApiKeyType;
 pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
-pub use http::StatementTimeouts;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};
+pub use http::{DEFAULT_PUBLIC_STATEMENT_TIMEOUT, StatementTimeouts};
 pub use pg::{PgCluster, PgServer};

@@ -547,3 +547,382 @@ async fn role_settings_set_when_the_reset_skips_its_look_are_removed_soon() {
     }
     env.assert_boundary_holds(&[None, Some(&regular)]).await;
 }
+
+/// A regular key may `SET ROLE` to the public role (its role is granted it) and give it a
+/// role-level setting that fails every login, then end its sessions; the public role must not
+/// stay locked out: a failed login has the role's settings removed by the superuser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_locks_the_public_role_out() {
+    let env = Env::start().await;
+    let regular = env
+        .regular_key("locker", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let public_role = env.emu.user("alice").unwrap().public_role().to_owned();
+    let lock_out = format!(
+        "SET ROLE \"{public_role}\";
+         DO $$ BEGIN
+             EXECUTE 'ALTER ROLE CURRENT_USER SET local_preload_libraries = ''carto_no_such_library''';
+             PERFORM pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                 WHERE usename = current_user AND pid <> pg_backend_pid();
+         END $$"
+    );
+    for token in [Some(regular.as_str()), None] {
+        let r = env.sql(None, "SELECT 1 AS n").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = env.sql(token, &lock_out).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        if token.is_some() {
+            // (The anonymous attacker's own reset may already have removed it.)
+            let v = env
+                .master_sql(&format!(
+                    "SELECT s.setconfig::text AS c FROM pg_catalog.pg_db_role_setting s
+                     JOIN pg_catalog.pg_roles r ON r.oid = s.setrole WHERE r.rolname = '{public_role}'"
+                ))
+                .await;
+            assert_eq!(
+                v["rows"],
+                json!([{"c": "{local_preload_libraries=carto_no_such_library}"}]),
+                "the attack took place"
+            );
+        }
+        // Logins the attack's setting fails (more at once than sessions are pooled).
+        let reads = (0..20).map(|_| env.sql(None, "SELECT 2 AS n, pg_sleep(0.2)"));
+        for r in futures_util::future::join_all(reads).await {
+            assert_eq!(r.status, StatusCode::OK, "locked out: {}", r.text);
+            assert_eq!(r.json()["rows"][0]["n"], json!(2));
+        }
+    }
+    env.assert_no_role_settings(&public_role, "0").await;
+    env.assert_boundary_holds(&[None, Some(&regular)]).await;
+}
+
+/// Sessions that logged in while a role-level setting was in the catalog run with it even
+/// once it is gone from there (and `DISCARD ALL` brings it back): they are judged by where
+/// their values came from, never pooled, never used for a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_started_with_role_settings_never_serve_requests() {
+    let env = Env::start().await;
+    let regular = env
+        .regular_key("digits", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let public_role = env.emu.user("alice").unwrap().public_role().to_owned();
+    let taint = format!(
+        "SET ROLE \"{public_role}\";
+         DO $$ BEGIN
+             EXECUTE 'ALTER ROLE CURRENT_USER SET extra_float_digits = -15';
+             PERFORM pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                 WHERE usename = current_user AND pid <> pg_backend_pid();
+         END $$"
+    );
+    for round in 0..4 {
+        let r = env.sql(Some(&regular), &taint).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // Enough at once that many log in before the first one's look removes the setting,
+        // then the same again on the sessions pooled after them.
+        for wave in 0..2 {
+            let reads = (0..12).map(|_| {
+                env.sql(
+                    None,
+                    "SELECT pg_sleep(0.05), pi()::text AS p, current_setting('extra_float_digits') AS d",
+                )
+            });
+            for r in futures_util::future::join_all(reads).await {
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+                let row = &r.json()["rows"][0];
+                assert_eq!(
+                    (row["p"].as_str(), row["d"].as_str()),
+                    (Some("3.141592653589793"), Some("1")),
+                    "round {round}, wave {wave}: a session ran with the key's setting"
+                );
+            }
+        }
+    }
+    env.assert_no_role_settings(&public_role, "0").await;
+}
+
+/// Objects a key made are given to the owner when the key is deleted (as CARTO does); none of
+/// them may then run with the owner's privileges for anyone else. Tables and data stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_keys_objects_never_act_as_the_master() {
+    let env = Env::start().await;
+    let public_role = env.emu.user("alice").unwrap().public_role().to_owned();
+    env.master_sql(
+        "CREATE TABLE public.master_secret (s text); INSERT INTO public.master_secret VALUES ('the-secret');
+         CREATE TABLE public.stolen (s text)",
+    )
+    .await;
+    let token = env
+        .regular_key(
+            "builder",
+            json!([{"type": "apis", "apis": ["sql"]},
+                   {"type": "database", "schemas": [{"name": "public", "permissions": ["create"]}]}]),
+        )
+        .await;
+    let r = env
+        .sql(
+            Some(&token),
+            &format!(
+                "CREATE FUNCTION public.peek() RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+                     AS $f$ BEGIN RETURN (SELECT string_agg(s, ',') FROM public.master_secret); END $f$;
+                 CREATE VIEW public.peek_v AS SELECT s FROM public.master_secret;
+                 GRANT SELECT ON public.peek_v TO \"{public_role}\";
+                 CREATE TABLE public.drop_box (s text);
+                 GRANT INSERT ON public.drop_box TO \"{public_role}\";
+                 CREATE RULE copy_out AS ON INSERT TO public.drop_box
+                     DO ALSO INSERT INTO public.stolen SELECT s FROM public.master_secret;
+                 CREATE TABLE public.kept (a int); INSERT INTO public.kept VALUES (7);
+                 SELECT 1"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Before the deletion they run as the key, which cannot read the master's table.
+    let r = env.sql(None, "SELECT public.peek() AS s").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+
+    let url = format!(
+        "{}/api/v3/api_keys/builder",
+        common::base(&env.emu, "alice")
+    );
+    let r = send(
+        &env.c,
+        Method::DELETE,
+        &url,
+        Some(("alice", &env.master())),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    for q in [
+        "SELECT public.peek() AS s",
+        "SELECT * FROM public.peek_v",
+        "INSERT INTO public.drop_box VALUES ('x')",
+    ] {
+        let r = env.sql(None, q).await;
+        assert_ne!(r.status, StatusCode::OK, "{q}: {}", r.text);
+        assert!(!r.text.contains("the-secret"), "{q}: {}", r.text);
+    }
+    let v = env
+        .master_sql("SELECT count(*) AS n FROM public.stolen")
+        .await;
+    assert_eq!(v["rows"], json!([{"n": 0}]), "a rule ran as the master");
+    // The owner keeps the objects and the data.
+    let v = env
+        .master_sql("SELECT public.peek() AS p, (SELECT a FROM public.kept) AS a, (SELECT s FROM public.peek_v) AS v")
+        .await;
+    assert_eq!(
+        v["rows"],
+        json!([{"p": "the-secret", "a": 7, "v": "the-secret"}])
+    );
+    let v = env
+        .master_sql("SELECT prosecdef FROM pg_catalog.pg_proc WHERE proname = 'peek'")
+        .await;
+    assert_eq!(v["rows"], json!([{"prosecdef": false}]));
+    env.assert_boundary_holds(&[None]).await;
+}
+
+/// With `refuse_key_code`, no key but the master creates code (functions, procedures,
+/// operators, triggers, rules), not even in `pg_temp`; tables are still theirs to create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_option_refuses_code_from_keys() {
+    let emu = Emulator::builder()
+        .user("alice")
+        .refuse_key_code(true)
+        .start()
+        .await
+        .expect("emulator");
+    let env = Env { emu, c: client() };
+    env.master_sql("CREATE TABLE public.t (a int)").await;
+    let token = env
+        .regular_key(
+            "coder",
+            json!([{"type": "apis", "apis": ["sql"]},
+                   {"type": "database",
+                    "tables": [{"schema": "public", "name": "t", "permissions": ["select", "insert"]}],
+                    "schemas": [{"name": "public", "permissions": ["create"]}]}]),
+        )
+        .await;
+    for (token, q) in [
+        (
+            Some(token.as_str()),
+            "CREATE FUNCTION public.unnest(a text[]) RETURNS SETOF text LANGUAGE sql AS 'SELECT 1::text'",
+        ),
+        (
+            Some(token.as_str()),
+            "CREATE TABLE public.mine (a int); CREATE RULE r AS ON INSERT TO public.mine DO ALSO NOTIFY x",
+        ),
+        (
+            Some(token.as_str()),
+            "CREATE PROCEDURE public.p() LANGUAGE sql AS 'SELECT 1'",
+        ),
+        (
+            Some(token.as_str()),
+            "CREATE OPERATOR public.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq)",
+        ),
+        (
+            None,
+            "CREATE FUNCTION pg_temp.f() RETURNS text LANGUAGE sql AS 'SELECT 1::text'; SELECT pg_temp.f()",
+        ),
+    ] {
+        let r = env.sql(token, q).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}: {}", r.text);
+        assert!(r.text.contains("refused for API keys"), "{q}: {}", r.text);
+    }
+    let r = env
+        .sql(
+            Some(&token),
+            "CREATE TABLE public.mine (a int); SELECT 1 AS n",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    env.master_sql(
+        "CREATE FUNCTION public.own() RETURNS int LANGUAGE sql AS 'SELECT 1'; SELECT public.own()",
+    )
+    .await;
+}
+
+/// What the plan check cannot plan is refused, what a statement runs is checked, the check
+/// reads the text as PostgreSQL read the request, and the splitter splits as PostgreSQL does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_sees_what_runs() {
+    let env = Env::start().await;
+    let regular = env
+        .regular_key("explorer", json!([{"type": "apis", "apis": ["sql"]}]))
+        .await;
+    let nbsp = '\u{a0}';
+    for token in [None, Some(regular.as_str())] {
+        for q in [
+            "EXPLAIN ANALYZE CREATE TEMP TABLE s AS SELECT rolname FROM pg_roles; SELECT * FROM s".to_owned(),
+            "EXPLAIN (ANALYZE) SELECT rolname FROM pg_roles; SELECT 1".to_owned(),
+            "COPY (SELECT rolname FROM pg_roles) TO STDOUT".to_owned(),
+            "COPY pg_catalog.pg_class TO STDOUT".to_owned(),
+            r"SET standard_conforming_strings = off; SELECT 'x\' AS a, (SELECT string_agg(rolname::text, ',') FROM pg_roles) AS b, '\' AS c".to_owned(),
+            format!("SET search_path = {nbsp}$$; SELECT rolname FROM pg_roles -- {nbsp}$$"),
+        ] {
+            let r = env.sql(token, &q).await;
+            system_tables_forbidden(&r, &q);
+        }
+        let r = env
+            .sql(
+                token,
+                &format!("SET search_path = {nbsp}$$; ALTER ROLE CURRENT_USER SET work_mem = '77MB' -- {nbsp}$$"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        // A cursor opened where no plan shows it is not read.
+        for q in [
+            "DO $$ DECLARE c refcursor := 'c'; BEGIN OPEN c FOR SELECT rolname FROM pg_roles; END $$; FETCH ALL c",
+            "DO $$ DECLARE c refcursor := 'c'; BEGIN OPEN c FOR SELECT rolname FROM pg_roles; END $$; MOVE c; FETCH ALL c",
+        ] {
+            let r = env.sql(token, q).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{q}: {}", r.text);
+            assert!(r.text.contains("needs the master key"), "{q}: {}", r.text);
+        }
+    }
+    // Plain EXPLAIN and COPY of what the key may read still work.
+    let r = env.sql(None, "EXPLAIN SELECT 1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The master key may do all of it.
+    let r = env
+        .sql(
+            Some(&env.master()),
+            "DO $$ DECLARE c refcursor := 'c'; BEGIN OPEN c FOR SELECT 1 AS n; END $$; FETCH ALL c",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    env.assert_boundary_holds(&[None, Some(&regular)]).await;
+}
+
+/// A key that holds a lock on its own table does not stall its deletion (its sessions are
+/// ended first), and is refused from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_cannot_stall_its_own_deletion() {
+    let env = Env::start().await;
+    let token = env
+        .regular_key(
+            "staller",
+            json!([{"type": "apis", "apis": ["sql"]},
+                   {"type": "database", "schemas": [{"name": "public", "permissions": ["create"]}]}]),
+        )
+        .await;
+    let r = env
+        .sql(Some(&token), "CREATE TABLE public.held (a int)")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let holder = {
+        let (c, url, token) = (
+            env.c.clone(),
+            format!("{}/api/v2/sql", common::base(&env.emu, "alice")),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            send(
+                &c,
+                Method::POST,
+                &url,
+                Some(("alice", &token)),
+                Some(&json!({"q": "LOCK TABLE public.held IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"})),
+            )
+            .await
+        })
+    };
+    // Until the lock is held.
+    loop {
+        let v = env
+            .master_sql(
+                "SELECT count(*) AS n FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
+                 WHERE c.relname = 'held' AND l.granted AND l.mode = 'AccessExclusiveLock'",
+            )
+            .await;
+        if v["rows"] == json!([{"n": 1}]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let url = format!(
+        "{}/api/v3/api_keys/staller",
+        common::base(&env.emu, "alice")
+    );
+    let deletion = env
+        .c
+        .delete(&url)
+        .basic_auth("alice", Some(env.master()))
+        // Far below the holder's 600 s: the deletion must not wait for it.
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the deletion answers while the key holds its lock");
+    assert_eq!(deletion.status(), StatusCode::NO_CONTENT);
+    let held = holder.await.expect("holder task");
+    assert_ne!(held.status, StatusCode::OK, "{}", held.text);
+    let r = env.sql(Some(&token), "SELECT 1").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    // The table stays, the owner's now.
+    env.master_sql("SELECT count(*) FROM public.held").await;
+}
+
+/// One value or row too large to hold is refused with a clear error, and the Default
+/// public key has a statement timeout unless one is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_cannot_exhaust_memory() {
+    let env = Env::start().await;
+    let r = env
+        .sql(
+            None,
+            "SELECT repeat('x', 70 * 1000 * 1000 + (random() * 0)::int) AS big",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let error = r.json()["error"][0].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("over the emulator's limit of 64 MB per row"),
+        "{error}"
+    );
+    // The key's next request is served.
+    let r = env.sql(None, "SHOW statement_timeout").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["rows"], json!([{"statement_timeout": "15s"}]));
+    let v = env.master_sql("SHOW statement_timeout").await;
+    assert_eq!(v["rows"], json!([{"statement_timeout": "0"}]));
+}

@@ -142,3 +142,59 @@ async fn multipart_keeps_a_browser_boundary() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["rows"], json!([{"n": 1}]));
 }
+
+/// The per-user bound is per user, not per database: the users of an organization share a
+/// database, and one's flood leaves the other served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_users_have_session_bounds_of_their_own() {
+    let emu = Emulator::builder()
+        .org("acme", ["ann", "ben"])
+        .max_sessions_per_user(2)
+        .session_queue_timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .unwrap();
+    let c = client();
+    let ann = format!("{}/api/v2/sql", common::base(&emu, "ann"));
+    let ben = format!("{}/api/v2/sql", common::base(&emu, "ben"));
+    let ann_master = common::master(&emu, "ann");
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, url, key) = (c.clone(), ann.clone(), ann_master.clone());
+            tokio::spawn(async move {
+                get(&c, &url, &[("q", "SELECT pg_sleep(3)"), ("api_key", &key)]).await
+            })
+        })
+        .collect();
+    // Until ann's two sessions run her sleeps.
+    let pg = emu.pg().connect_superuser("postgres").await.unwrap();
+    loop {
+        let n: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ben_master = common::master(&emu, "ben");
+    let r = get(
+        &c,
+        &ben,
+        &[("q", "SELECT 1 AS n"), ("api_key", &ben_master)],
+    )
+    .await;
+    assert_eq!(ok_rows(&r), json!([{"n": 1}]));
+    let mut limited = 0;
+    for f in flood {
+        if f.await.unwrap().status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 2, "ann's bound is two sessions");
+}

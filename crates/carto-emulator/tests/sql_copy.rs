@@ -212,6 +212,25 @@ async fn copy_from_streams_uploads_into_postgresql() {
         )
     );
 
+    // A gzip body small enough but inflating past the limit: refused, nothing kept.
+    let before = count(&env).await;
+    let bomb = gzip(
+        "7,zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n"
+            .repeat(400_000)
+            .as_bytes(),
+    );
+    let capped = e.clone().with_copy_from_limit(1024 * 1024);
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    let a = copy_from(&capped, env.master(), sql, gzip_headers(), Body::from(bomb)).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":["COPY FROM maximum size of 1 MB exceeded once decompressed"]}"#
+        )
+    );
+    assert_eq!(count(&env).await, before);
+
     // An upload that breaks mid-way leaves no rows and no lock behind.
     let parts: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from("7,x\n8,y\n")),

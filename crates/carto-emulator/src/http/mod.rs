@@ -22,8 +22,10 @@ use serde_json::{Map, Value};
 pub(crate) use crate::response::{empty_response, json_response};
 use crate::store::{Store, UserRecord};
 
-/// Statement timeouts per key type (`None`: no timeout).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Statement timeouts per key type (`None`: no timeout). By default the Default public key
+/// (and requests without a key) has [`DEFAULT_PUBLIC_STATEMENT_TIMEOUT`], as CARTO gives its
+/// public role a statement timeout; the master and regular keys have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatementTimeouts {
     /// For the master key.
     pub master: Option<Duration>,
@@ -31,6 +33,21 @@ pub struct StatementTimeouts {
     pub default: Option<Duration>,
     /// For regular keys.
     pub regular: Option<Duration>,
+}
+
+/// The Default public key's statement timeout unless set otherwise: CARTO's for an individual
+/// plan. It also bounds what one anonymous request can write to temporary tables (which go
+/// with the request's session reset).
+pub const DEFAULT_PUBLIC_STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Default for StatementTimeouts {
+    fn default() -> Self {
+        Self {
+            master: None,
+            default: Some(DEFAULT_PUBLIC_STATEMENT_TIMEOUT),
+            regular: None,
+        }
+    }
 }
 
 impl StatementTimeouts {

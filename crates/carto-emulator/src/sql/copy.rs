@@ -75,6 +75,17 @@ fn size_text(bytes: u64) -> String {
     }
 }
 
+/// How much of a gzip upload is inflated at once.
+const GUNZIP_SLICE: usize = 4 * 1024;
+
+/// The refusal of a gzip upload whose inflated size is over `limit`.
+fn inflated_too_large(limit: u64) -> ApiError {
+    ApiError::bad_request(format!(
+        "COPY FROM maximum size of {} exceeded once decompressed",
+        size_text(limit)
+    ))
+}
+
 /// Streaming gunzip of the upload.
 struct Gunzip {
     decoder: GzDecoder<Vec<u8>>,
@@ -172,7 +183,8 @@ async fn drain(conn: &mut PgConn) -> (u64, Option<DbError>, Option<u8>) {
 
 impl SqlEngine {
     /// Sets the largest upload `COPY FROM` accepts (CARTO: 2 GB, counted on the bytes as
-    /// sent, compressed or not).
+    /// sent, compressed or not). A gzip upload is also refused once it inflates past it
+    /// (stricter than CARTO, which does not bound what a gzip body inflates to).
     pub fn with_copy_from_limit(mut self, bytes: u64) -> Self {
         self.copy_from_limit = bytes;
         self
@@ -232,6 +244,7 @@ impl SqlEngine {
         let mut stream = body.into_data_stream();
         let mut gunzip = gzip.then(Gunzip::new);
         let mut received: u64 = 0;
+        let mut inflated: u64 = 0;
         let outcome = loop {
             let next = tokio::select! {
                 event = conn.next_event() => Err(event),
@@ -250,6 +263,12 @@ impl SqlEngine {
                         Some(Ok(tail)) => tail,
                         None => Vec::new(),
                     };
+                    inflated += tail.len() as u64;
+                    if inflated > self.copy_from_limit {
+                        let e = inflated_too_large(self.copy_from_limit);
+                        let _ = conn.copy_fail(&e.message).await;
+                        break Upload::Refused(e);
+                    }
                     if !tail.is_empty() && conn.copy_data(Bytes::from(tail)).await.is_err() {
                         break Upload::Lost;
                     }
@@ -273,18 +292,41 @@ impl SqlEngine {
                         let _ = conn.copy_fail(&e.message).await;
                         break Upload::Refused(e);
                     }
-                    let data = match gunzip.as_mut() {
-                        Some(g) => match g.push(&chunk) {
-                            Ok(d) => Bytes::from(d),
-                            Err(e) => {
-                                let _ = conn.copy_fail(&e.message).await;
-                                break Upload::Refused(e);
-                            }
-                        },
-                        None => chunk,
+                    let Some(g) = gunzip.as_mut() else {
+                        if !chunk.is_empty() && conn.copy_data(chunk).await.is_err() {
+                            break Upload::Lost;
+                        }
+                        continue;
                     };
-                    if !data.is_empty() && conn.copy_data(data).await.is_err() {
-                        break Upload::Lost;
+                    // Inflated a slice at a time: what one slice gives is bounded (deflate
+                    // inflates at most about 1000 times), and so is the total.
+                    let mut failed = None;
+                    for piece in chunk.chunks(GUNZIP_SLICE) {
+                        let data = match g.push(piece) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                failed = Some(Upload::Refused(e));
+                                break;
+                            }
+                        };
+                        inflated += data.len() as u64;
+                        if inflated > self.copy_from_limit {
+                            failed =
+                                Some(Upload::Refused(inflated_too_large(self.copy_from_limit)));
+                            break;
+                        }
+                        if !data.is_empty() && conn.copy_data(Bytes::from(data)).await.is_err() {
+                            failed = Some(Upload::Lost);
+                            break;
+                        }
+                    }
+                    match failed {
+                        Some(Upload::Refused(e)) => {
+                            let _ = conn.copy_fail(&e.message).await;
+                            break Upload::Refused(e);
+                        }
+                        Some(other) => break other,
+                        None => {}
                     }
                 }
             }

@@ -66,6 +66,10 @@ fn install_sql() -> String {
          CREATE OR REPLACE FUNCTION {schema}.check_plan(statement pg_catalog.text)
          RETURNS void
          LANGUAGE plpgsql VOLATILE
+         -- The statement is read again here: read it as PostgreSQL read the request (the
+         -- session's startup settings), whatever an earlier statement `SET`.
+         SET standard_conforming_strings = on
+         SET backslash_quote = safe_encoding
          AS $fn$
          DECLARE
              line pg_catalog.json;
@@ -105,8 +109,70 @@ fn install_sql() -> String {
          $fn$;
          ALTER FUNCTION {schema}.check_plan(pg_catalog.text) OWNER TO {owner};
          REVOKE ALL ON FUNCTION {schema}.check_plan(pg_catalog.text) FROM PUBLIC;
-         GRANT EXECUTE ON FUNCTION {schema}.check_plan(pg_catalog.text) TO PUBLIC;"
+         GRANT EXECUTE ON FUNCTION {schema}.check_plan(pg_catalog.text) TO PUBLIC;
+         CREATE OR REPLACE FUNCTION {schema}.unplannable(what pg_catalog.text)
+         RETURNS void
+         LANGUAGE plpgsql VOLATILE
+         AS $fn$
+         BEGIN
+             RAISE EXCEPTION 'permission denied: % needs the master key (the system-table check cannot plan it)', what
+                 USING ERRCODE = '42501';
+         END
+         $fn$;
+         ALTER FUNCTION {schema}.unplannable(pg_catalog.text) OWNER TO {owner};
+         REVOKE ALL ON FUNCTION {schema}.unplannable(pg_catalog.text) FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION {schema}.unplannable(pg_catalog.text) TO PUBLIC;"
     )
+}
+
+/// The event trigger of [`refuse_key_code`].
+const REFUSE_TRIGGER: &str = "carto_emulator_refuse_key_code";
+
+/// The statements the option refuses from key roles: what can plant code that runs when
+/// someone else (the master) uses the key's objects.
+const KEY_CODE_TAGS: &str = "'CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE AGGREGATE', \
+    'CREATE OPERATOR', 'CREATE TRIGGER', 'CREATE RULE', 'ALTER FUNCTION', 'ALTER PROCEDURE'";
+
+/// Installs (`refuse`) or removes the event trigger that refuses `CREATE FUNCTION`,
+/// `PROCEDURE`, `AGGREGATE`, `OPERATOR`, `TRIGGER` and `RULE` (and `ALTER FUNCTION`/`PROCEDURE`)
+/// from regular keys' roles and the public role `public_role`, in the database `db` is
+/// connected to, as a superuser. Off by default: CARTO lets keys create them.
+pub(crate) async fn refuse_key_code(
+    db: &impl tokio_postgres::GenericClient,
+    public_role: &str,
+    refuse: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let trigger = quote_ident(REFUSE_TRIGGER);
+    let schema = quote_ident(GUARD_SCHEMA);
+    if !refuse {
+        return db
+            .batch_execute(&format!("DROP EVENT TRIGGER IF EXISTS {trigger}"))
+            .await;
+    }
+    let prefix = crate::ident::quote_literal(crate::names::KEY_ROLE_PREFIX);
+    let public = crate::ident::quote_literal(public_role);
+    db.batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION {schema}.refuse_key_code() RETURNS event_trigger
+         LANGUAGE plpgsql
+         SET search_path = pg_catalog, pg_temp
+         AS $fn$
+         BEGIN
+             IF pg_catalog.starts_with(SESSION_USER::pg_catalog.text, {prefix})
+                OR pg_catalog.starts_with(CURRENT_USER::pg_catalog.text, {prefix})
+                OR SESSION_USER::pg_catalog.text OPERATOR(pg_catalog.=) {public}
+                OR CURRENT_USER::pg_catalog.text OPERATOR(pg_catalog.=) {public} THEN
+                 RAISE EXCEPTION 'permission denied: % is refused for API keys other than the master key on this emulator', TG_TAG
+                     USING ERRCODE = '42501';
+             END IF;
+         END
+         $fn$;
+         REVOKE ALL ON FUNCTION {schema}.refuse_key_code() FROM PUBLIC;
+         DROP EVENT TRIGGER IF EXISTS {trigger};
+         CREATE EVENT TRIGGER {trigger} ON ddl_command_start
+             WHEN TAG IN ({KEY_CODE_TAGS})
+             EXECUTE FUNCTION {schema}.refuse_key_code();"
+    ))
+    .await
 }
 
 /// First words of statements that return no rows of any relation and cannot be explained: no
@@ -150,20 +216,120 @@ fn words(statement: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Whether `statement` gets a plan check.
-pub(crate) fn needs_check(statement: &str) -> bool {
+/// The check a statement gets before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check<'a> {
+    /// None: it reads no rows (`SET`, `DROP`, ...).
+    Nothing,
+    /// The plan check of this query (the statement itself, or the query it runs: the
+    /// statement of an `EXPLAIN`, the query or table of a `COPY ... TO`).
+    Plan(std::borrow::Cow<'a, str>),
+    /// Refused: it reads rows no plan shows (a cursor opened elsewhere, a materialized view's
+    /// stored query).
+    Unplannable(&'static str),
+}
+
+/// The check `statement` gets. PostgreSQL cannot `EXPLAIN` DDL (the check then passes: DDL
+/// reads no rows when it runs); the statements that do read rows but cannot be explained are
+/// either checked on the query they run (`EXPLAIN`, `COPY`) or refused (`FETCH`, `MOVE`,
+/// `REFRESH MATERIALIZED VIEW`).
+pub(crate) fn check_for(statement: &str) -> Check<'_> {
     if lexer::has_inner_semicolon(statement) {
-        return true;
+        return Check::Plan(statement.into());
     }
-    let w = words(statement, 3);
-    let first = w.first().map(String::as_str).unwrap_or("");
-    if UNCHECKED.contains(&first) {
-        return false;
+    let tokens = lexer::tokenize(statement);
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let first = word(0);
+    if UNCHECKED.contains(&first.as_str()) {
+        return Check::Nothing;
     }
-    // `CREATE [UNIQUE] INDEX [CONCURRENTLY]` reads no rows out and must stay alone when
-    // concurrent.
-    let index = |i: usize| w.get(i).is_some_and(|x| x == "index");
-    !(first == "create" && (index(1) || index(2)))
+    match first.as_str() {
+        // `CREATE [UNIQUE] INDEX [CONCURRENTLY]` reads no rows out and must stay alone when
+        // concurrent.
+        "create" if word(1) == "index" || word(2) == "index" => Check::Nothing,
+        "fetch" => Check::Unplannable("FETCH"),
+        "move" => Check::Unplannable("MOVE"),
+        "refresh" => Check::Unplannable("REFRESH MATERIALIZED VIEW"),
+        "explain" => {
+            // `EXPLAIN [ANALYZE] [VERBOSE] stmt` or `EXPLAIN (options) stmt`: `ANALYZE` runs it.
+            let mut i = 1;
+            if tokens.get(1).map(|t| &t.token) == Some(&Token::Open) {
+                i = after_parens(&tokens, 1);
+            } else {
+                while matches!(word(i).as_str(), "analyze" | "analyse" | "verbose") {
+                    i += 1;
+                }
+            }
+            match tokens.get(i) {
+                Some(t) => check_for(&statement[t.span.start..]),
+                None => Check::Nothing,
+            }
+        }
+        "copy" => {
+            if tokens.get(1).map(|t| &t.token) == Some(&Token::Open) {
+                // `COPY (query) TO ...`: the query.
+                let close = after_parens(&tokens, 1);
+                let inner = match (tokens.get(1), tokens.get(close.wrapping_sub(1))) {
+                    (Some(open), Some(end)) if close > 2 => {
+                        &statement[open.span.end..end.span.start]
+                    }
+                    _ => return Check::Plan(statement.into()),
+                };
+                return Check::Plan(inner.into());
+            }
+            // `COPY table [(columns)] TO|FROM ...`: the table, when it is read.
+            let mut i = 1;
+            let mut name_end = None;
+            while let Some(t) = tokens.get(i) {
+                match &t.token {
+                    Token::Open => {
+                        name_end.get_or_insert(t.span.start);
+                        i = after_parens(&tokens, i);
+                        continue;
+                    }
+                    Token::Word(w) if w.eq_ignore_ascii_case("to") => {
+                        let end = name_end.unwrap_or(t.span.start);
+                        let start = tokens.get(1).map_or(end, |t| t.span.start);
+                        return Check::Plan(
+                            format!("TABLE {}", statement[start..end].trim_end()).into(),
+                        );
+                    }
+                    Token::Word(w) if w.eq_ignore_ascii_case("from") => return Check::Nothing,
+                    _ => {}
+                }
+                i += 1;
+            }
+            Check::Plan(statement.into())
+        }
+        _ => Check::Plan(statement.into()),
+    }
+}
+
+/// The index of the token after the parenthesized run opening at `open`.
+fn after_parens(tokens: &[lexer::Spanned], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate().skip(open) {
+        match t.token {
+            Token::Open => depth += 1,
+            Token::Close => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens.len()
+}
+
+/// Whether `statement` gets a plan check (of any kind).
+#[cfg(test)]
+pub(crate) fn needs_check(statement: &str) -> bool {
+    check_for(statement) != Check::Nothing
 }
 
 /// Whether the statement splitter can be trusted with `statement`: a statement holding an inner
@@ -202,6 +368,18 @@ pub(crate) fn check_call(statement: &str, tag: &str) -> String {
         "SELECT {}.check_plan({tag}{statement}{tag})",
         quote_ident(GUARD_SCHEMA)
     )
+}
+
+/// The SQL of `check` (`None` for [`Check::Nothing`]).
+pub(crate) fn check_sql(check: &Check<'_>, tag: &str) -> Option<String> {
+    match check {
+        Check::Nothing => None,
+        Check::Plan(query) => Some(check_call(query, tag)),
+        Check::Unplannable(what) => Some(format!(
+            "SELECT {}.unplannable('{what}')",
+            quote_ident(GUARD_SCHEMA)
+        )),
+    }
 }
 
 /// Whether a statement of `sql` changes a role (`ALTER ROLE`, `ALTER USER`, `ALTER GROUP`):
@@ -253,6 +431,44 @@ mod tests {
         assert!(!needs_check("VACUUM t"));
         assert!(!needs_check("CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)"));
         assert!(needs_check("CREATE TABLE t AS SELECT 1"));
+    }
+
+    #[test]
+    fn statements_that_run_a_query_are_checked_on_it() {
+        let plan = |s: &str| match check_for(s) {
+            Check::Plan(q) => q.into_owned(),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(plan("EXPLAIN ANALYZE SELECT 1"), "SELECT 1");
+        assert_eq!(plan("explain analyse verbose TABLE t"), "TABLE t");
+        assert_eq!(
+            plan("EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO t SELECT 1"),
+            "INSERT INTO t SELECT 1"
+        );
+        assert_eq!(plan("EXPLAIN ANALYZE EXPLAIN ANALYZE SELECT 2"), "SELECT 2");
+        assert_eq!(
+            plan("COPY (SELECT * FROM pg_roles) TO STDOUT"),
+            "SELECT * FROM pg_roles"
+        );
+        assert_eq!(
+            plan("copy pg_catalog.pg_roles TO STDOUT"),
+            "TABLE pg_catalog.pg_roles"
+        );
+        assert_eq!(plan("COPY t (a, b) TO STDOUT"), "TABLE t");
+        assert_eq!(check_for("COPY t FROM STDIN"), Check::Nothing);
+        assert_eq!(check_for("EXPLAIN"), Check::Nothing);
+        for (s, what) in [
+            ("FETCH ALL c", "FETCH"),
+            ("move next in c", "MOVE"),
+            ("REFRESH MATERIALIZED VIEW m", "REFRESH MATERIALIZED VIEW"),
+            ("EXPLAIN ANALYZE FETCH ALL c", "FETCH"),
+        ] {
+            assert_eq!(check_for(s), Check::Unplannable(what), "{s}");
+            assert!(
+                check_sql(&check_for(s), "$t$")
+                    .is_some_and(|q| q.ends_with(&format!(".unplannable('{what}')")))
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub(crate) struct Spanned {
     pub(crate) span: Range<usize>,
 }
 
+/// PostgreSQL's whitespace (`space` in its scanner: space, tab, newline, carriage return, form
+/// feed, and vertical tab since PostgreSQL 16). Every other byte, and every byte >= 0x80 (so any
+/// non-ASCII character, U+00A0 included), is not whitespace to PostgreSQL.
+pub(crate) fn is_pg_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c' | '\x0b')
+}
+
 fn is_ident_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || (c as u32) >= 0x80
 }
@@ -64,8 +71,8 @@ pub(crate) fn tokenize(sql: &str) -> Vec<Spanned> {
         let c = sql[i..].chars().next().unwrap_or(' ');
         let start = i;
         let next = bytes.get(i + 1).copied();
-        if c.is_whitespace() {
-            i += c.len_utf8();
+        if is_pg_space(c) {
+            i += 1;
         } else if c == '-' && next == Some(b'-') {
             i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
         } else if c == '/' && next == Some(b'*') {

@@ -1,4 +1,4 @@
-//! Bounds on the PostgreSQL sessions the engine opens: per role, per user (database) and in
+//! Bounds on the PostgreSQL sessions the engine opens: per role, per user and in
 //! all, so that one user's flood of requests can neither exhaust the server's
 //! `max_connections` nor starve the other users.
 //!
@@ -24,8 +24,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct SessionLimits {
     /// Sessions per PostgreSQL role (one API key). Default 16.
     pub per_role: usize,
-    /// Sessions per user database (all keys of the user; an organization's users share one
-    /// database). Default 32.
+    /// Sessions per user (all keys of the user; each user of an organization has a bound of
+    /// its own). Default 32.
     pub per_user: usize,
     /// Sessions in all. Default 150.
     pub global: usize,
@@ -150,6 +150,13 @@ impl Drop for Waiter {
 pub(crate) struct Held {
     limit: Arc<Limit>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Held {
+    /// Whether this is a permit of `limit`.
+    pub(crate) fn is_of(&self, limit: &Arc<Limit>) -> bool {
+        Arc::ptr_eq(&self.limit, limit)
+    }
 }
 
 /// The permits of one session: its role's, its user's and the global one. Released when the

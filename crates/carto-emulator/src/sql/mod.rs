@@ -112,6 +112,8 @@ pub struct SqlEngine {
     copy_from_limit: u64,
     batch: Arc<std::sync::OnceLock<Arc<batch::Batch>>>,
     checks: Arc<TamperChecks>,
+    /// The server's superuser, to clean a role whose logins fail (role-level settings).
+    superuser: Option<Arc<crate::pg::PgServer>>,
 }
 
 /// The marker row of the setup query when the session's role has role-level settings.
@@ -148,7 +150,17 @@ impl SqlEngine {
             copy_from_limit: copy::DEFAULT_COPY_FROM_LIMIT,
             batch: Arc::default(),
             checks: Arc::default(),
+            superuser: None,
         }
+    }
+
+    /// Lets the engine act as `server`'s superuser when a role's logins fail: it then removes
+    /// the role's role-level settings (which a key may have given it, e.g. a setting that
+    /// makes every login fail) and logs in again. Without it such a role stays locked out
+    /// until its settings are removed by hand.
+    pub fn with_superuser(mut self, server: Arc<crate::pg::PgServer>) -> Self {
+        self.superuser = Some(server);
+        self
     }
 
     /// Logs sessions in through the server's Unix socket in `dir` (the private cluster's
@@ -283,10 +295,16 @@ impl SqlEngine {
         );
         // A session that finds role-level settings removes them and makes way for a clean one;
         // bounded, in case they cannot be removed.
+        let mut cleaned = false;
         for _ in 0..3 {
             // Within the session bounds (the permits of a dropped pooled session are reused),
             // else CARTO's 429.
-            if self.pool.reserve(&mut ticket).await.is_err() {
+            if self
+                .pool
+                .reserve(&mut ticket, &session.username)
+                .await
+                .is_err()
+            {
                 tracing::warn!(role = %session.role, database = %session.database, "no database session within the queue timeout");
                 return Err(ApiError::rate_limited());
             }
@@ -301,6 +319,17 @@ impl SqlEngine {
             };
             let mut conn = match PgConn::connect(&params).await {
                 Ok(c) => c,
+                Err(WireError::Db(e)) if !cleaned => {
+                    // The server refused the login: role-level settings can do that (a key
+                    // gave the role one that fails every login). Off the hot path: only a
+                    // failed login pays for the superuser's look.
+                    tracing::warn!(role = %session.role, error = %e.message, "login refused; removing the role's role-level settings");
+                    cleaned = true;
+                    if self.clean_role_as_superuser(session).await {
+                        continue;
+                    }
+                    return Err(ApiError::cannot_connect());
+                }
                 Err(e) => {
                     tracing::warn!(role = %session.role, error = %e, "cannot connect to the database");
                     return Err(ApiError::cannot_connect());
@@ -311,8 +340,8 @@ impl SqlEngine {
                 Ok(rows) if tampered(&rows) => {
                     tracing::warn!(role = %session.role, "removing role-level settings a key gave its role");
                     if let Err(e) = conn.simple(&role_settings_reset(&session.database)).await {
+                        // Another session may be removing them at the same time.
                         tracing::warn!(role = %session.role, error = %e, "cannot remove role-level settings");
-                        return Err(ApiError::cannot_connect());
                     }
                     // This session started with the settings: open a clean one.
                 }
@@ -350,6 +379,38 @@ impl SqlEngine {
         Err(ApiError::cannot_connect())
     }
 }
+
+impl SqlEngine {
+    /// Removes `session.role`'s role-level settings (for all databases and for the session's
+    /// own) as the superuser; `false` when the engine has no superuser or it failed.
+    async fn clean_role_as_superuser(&self, session: &SqlSession) -> bool {
+        let Some(server) = &self.superuser else {
+            return false;
+        };
+        let client = match server.connect_superuser(&session.database).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot connect as the superuser");
+                return false;
+            }
+        };
+        let role = quote_ident(&session.role);
+        let sql = format!(
+            "SET lock_timeout = '{SUPERUSER_LOCK_TIMEOUT_MS}ms'; ALTER ROLE {role} RESET ALL; ALTER ROLE {role} IN DATABASE {} RESET ALL",
+            quote_ident(&session.database)
+        );
+        match client.batch_execute(&sql).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(role = %session.role, error = %e, "cannot remove role-level settings");
+                false
+            }
+        }
+    }
+}
+
+/// How long the superuser's statements wait for a lock a key's session may hold.
+pub(crate) const SUPERUSER_LOCK_TIMEOUT_MS: u64 = 5000;
 
 /// How long a request waits for a session of its role being given back (reset after its
 /// previous request) before it logs in a new one, while the role is below its session bound
@@ -411,13 +472,18 @@ fn settings_key(options: &[(String, String)]) -> String {
 /// tampering and is removed. This query answers a [`TAMPERED`] row when the session's role has
 /// settings for every database or for the session's own (the only ones its logins would take,
 /// and those [`role_settings_reset`] removes; settings for another database apply to no session
-/// of the emulator). It runs in the setup of every new session (before its first request) and
-/// in the resets of used ones, at most every [`TAMPER_CHECK_EVERY`] per role, with a deferred
-/// run for the resets that skip it.
-const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL FROM pg_catalog.pg_db_role_setting s \
+/// of the emulator), or when the session itself runs with a value that came from such settings
+/// (`pg_settings.source` `user`, `database` or `database user`: it logged in while they were
+/// there, and `DISCARD ALL` brings those values back), even if they are gone from the catalog
+/// since. It runs in the setup of every new session (before its first request) and in the
+/// resets of used ones (after `DISCARD ALL`), at most every [`TAMPER_CHECK_EVERY`] per role,
+/// with a deferred run for the resets that skip it.
+const TAMPER_CHECK: &str = "SELECT 'carto-emulator: role settings', NULL WHERE EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s \
      WHERE s.setrole OPERATOR(pg_catalog.=) SESSION_USER::pg_catalog.regrole::pg_catalog.oid \
      AND s.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT d.oid FROM pg_catalog.pg_database d \
-     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[]) LIMIT 1";
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[])) \
+     OR EXISTS (SELECT FROM pg_catalog.pg_settings g WHERE g.source OPERATOR(pg_catalog.=) \
+     ANY (ARRAY['user', 'database', 'database user']::pg_catalog.text[]))";
 
 /// Whether the rows of a setup hold the [`TAMPER_CHECK`] marker.
 fn tampered(rows: &[Vec<Option<String>>]) -> bool {
@@ -469,8 +535,8 @@ fn build_sql(p: &QueryParams, statements: Vec<Range<usize>>, guarded: bool) -> (
             } else {
                 &p.q[range]
             };
-            if guard::needs_check(text) {
-                sql.push_str(&guard::check_call(text, &tag));
+            if let Some(check) = guard::check_sql(&guard::check_for(text), &tag) {
+                sql.push_str(&check);
                 sql.push_str(";\n");
                 count += 1;
             }
@@ -1019,6 +1085,21 @@ impl QueryJob {
             };
             let is_last = completed + 1 >= self.statements;
             match event {
+                Err(WireError::TooLarge(size)) => {
+                    // Refused with a clear error; the session is dropped with its query.
+                    let _ = cancel.cancel().await;
+                    let message = WireError::too_large_message(size);
+                    match out.head.take() {
+                        Some(h) => {
+                            let _ = h.send(Head::Error(ApiError::bad_request(message)));
+                        }
+                        None => {
+                            let _ = out.flush(true).await;
+                            let _ = out.body.send(Err(io::Error::other(message))).await;
+                        }
+                    }
+                    return None;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "database session lost during a query");
                     match out.head.take() {
@@ -1176,7 +1257,8 @@ mod tests {
 
     #[test]
     fn the_tamper_check_answers_the_marker() {
-        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL FROM")));
+        assert!(TAMPER_CHECK.starts_with(&format!("SELECT '{TAMPERED}', NULL WHERE")));
+        assert!(TAMPER_CHECK.contains("pg_settings") && TAMPER_CHECK.contains("'database user'"));
         assert!(tampered(&[vec![Some(TAMPERED.to_string()), None]]));
         assert!(!tampered(&[vec![
             Some("12345".to_string()),

@@ -42,7 +42,8 @@ struct Inner<C> {
     generations: HashMap<String, u64>,
     /// The per-role bounds.
     roles: HashMap<String, Arc<Limit>>,
-    /// The per-user (database) bounds.
+    /// The per-user bounds (by CARTO username: the users of an organization share a
+    /// database, not a bound).
     users: HashMap<String, Arc<Limit>>,
     /// Requests queued for a session of a (database, role), first come first served.
     waiters: HashMap<Key, VecDeque<oneshot::Sender<Idle<C>>>>,
@@ -100,13 +101,15 @@ impl<C> Inner<C> {
         }
     }
 
-    /// Closes one idle session whose key passes `which`; `false` when there is none.
-    fn evict_one(&mut self, which: &impl Fn(&Key) -> bool) -> bool {
-        // The key with the most idle sessions loses one.
+    /// Closes one idle session whose key and permits pass `which`; `false` when there is
+    /// none.
+    fn evict_one(&mut self, which: &impl Fn(&Key, &Permits) -> bool) -> bool {
+        // The key with the most idle sessions loses one (the sessions of a key, one role, all
+        // hold permits of the same bounds).
         let victim = self
             .idle
             .iter_mut()
-            .filter(|(k, v)| !v.is_empty() && which(k))
+            .filter(|(k, v)| v.first().is_some_and(|i| which(k, &i.permits)))
             .max_by_key(|(_, v)| v.len())
             .and_then(|(_, v)| v.pop());
         // Dropping the session closes it and releases its permits.
@@ -233,12 +236,13 @@ impl<C> Pool<C> {
     /// Makes sure `ticket` holds permits for a session (call it before opening a fresh one):
     /// closes idle sessions to free them when a bound is reached, then waits up to the queue
     /// timeout. `Err` when the bounds stay exhausted.
-    pub(crate) async fn reserve(&self, ticket: &mut Ticket) -> Result<(), Exhausted> {
+    /// `user` is the CARTO user the role belongs to (its per-user bound).
+    pub(crate) async fn reserve(&self, ticket: &mut Ticket, user: &str) -> Result<(), Exhausted> {
         if ticket.permits.is_some() {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
-        let (database, role) = (ticket.key.0.clone(), ticket.key.1.clone());
+        let role = ticket.key.1.clone();
         let (role_limit, user_limit) = {
             let mut inner = self.lock();
             let per_role = self.limits.per_role;
@@ -250,19 +254,23 @@ impl<C> Pool<C> {
                 .clone();
             let u = inner
                 .users
-                .entry(database.clone())
+                .entry(user.to_owned())
                 .or_insert_with(|| Limit::new(per_user))
                 .clone();
             (r, u)
         };
         // Always in this order (role, user, global), so waiters cannot deadlock.
         let role_held = self
-            .acquire(&role_limit, deadline, |k: &Key| k.1 == role)
+            .acquire(&role_limit, deadline, |k: &Key, _: &Permits| k.1 == role)
             .await?;
         let user_held = self
-            .acquire(&user_limit, deadline, |k: &Key| k.0 == database)
+            .acquire(&user_limit, deadline, |_: &Key, p: &Permits| {
+                p.user.is_of(&user_limit)
+            })
             .await?;
-        let global_held = self.acquire(&self.global, deadline, |_: &Key| true).await?;
+        let global_held = self
+            .acquire(&self.global, deadline, |_: &Key, _: &Permits| true)
+            .await?;
         ticket.permits = Some(Permits {
             role: role_held,
             user: user_held,
@@ -278,7 +286,7 @@ impl<C> Pool<C> {
         &self,
         limit: &Arc<Limit>,
         deadline: tokio::time::Instant,
-        evictable: impl Fn(&Key) -> bool,
+        evictable: impl Fn(&Key, &Permits) -> bool,
     ) -> Result<Held, Exhausted> {
         let waiter = {
             let mut inner = self.lock();
@@ -375,18 +383,30 @@ mod tests {
         }
     }
 
-    /// A fresh session for `role` on `db`, with its ticket.
+    /// A fresh session for `role` on `db` (a user's own database, named after it), with its
+    /// ticket.
     async fn open(
         pool: &Pool<Conn>,
         counter: &Arc<std::sync::atomic::AtomicUsize>,
         db: &str,
         role: &str,
     ) -> Result<(Conn, Ticket), Exhausted> {
+        open_as(pool, counter, db, db, role).await
+    }
+
+    /// A fresh session for `role` of `user` on `db`, with its ticket.
+    async fn open_as(
+        pool: &Pool<Conn>,
+        counter: &Arc<std::sync::atomic::AtomicUsize>,
+        db: &str,
+        user: &str,
+        role: &str,
+    ) -> Result<(Conn, Ticket), Exhausted> {
         let (idle, mut ticket) = pool.take(db, role);
         if let Some(c) = idle {
             return Ok((c, ticket));
         }
-        pool.reserve(&mut ticket).await?;
+        pool.reserve(&mut ticket, user).await?;
         Ok((Conn::open(counter), ticket))
     }
 
@@ -457,6 +477,38 @@ mod tests {
         // Now both are in use: the next one waits and times out.
         assert_eq!(open(&pool, &n, "alice", "r3").await.err(), Some(Exhausted));
         drop((c, t, c1, t1));
+    }
+
+    #[tokio::test]
+    async fn users_of_one_database_have_bounds_of_their_own() {
+        let pool = Pool::<Conn>::new(limits(5, 2, 10, 50));
+        let n = Arc::default();
+        // Two sessions in use fill alice's bound in the organization's database...
+        let a1 = open_as(&pool, &n, "org_db", "alice", "ra")
+            .await
+            .expect("1");
+        let a2 = open_as(&pool, &n, "org_db", "alice", "ra")
+            .await
+            .expect("2");
+        assert_eq!(
+            open_as(&pool, &n, "org_db", "alice", "ra2").await.err(),
+            Some(Exhausted)
+        );
+        // ...not bob's, in the same database.
+        let b1 = open_as(&pool, &n, "org_db", "bob", "rb")
+            .await
+            .expect("bob 1");
+        let b2 = open_as(&pool, &n, "org_db", "bob", "rb")
+            .await
+            .expect("bob 2");
+        // Bob's idle sessions are not closed for alice either.
+        pool.put(b1.1, b1.0);
+        assert_eq!(
+            open_as(&pool, &n, "org_db", "alice", "ra3").await.err(),
+            Some(Exhausted)
+        );
+        assert_eq!(pool.idle_count("rb"), 1);
+        drop((a1, a2, b2));
     }
 
     #[tokio::test]
@@ -586,7 +638,9 @@ mod tests {
         assert!(none.is_none());
         assert!(ticket2.permits.is_none());
         let mut ticket2 = ticket2;
-        pool.reserve(&mut ticket2).await.expect("the freed permit");
+        pool.reserve(&mut ticket2, "db")
+            .await
+            .expect("the freed permit");
         drop((got, ticket));
     }
 

@@ -101,6 +101,24 @@ pub(crate) enum WireError {
     Db(DbError),
     /// Something this client does not speak.
     Protocol(String),
+    /// A row (a `DataRow` or `CopyData` message) of this many bytes, over [`MAX_ROW`]: it was
+    /// read past, not kept; the query goes on.
+    TooLarge(usize),
+}
+
+/// The largest row the engine takes from the server (a `DataRow` or `CopyData` message): a row
+/// is held whole while it is converted, so one value of any size would otherwise cost its
+/// size several times over in memory.
+pub(crate) const MAX_ROW: usize = 64 * 1024 * 1024;
+
+impl WireError {
+    /// The answer's error text for [`WireError::TooLarge`].
+    pub(crate) fn too_large_message(size: usize) -> String {
+        format!(
+            "a row of the answer is {size} bytes, over the emulator's limit of {} MB per row",
+            MAX_ROW / (1024 * 1024)
+        )
+    }
 }
 
 impl fmt::Display for WireError {
@@ -109,6 +127,7 @@ impl fmt::Display for WireError {
             WireError::Io(e) => write!(f, "database connection error: {e}"),
             WireError::Db(e) => write!(f, "database error: {}", e.message),
             WireError::Protocol(m) => write!(f, "database protocol error: {m}"),
+            WireError::TooLarge(n) => f.write_str(&WireError::too_large_message(*n)),
         }
     }
 }
@@ -386,6 +405,10 @@ impl PgConn {
 
     async fn read_message(&mut self) -> Result<Message, WireError> {
         loop {
+            if let Some(size) = self.oversized_row() {
+                self.skip(size + 1).await?;
+                return Err(WireError::TooLarge(size));
+            }
             if let Some(m) = Message::parse(&mut self.rbuf)? {
                 return Ok(m);
             }
@@ -397,6 +420,37 @@ impl PgConn {
                 )));
             }
         }
+    }
+
+    /// The length of the message at the head of the read buffer when it is a row over
+    /// [`MAX_ROW`].
+    fn oversized_row(&self) -> Option<usize> {
+        let head = self.rbuf.get(..5)?;
+        if !matches!(head[0], b'D' | b'd') {
+            return None;
+        }
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        (len > MAX_ROW).then_some(len)
+    }
+
+    /// Reads past the next `n` bytes of the session, keeping none of them.
+    async fn skip(&mut self, n: usize) -> Result<(), WireError> {
+        let buffered = self.rbuf.len().min(n);
+        let _ = self.rbuf.split_to(buffered);
+        let mut left = n - buffered;
+        let mut scratch = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = left.min(scratch.len());
+            let got = self.stream.read(&mut scratch[..want]).await?;
+            if got == 0 {
+                return Err(WireError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
+            }
+            left -= got;
+        }
+        Ok(())
     }
 
     /// A handle that can cancel this session's running query from elsewhere.

@@ -34,7 +34,7 @@ impl Store {
         name: Option<&Value>,
         grants: Option<&Value>,
     ) -> Result<KeyRecord, KeyError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.user_lock(&user.username).await;
         let name_text = match name {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
@@ -173,53 +173,88 @@ impl Store {
         Ok(key)
     }
 
-    /// Deletes a regular key: reassigns and drops what it owns, drops its role and its
-    /// row, in one transaction.
+    /// Deletes a regular key. The key is refused from the start (out of the cache, its role
+    /// unable to log in, its sessions ended, so that no lock of its own stalls the rest); then,
+    /// in one transaction, what it owns is neutralised and reassigned to the owner role, its
+    /// role and its row are dropped. The superuser waits for no lock longer than
+    /// [`SUPERUSER_LOCK_TIMEOUT_MS`](crate::sql::SUPERUSER_LOCK_TIMEOUT_MS); on failure the key
+    /// is back as it was.
     pub(crate) async fn delete_key(
         &self,
         user: &UserRecord,
         name: &str,
     ) -> Result<KeyRecord, KeyError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.user_lock(&user.username).await;
         let key = self
             .key_by_name(&user.username, name)
             .ok_or_else(|| KeyError::NotFound(name.to_owned()))?;
         if key.key_type != ApiKeyType::Regular {
             return Err(KeyError::Forbidden);
         }
+        self.uncache_key(&user.username, &key.name);
+        match self.drop_key_role(user, &key).await {
+            Ok(()) => Ok(key),
+            Err(e) => {
+                self.keys
+                    .write()
+                    .expect("keys lock")
+                    .entry(user.username.clone())
+                    .or_default()
+                    .push(key);
+                Err(e)
+            }
+        }
+    }
+
+    fn uncache_key(&self, username: &str, name: &str) {
+        if let Some(keys) = self.keys.write().expect("keys lock").get_mut(username) {
+            keys.retain(|k| k.name != name);
+        }
+    }
+
+    /// The SQL part of [`delete_key`](Self::delete_key).
+    async fn drop_key_role(&self, user: &UserRecord, key: &KeyRecord) -> Result<(), KeyError> {
         let role = quote_ident(&key.role);
         let mut conn = self.server.connect_superuser(&user.database).await?;
-        let tx = conn.transaction().await?;
-        tx.batch_execute(&format!(
-            "REASSIGN OWNED BY {role} TO {owner}; DROP OWNED BY {role}; DROP ROLE IF EXISTS {role};",
-            owner = quote_ident(&user.owner_role)
+        // No new login, then the key's sessions end (and their locks with them).
+        conn.batch_execute(&format!(
+            "SET lock_timeout = '{}ms'; ALTER ROLE {role} NOLOGIN",
+            crate::sql::SUPERUSER_LOCK_TIMEOUT_MS
         ))
         .await?;
-        tx.execute(
-            &format!(
-                "DELETE FROM {}.api_keys WHERE username = $1 AND name = $2",
-                quote_ident(META_SCHEMA)
-            ),
-            &[&user.username, &key.name],
+        conn.execute(
+            "SELECT pg_catalog.pg_terminate_backend(pid, $2) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
+            &[&key.role, &(crate::sql::SUPERUSER_LOCK_TIMEOUT_MS as i64)],
         )
         .await?;
-        tx.commit().await?;
-        // Close sessions still logged in as the dropped role.
-        let _ = conn
-            .execute(
-                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
-                &[&key.role],
+        let result = async {
+            let tx = conn.transaction().await?;
+            tx.batch_execute(&format!(
+                "{neutralise}
+                 REASSIGN OWNED BY {role} TO {owner}; DROP OWNED BY {role}; DROP ROLE IF EXISTS {role};",
+                neutralise = neutralise_sql(&key.role),
+                owner = quote_ident(&user.owner_role)
+            ))
+            .await?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM {}.api_keys WHERE username = $1 AND name = $2",
+                    quote_ident(META_SCHEMA)
+                ),
+                &[&user.username, &key.name],
             )
-            .await;
-        if let Some(keys) = self
-            .keys
-            .write()
-            .expect("keys lock")
-            .get_mut(&user.username)
-        {
-            keys.retain(|k| k.name != key.name);
+            .await?;
+            tx.commit().await
         }
-        Ok(key)
+        .await;
+        if let Err(e) = result {
+            // The key stays: it may log in again.
+            let _ = conn
+                .batch_execute(&format!("ALTER ROLE {role} LOGIN"))
+                .await;
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Gives a key a new token (regular: 22 url-safe characters; master: 40 hex).
@@ -228,7 +263,7 @@ impl Store {
         user: &UserRecord,
         name: &str,
     ) -> Result<KeyRecord, KeyError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.user_lock(&user.username).await;
         let key = self
             .key_by_name(&user.username, name)
             .ok_or_else(|| KeyError::NotFound(name.to_owned()))?;
@@ -256,6 +291,75 @@ impl Store {
         entry.updated_at = now;
         Ok(entry.clone())
     }
+}
+
+/// What a deleted key's objects must lose before they are given to the owner role (in this
+/// database), so that none acts with the owner's privileges for anyone else: routines run with
+/// their caller's rights (`SECURITY INVOKER`), views with their reader's
+/// (`security_invoker`), rules on its relations are dropped (they run as the relation's
+/// owner), and every grant on its relations, columns and routines is revoked (`PUBLIC`'s
+/// default `EXECUTE` included). Tables, their data, views and routines stay, for the owner.
+fn neutralise_sql(role: &str) -> String {
+    format!(
+        "DO $neutralise$
+         DECLARE
+             key_oid pg_catalog.oid := pg_catalog.to_regrole({role})::pg_catalog.oid;
+             r record;
+         BEGIN
+             IF key_oid IS NULL THEN
+                 RETURN;
+             END IF;
+             FOR r IN SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, p.prokind
+                      FROM pg_catalog.pg_proc p WHERE p.proowner OPERATOR(pg_catalog.=) key_oid LOOP
+                 IF r.prokind OPERATOR(pg_catalog.<>) 'a' THEN
+                     EXECUTE pg_catalog.format('ALTER ROUTINE %s SECURITY INVOKER', r.obj);
+                 END IF;
+                 EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', r.obj);
+             END LOOP;
+             FOR r IN SELECT DISTINCT p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, a.grantee
+                      FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+                      WHERE p.proowner OPERATOR(pg_catalog.=) key_oid
+                      AND a.grantee OPERATOR(pg_catalog.<>) key_oid AND a.grantee OPERATOR(pg_catalog.<>) 0 LOOP
+                 EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM %s', r.obj,
+                     r.grantee::pg_catalog.regrole::pg_catalog.text);
+             END LOOP;
+             FOR r IN SELECT DISTINCT c.oid::pg_catalog.regclass::pg_catalog.text AS obj, c.relkind,
+                          CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                               ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END AS grantee
+                      FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+                      WHERE c.relowner OPERATOR(pg_catalog.=) key_oid
+                      AND a.grantee OPERATOR(pg_catalog.<>) key_oid LOOP
+                 EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s',
+                     CASE WHEN r.relkind OPERATOR(pg_catalog.=) 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                     r.obj, r.grantee);
+             END LOOP;
+             FOR r IN SELECT DISTINCT c.oid::pg_catalog.regclass::pg_catalog.text AS obj,
+                          pg_catalog.quote_ident(t.attname) AS col,
+                          CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                               ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END AS grantee
+                      FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_attribute t ON t.attrelid OPERATOR(pg_catalog.=) c.oid
+                      CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) a
+                      WHERE c.relowner OPERATOR(pg_catalog.=) key_oid
+                      AND a.grantee OPERATOR(pg_catalog.<>) key_oid LOOP
+                 EXECUTE pg_catalog.format('REVOKE ALL (%s) ON TABLE %s FROM %s', r.col, r.obj, r.grantee);
+             END LOOP;
+             FOR r IN SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS obj
+                      FROM pg_catalog.pg_class c
+                      WHERE c.relowner OPERATOR(pg_catalog.=) key_oid AND c.relkind OPERATOR(pg_catalog.=) 'v'
+                      AND pg_catalog.current_setting('server_version_num')::pg_catalog.int4 OPERATOR(pg_catalog.>=) 150000 LOOP
+                 EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', r.obj);
+             END LOOP;
+             FOR r IN SELECT pg_catalog.quote_ident(w.rulename) AS rule, c.oid::pg_catalog.regclass::pg_catalog.text AS obj
+                      FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.ev_class
+                      WHERE c.relowner OPERATOR(pg_catalog.=) key_oid
+                      AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN' LOOP
+                 EXECUTE pg_catalog.format('DROP RULE %s ON %s', r.rule, r.obj);
+             END LOOP;
+         END
+         $neutralise$;",
+        role = quote_literal(role)
+    )
 }
 
 /// `SecureRandom.urlsafe_base64`: 16 random bytes, 22 characters `[A-Za-z0-9_-]`.

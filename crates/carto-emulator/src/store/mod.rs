@@ -41,5 +41,33 @@ pub(crate) struct Store {
     users: RwLock<BTreeMap<String, Arc<UserRecord>>>,
     keys: RwLock<HashMap<String, Vec<KeyRecord>>>,
     clients: Mutex<HashMap<String, Arc<Client>>>,
+    /// Held while users are created.
     write: tokio::sync::Mutex<()>,
+    /// One lock per user, held while that user's keys change: a stalled change of one user's
+    /// keys never holds up another user's.
+    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Whether key roles may create functions, procedures, operators, triggers and rules
+    /// (an event trigger refuses them when not).
+    refuse_key_code: std::sync::atomic::AtomicBool,
+}
+
+impl Store {
+    /// The lock of `username`'s keys.
+    async fn user_lock(&self, username: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .user_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(username.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Makes key roles unable to create functions, procedures, operators, triggers and rules
+    /// in the users' databases provisioned from now on (see [`EmulatorBuilder::refuse_key_code`](crate::EmulatorBuilder::refuse_key_code)).
+    pub(crate) fn set_refuse_key_code(&self, refuse: bool) {
+        self.refuse_key_code
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
 }

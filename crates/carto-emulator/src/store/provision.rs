@@ -210,6 +210,10 @@ impl Store {
         )
         .await?;
         crate::sql::guard::install(&tx).await?;
+        let refuse = self
+            .refuse_key_code
+            .load(std::sync::atomic::Ordering::SeqCst);
+        crate::sql::guard::refuse_key_code(&tx, &user.public_role, refuse).await?;
         tx.commit().await?;
         if geocoder::install_postgis(&db).await? {
             geocoder::install(&db).await?;

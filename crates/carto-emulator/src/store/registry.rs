@@ -56,6 +56,8 @@ impl Store {
             keys: RwLock::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             write: tokio::sync::Mutex::new(()),
+            user_locks: Mutex::new(HashMap::new()),
+            refuse_key_code: std::sync::atomic::AtomicBool::new(false),
         };
         let rows = reg
             .query(
