@@ -265,7 +265,7 @@ fn main() -> BoxResult<()> {
         Some(ChildCmd::ServeFixed { answer }) => return serve_fixed(answer),
         None => {}
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (mut child, served) = served::start(&["serve"])?;
     let result = run(&args, &served);
     drop(child.stdin.take());
