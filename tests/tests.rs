@@ -14,5 +14,10 @@ mod e2e_org;
 mod e2e_retry;
 mod facade;
 mod https;
+// carto-sql's clients on bare transports (sync on ureq, async on reqwest).
+#[cfg(feature = "arrow")]
+mod e2e_sql_arrow;
+mod e2e_sql_batch;
+mod e2e_sql_copy;
 #[cfg(feature = "test-util")]
 mod test_util;

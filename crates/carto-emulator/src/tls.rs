@@ -73,7 +73,7 @@ impl TlsSetup {
             TlsMode::SelfSigned => self_signed()?,
             TlsMode::Files { cert, key } => from_files(cert, key)?,
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

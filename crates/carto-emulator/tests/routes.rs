@@ -83,7 +83,7 @@ async fn https_with_a_generated_authority() {
         .await
         .unwrap();
     let pem = emu.ca_pem().expect("a CA to trust");
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let c = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
         .build()

@@ -14,12 +14,7 @@ mod prop_decoders;
 mod query;
 mod rows;
 
-// Both clients against the emulator, or against a local server.
-#[cfg(all(feature = "arrow", feature = "ureq", feature = "reqwest"))]
-mod arrow;
-#[cfg(all(feature = "ureq", feature = "reqwest"))]
-mod batch_e2e;
-#[cfg(all(feature = "ureq", feature = "reqwest"))]
-mod copy_e2e;
+// Both clients against a local server. Against the emulator, end to end: the root
+// package's `tests/tests.rs` (`e2e_sql_*`), with the facade's.
 #[cfg(all(feature = "ureq", feature = "reqwest"))]
 mod copy_length;

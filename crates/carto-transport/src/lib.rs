@@ -34,8 +34,8 @@
 //!
 //! Both backends share a [`TransportConfig`] (connect, request and streaming-read
 //! timeouts; extra root certificates; the dangerous opt-out of certificate checks),
-//! keep one connection pool per transport, use rustls with the ring provider, trust
-//! the operating system's roots, return redirects instead of following them, and have
+//! keep one connection pool per transport, use rustls with the aws-lc-rs provider
+//! (post-quantum hybrid key exchange first), trust the operating system's roots, return redirects instead of following them, and have
 //! no body size cap. Any other HTTP client can be used by implementing the traits, or
 //! with [`transport_fn`] / [`async_transport_fn`].
 //!

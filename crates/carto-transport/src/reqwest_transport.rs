@@ -16,9 +16,10 @@ use crate::transport::{AsyncTransport, BoxFuture};
 /// connection pool per transport (clones share it).
 ///
 /// Every status is returned as a response, redirects are not followed (the 3xx
-/// response is returned), TLS is rustls. Building one installs rustls' ring provider
-/// as the process default when no default is installed yet (so an application that
-/// prefers another provider installs it first).
+/// response is returned), TLS is rustls. Building one installs rustls' aws-lc-rs provider
+/// (post-quantum hybrid key exchange, X25519MLKEM768, first) as the process default when
+/// no default is installed yet (so an application that prefers another provider installs
+/// it first).
 ///
 /// ```no_run
 /// use carto_transport::{AsyncTransport, ReqwestTransport};
@@ -55,7 +56,7 @@ impl ReqwestTransport {
     /// A transport with `config`. Fails (kind [`Tls`](TransportErrorKind::Tls)) when an
     /// extra root is not a PEM certificate or the TLS backend cannot be initialized.
     pub fn with_config(config: TransportConfig) -> Result<Self, TransportError> {
-        install_ring();
+        install_provider();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
@@ -105,11 +106,11 @@ impl ReqwestTransport {
     }
 }
 
-/// Installs ring as rustls' process default provider unless one is installed.
-fn install_ring() {
+/// Installs aws-lc-rs as rustls' process default provider unless one is installed.
+fn install_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 

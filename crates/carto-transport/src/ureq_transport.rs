@@ -24,7 +24,8 @@ use crate::transport::Transport;
 /// transport (clone it, or share it behind an `Arc`, to reuse connections).
 ///
 /// Every status is returned as a response, bodies have no size cap, redirects are not
-/// followed (the 3xx response is returned), TLS is rustls with ring.
+/// followed (the 3xx response is returned), TLS is rustls with aws-lc-rs (post-quantum
+/// hybrid key exchange, X25519MLKEM768, first).
 ///
 /// ```no_run
 /// use carto_transport::{Transport, UreqTransport};
@@ -110,7 +111,9 @@ impl UreqTransport {
         };
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
             .root_certs(roots)
             .disable_verification(config.accept_invalid_certs)
             .build();

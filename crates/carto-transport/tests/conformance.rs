@@ -370,13 +370,16 @@ async fn tls_self_signed_is_refused_by_default<H: Harness>() {
 
 async fn tls_extra_root_is_trusted<H: Harness>() {
     let server = common::serve_tls().await;
-    let t = H::with_config(TransportConfig::new().add_root_certificate_pem(server.ca_pem)).unwrap();
+    let t = H::with_config(TransportConfig::new().add_root_certificate_pem(server.ca_pem.clone()))
+        .unwrap();
     let req = request(Method::PUT, &format!("{}/echo", server.url))
         .body(b"over tls".to_vec())
         .unwrap();
     let response = t.send(req).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.body(), b"over tls");
+    // The key exchange is the post-quantum hybrid, offered first by the client.
+    assert_eq!(server.key_exchanges(), [rustls::NamedGroup::X25519MLKEM768]);
 }
 
 async fn tls_danger_accept_invalid_certs<H: Harness>() {
@@ -480,7 +483,7 @@ async fn from_agent_and_from_client_keep_statuses_as_responses() {
     assert_eq!(response.body(), br#"{"error":["boom 404"]}"#);
 
     // A client built by hand needs a rustls provider installed by its builder.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let reqwest_t = ReqwestTransport::from_client(reqwest::Client::new());
     let response = reqwest_t
         .send(http::Request::get(url).body(Vec::new()).unwrap())

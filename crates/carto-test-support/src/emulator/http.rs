@@ -15,7 +15,7 @@ pub fn master(emu: &carto_emulator::Emulator, user: &str) -> String {
 
 /// An HTTP client (plain http; the rustls provider is installed for reqwest's sake).
 pub fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder().build().unwrap()
 }
 

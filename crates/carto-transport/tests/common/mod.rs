@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -156,11 +156,20 @@ pub struct TlsServer {
     pub url: String,
     /// The CA certificate, PEM.
     pub ca_pem: String,
+    key_exchanges: Arc<Mutex<Vec<rustls::NamedGroup>>>,
+}
+
+impl TlsServer {
+    /// The key exchange group of each handshake completed so far, in order.
+    pub fn key_exchanges(&self) -> Vec<rustls::NamedGroup> {
+        self.key_exchanges.lock().unwrap().clone()
+    }
 }
 
 struct TlsListener {
     tcp: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
+    key_exchanges: Arc<Mutex<Vec<rustls::NamedGroup>>>,
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -174,6 +183,9 @@ impl axum::serve::Listener for TlsListener {
             };
             // A client that refuses the certificate aborts the handshake: wait for the next.
             if let Ok(tls) = self.acceptor.accept(socket).await {
+                if let Some(group) = tls.get_ref().1.negotiated_key_exchange_group() {
+                    self.key_exchanges.lock().unwrap().push(group.name());
+                }
                 return (tls, addr);
             }
         }
@@ -205,7 +217,7 @@ pub async fn serve_tls() -> TlsServer {
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -217,13 +229,16 @@ pub async fn serve_tls() -> TlsServer {
         .unwrap();
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
+    let key_exchanges = Arc::default();
     let listener = TlsListener {
         tcp,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        key_exchanges: Arc::clone(&key_exchanges),
     };
     tokio::spawn(async move { axum::serve(listener, app()).await.unwrap() });
     TlsServer {
         url: format!("https://{addr}"),
         ca_pem: ca_cert.pem(),
+        key_exchanges,
     }
 }

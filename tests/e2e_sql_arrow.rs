@@ -16,6 +16,7 @@ use arrow_schema::{DataType, TimeUnit};
 use carto_core::{Credentials, Error};
 use carto_emulator::Emulator;
 use carto_sql::arrow::{ArrowOptions, NumericAs, PGTYPE_KEY, SRID_KEY};
+use carto_sql::arrow::{arrow_array, arrow_schema};
 use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
 use carto_sql::{AsyncSqlClient, QueryOptions, SqlClient};
 use carto_test_support::postgis;
