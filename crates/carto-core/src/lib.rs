@@ -28,7 +28,7 @@ pub use endpoint::{
 pub use error::{
     ApiError, BoxError, DecodeError, Error, QueryLimit, RateLimit, TransportErrorKind,
 };
-pub use operation::{Operation, SendContext};
 pub use ident::{quote_ident, quote_literal};
+pub use operation::{Operation, SendContext};
 pub use retry::RetryPolicy;
 pub use token::Token;
