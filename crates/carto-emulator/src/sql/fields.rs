@@ -40,7 +40,7 @@ pub(crate) fn type_name(oid: u32, spatial: &[(u32, &'static str)]) -> TypeName {
     if let Some(&(_, name)) = spatial.iter().find(|(o, _)| *o == oid) {
         return TypeName::Spatial(name);
     }
-    if oid == Type::JSON.oid() {
+    if oid == super::value::oid::JSON {
         return TypeName::Known("JSON".to_string());
     }
     match Type::from_oid(oid) {
