@@ -3,9 +3,9 @@
 //! answer's body, so memory stays flat whatever the result size.
 //!
 //! ```text
-//! sent ──RowDescription/DataRow/CommandComplete/Notice/Error──> sent
-//!   │ first row written: Head::Stream             │ error before any row: Head::Error
-//!   └────────────> streaming ──Ready──> finish (summary, or the CSV cut) ──> session back
+//!  sent ── first row or the end ──> streaming ── Ready ──> summary written ──> session back
+//!   │ error (before any row)          │ error (after)
+//!   └──> Head::Error: CARTO's status  └──> `error` key in the document (a CSV: cut)
 //! ```
 
 use std::io;
