@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{SqlEngine, SqlSession};
+use super::engine::SqlEngine;
 use super::error::ApiError;
 use super::fields::SPATIAL_TYPES;
 use super::pool::{Lease, Reset, ResetOutcome, Ticket};
 use super::role_settings::{TAMPER_CHECK, remove_role_settings, role_settings_reset, tampered};
+use super::session::SqlSession;
 use super::session::{session_options, settings_key};
 use super::wire::{ConnParams, PgConn, Setup, WireError};
 use crate::ident::quote_ident;
@@ -173,7 +174,8 @@ pub(crate) const SUPERUSER_LOCK_TIMEOUT_MS: u64 = 5000;
 
 /// How long a request waits for a session of its role being given back (reset after its
 /// previous request) before it logs in a new one, while the role is below its session bound
-/// (at the bound it waits for one given back, [`Pool::take_or_wait`]).
+/// (at the bound it waits for one given back,
+/// [`Pool::take_or_wait`](super::pool::Pool::take_or_wait)).
 const REUSE_WAIT: Duration = Duration::from_millis(5);
 
 impl SqlEngine {
@@ -182,15 +184,17 @@ impl SqlEngine {
     /// `used` is the session and the transaction status of the request's last `ReadyForQuery`
     /// (`I` when idle), `None` when the session was lost; `look` whether the reset looks for
     /// role-level settings, when the request claimed it before it ran
-    /// ([`TamperChecks::claim`]; `None`: decided here).
+    /// ([`TamperChecks::claim`](super::role_settings::TamperChecks::claim); `None`: decided
+    /// here).
     ///
-    /// The reset is `DISCARD ALL` (settings back to the session's startup ones, role,
-    /// temporary tables, prepared statements, cursors, advisory locks, `LISTEN`) and, at most
-    /// every [`TAMPER_CHECK_EVERY`] per role, the look for role-level settings. The SQL API sends
-    /// them behind the request's SQL ([`PgConn::send_query_then`]); when they failed there (a
-    /// transaction left open: `DISCARD ALL` cannot run in one) or were not sent, they run here,
-    /// after a `ROLLBACK` when needed. A reset that does not look is followed by a deferred
-    /// look ([`SqlEngine::deferred_check`]).
+    /// The reset ([`Reset`]) is `DISCARD ALL` (settings back to the session's startup ones,
+    /// role, temporary tables, prepared statements, cursors, advisory locks, `LISTEN`) and, at
+    /// most every [`TAMPER_CHECK_EVERY`](super::role_settings::TAMPER_CHECK_EVERY) per role,
+    /// the look for role-level settings. The SQL API sends them behind the request's SQL
+    /// ([`PgConn::send_query_then`]); when they failed there (a transaction left open:
+    /// `DISCARD ALL` cannot run in one) or were not sent, they run here, after a `ROLLBACK` when
+    /// needed. A reset that does not look is followed by a deferred look
+    /// ([`SqlEngine::deferred_check`]).
     pub(super) async fn give_back(
         &self,
         session: &SqlSession,

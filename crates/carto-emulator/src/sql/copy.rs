@@ -17,9 +17,10 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::answer::SqlAnswer;
-use super::engine::{SqlEngine, SqlSession};
+use super::engine::SqlEngine;
 use super::error::ApiError;
 use super::pool::Lease;
+use super::session::SqlSession;
 use super::stream::{CHANNEL_CHUNKS, CHUNK, client_gone};
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::pool::{Lease, Pool, Reset, SessionLimits};
 use super::rewrite::{build_sql, may_copy};
 use super::role_settings::TamperChecks;
-pub use super::session::SqlSession;
+use super::session::SqlSession;
 use super::stream::{CHANNEL_CHUNKS, Head, QueryJob};
 use super::{batch, copy, guard, lexer, params};
 

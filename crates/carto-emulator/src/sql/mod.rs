@@ -57,5 +57,6 @@ mod wire;
 
 pub use self::answer::{AnswerBody, Chunks, SqlAnswer};
 pub(crate) use self::checkout::SUPERUSER_LOCK_TIMEOUT_MS;
-pub use self::engine::{SqlEngine, SqlSession, install_guard};
+pub use self::engine::{SqlEngine, install_guard};
 pub use self::pool::SessionLimits;
+pub use self::session::SqlSession;

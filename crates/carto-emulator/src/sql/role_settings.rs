@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{SqlEngine, SqlSession};
+use super::engine::SqlEngine;
 use super::pool::Lease;
+use super::session::SqlSession;
 use super::wire::{PgConn, Setup};
 use crate::ident::quote_ident;
 
