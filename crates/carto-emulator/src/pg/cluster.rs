@@ -1,5 +1,5 @@
 //! A private PostgreSQL cluster started from the binaries on the machine
-//! (`initdb`, `pg_ctl`, `postgres`, found by [`binaries`](super::binaries)).
+//! (`initdb`, `pg_ctl`, `postgres`, found by the `binaries` module).
 //!
 //! The cluster listens on `127.0.0.1` on a free port and on a Unix socket in a private
 //! directory (mode 0700). Its `pg_hba.conf`, written at every start, accepts over TCP only the
