@@ -51,6 +51,10 @@ pub(crate) const JSONB_ARRAY: u32 = 3807;
 
 // Types the tests name that have no conversion of their own (strings).
 #[cfg(test)]
+pub(crate) const CHAR: u32 = 18;
+#[cfg(test)]
+pub(crate) const NAME: u32 = 19;
+#[cfg(test)]
 pub(crate) const TEXT: u32 = 25;
 #[cfg(test)]
 pub(crate) const MONEY: u32 = 790;
