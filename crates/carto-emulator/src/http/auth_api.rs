@@ -33,7 +33,7 @@ pub(crate) fn authenticate(
     ctx: &Ctx,
 ) -> Result<KeyRecord, Response> {
     let body = ctx.body_params().unwrap_or_default();
-    let token = carto_core::auth_extract::extract_auth_api(
+    let token = super::auth_extract::extract_auth_api(
         &user.username,
         ctx.authorization(),
         &ctx.query,

@@ -2,6 +2,7 @@
 //! request parameters, and the endpoints.
 
 mod auth_api;
+mod auth_extract;
 pub(crate) mod faults;
 mod json_error;
 mod log;
