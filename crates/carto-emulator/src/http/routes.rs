@@ -52,9 +52,16 @@ fn user_routes() -> Router<Shared> {
         .layer(axum::middleware::map_response(cors));
     Router::new()
         .merge(sql)
-        .both(
+        .route(
             "/api/v3/api_keys",
             get_only(auth_api::list).post(auth_api::create),
+        )
+        // With the slash, `DELETE` names the key "" (and answers that it has none).
+        .route(
+            "/api/v3/api_keys/",
+            get_only(auth_api::list)
+                .post(auth_api::create)
+                .delete(auth_api::destroy),
         )
         .both(
             "/api/v3/api_keys/{name}",
