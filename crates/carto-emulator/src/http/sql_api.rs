@@ -105,7 +105,7 @@ pub(crate) fn prepare(
     let body = ctx
         .body_params()
         .map_err(|msg| sql_error(StatusCode::BAD_REQUEST, &msg))?;
-    let creds = carto_core::auth_extract::extract_sql(
+    let creds = super::auth_extract::extract_sql(
         &user.username,
         ctx.authorization(),
         &ctx.query,
