@@ -1,5 +1,5 @@
 //! The SQL API v3 endpoints with no server: golden requests (insta snapshots), the
-//! CARTO 3 payloads of the protocol notes (`tests/data/carto3/`) as responses, the
+//! CARTO 3 payloads of the protocol notes (`carto-test-support/data/carto3/`) as responses, the
 //! GET/POST switch, parameter styles, limit errors, and the job waiter.
 
 use std::time::Duration;
@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 const FAKE_TOKEN: &str = "eyJ-fake-token-0123";
 
 fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/carto3/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    carto_test_support::fixture(&format!("carto3/{name}")).to_vec()
 }
 
 fn json_data(name: &str) -> Value {

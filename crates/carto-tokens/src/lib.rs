@@ -27,6 +27,8 @@
 //! # Ok::<(), carto_core::Error>(())
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod endpoints;
 pub mod models;
 

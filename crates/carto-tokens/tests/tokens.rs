@@ -1,5 +1,5 @@
 //! The Tokens API endpoints with no server: golden requests (insta snapshots), the
-//! CARTO 3 payloads of the protocol notes (`tests/data/`) as responses, and the
+//! CARTO 3 payloads of the protocol notes (`carto-test-support/data/carto3/`) as responses, and the
 //! builders' checks.
 
 use carto_core::carto3::{AccessToken, ApiBaseUrl, ApiContext, ApiEndpoint};
@@ -16,8 +16,7 @@ const API_TOKEN: &str =
     "eyJhbGciOiJIUzI1NiJ9.eyJhIjoiYWNfaGR6Zmw4cWsiLCJqdGkiOiI0MjAwOGU2OCJ9.c2lnbmF0dXJl";
 
 fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    carto_test_support::fixture(&format!("carto3/{name}")).to_vec()
 }
 
 fn ctx() -> ApiContext {
@@ -63,7 +62,7 @@ fn create_sends_the_documented_body() {
     let create = CreateToken(token);
     let req = create.to_request(&ctx()).unwrap();
     let body: Value = serde_json::from_slice(req.body()).unwrap();
-    let doc: Value = serde_json::from_slice(&data("create-request.json")).unwrap();
+    let doc: Value = serde_json::from_slice(&data("token-create-request.json")).unwrap();
     assert_eq!(body, doc);
     assert!(!create.is_idempotent());
     // Every kind of source, referers and an expiration date.
