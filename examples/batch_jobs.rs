@@ -88,13 +88,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .create_and_wait("UPDATE batch_example_missing SET id = 0", wait)
         .await
     {
-        Err(carto::Error::JobFailed {
-            job_id,
-            status,
-            reason,
-        }) => println!(
-            "job {job_id} ended {status}: {}",
-            reason.as_deref().unwrap_or("no reason given")
+        Err(carto::Error::JobFailed(failure)) => println!(
+            "job {} ended {}: {}",
+            failure.job_id(),
+            failure.status(),
+            failure.reason().unwrap_or("no reason given")
         ),
         other => return Err(format!("expected a failed job, got {other:?}").into()),
     }

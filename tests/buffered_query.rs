@@ -148,10 +148,7 @@ fn assert_timeout(err: &Error) {
     assert!(
         matches!(
             err,
-            Error::Transport {
-                kind: TransportErrorKind::Timeout,
-                ..
-            }
+            Error::Transport(t) if t.kind() == TransportErrorKind::Timeout
         ),
         "{err:?}"
     );
@@ -229,13 +226,13 @@ fn a_read_only_query_whose_body_dies_midway_is_sent_again() {
     // A query that may write is never sent twice once the server may have run it.
     let server = Server::start(script());
     let err = blocking(&server).sql().query::<Row>(SQL).unwrap_err();
-    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(server.requests(), 1);
     let server = Server::start(script());
     let err = runtime()
         .block_on(asynchronous(&server).sql().query::<Row>(SQL))
         .unwrap_err();
-    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(server.requests(), 1);
 
     // Retries off: the read_only query is sent once too.
@@ -249,7 +246,7 @@ fn a_read_only_query_whose_body_dies_midway_is_sent_again() {
         .sql()
         .query_with::<Row>(SQL, &read_only())
         .unwrap_err();
-    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(server.requests(), 1);
 }
 

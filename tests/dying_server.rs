@@ -215,7 +215,7 @@ fn check(backend: &str, death: Death, call: Call, error: Option<Error>, took: Du
                 }
                 Death::HtmlOk => assert!(matches!(e, Error::Decode(_)), "{line}: {e:?}"),
                 Death::CloseMidBody | Death::TruncatedChunk => assert!(
-                    matches!(e, Error::Transport { .. } | Error::Decode(_)),
+                    matches!(e, Error::Transport(_) | Error::Decode(_)),
                     "{line}: {e:?}"
                 ),
             }

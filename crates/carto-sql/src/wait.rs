@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use carto_core::Error;
+use carto_core::{Error, JobFailure};
 
 /// A job document a [`Waiter`] can wait for.
 pub trait WaitedJob {
@@ -33,11 +33,11 @@ pub(crate) fn job_failed(
     } else {
         document_id
     };
-    Error::JobFailed {
-        job_id: job_id.to_owned(),
-        status: status.to_string(),
-        reason: reason.map(str::to_owned),
-    }
+    Error::JobFailed(JobFailure::new(
+        job_id,
+        status.to_string(),
+        reason.map(str::to_owned),
+    ))
 }
 
 /// How a [`Waiter`] polls: an interval that starts at `initial_interval` and is

@@ -100,11 +100,12 @@ fn failed_job_carries_its_reason() {
     .unwrap();
     waiter.update(failed);
     match waiter.poll(Duration::ZERO).unwrap_err() {
-        Error::JobFailed {
-            job_id,
-            status,
-            reason,
-        } => {
+        Error::JobFailed(failure) => {
+            let (job_id, status, reason) = (
+                failure.job_id().to_owned(),
+                failure.status().to_owned(),
+                failure.reason().map(str::to_owned),
+            );
             assert_eq!(job_id, "j1");
             assert_eq!(status, "failed");
             assert_eq!(reason.as_deref(), Some("relation \"nope\" does not exist"));
@@ -133,9 +134,11 @@ fn cancelled_and_unknown_fail() {
     for status in ["cancelled", "canceled", "unknown", "skipped"] {
         let (result, _) = run(&["running", status], WaitOptions::new(), Duration::ZERO);
         match result.unwrap_err() {
-            Error::JobFailed {
-                status: s, reason, ..
-            } => {
+            Error::JobFailed(failure) => {
+                let (s, reason) = (
+                    failure.status().to_owned(),
+                    failure.reason().map(str::to_owned),
+                );
                 let expected = if status == "canceled" {
                     "cancelled"
                 } else {
@@ -387,8 +390,8 @@ async fn async_client_waits_with_injected_sleep_and_fails_typed() {
         .await
         .unwrap_err();
     match err {
-        Error::JobFailed { reason, .. } => assert_eq!(
-            reason.as_deref(),
+        Error::JobFailed(failure) => assert_eq!(
+            failure.reason(),
             Some("canceling statement due to statement timeout")
         ),
         other => panic!("{other:?}"),

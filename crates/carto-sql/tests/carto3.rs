@@ -474,14 +474,14 @@ fn waiting_for_a_job() {
 
     let mut failing = JobWaiter::with_job(job("failed"), options);
     let err = failing.poll(Duration::ZERO).unwrap_err();
-    let Error::JobFailed {
-        job_id,
-        status,
-        reason,
-    } = &err
-    else {
+    let Error::JobFailed(failure) = &err else {
         panic!("{err:?}")
     };
+    let (job_id, status, reason) = (
+        failure.job_id().to_owned(),
+        failure.status().to_owned(),
+        failure.reason().map(str::to_owned),
+    );
     assert_eq!((job_id.as_str(), status.as_str()), ("j1", "failed"));
     assert_eq!(reason.as_deref(), Some("relation missing"));
 
