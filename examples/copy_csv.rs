@@ -64,7 +64,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     println!(
         "\nCOPY FROM loaded {} rows in {:.3} s",
-        loaded.total_rows, loaded.time
+        loaded.total_rows,
+        loaded.time.unwrap_or_default().as_secs_f64()
     );
 
     // COPY TO into a file.

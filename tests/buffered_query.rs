@@ -159,7 +159,7 @@ fn assert_doc(response: &carto::sql::SqlResponse<Row>) {
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(response.rows[2].n, 3);
     assert_eq!(response.total_rows, 3);
-    assert_eq!(response.time, Some(0.002));
+    assert_eq!(response.time, Some(Duration::from_secs_f64(0.002)));
     assert_eq!(response.notices, ["hello"]);
     assert_eq!(response.fields.names().collect::<Vec<_>>(), ["n", "name"]);
 }

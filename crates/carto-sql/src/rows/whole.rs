@@ -104,6 +104,7 @@ impl<T: DeserializeOwned> BodyDecoder for WholeRows<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
     struct Row {
@@ -151,7 +152,10 @@ mod tests {
                 assert_eq!(large, body.len() > SMALL_BODY, "pad {pad}, chunk {chunk}");
                 assert_eq!(rows, vec![Row { n: 1 }, Row { n: 2 }]);
                 let summary = summary.expect("a summary");
-                assert_eq!((summary.time, summary.total_rows), (Some(0.5), 2));
+                assert_eq!(
+                    (summary.time, summary.total_rows),
+                    (Some(Duration::from_secs_f64(0.5)), 2)
+                );
             }
         }
     }
