@@ -110,17 +110,7 @@ impl Credentials {
     /// Writes a cartoframes `creds.json` file, readable by its owner only on Unix.
     /// Parent directories are created.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let io_err = |e: std::io::Error| {
-            Error::credentials_from(
-                format!("cannot write credentials file {}", path.display()),
-                e,
-            )
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        write_private(path, self.to_json().as_bytes()).map_err(io_err)
+        save_private(path.as_ref(), "credentials file", self.to_json().as_bytes())
     }
 
     /// Writes the default cartoframes file.
@@ -231,8 +221,20 @@ pub(crate) fn read_credentials_file(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// Writes `bytes` to the `what` (`credentials file`, ...) at `path`, readable by its owner
+/// only on Unix; parent directories are created. The error names the file.
+pub(crate) fn save_private(path: &Path, what: &str, bytes: &[u8]) -> Result<(), Error> {
+    let io_err = |e: std::io::Error| {
+        Error::credentials_from(format!("cannot write {what} {}", path.display()), e)
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    write_private(path, bytes).map_err(io_err)
+}
+
 #[cfg(unix)]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
@@ -247,7 +249,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::secret::AccessToken;
-use crate::credentials::write_private;
+use crate::credentials::save_private;
 use crate::error::Error;
 
 /// Which of carto-auth's two cache files.
@@ -140,17 +140,7 @@ impl TokenFile {
     /// Writes the cache file, readable by its owner only on Unix; parent directories
     /// are created.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let io_err = |e: std::io::Error| {
-            Error::credentials_from(
-                format!("cannot write token cache file {}", path.display()),
-                e,
-            )
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        write_private(path, self.to_json().as_bytes()).map_err(io_err)
+        save_private(path.as_ref(), "token cache file", self.to_json().as_bytes())
     }
 
     /// carto-auth's default path: `~/.carto-auth/token_m2m.json` or
