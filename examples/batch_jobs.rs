@@ -35,8 +35,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let batch = Client::new(credentials)?.batch();
     let wait = WaitOptions::new()
-        .initial_interval(Duration::from_millis(200))
-        .timeout(Duration::from_secs(120));
+        .with_initial_interval(Duration::from_millis(200))
+        .with_timeout(Duration::from_secs(120));
 
     // Several queries, run one after the other in the background.
     let job = batch

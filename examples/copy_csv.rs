@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     client.batch().create_and_wait(
         "DROP TABLE IF EXISTS copy_example; \
          CREATE TABLE copy_example (id int PRIMARY KEY, city text, population int, measured_at date)",
-        WaitOptions::new().timeout(Duration::from_secs(60)),
+        WaitOptions::new().with_timeout(Duration::from_secs(60)),
     )?;
 
     // A CSV file to load.

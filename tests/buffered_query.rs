@@ -116,9 +116,9 @@ fn play(mut s: TcpStream, script: Script, requests: &AtomicUsize) {
 fn options() -> ClientOptions {
     ClientOptions::new().transport(
         TransportConfig::new()
-            .connect_timeout(Duration::from_secs(2))
-            .request_timeout(Duration::from_secs(1))
-            .read_timeout(Duration::from_secs(20)),
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_request_timeout(Duration::from_secs(1))
+            .with_read_timeout(Duration::from_secs(20)),
     )
 }
 

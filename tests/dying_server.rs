@@ -110,9 +110,9 @@ fn credentials(addr: SocketAddr) -> Credentials {
 fn options() -> ClientOptions {
     ClientOptions::new().transport(
         TransportConfig::new()
-            .connect_timeout(Duration::from_secs(2))
-            .request_timeout(Duration::from_secs(4))
-            .read_timeout(Duration::from_secs(2)),
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_request_timeout(Duration::from_secs(4))
+            .with_read_timeout(Duration::from_secs(2)),
     )
 }
 

@@ -14,9 +14,9 @@ use http::Method;
 
 fn quick() -> WaitOptions {
     WaitOptions::new()
-        .initial_interval(Duration::from_millis(50))
-        .max_interval(Duration::from_millis(500))
-        .timeout(Duration::from_secs(60))
+        .with_initial_interval(Duration::from_millis(50))
+        .with_max_interval(Duration::from_millis(500))
+        .with_timeout(Duration::from_secs(60))
 }
 
 fn sql_request(creds: &Credentials, q: &str) -> http::Request<Vec<u8>> {

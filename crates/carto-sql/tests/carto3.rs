@@ -452,9 +452,9 @@ fn job(status: &str) -> Job {
 #[test]
 fn waiting_for_a_job() {
     let options = WaitOptions::new()
-        .initial_interval(Duration::from_secs(1))
-        .max_interval(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
+        .with_initial_interval(Duration::from_secs(1))
+        .with_max_interval(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(10));
     let mut waiter = JobWaiter::new("j1", options);
     assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
     waiter.fetched(Ok(job("running"))).unwrap();
