@@ -48,13 +48,13 @@ pub enum Section {
 /// What the child processes of the bench do.
 #[derive(Subcommand)]
 pub enum ChildCmd {
-    /// Starts an emulator, prints its [`Served`] line, serves until stdin closes.
+    /// Starts an emulator, prints its [`Served`](carto_test_support::emulator::served::Served) line, serves until stdin closes.
     #[command(hide = true)]
     Serve,
     /// Decodes `sql` with the SDK (`buffered` or `streaming` rows, `arrow-json` or
     /// `arrow-copy` record batches), or measures a floor of that
     /// decode (`read`: the body received by a bare ureq agent and dropped; `parse`: only
-    /// serde_json decoding the body, already in memory), and prints a [`Measured`] line.
+    /// serde_json decoding the body, already in memory), and prints a [`Measured`](crate::decode::Measured) line.
     #[command(hide = true)]
     Decode {
         mode: String,
@@ -62,7 +62,7 @@ pub enum ChildCmd {
         token: String,
         sql: String,
     },
-    /// Serves a fixed answer ([`FixedAnswer`], as JSON) to every request with a bare axum
+    /// Serves a fixed answer ([`FixedAnswer`](crate::emulator::FixedAnswer), as JSON) to every request with a bare axum
     /// server, prints its address, serves until stdin closes: the HTTP ceiling of the
     /// emulator's SQL API.
     #[command(hide = true)]

@@ -1,14 +1,12 @@
 //! carto-core: the I/O-free heart of carto-rs.
 //!
-//! Credentials and base URLs, API key and grant models, where the key travels
-//! (and, for servers, how CARTO finds it in a request), CARTO's error bodies, and the
-//! [`Endpoint`] trait that every remote operation implements as a pure request builder
-//! plus a pure response parser. No HTTP client, no runtime, no I/O besides reading and
-//! writing credentials files.
+//! Credentials and base URLs, API key and grant models, where the key travels, CARTO's
+//! error bodies, and the [`Endpoint`] trait that every remote operation implements as a
+//! pure request builder plus a pure response parser. No HTTP client, no runtime, no I/O
+//! besides reading and writing credentials files.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod auth_extract;
 pub mod base_url;
 pub mod carto3;
 pub mod credentials;

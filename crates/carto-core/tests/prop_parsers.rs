@@ -1,12 +1,10 @@
-//! Hostile input, property tests: `BaseUrl` parsing, creds.json reading and the server-side
-//! credential extraction never panic on any input, fail with a typed error, never repeat a
-//! token in an error message, and round-trip what they accept.
+//! Hostile input, property tests: `BaseUrl` parsing and creds.json reading never panic on
+//! any input, fail with a typed error, never repeat a token in an error message, and
+//! round-trip what they accept.
 //!
 //! CI runs proptest's default 256 cases per property; a long run is
 //! `PROPTEST_CASES=1000000 cargo test -p carto-core --test prop_parsers --release`.
 
-use base64::Engine as _;
-use carto_core::auth_extract::{extract_auth_api, extract_sql, parse_basic_rails, parse_basic_sql};
 use carto_core::{BaseUrl, BaseUrlKind, Credentials, Error};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -263,66 +261,5 @@ proptest! {
         prop_assert_eq!(c.token().expose_secret(), token.as_str());
         prop_assert_eq!(c.base_url().kind(), &BaseUrlKind::Cloud);
         assert_round_trip(&c)?;
-    }
-
-    #[test]
-    fn basic_headers_never_panic(header in prop_oneof![
-        any::<String>(),
-        "(?i:basic)[ ]{0,3}[A-Za-z0-9+/=_.~-]{0,40}",
-    ]) {
-        let _ = parse_basic_sql(&header);
-        let _ = parse_basic_rails(&header);
-    }
-
-    #[test]
-    fn basic_headers_round_trip(user in "[^:]{0,20}", pass in any::<String>()) {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        let header = format!("Basic {encoded}");
-        let sql = parse_basic_sql(&header).ok_or_else(|| TestCaseError::fail("refused"))?;
-        prop_assert_eq!(&sql.username, &user);
-        prop_assert_eq!(sql.token.expose_secret(), pass.as_str());
-        // Rails reads word characters only: the round trip holds when the encoding has no
-        // `+`, `/` or `=`.
-        if encoded.chars().all(|c| c.is_ascii_alphanumeric()) {
-            let rails = parse_basic_rails(&header).ok_or_else(|| TestCaseError::fail("rails refused"))?;
-            prop_assert_eq!(&rails.username, &user);
-            prop_assert_eq!(rails.token.expose_secret(), pass.as_str());
-        }
-    }
-
-    #[test]
-    fn credential_extraction_never_panics_and_follows_the_rules(
-        url_user in label(),
-        authorization in prop::option::of(prop_oneof![
-            any::<String>(),
-            ("[^:]{0,12}", "[ -~]{0,12}").prop_map(|(u, p)| format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )),
-        ]),
-        query in prop::collection::vec((prop_oneof![Just("api_key".to_owned()), Just("map_key".to_owned()), "[a-z_]{1,8}"], "[ -~]{0,12}"), 0..5),
-        body in prop::collection::vec((prop_oneof![Just("api_key".to_owned()), Just("map_key".to_owned()), "[a-z_]{1,8}"], "[ -~]{0,12}"), 0..5),
-    ) {
-        let basic = authorization.as_deref().and_then(parse_basic_sql);
-        match extract_sql(&url_user, authorization.as_deref(), &query, &body) {
-            Ok(c) => {
-                if let Some(b) = &basic {
-                    prop_assert_eq!(&b.username, &url_user);
-                }
-                // The verified token is the last api_key given, body over query.
-                let last = |pairs: &[(String, String)]| pairs.iter().rev().find(|(k, _)| k == "api_key").map(|(_, v)| v.clone());
-                if let Some(v) = last(&body).or_else(|| last(&query)) {
-                    prop_assert_eq!(c.verified_token.as_ref().map(|t| t.expose_secret().to_owned()), (!v.is_empty()).then_some(v));
-                }
-                prop_assert!(c.role_token.as_ref().is_none_or(|t| !t.expose_secret().is_empty()));
-            }
-            Err(_) => prop_assert!(basic.is_some_and(|b| b.username != url_user)),
-        }
-        let rails = authorization.as_deref().and_then(parse_basic_rails);
-        match extract_auth_api(&url_user, authorization.as_deref(), &query, &body) {
-            Ok(Some(t)) => prop_assert!(rails.is_some() || !t.expose_secret().is_empty()),
-            Ok(None) => prop_assert!(rails.is_none()),
-            Err(_) => prop_assert!(rails.is_some_and(|b| b.username != url_user)),
-        }
     }
 }

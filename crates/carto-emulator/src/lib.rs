@@ -38,12 +38,12 @@ mod ident;
 mod names;
 pub mod pg;
 mod response;
-pub mod sql;
+mod sql;
 mod store;
 pub mod tls;
 
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported
-/// for [`EmulatorBuilder::statement_timeout`] and [`sql::SqlSession::level`].
+/// for [`EmulatorBuilder::statement_timeout`] and [`SqlSession::level`].
 pub use carto_core::models::ApiKeyType;
 pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
@@ -51,3 +51,4 @@ pub use geocoder::ADMIN0_GEOJSON;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};
 pub use http::{DEFAULT_PUBLIC_STATEMENT_TIMEOUT, StatementTimeouts};
 pub use pg::{PgCluster, PgServer};
+pub use sql::{AnswerBody, Chunks, SessionLimits, SqlAnswer, SqlEngine, SqlSession, install_guard};

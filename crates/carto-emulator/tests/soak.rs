@@ -24,7 +24,7 @@ const CLIENTS: usize = 16;
 /// The pool keeps at most the per-role session bound idle per (database, role) (16 by
 /// default; the soak runs with the defaults or lower bounds).
 fn idle_bound() -> i64 {
-    carto_emulator::sql::SessionLimits::default().per_role as i64
+    carto_emulator::SessionLimits::default().per_role as i64
 }
 const DEADLINE: Duration = Duration::from_secs(60);
 

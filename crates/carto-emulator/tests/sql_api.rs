@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use carto_emulator::ApiKeyType;
-use carto_emulator::sql::SqlEngine;
+use carto_emulator::SqlEngine;
 use serde_json::{Value, json};
 use sql_common::{Answer, Env, OWNER, call, without_time};
 

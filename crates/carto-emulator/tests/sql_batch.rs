@@ -5,7 +5,7 @@ use carto_test_support::emulator::sql as sql_common;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use carto_emulator::sql::{SqlEngine, SqlSession};
+use carto_emulator::{SqlEngine, SqlSession};
 use serde_json::{Map, Value, json};
 use sql_common::{Answer, Env, OWNER};
 
@@ -19,18 +19,7 @@ async fn job(
     body: Value,
 ) -> Answer {
     let body: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
-    let response = engine.handle_job(session, &method, id, body).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8(bytes.to_vec()).expect("utf-8"),
-        frames: 1,
-    }
+    sql_common::read(engine.handle_job(session, &method, id, body).await).await
 }
 
 async fn wait_final(engine: &SqlEngine, session: &SqlSession, id: &str) -> Value {

@@ -7,15 +7,14 @@ use std::io::Write;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use bytes::Bytes;
-use carto_emulator::sql::{SqlEngine, SqlSession};
+use carto_emulator::{SqlAnswer, SqlEngine, SqlSession};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sql_common::{Answer, Env, OWNER, REGULAR};
 
-async fn read(response: axum::response::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut stream = response.into_body().into_data_stream();
+async fn read(answer: SqlAnswer) -> Answer {
+    let (status, headers, body) = answer.into_parts();
+    let mut stream = sql_common::body_stream(body);
     let mut body = Vec::new();
     let mut frames = 0;
     while let Some(chunk) = stream.next().await {
@@ -43,7 +42,7 @@ async fn copy_from(
 ) -> Answer {
     read(
         engine
-            .handle_copy_from(session, q(sql), &headers, body)
+            .handle_copy_from(session, q(sql), &headers, body.into_data_stream())
             .await,
     )
     .await
@@ -135,7 +134,7 @@ async fn copy_from_streams_uploads_into_postgresql() {
             env.master(),
             serde_json::Map::new(),
             &HeaderMap::new(),
-            Body::from("x"),
+            Body::from("x").into_data_stream(),
         )
         .await,
     )

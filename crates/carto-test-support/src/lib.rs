@@ -2,7 +2,7 @@
 //!
 //! - [`alloc`]: a counting global allocator, for the memory tests and benches;
 //! - [`fixtures`]: the upstream wire fixtures, stored once under `data/` and compiled in;
-//! - [`postgis`]: the one check every test that needs PostGIS asks;
+//! - [`postgis()`](fn@postgis): the one check every test that needs PostGIS asks;
 //! - [`trace`]: traces captured into memory, and the canary checks on text and errors;
 //! - [`read`]: readers that hand out a body in given chunks;
 //! - `emulator` (feature `emulator`): emulators to test against — its HTTP API from a

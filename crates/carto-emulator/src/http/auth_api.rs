@@ -1,12 +1,33 @@
 //! Auth API v3: `/api/v3/api_keys` (§3).
 
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value, json};
 
+use super::tenant::{KeyOwner, percent_decode};
 use super::{AppState, Ctx, empty_response, json_response, map_to_pairs, pairs_to_map};
 use crate::store::{KeyError, KeyRecord, UserRecord, key_type_rank};
+
+/// The key name of `/api/v3/api_keys/{name}/...`, percent-decoded (invalid UTF-8
+/// replaced: such a name is no key's).
+pub(crate) struct KeyName(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyName {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let path = parts.uri.path();
+        let after = path.strip_prefix("/api/v3/api_keys/").unwrap_or("");
+        Ok(KeyName(percent_decode(
+            after.split('/').next().unwrap_or(""),
+        )))
+    }
+}
 
 const FORBIDDEN: &str = "You don't have permission to access that resource";
 
@@ -33,7 +54,7 @@ pub(crate) fn authenticate(
     ctx: &Ctx,
 ) -> Result<KeyRecord, Response> {
     let body = ctx.body_params().unwrap_or_default();
-    let token = carto_core::auth_extract::extract_auth_api(
+    let token = super::auth_extract::extract_auth_api(
         &user.username,
         ctx.authorization(),
         &ctx.query,
@@ -253,7 +274,8 @@ fn find_key(state: &AppState, user: &UserRecord, name: &str) -> Option<KeyRecord
 }
 
 /// `GET /api/v3/api_keys`.
-pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+pub(crate) async fn list(State(state): State<Arc<AppState>>, user: KeyOwner, ctx: Ctx) -> Response {
+    let (state, user) = (&*state, &*user);
     // Rails' order: the paging and order parameters, then `target_user`, then `type`.
     let (caller, params) = match authenticate_and_read(state, user, &ctx, false) {
         Ok(admitted) => admitted,
@@ -394,7 +416,12 @@ pub(crate) async fn list(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respo
 }
 
 /// `POST /api/v3/api_keys`.
-pub(crate) async fn create(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    user: KeyOwner,
+    ctx: Ctx,
+) -> Response {
+    let (state, user) = (&*state, &*user);
     let params = match admit(state, user, &ctx, true) {
         Ok((_, params)) => params,
         Err(r) => return r,
@@ -413,7 +440,13 @@ pub(crate) async fn create(state: &AppState, user: &UserRecord, ctx: Ctx) -> Res
 }
 
 /// `GET /api/v3/api_keys/{name}`.
-pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    user: KeyOwner,
+    KeyName(name): KeyName,
+    ctx: Ctx,
+) -> Response {
+    let (state, user, name) = (&*state, &*user, name.as_str());
     let (caller, params) = match admit(state, user, &ctx, false) {
         Ok(admitted) => admitted,
         Err(r) => return r,
@@ -432,7 +465,13 @@ pub(crate) async fn show(state: &AppState, user: &UserRecord, ctx: Ctx, name: &s
 }
 
 /// `DELETE /api/v3/api_keys/{name}`.
-pub(crate) async fn destroy(state: &AppState, user: &UserRecord, ctx: Ctx, name: &str) -> Response {
+pub(crate) async fn destroy(
+    State(state): State<Arc<AppState>>,
+    user: KeyOwner,
+    KeyName(name): KeyName,
+    ctx: Ctx,
+) -> Response {
+    let (state, user, name) = (&*state, &*user, name.as_str());
     if let Err(r) = admit(state, user, &ctx, true) {
         return r;
     }
@@ -448,11 +487,12 @@ pub(crate) async fn destroy(state: &AppState, user: &UserRecord, ctx: Ctx, name:
 
 /// `POST /api/v3/api_keys/{name}/token/regenerate`.
 pub(crate) async fn regenerate(
-    state: &AppState,
-    user: &UserRecord,
+    State(state): State<Arc<AppState>>,
+    user: KeyOwner,
+    KeyName(name): KeyName,
     ctx: Ctx,
-    name: &str,
 ) -> Response {
+    let (state, user, name) = (&*state, &*user, name.as_str());
     let params = match admit(state, user, &ctx, true) {
         Ok((_, params)) => params,
         Err(r) => return r,

@@ -260,7 +260,7 @@ pub(crate) async fn inject(
         Fault::RateLimited { retry_after } => {
             let mut error = ApiError::rate_limited();
             error.retry_after = Some(retry_after);
-            let mut response = error.into_response(None);
+            let mut response = super::sql_api::answer_response(error.into_answer(None));
             let headers = response.headers_mut();
             for (name, value) in [
                 ("carto-rate-limit-limit", 1),
@@ -271,11 +271,13 @@ pub(crate) async fn inject(
             }
             response
         }
-        Fault::StatementTimeout => ApiError::timeout().into_response(None),
+        Fault::StatementTimeout => {
+            super::sql_api::answer_response(ApiError::timeout().into_answer(None))
+        }
         Fault::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let message = status.canonical_reason().unwrap_or("injected fault");
-            ApiError::new(status, message).into_response(None)
+            super::sql_api::answer_response(ApiError::new(status, message).into_answer(None))
         }
         Fault::Delay(pause) => {
             tokio::time::sleep(pause).await;

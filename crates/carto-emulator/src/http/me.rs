@@ -1,17 +1,21 @@
 //! `GET /api/v3/me` and `GET /api/v4/do/token`.
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use carto_core::models::ApiKeyType;
 use serde_json::json;
 
 use super::auth_api::{authenticate, carto_error};
+use super::tenant::User;
 use super::{AppState, Ctx, json_response};
-use crate::store::UserRecord;
 
 /// `GET /api/v3/me`: who the key belongs to (modelled on CARTO's document; the
 /// master key also sees `user_data.api_key`).
-pub(crate) async fn me(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+pub(crate) async fn me(State(state): State<Arc<AppState>>, user: User, ctx: Ctx) -> Response {
+    let (state, user) = (&*state, &*user);
     let key = match authenticate(state, user, &ctx) {
         Ok(k) => k,
         Err(r) => return r,
@@ -52,7 +56,8 @@ pub(crate) async fn me(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respons
 
 /// `GET /api/v4/do/token`: a Data Observatory token document whose values say they
 /// come from the emulator; for the master key and keys granted the `do` API.
-pub(crate) async fn do_token(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
+pub(crate) async fn do_token(State(state): State<Arc<AppState>>, user: User, ctx: Ctx) -> Response {
+    let (state, user) = (&*state, &*user);
     let key = match authenticate(state, user, &ctx) {
         Ok(k) => k,
         Err(r) => return r,

@@ -1,26 +1,32 @@
-//! The HTTP server: user routing (Host's first label, `/user/{user}/`, `/u/{user}/`),
-//! request parameters, and the endpoints.
+//! The HTTP server: the user resolved once ([`tenant`]: Host's first label, `/user/{user}/`,
+//! `/u/{user}/`), a route table of handlers ([`routes`]), request parameters ([`Ctx`]), and
+//! the endpoints.
 
 mod auth_api;
+mod auth_extract;
 pub(crate) mod faults;
 mod json_error;
 mod log;
 mod me;
 #[cfg(test)]
 mod prop_tests;
+mod routes;
 mod sql_api;
+mod tenant;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
 use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
 
 pub(crate) use crate::response::{empty_response, json_response};
-use crate::store::{Store, UserRecord};
+use crate::store::Store;
 
 /// Statement timeouts per key type (`None`: no timeout). By default the Default public key
 /// (and requests without a key) has [`DEFAULT_PUBLIC_STATEMENT_TIMEOUT`], as CARTO gives its
@@ -89,14 +95,13 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Builds the axum router.
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
     let faults = state.faults.clone();
-    axum::Router::new()
-        .fallback(dispatch)
+    routes::router(state.clone())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(faults, faults::inject))
         .layer(axum::middleware::from_fn(log::log_requests))
 }
 
-/// A request with its user resolved.
+/// A request below its user's prefix: method, headers, path, query and the body read whole.
 pub(crate) struct Ctx {
     pub method: Method,
     pub headers: HeaderMap,
@@ -109,6 +114,27 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The request's head, with an empty body.
+    pub fn head(parts: Parts) -> Ctx {
+        let query = parts
+            .uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ctx {
+            base: tenant::base(&parts),
+            rest: parts.uri.path().to_owned(),
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            body: Bytes::new(),
+        }
+    }
+
     /// The `Authorization` header, if it is valid UTF-8.
     pub fn authorization(&self) -> Option<&str> {
         self.headers
@@ -157,6 +183,20 @@ impl Ctx {
         } else {
             Ok(Map::new())
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Ctx {
+    type Rejection = Response;
+
+    /// Reads the body whole, up to [`MAX_BODY`] (beyond: the SQL API's 413).
+    async fn from_request(request: Request, _: &S) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let mut ctx = Ctx::head(parts);
+        ctx.body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| sql_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
+        Ok(ctx)
     }
 }
 
@@ -246,249 +286,6 @@ pub(crate) fn sql_error(status: StatusCode, message: &str) -> Response {
     json_response(status, &serde_json::json!({ "error": [message] }))
 }
 
-fn unknown_user(user: &str) -> Response {
-    sql_error(
-        StatusCode::NOT_FOUND,
-        &format!(
-            "Sorry, we can't find CARTO user '{user}'. Please check that you have entered the correct domain."
-        ),
-    )
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-async fn dispatch(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-) -> Response {
-    let (parts, body) = req.into_parts();
-    let uri: Uri = parts.uri;
-    let path = uri.path().to_owned();
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_default();
-    let is_sql = |rest: &str| sql_kind(rest).is_some();
-
-    // The user: /user/{u}/..., /u/{u}/..., else the Host's first label.
-    let mut prefixed = None;
-    for prefix in ["/user/", "/u/"] {
-        if let Some(after) = path.strip_prefix(prefix) {
-            let (u, rest) = after.split_at(after.find('/').unwrap_or(after.len()));
-            if !u.is_empty() {
-                prefixed = Some((
-                    percent_decode(u),
-                    rest.to_owned(),
-                    format!("{}{}", prefix, u),
-                ));
-            }
-            break;
-        }
-    }
-    let (username, rest, prefix) = match prefixed {
-        Some(p) => p,
-        None => {
-            // An IP address or a single-label name (`localhost`) names no user.
-            let hostname = match host.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or(""),
-                None => host.split(':').next().unwrap_or(""),
-            };
-            let is_ip = hostname.parse::<std::net::IpAddr>().is_ok();
-            match hostname.split_once('.') {
-                Some((label, _)) if !label.is_empty() && !is_ip => {
-                    (label.to_owned(), path.clone(), String::new())
-                }
-                _ => {
-                    let r = sql_error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("No username found in hostname '{host}'"),
-                    );
-                    return if is_sql(&path) { with_cors(r) } else { r };
-                }
-            }
-        }
-    };
-
-    let kind = sql_kind(&rest);
-    let sql = kind.is_some();
-    if sql && parts.method == Method::OPTIONS {
-        let mut r = (StatusCode::OK, Body::empty()).into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-        return with_cors(r);
-    }
-    log::note_user(&username);
-    let Some(user) = state.store.user(&username) else {
-        // The Auth API authenticates first: an unknown user is a failed authentication.
-        if Endpoint::of(&parts.method, &rest).is_some_and(|e| e.is_auth_api()) {
-            return empty_response(StatusCode::UNAUTHORIZED);
-        }
-        let r = unknown_user(&username);
-        return if sql { with_cors(r) } else { r };
-    };
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut ctx = Ctx {
-        method: parts.method,
-        headers: parts.headers,
-        rest,
-        base: format!("{}://{host}{prefix}", state.scheme),
-        query,
-        body: Bytes::new(),
-    };
-    if kind == Some(SqlKind::CopyFrom) {
-        // The upload is streamed into PostgreSQL, never buffered.
-        let r = if ctx.method == Method::POST {
-            sql_api::copy_from(&state, &user, ctx, body).await
-        } else {
-            not_found()
-        };
-        return finish_sql(&user, r);
-    }
-    ctx.body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            let r = sql_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-            return if sql { with_cors(r) } else { r };
-        }
-    };
-    match kind {
-        Some(SqlKind::Query) => finish_sql(&user, sql_api::handle(&state, &user, ctx).await),
-        Some(SqlKind::Job) => finish_sql(&user, sql_api::job(&state, &user, ctx).await),
-        Some(SqlKind::CopyTo) => finish_sql(&user, sql_api::copy_to(&state, &user, ctx).await),
-        _ => route(&state, &user, ctx).await,
-    }
-}
-
-/// Which SQL API endpoint a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SqlKind {
-    /// `/api/{v}/sql`.
-    Query,
-    /// `/api/{v}/sql/copyfrom`.
-    CopyFrom,
-    /// `/api/{v}/sql/copyto`.
-    CopyTo,
-    /// `/api/{v}/sql/job` and `/api/{v}/sql/job/{id}`.
-    Job,
-}
-
-fn sql_kind(rest: &str) -> Option<SqlKind> {
-    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["", "api", _, "sql"] => Some(SqlKind::Query),
-        ["", "api", _, "sql", "copyfrom"] => Some(SqlKind::CopyFrom),
-        ["", "api", _, "sql", "copyto"] => Some(SqlKind::CopyTo),
-        ["", "api", _, "sql", "job"] | ["", "api", _, "sql", "job", _] => Some(SqlKind::Job),
-        _ => None,
-    }
-}
-
-/// CARTO's headers on every SQL API answer: user, user id, CORS.
-fn finish_sql(user: &UserRecord, mut r: Response) -> Response {
-    const USER: HeaderName = HeaderName::from_static("carto-user");
-    const USER_ID: HeaderName = HeaderName::from_static("carto-user-id");
-    for (name, value) in [(USER, &user.username), (USER_ID, &user.id)] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            r.headers_mut().insert(name, v);
-        }
-    }
-    with_cors(r)
-}
-
-fn not_found() -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        &serde_json::json!({"errors": "Not found", "errors_cause": null}),
-    )
-}
-
-/// The endpoints other than the SQL API's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Endpoint {
-    /// `GET /api/v3/api_keys`.
-    ListKeys,
-    /// `POST /api/v3/api_keys`.
-    CreateKey,
-    /// `GET /api/v3/api_keys/{name}`.
-    ShowKey(String),
-    /// `DELETE /api/v3/api_keys/{name}`.
-    DestroyKey(String),
-    /// `POST /api/v3/api_keys/{name}/token/regenerate`.
-    RegenerateKey(String),
-    /// `GET /api/v3/me`.
-    Me,
-    /// `GET /api/v4/do/token`.
-    DoToken,
-}
-
-impl Endpoint {
-    /// The endpoint of a method and a path below the user's prefix.
-    fn of(method: &Method, rest: &str) -> Option<Endpoint> {
-        let segs: Vec<String> = rest
-            .strip_prefix('/')
-            .unwrap_or(rest)
-            .split('/')
-            .map(percent_decode)
-            .collect();
-        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        let name = |n: &str| n.to_owned();
-        Some(match (method, segs.as_slice()) {
-            (&Method::GET, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
-                Endpoint::ListKeys
-            }
-            (&Method::POST, ["api", "v3", "api_keys"] | ["api", "v3", "api_keys", ""]) => {
-                Endpoint::CreateKey
-            }
-            (&Method::GET, ["api", "v3", "api_keys", n] | ["api", "v3", "api_keys", n, ""]) => {
-                Endpoint::ShowKey(name(n))
-            }
-            (&Method::DELETE, ["api", "v3", "api_keys", n] | ["api", "v3", "api_keys", n, ""]) => {
-                Endpoint::DestroyKey(name(n))
-            }
-            (&Method::POST, ["api", "v3", "api_keys", n, "token", "regenerate"]) => {
-                Endpoint::RegenerateKey(name(n))
-            }
-            (&Method::GET, ["api", "v3", "me"] | ["api", "v3", "me", ""]) => Endpoint::Me,
-            (&Method::GET, ["api", "v4", "do", "token"] | ["api", "v4", "do", "token", ""]) => {
-                Endpoint::DoToken
-            }
-            _ => return None,
-        })
-    }
-
-    /// Whether it is an Auth API endpoint (`/api/v3/api_keys`).
-    fn is_auth_api(&self) -> bool {
-        !matches!(self, Endpoint::Me | Endpoint::DoToken)
-    }
-}
-
-async fn route(state: &AppState, user: &UserRecord, ctx: Ctx) -> Response {
-    match Endpoint::of(&ctx.method, &ctx.rest) {
-        Some(Endpoint::ListKeys) => auth_api::list(state, user, ctx).await,
-        Some(Endpoint::CreateKey) => auth_api::create(state, user, ctx).await,
-        Some(Endpoint::ShowKey(name)) => auth_api::show(state, user, ctx, &name).await,
-        Some(Endpoint::DestroyKey(name)) => auth_api::destroy(state, user, ctx, &name).await,
-        Some(Endpoint::RegenerateKey(name)) => auth_api::regenerate(state, user, ctx, &name).await,
-        Some(Endpoint::Me) => me::me(state, user, ctx).await,
-        Some(Endpoint::DoToken) => me::do_token(state, user, ctx).await,
-        None => not_found(),
-    }
-}
-
 /// Adds CARTO's CORS headers (§4.5).
 pub(crate) fn with_cors(mut r: Response) -> Response {
     let h = r.headers_mut();
@@ -505,52 +302,6 @@ pub(crate) fn with_cors(mut r: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints() {
-        let of = |m: Method, p: &str| Endpoint::of(&m, p);
-        assert_eq!(
-            of(Method::GET, "/api/v3/api_keys"),
-            Some(Endpoint::ListKeys)
-        );
-        assert_eq!(
-            of(Method::POST, "/api/v3/api_keys/"),
-            Some(Endpoint::CreateKey)
-        );
-        assert_eq!(
-            of(Method::GET, "/api/v3/api_keys/Default%20public"),
-            Some(Endpoint::ShowKey("Default public".into()))
-        );
-        assert_eq!(
-            of(Method::DELETE, "/api/v3/api_keys/k/"),
-            Some(Endpoint::DestroyKey("k".into()))
-        );
-        assert_eq!(
-            of(Method::POST, "/api/v3/api_keys/k/token/regenerate"),
-            Some(Endpoint::RegenerateKey("k".into()))
-        );
-        assert_eq!(of(Method::PUT, "/api/v3/api_keys/k"), None);
-        assert_eq!(of(Method::GET, "/api/v3/me"), Some(Endpoint::Me));
-        assert_eq!(
-            of(Method::GET, "/api/v4/do/token/"),
-            Some(Endpoint::DoToken)
-        );
-        assert!(of(Method::GET, "/api/v3/api_keys").unwrap().is_auth_api());
-        assert!(!Endpoint::Me.is_auth_api());
-        assert!(!Endpoint::DoToken.is_auth_api());
-    }
-
-    #[test]
-    fn sql_paths() {
-        assert_eq!(sql_kind("/api/v2/sql"), Some(SqlKind::Query));
-        assert_eq!(sql_kind("/api/v1/sql/"), Some(SqlKind::Query));
-        assert_eq!(sql_kind("/api/v2/sql/copyfrom"), Some(SqlKind::CopyFrom));
-        assert_eq!(sql_kind("/api/v2/sql/copyto"), Some(SqlKind::CopyTo));
-        assert_eq!(sql_kind("/api/v2/sql/job"), Some(SqlKind::Job));
-        assert_eq!(sql_kind("/api/v2/sql/job/abc"), Some(SqlKind::Job));
-        assert_eq!(sql_kind("/api/v2/sql/jobs"), None);
-        assert_eq!(sql_kind("/api/v3/api_keys"), None);
-    }
 
     #[test]
     fn multipart() {

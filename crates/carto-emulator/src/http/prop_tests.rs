@@ -1,15 +1,17 @@
 //! Hostile input, property tests of the request body parsers (JSON, form, multipart), the
-//! V8-style JSON error message and the credential extraction on what they give: no panic on
-//! any bytes, and round trips of what a client sends.
+//! V8-style JSON error message and the credential extraction (HTTP Basic headers, CARTO's
+//! rules for finding the key): no panic on any bytes, round trips of what a client sends.
 //!
 //! CI runs proptest's default 256 cases per property; a long run is
 //! `PROPTEST_CASES=1000000 cargo test -p carto-emulator --lib --release http::prop_tests`.
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
+use base64::Engine as _;
 use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+use super::auth_extract::{extract_auth_api, extract_sql, parse_basic_rails, parse_basic_sql};
 use super::{Ctx, json_error, map_to_pairs, multipart_boundary, multipart_fields, pairs_to_map};
 
 fn ctx(method: Method, content_type: &str, body: Vec<u8>) -> Ctx {
@@ -71,6 +73,20 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// A username as the Host's first label gives it.
+fn label() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_]{0,10}(-[a-z0-9_]{1,8})?"
+}
+
+/// A parameter name: a credential's more often than random ones.
+fn param_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("api_key".to_owned()),
+        Just("map_key".to_owned()),
+        "[a-z_]{1,8}"
+    ]
+}
+
 proptest! {
     #[test]
     fn body_params_never_panic(
@@ -91,8 +107,8 @@ proptest! {
                 // What the credential extraction sees is a subset of the parameters.
                 let pairs = map_to_pairs(&params);
                 prop_assert!(pairs.len() <= params.len());
-                let _ = carto_core::auth_extract::extract_sql("alice", c.authorization(), &c.query, &pairs);
-                let _ = carto_core::auth_extract::extract_auth_api("alice", c.authorization(), &c.query, &pairs);
+                let _ = extract_sql("alice", c.authorization(), &c.query, &pairs);
+                let _ = extract_auth_api("alice", c.authorization(), &c.query, &pairs);
             }
             Err(message) => {
                 // Only a JSON body can be malformed, and the message is V8's when it has one.
@@ -170,5 +186,68 @@ proptest! {
         prop_assert_eq!(multipart_fields(&header, body.as_bytes()), expected.clone());
         let c = ctx(Method::POST, &header, body.into_bytes());
         prop_assert_eq!(c.body_params(), Ok(pairs_to_map(expected)));
+    }
+}
+
+proptest! {
+    #[test]
+    fn basic_headers_never_panic(header in prop_oneof![
+        any::<String>(),
+        "(?i:basic)[ ]{0,3}[A-Za-z0-9+/=_.~-]{0,40}",
+    ]) {
+        let _ = parse_basic_sql(&header);
+        let _ = parse_basic_rails(&header);
+    }
+
+    #[test]
+    fn basic_headers_round_trip(user in "[^:]{0,20}", pass in any::<String>()) {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        let header = format!("Basic {encoded}");
+        let sql = parse_basic_sql(&header).ok_or_else(|| TestCaseError::fail("refused"))?;
+        prop_assert_eq!(&sql.username, &user);
+        prop_assert_eq!(sql.token.expose_secret(), pass.as_str());
+        // Rails reads word characters only: the round trip holds when the encoding has no
+        // `+`, `/` or `=`.
+        if encoded.chars().all(|c| c.is_ascii_alphanumeric()) {
+            let rails = parse_basic_rails(&header).ok_or_else(|| TestCaseError::fail("rails refused"))?;
+            prop_assert_eq!(&rails.username, &user);
+            prop_assert_eq!(rails.token.expose_secret(), pass.as_str());
+        }
+    }
+
+    #[test]
+    fn credential_extraction_never_panics_and_follows_the_rules(
+        url_user in label(),
+        authorization in prop::option::of(prop_oneof![
+            any::<String>(),
+            ("[^:]{0,12}", "[ -~]{0,12}").prop_map(|(u, p)| format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )),
+        ]),
+        query in prop::collection::vec((param_name(), "[ -~]{0,12}"), 0..5),
+        body in prop::collection::vec((param_name(), "[ -~]{0,12}"), 0..5),
+    ) {
+        let basic = authorization.as_deref().and_then(parse_basic_sql);
+        match extract_sql(&url_user, authorization.as_deref(), &query, &body) {
+            Ok(c) => {
+                if let Some(b) = &basic {
+                    prop_assert_eq!(&b.username, &url_user);
+                }
+                // The verified token is the last api_key given, body over query.
+                let last = |pairs: &[(String, String)]| pairs.iter().rev().find(|(k, _)| k == "api_key").map(|(_, v)| v.clone());
+                if let Some(v) = last(&body).or_else(|| last(&query)) {
+                    prop_assert_eq!(c.verified_token.as_ref().map(|t| t.expose_secret().to_owned()), (!v.is_empty()).then_some(v));
+                }
+                prop_assert!(c.role_token.as_ref().is_none_or(|t| !t.expose_secret().is_empty()));
+            }
+            Err(_) => prop_assert!(basic.is_some_and(|b| b.username != url_user)),
+        }
+        let rails = authorization.as_deref().and_then(parse_basic_rails);
+        match extract_auth_api(&url_user, authorization.as_deref(), &query, &body) {
+            Ok(Some(t)) => prop_assert!(rails.is_some() || !t.expose_secret().is_empty()),
+            Ok(None) => prop_assert!(rails.is_none()),
+            Err(_) => prop_assert!(rails.is_some_and(|b| b.username != url_user)),
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! SQL API v2 front: credentials (§2.1), the session's role, parameters; the query
 //! itself runs in [`crate::sql`].
 
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use carto_core::models::ApiKeyType;
 use serde_json::{Map, Value};
 
 use super::{AppState, Ctx, map_to_pairs, pairs_to_map, sql_error};
-use crate::sql::SqlSession;
+use crate::sql::{AnswerBody, SqlAnswer, SqlSession};
 use crate::store::UserRecord;
 
 /// Handles `/api/{v}/sql`.
@@ -16,7 +17,7 @@ pub(crate) async fn handle(state: &AppState, user: &UserRecord, ctx: Ctx) -> Res
         Ok(p) => p,
         Err(r) => return r,
     };
-    let mut r = state.sql.handle(session, params).await;
+    let mut r = answer_response(state.sql.handle(session, params).await);
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Authorization"));
     r
@@ -34,10 +35,12 @@ pub(crate) async fn copy_from(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let mut r = state
-        .sql
-        .handle_copy_from(session, params, &ctx.headers, body)
-        .await;
+    let mut r = answer_response(
+        state
+            .sql
+            .handle_copy_from(session, params, &ctx.headers, body.into_data_stream())
+            .await,
+    );
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Authorization"));
     r
@@ -49,7 +52,7 @@ pub(crate) async fn copy_to(state: &AppState, user: &UserRecord, ctx: Ctx) -> Re
         Ok(p) => p,
         Err(r) => return r,
     };
-    let mut r = state.sql.handle_copy_to(session, params).await;
+    let mut r = answer_response(state.sql.handle_copy_to(session, params).await);
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Authorization"));
     r
@@ -68,13 +71,29 @@ pub(crate) async fn job(state: &AppState, user: &UserRecord, ctx: Ctx) -> Respon
             .decode_utf8_lossy()
             .into_owned()
     });
-    let mut r = state
-        .sql
-        .handle_job(session, &ctx.method, job_id.as_deref(), body)
-        .await;
+    let mut r = answer_response(
+        state
+            .sql
+            .handle_job(session, &ctx.method, job_id.as_deref(), body)
+            .await,
+    );
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Authorization"));
     r
+}
+
+/// The response of an answer of the SQL engine: a whole body as it is, a streamed one as
+/// the engine sends its chunks.
+pub(crate) fn answer_response(answer: SqlAnswer) -> Response {
+    let (status, headers, body) = answer.into_parts();
+    let body = match body {
+        AnswerBody::Whole(bytes) => Body::from(bytes),
+        AnswerBody::Streamed(chunks) => Body::from_stream(chunks),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// Resolves the credentials and parameters of a SQL API request into a session.
@@ -86,7 +105,7 @@ pub(crate) fn prepare(
     let body = ctx
         .body_params()
         .map_err(|msg| sql_error(StatusCode::BAD_REQUEST, &msg))?;
-    let creds = carto_core::auth_extract::extract_sql(
+    let creds = super::auth_extract::extract_sql(
         &user.username,
         ctx.authorization(),
         &ctx.query,

@@ -8,21 +8,22 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
 use bytes::Bytes;
 use flate2::write::GzDecoder;
 use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use super::answer::SqlAnswer;
+use super::engine::SqlEngine;
 use super::error::ApiError;
+use super::pool::Lease;
+use super::session::SqlSession;
+use super::stream::{CHANNEL_CHUNKS, CHUNK, client_gone};
 use super::value::write_js_number;
 use super::wire::{DbError, Event, PgConn, tag_rows};
-use super::{Lease, SqlEngine, SqlSession, channel_body, client_gone};
-use crate::response::json_body;
 
 /// `encodeURIComponent` leaves these unescaped.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -55,7 +56,7 @@ fn copy_sql(params: &Map<String, Value>) -> Result<String, ApiError> {
     }
     if super::guard::alters_a_role(&q) {
         return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
             "permission denied to alter role",
         ));
     }
@@ -194,16 +195,19 @@ impl SqlEngine {
     /// `headers` the request headers (`Content-Encoding: gzip` is honoured) and `body` the
     /// raw data, streamed into PostgreSQL. A body that fails mid-way (client gone) aborts the
     /// COPY, so no partial rows are left.
-    pub async fn handle_copy_from(
+    pub async fn handle_copy_from<S, E>(
         &self,
         session: SqlSession,
         params: Map<String, Value>,
         headers: &HeaderMap,
-        body: Body,
-    ) -> Response {
+        body: S,
+    ) -> SqlAnswer
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    {
         let q = match copy_sql(&params) {
             Ok(q) => q,
-            Err(e) => return e.into_response(None),
+            Err(e) => return e.into_answer(None),
         };
         let gzip = headers
             .get(header::CONTENT_ENCODING)
@@ -213,11 +217,11 @@ impl SqlEngine {
             mut conn, ticket, ..
         } = match self.checkout(&session).await {
             Ok(lease) => lease,
-            Err(e) => return e.into_response(None),
+            Err(e) => return e.into_answer(None),
         };
         let started = Instant::now();
         if conn.send_query(&q).await.is_err() {
-            return ApiError::cannot_connect().into_response(None);
+            return ApiError::cannot_connect().into_answer(None);
         }
         // Up to CopyInResponse (or the error that replaces it).
         loop {
@@ -227,21 +231,21 @@ impl SqlEngine {
                     let (_, _, status) = drain(&mut conn).await;
                     self.give_back(&session, ticket, status.map(|s| (conn, s)), None)
                         .await;
-                    discard_upload(body.into_data_stream()).await;
-                    return ApiError::from_db(&e).into_response(None);
+                    discard_upload(body).await;
+                    return ApiError::from_db(&e).into_answer(None);
                 }
                 Ok(Event::Ready(status)) => {
                     self.give_back(&session, ticket, Some((conn, status)), None)
                         .await;
-                    discard_upload(body.into_data_stream()).await;
+                    discard_upload(body).await;
                     return ApiError::bad_request("COPY FROM must read FROM STDIN")
-                        .into_response(None);
+                        .into_answer(None);
                 }
                 Ok(_) => {}
-                Err(_) => return ApiError::cannot_connect().into_response(None),
+                Err(_) => return ApiError::cannot_connect().into_answer(None),
             }
         }
-        let mut stream = body.into_data_stream();
+        let mut stream = body;
         let mut gunzip = gzip.then(Gunzip::new);
         let mut received: u64 = 0;
         let mut inflated: u64 = 0;
@@ -332,7 +336,7 @@ impl SqlEngine {
             }
         };
         if matches!(outcome, Upload::Lost) {
-            return ApiError::cannot_connect().into_response(None);
+            return ApiError::cannot_connect().into_answer(None);
         }
         if matches!(outcome, Upload::Server(_)) {
             // A row was refused mid-upload: read what the client is still sending, so it
@@ -344,16 +348,16 @@ impl SqlEngine {
             .await;
         let seconds = started.elapsed().as_millis() as f64 / 1000.0;
         match outcome {
-            Upload::Refused(e) => e.into_response(None),
-            Upload::Server(e) => ApiError::from_db(&e).into_response(None),
+            Upload::Refused(e) => e.into_answer(None),
+            Upload::Server(e) => ApiError::from_db(&e).into_answer(None),
             _ => match error {
-                Some(e) => ApiError::from_db(&e).into_response(None),
-                None if rows == 0 => ApiError::bad_request("No rows copied").into_response(None),
+                Some(e) => ApiError::from_db(&e).into_answer(None),
+                None if rows == 0 => ApiError::bad_request("No rows copied").into_answer(None),
                 None => {
                     let mut body = String::from("{\"time\":");
                     write_js_number(&mut body, seconds);
                     body.push_str(&format!(",\"total_rows\":{rows}}}"));
-                    json_body(StatusCode::OK, body)
+                    SqlAnswer::json(StatusCode::OK, body)
                 }
             },
         }
@@ -366,10 +370,10 @@ impl SqlEngine {
         &self,
         session: SqlSession,
         params: Map<String, Value>,
-    ) -> Response {
+    ) -> SqlAnswer {
         let q = match copy_sql(&params) {
             Ok(q) => q,
-            Err(e) => return e.into_response(None),
+            Err(e) => return e.into_answer(None),
         };
         let filename = match params.get("filename") {
             Some(Value::String(f)) if !f.is_empty() => f.clone(),
@@ -377,10 +381,10 @@ impl SqlEngine {
         };
         let Lease { conn, ticket, .. } = match self.checkout(&session).await {
             Ok(lease) => lease,
-            Err(e) => return e.into_response(None),
+            Err(e) => return e.into_answer(None),
         };
         let (head_tx, head_rx) = oneshot::channel::<Result<(), ApiError>>();
-        let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(super::CHANNEL_CHUNKS);
+        let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHANNEL_CHUNKS);
         let engine = self.clone();
         tokio::spawn(async move {
             let used = copy_out(conn, &q, head_tx, body_tx).await;
@@ -388,8 +392,7 @@ impl SqlEngine {
         });
         match head_rx.await {
             Ok(Ok(())) => {
-                let mut response = Response::new(channel_body(body_rx));
-                let headers = response.headers_mut();
+                let mut headers = HeaderMap::new();
                 headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/octet-stream"),
@@ -401,10 +404,10 @@ impl SqlEngine {
                 if let Ok(v) = HeaderValue::from_str(&disposition) {
                     headers.insert(header::CONTENT_DISPOSITION, v);
                 }
-                response
+                SqlAnswer::chunks(headers, body_rx)
             }
-            Ok(Err(e)) => e.into_response(None),
-            Err(_) => ApiError::cannot_connect().into_response(None),
+            Ok(Err(e)) => e.into_answer(None),
+            Err(_) => ApiError::cannot_connect().into_answer(None),
         }
     }
 }
@@ -447,8 +450,7 @@ async fn copy_out(
                 // PostgreSQL sends one CopyData message per row: gather rows into pieces
                 // of about 64 KiB so a client is not woken up once per row.
                 pending.extend_from_slice(&data);
-                if pending.len() >= super::CHUNK
-                    && body.send(Ok(pending.split().freeze())).await.is_err()
+                if pending.len() >= CHUNK && body.send(Ok(pending.split().freeze())).await.is_err()
                 {
                     let _ = cancel.cancel().await;
                     return None;

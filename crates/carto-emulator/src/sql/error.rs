@@ -1,8 +1,9 @@
 //! SQL API error bodies and the status mapping of §4.4.
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::sql::answer::{AnswerBody, SqlAnswer};
 
 use crate::sql::value::write_json_str;
 use crate::sql::wire::DbError;
@@ -122,9 +123,9 @@ impl ApiError {
         s
     }
 
-    /// The HTTP response; with a JSONP `callback` the status is 200 and the body is wrapped as
+    /// The answer; with a JSONP `callback` the status is 200 and the body is wrapped as
     /// Express' `res.jsonp` does. `Retry-After` is sent either way.
-    pub(crate) fn into_response(self, callback: Option<&str>) -> Response {
+    pub(crate) fn into_answer(self, callback: Option<&str>) -> SqlAnswer {
         let json = self.body_json();
         let (status, body, content_type) = match callback.map(sanitize_jsonp_callback) {
             Some(cb) if !cb.is_empty() => (
@@ -134,9 +135,7 @@ impl ApiError {
             ),
             _ => (self.status, json, "application/json; charset=utf-8"),
         };
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
+        let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(
             header::CONTENT_DISPOSITION,
@@ -145,7 +144,7 @@ impl ApiError {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response
+        SqlAnswer::new(status, headers, AnswerBody::Whole(Bytes::from(body)))
     }
 }
 
@@ -233,13 +232,13 @@ mod tests {
 
     #[test]
     fn jsonp_errors_are_200() {
-        let r = ApiError::bad_request("x").into_response(Some("cb<script>"));
+        let r = ApiError::bad_request("x").into_answer(Some("cb<script>"));
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
         );
-        let r = ApiError::bad_request("x").into_response(None);
+        let r = ApiError::bad_request("x").into_answer(None);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
@@ -256,7 +255,7 @@ mod tests {
             e.body_json(),
             r#"{"error":["You are over platform's limits. Please contact us to know more details"],"context":"limit","detail":"rate-limit"}"#
         );
-        let r = e.clone().into_response(None);
+        let r = e.clone().into_answer(None);
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
         assert_eq!(
@@ -264,12 +263,12 @@ mod tests {
             "application/json; charset=utf-8"
         );
         // JSONP: 200, the error wrapped, the header kept.
-        let r = e.into_response(Some("cb"));
+        let r = e.into_answer(Some("cb"));
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
         assert!(
             ApiError::bad_request("x")
-                .into_response(None)
+                .into_answer(None)
                 .headers()
                 .get(header::RETRY_AFTER)
                 .is_none()

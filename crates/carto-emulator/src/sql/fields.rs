@@ -40,7 +40,7 @@ pub(crate) fn type_name(oid: u32, spatial: &[(u32, &'static str)]) -> TypeName {
     if let Some(&(_, name)) = spatial.iter().find(|(o, _)| *o == oid) {
         return TypeName::Spatial(name);
     }
-    if oid == Type::JSON.oid() {
+    if oid == super::value::oid::JSON {
         return TypeName::Known("JSON".to_string());
     }
     match Type::from_oid(oid) {
@@ -117,6 +117,7 @@ pub(crate) fn write_field_json(out: &mut String, name: &TypeName, typmod: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::value::oid;
 
     fn field(name: &TypeName, typmod: i32) -> String {
         let mut s = String::new();
@@ -124,8 +125,8 @@ mod tests {
         s
     }
 
-    fn known(oid: u32) -> String {
-        field(&type_name(oid, &[]), -1)
+    fn known(type_oid: u32) -> String {
+        field(&type_name(type_oid, &[]), -1)
     }
 
     #[test]
@@ -171,14 +172,20 @@ mod tests {
 
     #[test]
     fn builtin_oids_resolve_to_pg_names() {
-        assert_eq!(known(23), r#"{"type":"number","pgtype":"int4"}"#);
-        assert_eq!(known(114), r#"{"type":"JSON","pgtype":"JSON"}"#);
-        assert_eq!(known(1007), r#"{"type":"number[]","pgtype":"_int4"}"#);
-        assert_eq!(known(3807), r#"{"type":"_jsonb[]","pgtype":"_jsonb"}"#);
-        assert_eq!(known(18), r#"{"type":"string","pgtype":"char"}"#);
-        assert_eq!(known(19), r#"{"type":"name","pgtype":"name"}"#);
-        assert_eq!(known(790), r#"{"type":"money","pgtype":"money"}"#);
-        assert_eq!(known(16), r#"{"type":"boolean","pgtype":"bool"}"#);
+        assert_eq!(known(oid::INT4), r#"{"type":"number","pgtype":"int4"}"#);
+        assert_eq!(known(oid::JSON), r#"{"type":"JSON","pgtype":"JSON"}"#);
+        assert_eq!(
+            known(oid::INT4_ARRAY),
+            r#"{"type":"number[]","pgtype":"_int4"}"#
+        );
+        assert_eq!(
+            known(oid::JSONB_ARRAY),
+            r#"{"type":"_jsonb[]","pgtype":"_jsonb"}"#
+        );
+        assert_eq!(known(oid::CHAR), r#"{"type":"string","pgtype":"char"}"#);
+        assert_eq!(known(oid::NAME), r#"{"type":"name","pgtype":"name"}"#);
+        assert_eq!(known(oid::MONEY), r#"{"type":"money","pgtype":"money"}"#);
+        assert_eq!(known(oid::BOOL), r#"{"type":"boolean","pgtype":"bool"}"#);
         assert_eq!(
             known(999_999),
             r#"{"type":"unknown(999999)","pgtype":"unknown(999999)"}"#

@@ -267,6 +267,7 @@ fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::value::oid;
 
     fn col(name: &str, oid: u32) -> Column {
         Column {
@@ -294,11 +295,11 @@ mod tests {
     #[test]
     fn plans_dedupe_and_skip() {
         let cols = [
-            col("a", 23),
-            col("b", 25),
-            col("a", 25),
-            col("the_geom_webmercator", 25),
-            col("the_geom", 25),
+            col("a", oid::INT4),
+            col("b", oid::TEXT),
+            col("a", oid::TEXT),
+            col("the_geom_webmercator", oid::TEXT),
+            col("the_geom", oid::TEXT),
         ];
         let p = Plan::new(&cols, &[], Format::Json, &["b".to_string()]);
         assert_eq!(

@@ -181,7 +181,7 @@ pub(crate) fn parse(params: &Map<String, Value>) -> Result<QueryParams, ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use http::StatusCode;
     use serde_json::json;
 
     fn p(v: Value) -> Result<QueryParams, ApiError> {

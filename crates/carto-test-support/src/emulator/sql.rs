@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use carto_emulator::ApiKeyType;
 use carto_emulator::pg::PgCluster;
-use carto_emulator::sql::{SqlEngine, SqlSession};
+use carto_emulator::{AnswerBody, SqlAnswer, SqlEngine, SqlSession};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -96,7 +96,7 @@ impl Env {
             rp = REGULAR.1,
         );
         admin.batch_execute(&setup).await.expect("roles");
-        carto_emulator::sql::install_guard(&admin)
+        carto_emulator::install_guard(&admin)
             .await
             .expect("system-table guard");
         let engine = SqlEngine::new(cluster.host().to_string(), cluster.port())
@@ -159,10 +159,26 @@ impl Env {
 /// Calls `engine` with `params` in `session` and reads the whole answer.
 pub async fn call(engine: &SqlEngine, session: SqlSession, params: Value) -> Answer {
     let params = params.as_object().expect("params object").clone();
-    let response = engine.handle(session, params).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut stream = response.into_body().into_data_stream();
+    read(engine.handle(session, params).await).await
+}
+
+/// The chunks of an answer's body as the HTTP server sends them: a whole body in one (none
+/// when empty), a streamed one as it comes.
+pub fn body_stream(
+    body: AnswerBody,
+) -> futures_util::stream::BoxStream<'static, <carto_emulator::Chunks as futures_util::Stream>::Item>
+{
+    match body {
+        AnswerBody::Whole(bytes) if bytes.is_empty() => futures_util::stream::empty().boxed(),
+        AnswerBody::Whole(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
+        AnswerBody::Streamed(chunks) => chunks.boxed(),
+    }
+}
+
+/// Reads a whole answer of the engine (a body error ends the body with `<<body error: ...>>`).
+pub async fn read(answer: SqlAnswer) -> Answer {
+    let (status, headers, body) = answer.into_parts();
+    let mut stream = body_stream(body);
     let mut body = Vec::new();
     let mut frames = 0;
     while let Some(chunk) = stream.next().await {

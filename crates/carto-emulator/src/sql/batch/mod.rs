@@ -15,9 +15,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use axum::http::{Method, StatusCode};
-use axum::response::Response;
 use carto_core::models::ApiKeyType;
+use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
 mod model;
@@ -26,10 +25,9 @@ mod runner;
 mod store;
 
 use self::model::MAX_PAYLOAD;
-use crate::response::json_response;
 use crate::sql::error::ApiError;
 use crate::sql::wire::CancelHandle;
-use crate::sql::{SqlEngine, SqlSession};
+use crate::sql::{SqlAnswer, SqlEngine, SqlSession};
 
 /// The batch service: the job table and the per-user workers.
 pub(crate) struct Batch {
@@ -84,25 +82,25 @@ impl SqlEngine {
         method: &Method,
         job_id: Option<&str>,
         body: Map<String, Value>,
-    ) -> Response {
+    ) -> SqlAnswer {
         if *method == Method::POST && job_id.is_none() {
             let size = Value::Object(body.clone()).to_string().len();
             if size > MAX_PAYLOAD {
                 return ApiError::bad_request(format!(
                     "Your payload is too large: {size} bytes. Max size allowed is {MAX_PAYLOAD} bytes (16kb). Are you trying to import data?. Please, check out import api http://docs.cartodb.com/cartodb-platform/import-api/"
                 ))
-                .into_response(None);
+                .into_answer(None);
             }
         }
         if session.level != ApiKeyType::Master {
-            return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_response(None);
+            return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_answer(None);
         }
         let Some(batch) = self.batch.get() else {
             return ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the Batch API is not enabled",
             )
-            .into_response(None);
+            .into_answer(None);
         };
         let result = match (method, job_id) {
             (&Method::POST, None) => batch
@@ -121,8 +119,8 @@ impl SqlEngine {
             _ => Err(ApiError::new(StatusCode::NOT_FOUND, "Not Found")),
         };
         match result {
-            Ok((status, doc)) => json_response(status, &doc),
-            Err(e) => e.into_response(None),
+            Ok((status, doc)) => SqlAnswer::json(status, doc.to_string()),
+            Err(e) => e.into_answer(None),
         }
     }
 }

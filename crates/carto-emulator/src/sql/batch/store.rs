@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 
 use super::Batch;
 use super::model::{FINISHED_TTL_SECS, Job, JobQuery, UNKNOWN, is_final, now_text};

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::sql::limits::{Exhausted, Held, Limit, Permits, SessionLimits};
+use super::limits::{Exhausted, Held, Limit, Permits, SessionLimits};
 use crate::sql::wire::PgConn;
 
 /// (database, role).

@@ -1,6 +1,6 @@
-//! Server side: how CARTO finds the API key in a request (§2 of the protocol notes).
+//! How CARTO finds the API key in a request (§2 of the protocol notes).
 //!
-//! Two pure functions, no I/O, for servers and emulators:
+//! Two pure functions, no I/O:
 //! * [`extract_sql`]: the SQL API's rules (Node service). The token that selects the
 //!   database role is the **first** credential found (HTTP Basic, then query `api_key`
 //!   / `map_key`, then body `api_key` / `map_key`), while the token verified for the
@@ -15,12 +15,12 @@
 
 use base64::Engine as _;
 
-use crate::token::Token;
+use carto_core::Token;
 
 /// A credential in a request that CARTO refuses before looking any key up.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthExtractError {
+pub(crate) enum AuthExtractError {
     /// The HTTP Basic username is not the user of the URL (SQL API: `403
     /// {"error":["permission denied"]}`; Auth API: `401` with an empty body).
     #[error("the HTTP Basic username is not the user of the URL")]
@@ -29,7 +29,7 @@ pub enum AuthExtractError {
 
 /// What the SQL API takes from a request's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqlCredentials {
+pub(crate) struct SqlCredentials {
     /// The token whose key gives the database role and password: the first credential
     /// found. `None` (nothing found, or an empty Basic password) means the Default public
     /// key.
@@ -52,7 +52,7 @@ impl SqlCredentials {
 
 /// The parts of an HTTP Basic `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BasicCredentials {
+pub(crate) struct BasicCredentials {
     /// The username (before the first `:`).
     pub username: String,
     /// The password, i.e. the API key token (after the first `:`; may be empty).
@@ -62,7 +62,7 @@ pub struct BasicCredentials {
 /// Parses `Authorization: Basic ...` the way the SQL API does (npm `basic-auth`):
 /// scheme case-insensitive, base64 of `name:pass` split at the first `:`. `None` when
 /// the header is not Basic, not decodable, or has no `:`.
-pub fn parse_basic_sql(authorization: &str) -> Option<BasicCredentials> {
+pub(crate) fn parse_basic_sql(authorization: &str) -> Option<BasicCredentials> {
     let rest = authorization.trim_start_matches(' ');
     let (scheme, rest) = rest.split_at_checked(5)?;
     if !scheme.eq_ignore_ascii_case("basic") || !rest.starts_with(' ') {
@@ -85,7 +85,7 @@ pub fn parse_basic_sql(authorization: &str) -> Option<BasicCredentials> {
 /// Parses a Basic header the way CARTO's Rails app does: `basic <word chars>`
 /// (case-insensitive), where the base64 text stops at the first character that is not
 /// `[A-Za-z0-9_]` (padding is dropped), decoded leniently.
-pub fn parse_basic_rails(authorization: &str) -> Option<BasicCredentials> {
+pub(crate) fn parse_basic_rails(authorization: &str) -> Option<BasicCredentials> {
     let (scheme, rest) = authorization.split_at_checked(6)?;
     if !scheme.eq_ignore_ascii_case("basic ") {
         return None;
@@ -163,7 +163,7 @@ fn truthy_param<'a>(pairs: &'a [(String, String)], name: &str, alias: &str) -> O
 /// `url_user` is the user of the URL (host label or `/user/{user}`), `authorization`
 /// the `Authorization` header value, `query` and `body` the request's parameters (the
 /// body's only for JSON, form and multipart bodies of non-GET/HEAD requests).
-pub fn extract_sql(
+pub(crate) fn extract_sql(
     url_user: &str,
     authorization: Option<&str>,
     query: &[(String, String)],
@@ -197,7 +197,7 @@ pub fn extract_sql(
 /// A Basic header wins; its username must be the URL user (no fall back to
 /// `api_key`). Otherwise the non-empty `api_key` parameter, the query's over the
 /// body's.
-pub fn extract_auth_api(
+pub(crate) fn extract_auth_api(
     url_user: &str,
     authorization: Option<&str>,
     query: &[(String, String)],

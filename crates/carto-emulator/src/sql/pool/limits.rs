@@ -3,7 +3,7 @@
 //! `max_connections` nor starve the other users.
 //!
 //! Every session holds one permit of each of its three bounds ([`Permits`]) for as long as it
-//! lives, in use or idle in the pool; the pool ([`super::pool`]) closes idle sessions to free
+//! lives, in use or idle in the pool; the pool ([`super::sessions`]) closes idle sessions to free
 //! permits when a new session is needed and a bound is reached, and a request that still gets
 //! no permit within the queue timeout is refused with CARTO's rate-limit answer (429).
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Bounds on the PostgreSQL sessions an [`SqlEngine`](super::SqlEngine) opens for requests
+/// Bounds on the PostgreSQL sessions an [`SqlEngine`](crate::sql::SqlEngine) opens for requests
 /// (SQL API and COPY API). Idle pooled sessions count against them.
 ///
 /// A bound of 0 is taken as 1. The global bound must stay below the server's
@@ -41,23 +41,6 @@ impl Default for SessionLimits {
             global: 150,
             queue_timeout: Duration::from_secs(2),
         }
-    }
-}
-
-impl super::SqlEngine {
-    /// Sets the bounds on the sessions the engine opens (default [`SessionLimits::default`]).
-    /// Call it before serving requests: sessions pooled so far are closed.
-    ///
-    /// The Batch API's runner is not bound by them: it opens one session per running job, and
-    /// runs at most one job per user at a time.
-    pub fn with_session_limits(mut self, limits: SessionLimits) -> Self {
-        self.pool = Arc::new(super::pool::Pool::new(limits));
-        self
-    }
-
-    /// The bounds on the sessions the engine opens.
-    pub fn session_limits(&self) -> SessionLimits {
-        self.pool.limits()
     }
 }
 
