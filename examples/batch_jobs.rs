@@ -35,8 +35,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let batch = Client::new(credentials)?.batch();
     let wait = WaitOptions::new()
-        .initial_interval(Duration::from_millis(200))
-        .timeout(Duration::from_secs(120));
+        .with_initial_interval(Duration::from_millis(200))
+        .with_timeout(Duration::from_secs(120));
 
     // Several queries, run one after the other in the background.
     let job = batch
@@ -88,13 +88,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .create_and_wait("UPDATE batch_example_missing SET id = 0", wait)
         .await
     {
-        Err(carto::Error::JobFailed {
-            job_id,
-            status,
-            reason,
-        }) => println!(
-            "job {job_id} ended {status}: {}",
-            reason.as_deref().unwrap_or("no reason given")
+        Err(carto::Error::JobFailed(failure)) => println!(
+            "job {} ended {}: {}",
+            failure.job_id(),
+            failure.status(),
+            failure.reason().unwrap_or("no reason given")
         ),
         other => return Err(format!("expected a failed job, got {other:?}").into()),
     }

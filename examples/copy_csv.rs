@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     client.batch().create_and_wait(
         "DROP TABLE IF EXISTS copy_example; \
          CREATE TABLE copy_example (id int PRIMARY KEY, city text, population int, measured_at date)",
-        WaitOptions::new().timeout(Duration::from_secs(60)),
+        WaitOptions::new().with_timeout(Duration::from_secs(60)),
     )?;
 
     // A CSV file to load.
@@ -64,7 +64,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     println!(
         "\nCOPY FROM loaded {} rows in {:.3} s",
-        loaded.total_rows, loaded.time
+        loaded.total_rows,
+        loaded.time.unwrap_or_default().as_secs_f64()
     );
 
     // COPY TO into a file.

@@ -38,7 +38,7 @@ fn main() -> common::Result {
     println!(
         "{} strong tornadoes (first 5), query took {:.3} s:",
         strong.total_rows,
-        strong.time.unwrap_or_default()
+        strong.time.unwrap_or_default().as_secs_f64()
     );
     for t in &strong.rows {
         println!(

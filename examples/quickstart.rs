@@ -59,7 +59,7 @@ fn main() -> common::Result {
     println!(
         "          ({} states, {:?} s)",
         result.total_rows,
-        result.time.unwrap_or_default()
+        result.time.unwrap_or_default().as_secs_f64()
     );
 
     step("reader", "tries to insert a tornado");

@@ -126,8 +126,9 @@ pub use carto_apikeys::{ListOptions, ListOrder};
 pub use carto_core::models;
 pub use carto_core::retry;
 pub use carto_core::{
-    ApiError, AuthPlacement, BaseUrl, BaseUrlError, Credentials, DecodeError, Endpoint, Error,
-    RateLimit, RequestContext, RetryPolicy, Token, TransportErrorKind,
+    ApiError, AuthPlacement, BaseUrl, BaseUrlError, Credentials, CredentialsFailure, DecodeError,
+    Endpoint, Error, InvalidInput, JobFailure, RateLimit, RequestContext, RetryPolicy, Token,
+    TransportErrorKind, TransportFailure,
 };
 pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).

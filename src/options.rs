@@ -14,7 +14,7 @@ use carto_transport::TransportConfig;
 /// let options = ClientOptions::new()
 ///     .auth_placement(AuthPlacement::BasicHeader)
 ///     .user_agent("my-app/1.0")
-///     .transport(TransportConfig::new().request_timeout(Duration::from_secs(30)));
+///     .transport(TransportConfig::new().with_request_timeout(Duration::from_secs(30)));
 /// # let _ = options;
 /// ```
 #[derive(Clone)]

@@ -110,9 +110,9 @@ fn credentials(addr: SocketAddr) -> Credentials {
 fn options() -> ClientOptions {
     ClientOptions::new().transport(
         TransportConfig::new()
-            .connect_timeout(Duration::from_secs(2))
-            .request_timeout(Duration::from_secs(4))
-            .read_timeout(Duration::from_secs(2)),
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_request_timeout(Duration::from_secs(4))
+            .with_read_timeout(Duration::from_secs(2)),
     )
 }
 
@@ -215,7 +215,7 @@ fn check(backend: &str, death: Death, call: Call, error: Option<Error>, took: Du
                 }
                 Death::HtmlOk => assert!(matches!(e, Error::Decode(_)), "{line}: {e:?}"),
                 Death::CloseMidBody | Death::TruncatedChunk => assert!(
-                    matches!(e, Error::Transport { .. } | Error::Decode(_)),
+                    matches!(e, Error::Transport(_) | Error::Decode(_)),
                     "{line}: {e:?}"
                 ),
             }

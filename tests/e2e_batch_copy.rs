@@ -18,8 +18,8 @@ fn batch_and_copy_through_the_facade() {
         .expect("the emulator starts");
     let creds = emulator.credentials("alice").unwrap();
     let wait = WaitOptions::new()
-        .initial_interval(Duration::from_millis(100))
-        .timeout(Duration::from_secs(60));
+        .with_initial_interval(Duration::from_millis(100))
+        .with_timeout(Duration::from_secs(60));
 
     let client = blocking::Client::new(creds.clone()).unwrap();
     let job = client

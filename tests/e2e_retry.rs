@@ -161,7 +161,7 @@ fn a_slow_server_gives_a_typed_timeout() {
     let emulator = emulator();
     let options = ClientOptions::new()
         .retry(RetryPolicy::none())
-        .transport(TransportConfig::new().request_timeout(Duration::from_millis(300)));
+        .transport(TransportConfig::new().with_request_timeout(Duration::from_millis(300)));
     let client =
         blocking::Client::with_options(emulator.credentials("alice").unwrap(), options.clone())
             .unwrap();

@@ -14,9 +14,9 @@ use http::Method;
 
 fn quick() -> WaitOptions {
     WaitOptions::new()
-        .initial_interval(Duration::from_millis(50))
-        .max_interval(Duration::from_millis(500))
-        .timeout(Duration::from_secs(60))
+        .with_initial_interval(Duration::from_millis(50))
+        .with_max_interval(Duration::from_millis(500))
+        .with_timeout(Duration::from_secs(60))
 }
 
 fn sql_request(creds: &Credentials, q: &str) -> http::Request<Vec<u8>> {
@@ -37,10 +37,11 @@ fn value_of(response: &http::Response<Vec<u8>>) -> serde_json::Value {
 
 fn assert_failed(err: &Error, expected_status: &str, reason_contains: Option<&str>) {
     match err {
-        Error::JobFailed { status, reason, .. } => {
+        Error::JobFailed(failure) => {
+            let (status, reason) = (failure.status(), failure.reason());
             assert_eq!(status, expected_status, "{err}");
             if let Some(text) = reason_contains {
-                assert!(reason.as_deref().is_some_and(|r| r.contains(text)), "{err}");
+                assert!(reason.is_some_and(|r| r.contains(text)), "{err}");
             }
         }
         other => panic!("expected a failed job, got {other:?}"),
@@ -101,9 +102,10 @@ fn sync_batch_against_the_emulator() {
         "failed",
         Some("relation \"jobs_e2e_nope\" does not exist"),
     );
-    let Error::JobFailed { job_id, .. } = &err else {
+    let Error::JobFailed(failure) = &err else {
         unreachable!()
     };
+    let job_id = failure.job_id();
     let job = batch.get(job_id).unwrap();
     let JobQueries::Fallback(f) = &job.query else {
         panic!("{:?}", job.query)

@@ -31,8 +31,8 @@ pub fn credentials(url: &str, token: &str) -> BoxResult<Credentials> {
 pub fn long_options() -> ClientOptions {
     ClientOptions::new().transport(
         TransportConfig::default()
-            .request_timeout(Duration::from_secs(3600))
-            .read_timeout(Duration::from_secs(600)),
+            .with_request_timeout(Duration::from_secs(3600))
+            .with_read_timeout(Duration::from_secs(600)),
     )
 }
 

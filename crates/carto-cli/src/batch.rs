@@ -54,10 +54,10 @@ fn wait_for<T: carto::Transport>(
     timeout: Option<u64>,
 ) -> CliResult<BatchJob> {
     let mut options = WaitOptions::new()
-        .initial_interval(Duration::from_millis(250))
-        .max_interval(Duration::from_secs(5));
+        .with_initial_interval(Duration::from_millis(250))
+        .with_max_interval(Duration::from_secs(5));
     if let Some(secs) = timeout {
-        options = options.timeout(Duration::from_secs(secs));
+        options = options.with_timeout(Duration::from_secs(secs));
     }
     let id = job.job_id.clone();
     let bar = spinner(format!("job {id}: {}", job.status));

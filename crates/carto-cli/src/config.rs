@@ -186,14 +186,14 @@ impl Config {
         let (creds, _) = self.credentials()?;
         let mut transport = TransportConfig::new();
         if let Some(secs) = self.conn.request_timeout {
-            transport = transport.request_timeout(Duration::from_secs(secs));
+            transport = transport.with_request_timeout(Duration::from_secs(secs));
         }
         if let Some(path) = &self.conn.ca_cert {
             let pem = std::fs::read(path)
                 .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?;
             transport = transport.add_root_certificate_pem(pem);
         }
-        let retry = RetryPolicy::new().max_attempts(self.conn.retries.saturating_add(1));
+        let retry = RetryPolicy::new().with_max_attempts(self.conn.retries.saturating_add(1));
         let options = ClientOptions::new()
             .user_agent(concat!("carto-cli/", env!("CARGO_PKG_VERSION")))
             .transport(transport)

@@ -50,7 +50,7 @@ pub fn run(command: CopyCommand, config: &Config) -> CliResult {
             };
             print_line(format!(
                 "copied {rows} into {table} in {:.3} s",
-                result.time
+                result.time.unwrap_or_default().as_secs_f64()
             ))
         }
         CopyCommand::To {

@@ -196,12 +196,12 @@ fn carto_code(e: &Error) -> u8 {
             }
         }
         Error::StatementTimeout(_) => code::TIMEOUT,
-        Error::Transport { kind, .. } if *kind == TransportErrorKind::Timeout => code::TIMEOUT,
-        Error::Transport { .. } => code::TRANSPORT,
+        Error::Transport(t) if t.kind() == TransportErrorKind::Timeout => code::TIMEOUT,
+        Error::Transport(_) => code::TRANSPORT,
         Error::Decode(_) => code::DECODE,
-        Error::InvalidInput { .. } => code::INVALID_INPUT,
-        Error::BaseUrl(_) | Error::Credentials { .. } => code::CONFIG,
-        Error::JobFailed { .. } => code::JOB_FAILED,
+        Error::InvalidInput(_) => code::INVALID_INPUT,
+        Error::BaseUrl(_) | Error::Credentials(_) => code::CONFIG,
+        Error::JobFailed(_) => code::JOB_FAILED,
         Error::WaitTimeout(_) => code::WAIT_TIMEOUT,
         _ => code::FAILURE,
     }
@@ -260,7 +260,7 @@ fn is_broken_pipe(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carto::ApiError;
+    use carto::{ApiError, JobFailure};
     use http::{HeaderMap, StatusCode};
 
     fn api(status: u16, body: &str) -> CliError {
@@ -292,12 +292,8 @@ mod tests {
         );
         let e: CliError = Error::invalid("SQL query", "empty").into();
         assert_eq!(e.exit_code(), code::INVALID_INPUT);
-        let e: CliError = Error::JobFailed {
-            job_id: "j".into(),
-            status: "failed".into(),
-            reason: Some("boom".into()),
-        }
-        .into();
+        let e: CliError =
+            Error::JobFailed(JobFailure::new("j", "failed", Some("boom".into()))).into();
         assert_eq!(e.exit_code(), code::JOB_FAILED);
         assert!(e.render(None).contains("boom"));
         let e: CliError =

@@ -81,10 +81,8 @@ impl Credentials {
     /// `base_url` wins over `username`; a missing `api_key` means the Default public key;
     /// an `http` base URL needs `allow_non_secure: true`.
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let file: CredsFile = serde_json::from_str(json).map_err(|e| Error::Credentials {
-            message: "malformed credentials JSON".into(),
-            source: Some(e.into()),
-        })?;
+        let file: CredsFile = serde_json::from_str(json)
+            .map_err(|e| Error::credentials_from("malformed credentials JSON", e))?;
         file.into_credentials()
     }
 
@@ -112,15 +110,7 @@ impl Credentials {
     /// Writes a cartoframes `creds.json` file, readable by its owner only on Unix.
     /// Parent directories are created.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let io_err = |e: std::io::Error| Error::Credentials {
-            message: format!("cannot write credentials file {}", path.display()),
-            source: Some(e.into()),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        write_private(path, self.to_json().as_bytes()).map_err(io_err)
+        save_private(path.as_ref(), "credentials file", self.to_json().as_bytes())
     }
 
     /// Writes the default cartoframes file.
@@ -135,10 +125,9 @@ impl Credentials {
     pub fn default_file_path() -> Result<PathBuf, Error> {
         dirs::config_dir()
             .map(|d| d.join("cartoframes").join("creds.json"))
-            .ok_or(Error::Credentials {
-                message: "no user configuration directory on this system".into(),
-                source: None,
-            })
+            .ok_or(Error::credentials(
+                "no user configuration directory on this system",
+            ))
     }
 
     /// Reads `CARTO_BASE_URL` (or `CARTO_USERNAME` for a cloud account) and
@@ -162,10 +151,9 @@ impl Credentials {
         }
         .into_credentials()
         .map_err(|e| match e {
-            Error::Credentials { source: None, .. } => Error::Credentials {
-                message: format!("set {ENV_BASE_URL} or {ENV_USERNAME} (and {ENV_API_KEY})"),
-                source: None,
-            },
+            Error::Credentials(failure) if !failure.has_source() => Error::credentials(format!(
+                "set {ENV_BASE_URL} or {ENV_USERNAME} (and {ENV_API_KEY})"
+            )),
             other => other,
         })
     }
@@ -214,10 +202,9 @@ impl CredsFile {
             (Some(url), _) => BaseUrl::parse(&url)?,
             (None, Some(user)) => BaseUrl::cloud(&user)?,
             (None, None) => {
-                return Err(Error::Credentials {
-                    message: "credentials need a `base_url` or a `username`".into(),
-                    source: None,
-                });
+                return Err(Error::credentials(
+                    "credentials need a `base_url` or a `username`",
+                ));
             }
         };
         Ok(Credentials::new(base_url, token))
@@ -226,14 +213,28 @@ impl CredsFile {
 
 /// Reads a credentials file, with an error that names it.
 pub(crate) fn read_credentials_file(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::Credentials {
-        message: format!("cannot read credentials file {}", path.display()),
-        source: Some(e.into()),
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::credentials_from(
+            format!("cannot read credentials file {}", path.display()),
+            e,
+        )
     })
 }
 
+/// Writes `bytes` to the `what` (`credentials file`, ...) at `path`, readable by its owner
+/// only on Unix; parent directories are created. The error names the file.
+pub(crate) fn save_private(path: &Path, what: &str, bytes: &[u8]) -> Result<(), Error> {
+    let io_err = |e: std::io::Error| {
+        Error::credentials_from(format!("cannot write {what} {}", path.display()), e)
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    write_private(path, bytes).map_err(io_err)
+}
+
 #[cfg(unix)]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
@@ -248,7 +249,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 

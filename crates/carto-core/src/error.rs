@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::base_url::BaseUrlError;
 use crate::carto3::ApiBaseUrlError;
+pub use crate::failure::{CredentialsFailure, InvalidInput, JobFailure, TransportFailure};
 
 /// A boxed error used as the source of transport failures.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -58,48 +59,29 @@ pub enum Error {
          Batch API (`client.batch()`), or make this one faster"
     )]
     StatementTimeout(Box<ApiError>),
-    /// The request could not be sent or its response could not be received.
-    #[error("the HTTP request failed: {kind}")]
-    Transport {
-        /// What kind of failure.
-        kind: TransportErrorKind,
-        /// The backend's error.
-        #[source]
-        source: BoxError,
-    },
+    /// The request could not be sent or its response could not be received: its
+    /// [`kind`](TransportFailure::kind), the backend's error as its source.
+    #[error(transparent)]
+    Transport(TransportFailure),
     /// The response was received but could not be decoded.
     #[error("{0}")]
     Decode(Box<DecodeError>),
-    /// The input was rejected before any request was sent.
-    #[error("invalid {what}: {reason}")]
-    InvalidInput {
-        /// What was invalid (`API key name`, `table grant`, ...).
-        what: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// The input was rejected before any request was sent: [`what`](InvalidInput::what)
+    /// and [`why`](InvalidInput::reason).
+    #[error(transparent)]
+    InvalidInput(InvalidInput),
     /// A base URL could not be parsed or is not one of CARTO's forms.
     #[error("invalid base URL: {0}")]
     BaseUrl(#[from] BaseUrlError),
-    /// Credentials could not be loaded or saved.
-    #[error("{message}")]
-    Credentials {
-        /// What went wrong, without any secret.
-        message: String,
-        /// The I/O or JSON error behind it, if any.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// A batch job ended in a state other than `done`.
-    #[error("batch job {job_id} ended with status {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
-    JobFailed {
-        /// The job id.
-        job_id: String,
-        /// The final status (`failed`, `cancelled`, `unknown`).
-        status: String,
-        /// `failed_reason` when the server gave one.
-        reason: Option<String>,
-    },
+    /// Credentials could not be loaded or saved: a [`message`](CredentialsFailure::message)
+    /// without any secret, the I/O or JSON error behind it as its source.
+    #[error(transparent)]
+    Credentials(CredentialsFailure),
+    /// A batch job ended in a state other than `done`: its
+    /// [`job_id`](JobFailure::job_id), [`status`](JobFailure::status) and
+    /// [`reason`](JobFailure::reason).
+    #[error(transparent)]
+    JobFailed(JobFailure),
     /// Waiting for something (a batch job) took longer than the given limit.
     #[error("gave up waiting after {0:?}")]
     WaitTimeout(Duration),
@@ -145,18 +127,22 @@ impl fmt::Display for QueryLimit {
 impl Error {
     /// An [`Error::InvalidInput`].
     pub fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            what,
-            reason: reason.into(),
-        }
+        Self::InvalidInput(InvalidInput::new(what, reason))
     }
 
     /// A transport failure of the given kind.
     pub fn transport(kind: TransportErrorKind, source: impl Into<BoxError>) -> Self {
-        Self::Transport {
-            kind,
-            source: source.into(),
-        }
+        Self::Transport(TransportFailure::new(kind, source))
+    }
+
+    /// An [`Error::Credentials`] described by `message`, which must not contain a secret.
+    pub fn credentials(message: impl Into<String>) -> Self {
+        Self::Credentials(CredentialsFailure::new(message))
+    }
+
+    /// An [`Error::Credentials`] described by `message` (no secret), caused by `source`.
+    pub fn credentials_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Credentials(CredentialsFailure::new(message).with_source(source))
     }
 
     /// The CARTO error, when this is one.
@@ -181,7 +167,7 @@ impl Error {
     /// The transport failure kind, when this is a transport failure.
     pub fn transport_kind(&self) -> Option<TransportErrorKind> {
         match self {
-            Self::Transport { kind, .. } => Some(*kind),
+            Self::Transport(failure) => Some(failure.kind()),
             _ => None,
         }
     }
@@ -238,7 +224,7 @@ impl Error {
 
     /// The input was rejected before any request was sent.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Self::InvalidInput { .. })
+        matches!(self, Self::InvalidInput(_))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod carto3;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+mod failure;
 pub mod ident;
 pub mod models;
 pub mod operation;
@@ -24,7 +25,8 @@ pub use endpoint::{
     AuthPlacement, Endpoint, HttpRequest, HttpResponse, Redacted, RequestBuilder, RequestContext,
 };
 pub use error::{
-    ApiError, BoxError, DecodeError, Error, QueryLimit, RateLimit, TransportErrorKind,
+    ApiError, BoxError, CredentialsFailure, DecodeError, Error, InvalidInput, JobFailure,
+    QueryLimit, RateLimit, TransportErrorKind, TransportFailure,
 };
 pub use ident::{quote_ident, quote_literal};
 pub use operation::{Operation, SendContext};

@@ -36,10 +36,10 @@ use crate::error::{ApiError, TransportErrorKind};
 /// use carto_core::RetryPolicy;
 ///
 /// let policy = RetryPolicy::new()
-///     .max_attempts(6)
-///     .initial_backoff(Duration::from_millis(100))
-///     .max_backoff(Duration::from_secs(5))
-///     .budget(Duration::from_secs(30));
+///     .with_max_attempts(6)
+///     .with_initial_backoff(Duration::from_millis(100))
+///     .with_max_backoff(Duration::from_secs(5))
+///     .with_budget(Duration::from_secs(30));
 /// assert!(policy.is_enabled());
 /// assert!(!RetryPolicy::none().is_enabled());
 /// ```
@@ -73,31 +73,31 @@ impl RetryPolicy {
 
     /// No retries: every request is sent once.
     pub const fn none() -> Self {
-        Self::new().max_attempts(1)
+        Self::new().with_max_attempts(1)
     }
 
     /// How many times a request may be sent in all (at least 1; 1 turns retries off).
-    pub const fn max_attempts(mut self, attempts: u32) -> Self {
+    pub const fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = if attempts == 0 { 1 } else { attempts };
         self
     }
 
     /// The cap of the first backoff; each retry doubles it, up to
-    /// [`max_backoff`](Self::max_backoff).
-    pub const fn initial_backoff(mut self, backoff: Duration) -> Self {
+    /// [`max_backoff`](Self::with_max_backoff).
+    pub const fn with_initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
     /// The largest pause between two attempts chosen by backoff.
-    pub const fn max_backoff(mut self, backoff: Duration) -> Self {
+    pub const fn with_max_backoff(mut self, backoff: Duration) -> Self {
         self.max_backoff = backoff;
         self
     }
 
     /// The total time a call may spend, from its first attempt to the end of its last
     /// wait: a wait that would end later is not made (a `Retry-After` included).
-    pub const fn budget(mut self, budget: Duration) -> Self {
+    pub const fn with_budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
         self
     }
@@ -108,22 +108,22 @@ impl RetryPolicy {
     }
 
     /// How many times a request may be sent.
-    pub const fn get_max_attempts(&self) -> u32 {
+    pub const fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// The cap of the first backoff.
-    pub const fn get_initial_backoff(&self) -> Duration {
+    pub const fn initial_backoff(&self) -> Duration {
         self.initial_backoff
     }
 
     /// The largest backoff.
-    pub const fn get_max_backoff(&self) -> Duration {
+    pub const fn max_backoff(&self) -> Duration {
         self.max_backoff
     }
 
     /// The time budget.
-    pub const fn get_budget(&self) -> Duration {
+    pub const fn budget(&self) -> Duration {
         self.budget
     }
 }
@@ -472,7 +472,8 @@ mod tests {
 
     #[test]
     fn attempts_are_bounded() {
-        let mut retry = Retry::new(RetryPolicy::new().max_attempts(3), true, true).with_seed(1);
+        let mut retry =
+            Retry::new(RetryPolicy::new().with_max_attempts(3), true, true).with_seed(1);
         let fail = Outcome::Failed(TransportErrorKind::Connect);
         assert!(matches!(
             retry.decide(fail, Duration::ZERO),
@@ -491,7 +492,7 @@ mod tests {
 
     #[test]
     fn no_wait_ends_past_the_budget() {
-        let policy = RetryPolicy::new().budget(Duration::from_secs(10));
+        let policy = RetryPolicy::new().with_budget(Duration::from_secs(10));
         let h = headers(&[("retry-after", "4")]);
         let mut retry = Retry::new(policy, true, true).with_seed(1);
         // On the fake clock: 5 s in, a 4 s wait still fits; 7 s in, it does not.
@@ -516,16 +517,16 @@ mod tests {
             respond(&mut retry, 429, &h, RATE_LIMIT_BODY, 0),
             Decision::Stop(Stop::AttemptsExhausted { attempts: 1 })
         );
-        assert_eq!(RetryPolicy::new().max_attempts(0).get_max_attempts(), 1);
+        assert_eq!(RetryPolicy::new().with_max_attempts(0).max_attempts(), 1);
     }
 
     #[test]
     fn backoff_is_full_jitter_doubling_to_the_cap() {
         let policy = RetryPolicy::new()
-            .max_attempts(50)
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_secs(1))
-            .budget(Duration::from_secs(3600));
+            .with_max_attempts(50)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(1))
+            .with_budget(Duration::from_secs(3600));
         let mut seen_small = false;
         for seed in 0..50 {
             let mut retry = Retry::new(policy, true, true).with_seed(seed);

@@ -134,7 +134,7 @@ fn creds_object() -> impl Strategy<Value = Value> {
 fn is_typed_credentials_error(e: &Error) -> bool {
     matches!(
         e,
-        Error::Credentials { .. } | Error::BaseUrl(_) | Error::InvalidInput { .. }
+        Error::Credentials(_) | Error::BaseUrl(_) | Error::InvalidInput(_)
     )
 }
 

@@ -204,7 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Long transfers: no whole-request timeout.
-    let config = TransportConfig::default().request_timeout(Duration::from_secs(24 * 3600));
+    let config = TransportConfig::default().with_request_timeout(Duration::from_secs(24 * 3600));
     let ureq = UreqTransport::with_config(config.clone())?;
     sql(
         &ureq,

@@ -327,7 +327,7 @@ mod tests {
 
     fn expected() -> SqlSummary {
         SqlSummary {
-            time: Some(0.25),
+            time: Some(std::time::Duration::from_secs_f64(0.25)),
             total_rows: 2,
             notices: vec!["n".into()],
             ..SqlSummary::default()

@@ -23,7 +23,7 @@
 //!
 //! let sql = SqlClient::from_credentials(transport(), carto_core::Credentials::from_env()?);
 //! let result = sql.query::<Tornado>("SELECT cartodb_id, yr FROM tornadoes LIMIT 10")?;
-//! println!("{} rows in {:?} s", result.total_rows, result.time);
+//! println!("{} rows in {:?}", result.total_rows, result.time);
 //! for row in sql.query_rows::<Tornado>("SELECT cartodb_id, yr FROM tornadoes", &QueryOptions::new())? {
 //!     let row = row?;
 //!     println!("{} {}", row.cartodb_id, row.yr);
@@ -44,6 +44,7 @@ pub mod geojson;
 pub mod query;
 pub mod response;
 pub mod rows;
+mod seconds;
 pub mod v3;
 pub mod validate;
 pub mod wait;

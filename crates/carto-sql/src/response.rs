@@ -2,6 +2,7 @@
 //! notices PostgreSQL raised.
 
 use std::fmt;
+use std::time::Duration;
 
 use carto_core::{ApiError, DecodeError, Error};
 use http::StatusCode;
@@ -107,9 +108,9 @@ impl<'de> Deserialize<'de> for Fields {
 /// What a SQL API JSON response says besides its rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SqlSummary {
-    /// Seconds the query took, as the server measured it.
-    #[serde(default)]
-    pub time: Option<f64>,
+    /// How long the query took, as the server measured it.
+    #[serde(default, with = "crate::seconds")]
+    pub time: Option<Duration>,
     /// The column types, in order.
     #[serde(default)]
     pub fields: Fields,
@@ -133,8 +134,8 @@ pub struct SqlSummary {
 pub struct SqlResponse<T> {
     /// The rows.
     pub rows: Vec<T>,
-    /// Seconds the query took, as the server measured it.
-    pub time: Option<f64>,
+    /// How long the query took, as the server measured it.
+    pub time: Option<Duration>,
     /// The column types, in order.
     pub fields: Fields,
     /// Rows returned, or for `INSERT`/`UPDATE`/`DELETE` the rows affected.
@@ -251,8 +252,8 @@ struct Document<R, F> {
     detail: Option<String>,
     #[serde(default)]
     hint: Option<String>,
-    #[serde(default)]
-    time: Option<f64>,
+    #[serde(default, with = "crate::seconds")]
+    time: Option<Duration>,
     #[serde(default)]
     fields: Fields,
     #[serde(default)]

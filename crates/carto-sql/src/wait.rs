@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use carto_core::Error;
+use carto_core::{Error, JobFailure};
 
 /// A job document a [`Waiter`] can wait for.
 pub trait WaitedJob {
@@ -33,11 +33,11 @@ pub(crate) fn job_failed(
     } else {
         document_id
     };
-    Error::JobFailed {
-        job_id: job_id.to_owned(),
-        status: status.to_string(),
-        reason: reason.map(str::to_owned),
-    }
+    Error::JobFailed(JobFailure::new(
+        job_id,
+        status.to_string(),
+        reason.map(str::to_owned),
+    ))
 }
 
 /// How a [`Waiter`] polls: an interval that starts at `initial_interval` and is
@@ -71,31 +71,31 @@ impl WaitOptions {
     }
 
     /// The longest wait in all; past it, waiting fails with [`Error::WaitTimeout`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The first pause between two polls.
-    pub fn initial_interval(mut self, interval: Duration) -> Self {
+    pub fn with_initial_interval(mut self, interval: Duration) -> Self {
         self.initial_interval = interval;
         self
     }
 
     /// The longest pause between two polls.
-    pub fn max_interval(mut self, interval: Duration) -> Self {
+    pub fn with_max_interval(mut self, interval: Duration) -> Self {
         self.max_interval = interval;
         self
     }
 
     /// How much the pause grows after each poll (values below 1 are read as 1).
-    pub fn multiplier(mut self, multiplier: f64) -> Self {
+    pub fn with_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = multiplier;
         self
     }
 
     /// The longest wait in all.
-    pub fn get_timeout(&self) -> Duration {
+    pub fn timeout(&self) -> Duration {
         self.timeout
     }
 }

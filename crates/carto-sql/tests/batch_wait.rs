@@ -78,10 +78,10 @@ fn done_after_pending_and_running() {
 #[test]
 fn backoff_grows_to_the_cap() {
     let options = WaitOptions::new()
-        .initial_interval(secs(1.0))
-        .multiplier(2.0)
-        .max_interval(secs(5.0))
-        .timeout(Duration::from_secs(1000));
+        .with_initial_interval(secs(1.0))
+        .with_multiplier(2.0)
+        .with_max_interval(secs(5.0))
+        .with_timeout(Duration::from_secs(1000));
     let mut statuses = vec!["running"; 8];
     statuses.push("done");
     let (result, sleeps) = run(&statuses, options, Duration::ZERO);
@@ -100,11 +100,12 @@ fn failed_job_carries_its_reason() {
     .unwrap();
     waiter.update(failed);
     match waiter.poll(Duration::ZERO).unwrap_err() {
-        Error::JobFailed {
-            job_id,
-            status,
-            reason,
-        } => {
+        Error::JobFailed(failure) => {
+            let (job_id, status, reason) = (
+                failure.job_id().to_owned(),
+                failure.status().to_owned(),
+                failure.reason().map(str::to_owned),
+            );
             assert_eq!(job_id, "j1");
             assert_eq!(status, "failed");
             assert_eq!(reason.as_deref(), Some("relation \"nope\" does not exist"));
@@ -133,9 +134,11 @@ fn cancelled_and_unknown_fail() {
     for status in ["cancelled", "canceled", "unknown", "skipped"] {
         let (result, _) = run(&["running", status], WaitOptions::new(), Duration::ZERO);
         match result.unwrap_err() {
-            Error::JobFailed {
-                status: s, reason, ..
-            } => {
+            Error::JobFailed(failure) => {
+                let (s, reason) = (
+                    failure.status().to_owned(),
+                    failure.reason().map(str::to_owned),
+                );
                 let expected = if status == "canceled" {
                     "cancelled"
                 } else {
@@ -152,9 +155,9 @@ fn cancelled_and_unknown_fail() {
 #[test]
 fn timeout_after_a_last_read_at_the_deadline() {
     let options = WaitOptions::new()
-        .timeout(secs(10.0))
-        .initial_interval(secs(4.0))
-        .multiplier(1.0);
+        .with_timeout(secs(10.0))
+        .with_initial_interval(secs(4.0))
+        .with_multiplier(1.0);
     let reads = Cell::new(0);
     let mut waiter = JobWaiter::new("j1", options);
     let mut now = Duration::ZERO;
@@ -184,7 +187,7 @@ fn timeout_after_a_last_read_at_the_deadline() {
 
 #[test]
 fn slow_reads_count_against_the_timeout() {
-    let options = WaitOptions::new().timeout(secs(5.0));
+    let options = WaitOptions::new().with_timeout(secs(5.0));
     let (result, sleeps) = run(&["running"], options, secs(3.0));
     assert!(matches!(result, Err(Error::WaitTimeout(_))));
     // Read (0-3 s), sleep 1 s, read (4-7 s): past the deadline.
@@ -255,7 +258,7 @@ fn sync_client_waits_with_injected_clock_and_sleep() {
     let client = BatchClient::new(transport_fn(|_| Ok(ok(job_json("running", "")))), ctx());
     let (job, _, now) = wait_on_fake_clock(
         &client,
-        WaitOptions::new().timeout(Duration::from_secs(600)),
+        WaitOptions::new().with_timeout(Duration::from_secs(600)),
     );
     let err = job.unwrap_err();
     assert!(matches!(err, Error::WaitTimeout(_)));
@@ -318,7 +321,7 @@ fn rate_limited_reads_are_retried_after_retry_after() {
 
 #[test]
 fn rate_limit_respects_the_timeout() {
-    let mut waiter = JobWaiter::new("j1", WaitOptions::new().timeout(secs(3.0)));
+    let mut waiter = JobWaiter::new("j1", WaitOptions::new().with_timeout(secs(3.0)));
     assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
     waiter.rate_limited(Some(secs(60.0)));
     assert_eq!(
@@ -349,7 +352,7 @@ fn sync_create_and_wait_with_real_sleep() {
         }),
         ctx(),
     );
-    let options = WaitOptions::new().initial_interval(Duration::from_millis(1));
+    let options = WaitOptions::new().with_initial_interval(Duration::from_millis(1));
     let job = client.create_and_wait("SELECT 1", options).unwrap();
     assert!(job.status.is_done());
     assert_eq!(*reads.lock().unwrap(), 2);
@@ -387,8 +390,8 @@ async fn async_client_waits_with_injected_sleep_and_fails_typed() {
         .await
         .unwrap_err();
     match err {
-        Error::JobFailed { reason, .. } => assert_eq!(
-            reason.as_deref(),
+        Error::JobFailed(failure) => assert_eq!(
+            failure.reason(),
             Some("canceling statement due to statement timeout")
         ),
         other => panic!("{other:?}"),
@@ -417,7 +420,7 @@ async fn async_create_and_wait_with_tokio_sleep() {
         }),
         ctx(),
     );
-    let options = WaitOptions::new().initial_interval(Duration::from_millis(1));
+    let options = WaitOptions::new().with_initial_interval(Duration::from_millis(1));
     let job = client.create_and_wait("SELECT 1", options).await.unwrap();
     assert!(job.status.is_done());
 }

@@ -451,9 +451,9 @@ fn job(status: &str) -> Job {
 #[test]
 fn waiting_for_a_job() {
     let options = WaitOptions::new()
-        .initial_interval(Duration::from_secs(1))
-        .max_interval(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
+        .with_initial_interval(Duration::from_secs(1))
+        .with_max_interval(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(10));
     let mut waiter = JobWaiter::new("j1", options);
     assert_eq!(waiter.poll(Duration::ZERO).unwrap(), WaitStep::Fetch);
     waiter.fetched(Ok(job("running"))).unwrap();
@@ -473,14 +473,14 @@ fn waiting_for_a_job() {
 
     let mut failing = JobWaiter::with_job(job("failed"), options);
     let err = failing.poll(Duration::ZERO).unwrap_err();
-    let Error::JobFailed {
-        job_id,
-        status,
-        reason,
-    } = &err
-    else {
+    let Error::JobFailed(failure) = &err else {
         panic!("{err:?}")
     };
+    let (job_id, status, reason) = (
+        failure.job_id().to_owned(),
+        failure.status().to_owned(),
+        failure.reason().map(str::to_owned),
+    );
     assert_eq!((job_id.as_str(), status.as_str()), ("j1", "failed"));
     assert_eq!(reason.as_deref(), Some("relation missing"));
 

@@ -1,6 +1,8 @@
 //! The sync and async SQL clients over fake transports: fixtures as responses, and the
 //! streaming row iterator over a large generated body delivered in tiny chunks.
 
+use std::time::Duration;
+
 use crate::common;
 
 use std::io::Read;
@@ -280,7 +282,10 @@ fn sync_rows_stream_a_large_body_in_tiny_chunks() {
     }
     assert_eq!(count, MANY);
     let summary = rows.summary().unwrap();
-    assert_eq!((summary.total_rows, summary.time), (MANY, Some(0.5)));
+    assert_eq!(
+        (summary.total_rows, summary.time),
+        (MANY, Some(Duration::from_secs_f64(0.5)))
+    );
     assert_eq!(summary.notices, ["done"]);
     assert_eq!(*transport.seen.lock().unwrap(), ["POST"]);
 }

@@ -216,7 +216,7 @@ fn copy_from_plain_request_shape() {
         )
         .unwrap();
     assert_eq!(result.total_rows, 10);
-    assert!((result.time - 0.046).abs() < 1e-9);
+    assert!((result.time.unwrap().as_secs_f64() - 0.046).abs() < 1e-9);
     let seen = fake.last();
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.path, "/api/v2/sql/copyfrom");

@@ -1,5 +1,7 @@
 //! Golden requests of the SQL API endpoints and the upstream fixtures as responses.
 
+use std::time::Duration;
+
 use crate::common;
 
 use carto_core::{AuthPlacement, Endpoint, Error};
@@ -122,7 +124,7 @@ fn query_ok_typed_rows_and_fields() {
             column_c: "0123456789ABCDEF".into()
         }]
     );
-    assert_eq!(resp.time, Some(0.001));
+    assert_eq!(resp.time, Some(Duration::from_secs_f64(0.001)));
     assert_eq!(resp.total_rows, 1);
     let names: Vec<&str> = resp.fields.names().collect();
     assert_eq!(names, ["column_a", "column_b", "column_c"]);
@@ -148,7 +150,10 @@ fn count_insert_fields_notices() {
         .parse(fixture_response("query-count-docs.json", 200))
         .unwrap();
     assert_eq!(resp.rows[0].count, 4994);
-    assert_eq!((resp.total_rows, resp.time), (1, Some(0.007)));
+    assert_eq!(
+        (resp.total_rows, resp.time),
+        (1, Some(Duration::from_secs_f64(0.007)))
+    );
     assert!(resp.fields.is_empty());
 
     let resp: SqlResponse<Value> = Query::new("insert")

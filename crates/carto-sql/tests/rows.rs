@@ -1,5 +1,7 @@
 //! The incremental row decoder over bodies delivered in tiny chunks.
 
+use std::time::Duration;
+
 use crate::common;
 
 use carto_core::Error;
@@ -75,7 +77,7 @@ fn many_rows_in_tiny_chunks() {
         }
         let summary = summary.unwrap().unwrap();
         assert_eq!(summary.total_rows, n);
-        assert_eq!(summary.time, Some(0.25));
+        assert_eq!(summary.time, Some(Duration::from_secs_f64(0.25)));
         assert_eq!(summary.fields.names().collect::<Vec<_>>(), ["id", "name"]);
     }
 }

@@ -144,7 +144,8 @@ impl Attempts {
     /// decode error, CARTO's error in the body) is the answer, `Err`.
     pub(crate) fn body_failed(&mut self, failure: Error) -> Result<(), Error> {
         match failure {
-            Error::Transport { kind, .. } => {
+            Error::Transport(ref transport) => {
+                let kind = transport.kind();
                 tracing::debug!(target: "carto_transport", error = %kind, "reading the body failed");
                 self.report(Outcome::Failed(kind));
                 self.failure = Some(Failure::Transport(failure));
@@ -185,9 +186,9 @@ pub(crate) fn noted<O>(result: Result<O, Error>, stop: Stop) -> Result<O, Error>
 fn note(error: Error, stop: Stop) -> Error {
     match error {
         Error::Api(api) if stop.gave_up() => Error::Api(Box::new(api.with_note(stop.to_string()))),
-        Error::Transport { kind, source } if stop.gave_up() => {
-            tracing::debug!(target: "carto_transport", error = %kind, "{stop}");
-            Error::Transport { kind, source }
+        Error::Transport(failure) if stop.gave_up() => {
+            tracing::debug!(target: "carto_transport", error = %failure.kind(), "{stop}");
+            Error::Transport(failure)
         }
         other => other,
     }

@@ -22,9 +22,9 @@ use std::time::Duration;
 /// use carto_transport::TransportConfig;
 ///
 /// let config = TransportConfig::new()
-///     .connect_timeout(Duration::from_secs(5))
-///     .request_timeout(Duration::from_secs(120));
-/// assert_eq!(config.get_connect_timeout(), Duration::from_secs(5));
+///     .with_connect_timeout(Duration::from_secs(5))
+///     .with_request_timeout(Duration::from_secs(120));
+/// assert_eq!(config.connect_timeout(), Duration::from_secs(5));
 /// ```
 #[derive(Clone)]
 pub struct TransportConfig {
@@ -55,20 +55,20 @@ impl TransportConfig {
     }
 
     /// Sets the connect timeout (TCP and TLS handshake).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Sets the limit of a whole buffered request, from connecting to the last byte of
     /// the response body.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
     /// Sets how long a streaming call waits for the next bytes of its response.
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
         self
     }
@@ -96,17 +96,17 @@ impl TransportConfig {
     }
 
     /// The connect timeout.
-    pub fn get_connect_timeout(&self) -> Duration {
+    pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
 
     /// The timeout of a buffered request.
-    pub fn get_request_timeout(&self) -> Duration {
+    pub fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
 
     /// The wait for the next bytes of a streaming response.
-    pub fn get_read_timeout(&self) -> Duration {
+    pub fn read_timeout(&self) -> Duration {
         self.read_timeout
     }
 
@@ -146,15 +146,15 @@ mod tests {
     #[test]
     fn defaults_and_setters() {
         let c = TransportConfig::default();
-        assert_eq!(c.get_connect_timeout(), Duration::from_secs(10));
-        assert_eq!(c.get_request_timeout(), Duration::from_secs(60));
-        assert_eq!(c.get_read_timeout(), Duration::from_secs(300));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(10));
+        assert_eq!(c.request_timeout(), Duration::from_secs(60));
+        assert_eq!(c.read_timeout(), Duration::from_secs(300));
         assert!(!c.accepts_invalid_certs());
         let c = c
-            .read_timeout(Duration::from_secs(1))
+            .with_read_timeout(Duration::from_secs(1))
             .add_root_certificate_pem(b"pem".to_vec())
             .danger_accept_invalid_certs(true);
-        assert_eq!(c.get_read_timeout(), Duration::from_secs(1));
+        assert_eq!(c.read_timeout(), Duration::from_secs(1));
         assert_eq!(c.extra_root_count(), 1);
         assert!(c.accepts_invalid_certs());
         assert!(format!("{c:?}").contains("extra_roots: 1"));

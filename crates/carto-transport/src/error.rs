@@ -112,7 +112,7 @@ impl From<TransportError> for carto_core::Error {
             Some(source) => source,
             None => Box::new(KindOnly(kind)),
         };
-        carto_core::Error::Transport { kind, source }
+        carto_core::Error::transport(kind, source)
     }
 }
 

@@ -180,9 +180,9 @@ fn default<H: Harness>() -> H {
 
 fn short_timeouts() -> TransportConfig {
     TransportConfig::new()
-        .connect_timeout(Duration::from_secs(5))
-        .request_timeout(Duration::from_millis(300))
-        .read_timeout(Duration::from_millis(300))
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_request_timeout(Duration::from_millis(300))
+        .with_read_timeout(Duration::from_millis(300))
 }
 
 async fn every_method<H: Harness>() {

@@ -176,20 +176,18 @@ impl ApiCredentials {
     /// carto-rs's emulator; `https://auth.carto.com` when absent). Other members are
     /// ignored. A plain-http URL is accepted for the local machine only.
     pub fn from_carto_auth_json(json: &str) -> Result<Self, Error> {
-        let file: CartoAuthFile = serde_json::from_str(json).map_err(|e| Error::Credentials {
-            message: "malformed carto_credentials.json".into(),
-            source: Some(e.into()),
-        })?;
+        let file: CartoAuthFile = serde_json::from_str(json)
+            .map_err(|e| Error::credentials_from("malformed carto_credentials.json", e))?;
         let required = |name: &'static str, value: Option<String>| {
-            let value = value.ok_or_else(|| Error::Credentials {
-                message: format!("missing attribute `{name}` in carto_credentials.json"),
-                source: None,
+            let value = value.ok_or_else(|| {
+                Error::credentials(format!(
+                    "missing attribute `{name}` in carto_credentials.json"
+                ))
             })?;
             if value.trim().is_empty() {
-                return Err(Error::Credentials {
-                    message: format!("missing value for `{name}` in carto_credentials.json"),
-                    source: None,
-                });
+                return Err(Error::credentials(format!(
+                    "missing value for `{name}` in carto_credentials.json"
+                )));
             }
             Ok(value)
         };
@@ -199,15 +197,15 @@ impl ApiCredentials {
             "client_secret",
             file.client_secret.map(|s| s.expose_secret().to_owned()),
         )?;
-        let base_url = ApiBaseUrl::parse(&base_url).map_err(|e| Error::Credentials {
-            message: format!("invalid api_base_url in carto_credentials.json: {e}"),
-            source: None,
+        let base_url = ApiBaseUrl::parse(&base_url).map_err(|e| {
+            Error::credentials(format!(
+                "invalid api_base_url in carto_credentials.json: {e}"
+            ))
         })?;
         let mut m2m = ClientCredentials::new(client_id, secret)?;
         if let Some(auth) = file.auth_url.filter(|a| !a.trim().is_empty()) {
-            let auth = AuthUrl::parse(&auth).map_err(|e| Error::Credentials {
-                message: format!("invalid auth_url in carto_credentials.json: {e}"),
-                source: None,
+            let auth = AuthUrl::parse(&auth).map_err(|e| {
+                Error::credentials(format!("invalid auth_url in carto_credentials.json: {e}"))
             })?;
             m2m = m2m.with_auth_url(auth);
         }
@@ -249,10 +247,8 @@ impl ApiCredentials {
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let base_url = match var(ENV_API_BASE_URL) {
-            Some(url) => ApiBaseUrl::parse(&url).map_err(|e| Error::Credentials {
-                message: format!("invalid {ENV_API_BASE_URL}: {e}"),
-                source: None,
-            })?,
+            Some(url) => ApiBaseUrl::parse(&url)
+                .map_err(|e| Error::credentials(format!("invalid {ENV_API_BASE_URL}: {e}")))?,
             None => ApiBaseUrl::default(),
         };
         if let Some(token) = var(ENV_API_TOKEN) {
@@ -262,21 +258,16 @@ impl ApiCredentials {
             (Some(id), Some(secret)) => {
                 let mut m2m = ClientCredentials::new(id.trim(), secret.trim())?;
                 if let Some(auth) = var(ENV_AUTH_URL) {
-                    m2m = m2m.with_auth_url(AuthUrl::parse(&auth).map_err(|e| {
-                        Error::Credentials {
-                            message: format!("invalid {ENV_AUTH_URL}: {e}"),
-                            source: None,
-                        }
-                    })?);
+                    m2m =
+                        m2m.with_auth_url(AuthUrl::parse(&auth).map_err(|e| {
+                            Error::credentials(format!("invalid {ENV_AUTH_URL}: {e}"))
+                        })?);
                 }
                 Ok(Self::new(base_url, m2m))
             }
-            _ => Err(Error::Credentials {
-                message: format!(
-                    "set {ENV_API_TOKEN}, or {ENV_M2M_CLIENT_ID} and {ENV_M2M_CLIENT_SECRET}"
-                ),
-                source: None,
-            }),
+            _ => Err(Error::credentials(format!(
+                "set {ENV_API_TOKEN}, or {ENV_M2M_CLIENT_ID} and {ENV_M2M_CLIENT_SECRET}"
+            ))),
         }
     }
 }

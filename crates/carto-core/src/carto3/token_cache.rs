@@ -269,12 +269,9 @@ struct Issued {
 }
 
 fn malformed(what: &str) -> Error {
-    Error::Credentials {
-        message: format!(
-            "the OAuth server's token response {what}; check the M2M client id and secret"
-        ),
-        source: None,
-    }
+    Error::credentials(format!(
+        "the OAuth server's token response {what}; check the M2M client id and secret"
+    ))
 }
 
 fn parse_token_body(body: &[u8]) -> Result<Issued, Error> {
@@ -496,7 +493,7 @@ mod tests {
             let text = format!("{err} {err:?}");
             assert!(text.contains(expected), "{body}: {text}");
             assert!(!text.contains(ISSUED) && !text.contains(SECRET), "{text}");
-            assert!(matches!(err, Error::Credentials { .. }));
+            assert!(matches!(err, Error::Credentials(_)));
             expect_request(&cache, t(0));
         }
         // A string expires_in is read.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::secret::AccessToken;
-use crate::credentials::write_private;
+use crate::credentials::save_private;
 use crate::error::Error;
 
 /// Which of carto-auth's two cache files.
@@ -106,11 +106,8 @@ impl TokenFile {
     /// Parses the file's JSON. A document without all three members is `Ok(None)`, as
     /// carto-auth ignores it.
     pub fn from_json(json: &str) -> Result<Option<Self>, Error> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Error::Credentials {
-                message: "malformed token cache file".into(),
-                source: Some(e.into()),
-            })?;
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::credentials_from("malformed token cache file", e))?;
         let complete = ["api_base_url", "access_token", "expiration"]
             .iter()
             .all(|k| value.get(k).is_some_and(|v| !v.is_null()));
@@ -119,10 +116,7 @@ impl TokenFile {
         }
         serde_json::from_value(value)
             .map(Some)
-            .map_err(|_| Error::Credentials {
-                message: "the token cache file's members have unexpected types".into(),
-                source: None,
-            })
+            .map_err(|_| Error::credentials("the token cache file's members have unexpected types"))
     }
 
     /// The file's JSON.
@@ -136,25 +130,17 @@ impl TokenFile {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_json(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Credentials {
-                message: format!("cannot read token cache file {}", path.display()),
-                source: Some(e.into()),
-            }),
+            Err(e) => Err(Error::credentials_from(
+                format!("cannot read token cache file {}", path.display()),
+                e,
+            )),
         }
     }
 
     /// Writes the cache file, readable by its owner only on Unix; parent directories
     /// are created.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let io_err = |e: std::io::Error| Error::Credentials {
-            message: format!("cannot write token cache file {}", path.display()),
-            source: Some(e.into()),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
-        write_private(path, self.to_json().as_bytes()).map_err(io_err)
+        save_private(path.as_ref(), "token cache file", self.to_json().as_bytes())
     }
 
     /// carto-auth's default path: `~/.carto-auth/token_m2m.json` or
@@ -166,10 +152,7 @@ impl TokenFile {
         };
         dirs::home_dir()
             .map(|h| h.join(".carto-auth").join(name))
-            .ok_or(Error::Credentials {
-                message: "no home directory on this system".into(),
-                source: None,
-            })
+            .ok_or(Error::credentials("no home directory on this system"))
     }
 }
 

@@ -51,7 +51,7 @@ pub struct CopyApi<T, M> {
 ///     "cities.csv",
 ///     &CopyFromOptions::new().gzip(1),
 /// )?;
-/// println!("{} rows in {} s", loaded.total_rows, loaded.time);
+/// println!("{} rows in {:?}", loaded.total_rows, loaded.time);
 /// let bytes = copy.copy_to_path(
 ///     "COPY cities TO STDOUT WITH (FORMAT csv, HEADER true)",
 ///     "cities-copy.csv",

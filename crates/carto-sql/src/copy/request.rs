@@ -29,8 +29,9 @@ pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 /// What a COPY FROM loaded: `{"time": 0.046, "total_rows": 10}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CopyFromResult {
-    /// Seconds the server spent.
-    pub time: f64,
+    /// How long the server spent, when it said.
+    #[serde(default, with = "crate::seconds")]
+    pub time: Option<std::time::Duration>,
     /// Rows copied.
     pub total_rows: u64,
 }
