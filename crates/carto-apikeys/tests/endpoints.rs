@@ -6,9 +6,8 @@ use carto_apikeys::endpoints::{
 };
 use carto_apikeys::{ListOptions, ListOrder};
 use carto_core::models::{Api, ApiKeyType, NewApiKey, Service, TablePermission};
-use carto_core::{
-    AuthPlacement, BaseUrl, Credentials, Endpoint, Error, HttpRequest, RequestContext,
-};
+use carto_core::{AuthPlacement, BaseUrl, Credentials, Endpoint, Error, RequestContext};
+use carto_test_support::{json_response as response, render_request as render};
 use http::StatusCode;
 
 const FAKE_TOKEN: &str = "fake-token-0123";
@@ -23,34 +22,6 @@ fn ctx(auth: AuthPlacement) -> RequestContext {
         FAKE_TOKEN,
     );
     RequestContext::new(creds).with_auth_placement(auth)
-}
-
-/// A stable rendering of the whole request (the token is a fake one).
-fn render(req: &HttpRequest) -> String {
-    let mut headers: Vec<String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            let sensitive = if v.is_sensitive() { " (sensitive)" } else { "" };
-            format!("{k}: {}{sensitive}", v.to_str().unwrap())
-        })
-        .collect();
-    headers.sort();
-    format!(
-        "{} {}\n{}\n\n{}",
-        req.method(),
-        req.uri(),
-        headers.join("\n"),
-        String::from_utf8_lossy(req.body())
-    )
-}
-
-fn response(status: u16, body: &[u8]) -> http::Response<Vec<u8>> {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.to_vec())
-        .unwrap()
 }
 
 fn new_key() -> NewApiKey {

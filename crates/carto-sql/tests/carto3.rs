@@ -10,6 +10,7 @@ use carto_sql::v3::{
     CancelJob, CreateJob, FieldType, GetJob, Job, JobStatus, JobWaiter, ListJobs, Query,
     QueryMethod, QueryParameters, WaitOptions, WaitStep, Warehouse,
 };
+use carto_test_support::{json_response as response, render_request as render};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -26,34 +27,6 @@ fn json_data(name: &str) -> Value {
 fn ctx() -> ApiContext {
     ApiContext::new(ApiBaseUrl::default())
         .with_access_token(&AccessToken::new(FAKE_TOKEN))
-        .unwrap()
-}
-
-/// A stable rendering of the whole request (the token is a fake one).
-fn render(req: &HttpRequest) -> String {
-    let mut headers: Vec<String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            let sensitive = if v.is_sensitive() { " (sensitive)" } else { "" };
-            format!("{k}: {}{sensitive}", v.to_str().unwrap())
-        })
-        .collect();
-    headers.sort();
-    format!(
-        "{} {}\n{}\n\n{}",
-        req.method(),
-        req.uri(),
-        headers.join("\n"),
-        String::from_utf8_lossy(req.body())
-    )
-}
-
-fn response(status: u16, body: &[u8]) -> http::Response<Vec<u8>> {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
         .unwrap()
 }
 

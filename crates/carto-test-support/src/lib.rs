@@ -10,6 +10,7 @@
 
 pub mod alloc;
 pub mod fixtures;
+pub mod messages;
 pub mod postgis;
 pub mod read;
 pub mod trace;
@@ -18,4 +19,5 @@ pub mod trace;
 pub mod emulator;
 
 pub use fixtures::{fixture, fixture_path, fixture_response, fixture_str};
+pub use messages::{json_response, render_request};
 pub use postgis::postgis;

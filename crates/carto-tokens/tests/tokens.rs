@@ -2,9 +2,10 @@
 //! CARTO 3 payloads of the protocol notes (`carto-test-support/data/carto3/`) as responses, and the
 //! builders' checks.
 
+use carto_core::Error;
 use carto_core::carto3::{AccessToken, ApiBaseUrl, ApiContext, ApiEndpoint};
 use carto_core::endpoint::{Redacted, loggable_path};
-use carto_core::{Error, HttpRequest};
+use carto_test_support::{json_response as response, render_request as render};
 use carto_tokens::endpoints::{CreateToken, DeleteToken, GetToken, ListTokens, UpdateToken};
 use carto_tokens::{AllowedApi, ApiAccessToken, Grant, NewToken, Source, TokenUpdate};
 use chrono::{TimeZone, Utc};
@@ -22,33 +23,6 @@ fn data(name: &str) -> Vec<u8> {
 fn ctx() -> ApiContext {
     ApiContext::new(ApiBaseUrl::parse("https://gcp-us-east1.api.carto.com").unwrap())
         .with_access_token(&AccessToken::new(OAUTH))
-        .unwrap()
-}
-
-fn render(req: &HttpRequest) -> String {
-    let mut headers: Vec<String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            let sensitive = if v.is_sensitive() { " (sensitive)" } else { "" };
-            format!("{k}: {}{sensitive}", v.to_str().unwrap())
-        })
-        .collect();
-    headers.sort();
-    format!(
-        "{} {}\n{}\n\n{}",
-        req.method(),
-        req.uri(),
-        headers.join("\n"),
-        String::from_utf8_lossy(req.body())
-    )
-}
-
-fn response(status: u16, body: &[u8]) -> http::Response<Vec<u8>> {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
         .unwrap()
 }
 

@@ -2,7 +2,8 @@
 //! stable request renderer.
 #![allow(dead_code)]
 
-use carto_core::{AuthPlacement, BaseUrl, Credentials, HttpRequest, HttpResponse, RequestContext};
+use carto_core::{AuthPlacement, BaseUrl, Credentials, HttpResponse, RequestContext};
+pub use carto_test_support::render_request as render;
 
 pub const FAKE_TOKEN: &str = "fake-token-0123";
 
@@ -29,24 +30,4 @@ pub fn response(status: u16, body: &[u8]) -> HttpResponse {
         .status(status)
         .body(body.to_vec())
         .unwrap()
-}
-
-/// A stable rendering of the whole request (the token is a fake one).
-pub fn render(req: &HttpRequest) -> String {
-    let mut headers: Vec<String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            let sensitive = if v.is_sensitive() { " (sensitive)" } else { "" };
-            format!("{k}: {}{sensitive}", v.to_str().unwrap())
-        })
-        .collect();
-    headers.sort();
-    format!(
-        "{} {}\n{}\n\n{}",
-        req.method(),
-        req.uri(),
-        headers.join("\n"),
-        String::from_utf8_lossy(req.body())
-    )
 }
