@@ -45,6 +45,7 @@ pub mod query;
 pub mod response;
 pub mod rows;
 mod seconds;
+mod text_enum;
 pub mod v3;
 pub mod validate;
 pub mod wait;

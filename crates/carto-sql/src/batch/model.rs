@@ -1,10 +1,8 @@
 //! The Batch API's job document: [`BatchJob`], [`JobStatus`] and the three shapes of
 //! its `query` member ([`JobQueries`]).
 
-use std::fmt;
-
 use carto_core::models::Timestamp;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The status of a job, or of one query of a job.
 ///
@@ -76,24 +74,7 @@ impl JobStatus {
     }
 }
 
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for JobStatus {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for JobStatus {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(Self::parse(&text))
-    }
-}
+crate::text_enum::text_enum!(JobStatus);
 
 /// A Batch job as CARTO returns it from create, get and cancel.
 ///

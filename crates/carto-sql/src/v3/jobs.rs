@@ -5,13 +5,11 @@
 //! or `job_id`), `status`, optional `externalId`, every other member kept in
 //! [`Job::other`]. Jobs return no rows: a job writes its result to a table.
 
-use std::fmt;
-
 use carto_core::carto3::{ApiContext, ApiEndpoint};
 use carto_core::endpoint::{check_status, decode_json};
 use carto_core::{Error, HttpRequest, HttpResponse};
 use http::Method;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::params::{QueryParameters, Warehouse};
@@ -70,23 +68,7 @@ impl JobStatus {
     }
 }
 
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for JobStatus {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for JobStatus {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|s| Self::parse(&s))
-    }
-}
+crate::text_enum::text_enum!(JobStatus);
 
 /// A SQL API v3 job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
