@@ -32,11 +32,11 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
+use carto_core::Error;
 pub use carto_core::carto3::{
     AccessToken, ApiBaseUrl, ApiBaseUrlError, ApiContext, ApiCredentials, ApiEndpoint, AuthUrl,
     ClientCredentials, ClientSecret, TokenCache, TokenFile, TokenSource,
 };
-use carto_core::Error;
 pub use carto_sql::v3 as sql;
 pub use carto_sql::v3::{Job, JobStatus, QueryOptions, QueryParameters, QueryResponse, Warehouse};
 pub use carto_tokens as tokens;
@@ -86,7 +86,10 @@ impl<M: DefaultTransport> Carto3Client<M::Transport, M> {
 
     /// A client for `credentials` on the default transport, with `options` (user agent,
     /// `client` parameter, retries, timeouts, TLS; the auth placement does not apply).
-    pub fn with_options(credentials: ApiCredentials, options: ClientOptions) -> Result<Self, Error> {
+    pub fn with_options(
+        credentials: ApiCredentials,
+        options: ClientOptions,
+    ) -> Result<Self, Error> {
         let transport = M::build(options.transport.clone())?;
         Ok(Self::with_transport_and_options(
             credentials,
@@ -194,6 +197,7 @@ impl<T, M> Clone for Carto3Client<T, M> {
 /// Shows the context and the token source, never a token or a secret.
 impl<T, M: Mode> fmt::Debug for Carto3Client<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug(&format!("{}Carto3Client", M::PREFIX), f)
+        self.core
+            .fmt_debug(&format!("{}Carto3Client", M::PREFIX), f)
     }
 }

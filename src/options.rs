@@ -1,8 +1,8 @@
 //! [`ClientOptions`]: how a client identifies itself, where the key travels, and the
 //! transport's timeouts and TLS settings.
 
-use carto_core::endpoint::{DEFAULT_CLIENT_ID, DEFAULT_USER_AGENT};
 use carto_core::carto3::{ApiBaseUrl, ApiContext};
+use carto_core::endpoint::{DEFAULT_CLIENT_ID, DEFAULT_USER_AGENT};
 use carto_core::{AuthPlacement, Credentials, RequestContext, RetryPolicy};
 use carto_transport::TransportConfig;
 

@@ -61,7 +61,8 @@ impl<T: Clone, M> Clone for TokensApi<T, M> {
 /// Shows the context (never a token), not the transport.
 impl<T, M: Mode> fmt::Debug for TokensApi<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt_debug(&format!("{}TokensClient", M::PREFIX), f)
+        self.core
+            .fmt_debug(&format!("{}TokensClient", M::PREFIX), f)
     }
 }
 

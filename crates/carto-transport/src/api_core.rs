@@ -161,7 +161,10 @@ impl<T: Transport> ApiCore<T> {
         }
     }
 
-    fn authorised<R>(&self, mut call: impl FnMut(&ApiContext) -> Result<R, Error>) -> Result<R, Error> {
+    fn authorised<R>(
+        &self,
+        mut call: impl FnMut(&ApiContext) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let mut again = true;
         loop {
             let token = self.access_token()?;
@@ -175,7 +178,10 @@ impl<T: Transport> ApiCore<T> {
 
 impl<T: AsyncTransport> ApiCore<T> {
     /// The async [`send`](Self::send).
-    pub async fn send_async<E: ApiEndpoint + ?Sized>(&self, endpoint: &E) -> Result<E::Output, Error> {
+    pub async fn send_async<E: ApiEndpoint + ?Sized>(
+        &self,
+        endpoint: &E,
+    ) -> Result<E::Output, Error> {
         self.authorised_async(async |ctx| send_async(&self.transport, ctx, endpoint).await)
             .await
     }

@@ -2,8 +2,8 @@
 //! [`Endpoint`](carto_core::Endpoint) or a CARTO 3 [`ApiEndpoint`](carto_core::carto3::ApiEndpoint)),
 //! send it, parse the response, and trace it; retried by the attempt machine.
 
-use carto_core::retry::{Outcome, Stop};
 use carto_core::operation::{Operation, SendContext};
+use carto_core::retry::{Outcome, Stop};
 use carto_core::{Error, HttpRequest, HttpResponse};
 
 use crate::attempt::{Attempts, noted};
@@ -106,7 +106,9 @@ impl<'a, T: ?Sized, C: ?Sized, E: Operation<C> + ?Sized> Buffered<'a, T, C, E> {
     }
 }
 
-impl<T: Transport + ?Sized, C: ?Sized, E: Operation<C> + ?Sized> Exchange for Buffered<'_, T, C, E> {
+impl<T: Transport + ?Sized, C: ?Sized, E: Operation<C> + ?Sized> Exchange
+    for Buffered<'_, T, C, E>
+{
     type Answer = E::Output;
 
     fn send(&mut self, attempts: &mut Attempts) -> Result<Option<E::Output>, Error> {

@@ -38,7 +38,9 @@ fn base() -> ApiBaseUrl {
 
 fn m2m() -> ApiCredentials {
     let auth = AuthUrl::parse("http://127.0.0.1:9").unwrap();
-    let client = ClientCredentials::new("id", "s3cr3t").unwrap().with_auth_url(auth);
+    let client = ClientCredentials::new("id", "s3cr3t")
+        .unwrap()
+        .with_auth_url(auth);
     ApiCredentials::new(base(), client)
 }
 
@@ -89,7 +91,10 @@ impl Server {
         }
         let bearer = request.headers()[header::AUTHORIZATION].to_str().unwrap();
         let token = bearer.strip_prefix("Bearer ").unwrap().to_owned();
-        self.seen.lock().unwrap().push(format!("GET {path} {token}"));
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("GET {path} {token}"));
         if self.accepted.lock().unwrap().contains(&token) {
             Ok(status(200, "{}"))
         } else {
@@ -111,7 +116,11 @@ fn an_m2m_token_is_fetched_once_and_shared_by_clones() {
     assert_eq!(clone.send(&Ping).unwrap(), 200);
     assert_eq!(
         server.seen(),
-        ["POST /oauth/token", "GET /api/v3/ping tok-1", "GET /api/v3/ping tok-1"]
+        [
+            "POST /oauth/token",
+            "GET /api/v3/ping tok-1",
+            "GET /api/v3/ping tok-1"
+        ]
     );
 }
 
@@ -145,7 +154,10 @@ fn a_fixed_token_is_never_resent_for_a_401() {
     let server = Server::new(3600, &[]);
     let credentials = ApiCredentials::with_token(base(), "fixed").unwrap();
     let core = ApiCore::new(transport_fn(|r| server.answer(&r)), credentials);
-    assert_eq!(core.send(&Ping).unwrap_err().status(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(
+        core.send(&Ping).unwrap_err().status(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
     assert_eq!(server.seen(), ["GET /api/v3/ping fixed"]);
 }
 

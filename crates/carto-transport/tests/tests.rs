@@ -1,7 +1,7 @@
 //! carto-transport's integration tests, one module per area (one binary to link).
 
-mod common;
 mod api_core;
+mod common;
 mod glue;
 mod streaming;
 

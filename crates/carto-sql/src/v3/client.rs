@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::jobs::{CancelJob, CreateJob, GetJob, Job, JobWaiter, ListJobs};
 use super::params::Warehouse;
-use super::query::{Query, QueryOptions};
+use super::query::{Query, QueryOptions, query_error};
 use super::response::QueryResponse;
 use super::rows::{QueryRowDecoder, QueryTail, Streamed};
 use crate::wait::{WaitOptions, wait_async, wait_blocking};
@@ -168,7 +168,8 @@ impl<T: Transport> SqlApi<T, Blocking> {
         options: &QueryOptions,
     ) -> Result<QueryRows<R>, Error> {
         let query = self.query_of::<R>(sql, options);
-        Ok(QueryRows(self.core.send_streaming(&Streamed(&query), None)?))
+        let decoded = self.core.send_streaming(&Streamed(&query), None);
+        Ok(QueryRows(decoded.map_err(limit_error)?))
     }
 
     /// Starts a job running `sql`; it runs in the background, with no time or row
@@ -262,8 +263,11 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
         options: &QueryOptions,
     ) -> Result<QueryRowStream<R>, Error> {
         let query = self.query_of::<R>(sql, options);
-        let stream = self.core.send_streaming_async(&Streamed(&query), None).await?;
-        Ok(QueryRowStream(stream))
+        let stream = self
+            .core
+            .send_streaming_async(&Streamed(&query), None)
+            .await;
+        Ok(QueryRowStream(stream.map_err(limit_error)?))
     }
 
     /// Starts a job running `sql`.
@@ -321,7 +325,22 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
         let clock = clock();
         let job = self.create(sql).await?;
         let waiter = JobWaiter::with_job(job, options);
-        wait_async(waiter, async |id| self.get(id).await, clock, tokio::time::sleep).await
+        wait_async(
+            waiter,
+            async |id| self.get(id).await,
+            clock,
+            tokio::time::sleep,
+        )
+        .await
+    }
+}
+
+/// A streamed query's CARTO error as the buffered one's: [`Error::QueryLimit`] for the
+/// synchronous limits.
+fn limit_error(err: Error) -> Error {
+    match err {
+        Error::Api(api) => query_error(*api),
+        other => other,
     }
 }
 

@@ -32,11 +32,11 @@ mod response;
 mod rows;
 
 pub use crate::wait::WaitOptions;
+pub use client::{AsyncSqlClient, QueryRowStream, QueryRows, SqlApi, SqlClient};
 pub use jobs::{CancelJob, CreateJob, GetJob, Job, JobStatus, JobWaiter, ListJobs, WaitStep};
 pub use params::{ParamStyle, QueryParameters, Warehouse};
-pub use client::{AsyncSqlClient, QueryRowStream, QueryRows, SqlApi, SqlClient};
 pub use query::{
     API_VERSION, DEFAULT_MAX_URL_LENGTH, Query, QueryMethod, QueryOptions, query_error,
 };
-pub use rows::{QueryRowDecoder, QueryTail};
 pub use response::{FieldType, QueryMeta, QueryResponse, Row, SchemaField};
+pub use rows::{QueryRowDecoder, QueryTail};

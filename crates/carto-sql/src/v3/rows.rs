@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 
 use carto_core::carto3::ApiContext;
 use carto_core::{DecodeError, Error, HttpRequest};
-use http::StatusCode;
 use carto_transport::{BodyDecoder, RequestBody, StreamingEndpoint};
+use http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 

@@ -6,9 +6,9 @@
 
 use std::io::Read;
 
-use carto_core::retry::Stop;
 use carto_core::Error;
 use carto_core::operation::SendContext;
+use carto_core::retry::Stop;
 use futures_util::StreamExt;
 
 use super::decoded::{CHUNK, Collected, Decoded, DecodedStream};
@@ -131,13 +131,7 @@ struct Opening<'a, T: ?Sized, C: ?Sized, E: ?Sized, U, B> {
 }
 
 impl<'a, T: ?Sized, C: ?Sized, E: StreamingEndpoint<C> + ?Sized, U, B> Opening<'a, T, C, E, U, B> {
-    fn new(
-        transport: &'a T,
-        ctx: &'a C,
-        endpoint: &'a E,
-        upload: Option<U>,
-        whole: bool,
-    ) -> Self {
+    fn new(transport: &'a T, ctx: &'a C, endpoint: &'a E, upload: Option<U>, whole: bool) -> Self {
         Self {
             transport,
             ctx,
