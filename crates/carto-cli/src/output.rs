@@ -17,7 +17,12 @@ pub fn mask(token: &Token) -> String {
     if token.is_default_public() {
         return token.expose_secret().to_owned();
     }
-    let secret = token.expose_secret();
+    mask_text(token.expose_secret())
+}
+
+/// A secret as listings show it: `****` and its last four characters (all hidden
+/// when shorter than 16).
+pub fn mask_text(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() < 16 {
         return "****".to_owned();

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use carto::sql::SqlSummary;
 use carto::{QueryOptions, transport::TransportError};
@@ -91,9 +91,10 @@ pub fn read_text(path: &Path) -> CliResult<String> {
     Ok(text)
 }
 
-/// The SQL of `carto sql`: QUERY, `--file`, or stdin.
-fn query_text(args: &SqlArgs) -> CliResult<String> {
-    match (&args.query, &args.file) {
+/// The SQL of `carto sql`: QUERY (`-`: stdin), `--file`, or stdin when it is not a
+/// terminal.
+pub fn query_text(query: Option<&String>, file: Option<&PathBuf>) -> CliResult<String> {
+    match (query, file) {
         (Some(q), _) if q == "-" => read_text(Path::new("-")),
         (Some(q), _) => Ok(q.clone()),
         (None, Some(file)) => read_text(file),
@@ -106,7 +107,7 @@ fn query_text(args: &SqlArgs) -> CliResult<String> {
 
 /// Runs `carto sql`.
 pub fn run(args: SqlArgs, config: &Config) -> CliResult {
-    let sql = query_text(&args)?;
+    let sql = query_text(args.query.as_ref(), args.file.as_ref())?;
     let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
     if args.format.is_binary() && to_stdout && stdout_is_terminal() {
         let name = args.format.export().map(|f| f.as_str()).unwrap_or("this");
