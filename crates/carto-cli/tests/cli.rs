@@ -4,6 +4,8 @@
 //! completions. Every output is checked for tokens (only `--show-token` may print one)
 //! and for terminal escape codes (none: the tests run without a terminal).
 
+mod carto3;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};

@@ -321,6 +321,123 @@ fn parse_date(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Carto3Args, String> {
+        let mut argv = vec!["carto", "carto3"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Carto3(args) => Ok(args),
+            _ => Err("not carto3".into()),
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        let a = parse(&[
+            "--connection",
+            "c",
+            "sql",
+            "query",
+            "SELECT 1",
+            "--json",
+            "--post",
+        ])
+        .unwrap();
+        assert_eq!(a.conn.connection.as_deref(), Some("c"));
+        let Carto3Command::Sql {
+            command: Sql3Command::Query(q),
+        } = a.command
+        else {
+            panic!("sql query")
+        };
+        assert!(q.json && q.post && !q.read_only);
+        assert_eq!(q.query.as_deref(), Some("SELECT 1"));
+        // Connection flags are global below `carto3`.
+        let a = parse(&[
+            "sql",
+            "job",
+            "wait",
+            "j1",
+            "--timeout",
+            "5",
+            "--connection",
+            "d",
+        ])
+        .unwrap();
+        assert_eq!(a.conn.connection.as_deref(), Some("d"));
+        let Carto3Command::Sql {
+            command:
+                Sql3Command::Job {
+                    command: JobCommand::Wait { id, timeout, json },
+                },
+        } = a.command
+        else {
+            panic!("job wait")
+        };
+        assert_eq!((id.as_str(), timeout, json), ("j1", Some(5), false));
+        let a = parse(&[
+            "tokens",
+            "create",
+            "--grant",
+            "c:p.d.t",
+            "--grant",
+            "c:p.d.*",
+            "--api",
+            "sql,maps",
+            "--referer",
+            "https://a",
+            "--expires",
+            "2027-01-31",
+        ])
+        .unwrap();
+        let Carto3Command::Tokens {
+            command:
+                TokensCommand::Create {
+                    grants,
+                    apis,
+                    referers,
+                    expires,
+                    ..
+                },
+        } = a.command
+        else {
+            panic!("tokens create")
+        };
+        assert_eq!(grants.len(), 2);
+        assert_eq!(apis, ["sql", "maps"]);
+        assert_eq!(referers, ["https://a"]);
+        assert!(expires.is_some());
+        let a = parse(&["tokens", "delete"]).unwrap();
+        assert!(matches!(
+            a.command,
+            Carto3Command::Tokens {
+                command: TokensCommand::Delete {
+                    token: TokenArg { token: None }
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        for bad in [
+            &["sql", "query", "q", "--file", "f"][..],
+            &["sql", "job", "create"],
+            &["sql", "job", "get", "j", "--timeout", "1"],
+            &["tokens", "create", "--api", "sql"],
+            &["tokens", "create", "--grant", "c:a.b"],
+            &["tokens", "create", "--grant", "c:a.b", "--api", "teleport"],
+            &["tokens", "update", "t", "--referer", "r", "--no-referers"],
+            &["creds", "save", "--json"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn grants_and_dates_parse() {

@@ -134,6 +134,8 @@ impl Parts {
 pub struct Config3<'a> {
     base: &'a Config,
     conn: Carto3ConnArgs,
+    /// The client made, so that the token it fetched can be masked out of errors.
+    client: std::cell::OnceCell<Client>,
     base_url_typed: bool,
     auth_url_typed: bool,
 }
@@ -156,6 +158,7 @@ impl<'a> Config3<'a> {
             base_url_typed: typed_on_command_line(matches, "api_base_url"),
             auth_url_typed: typed_on_command_line(matches, "auth_url"),
             conn,
+            client: std::cell::OnceCell::new(),
         };
         for secret in [&config.conn.api_token, &config.conn.client_secret]
             .into_iter()
@@ -174,6 +177,7 @@ impl<'a> Config3<'a> {
             conn,
             base_url_typed: false,
             auth_url_typed: false,
+            client: std::cell::OnceCell::new(),
         }
     }
 
@@ -265,7 +269,22 @@ impl<'a> Config3<'a> {
     pub fn client(&self) -> CliResult<(Client, Option<String>)> {
         let resolved = self.resolve()?;
         let client = Client::with_options(resolved.credentials, self.base.options()?)?;
+        let _ = self.client.set(client.clone());
         Ok((client, resolved.connection))
+    }
+
+    /// Adds the M2M token the client fetched, if any, to the secrets masked out of
+    /// error messages.
+    pub fn mask_fetched_token(&self) {
+        if let Some(client) = self.client.get() {
+            let token = client
+                .core()
+                .tokens()
+                .unexpired_token(std::time::SystemTime::now());
+            if let Some(token) = token {
+                self.base.add_secret(token.expose_secret());
+            }
+        }
     }
 }
 

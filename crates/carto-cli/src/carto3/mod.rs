@@ -17,11 +17,15 @@ use crate::output::{fields, mask_text, print_line};
 /// Runs a `carto3` command.
 pub fn run(args: Carto3Args, config: &Config, matches: &ArgMatches) -> CliResult {
     let config = Config3::new(config, args.conn, matches);
-    match args.command {
+    let result = match args.command {
         Carto3Command::Sql { command } => sql::run(command, &config),
         Carto3Command::Tokens { command } => tokens::run(command, &config),
         Carto3Command::Creds { command } => creds(command, &config),
+    };
+    if result.is_err() {
+        config.mask_fetched_token();
     }
+    result
 }
 
 /// Runs a `carto3 creds` command.
