@@ -1,6 +1,6 @@
 //! `carto carto3 sql`: SQL API v3 queries (a table or JSON) and jobs.
 
-use carto::carto3::sql::{FieldType, QueryMethod, QueryTail, SchemaField};
+use carto::carto3::sql::{FieldType, QueryMethod, QueryTail, SchemaField, query_error};
 use carto::carto3::{Job, QueryOptions};
 use carto::sql::wait::Waiter;
 use serde_json::{Map, Value};
@@ -35,7 +35,9 @@ fn query(sql: &SqlClient, args: QueryArgs) -> CliResult {
     if args.post {
         options = options.method(QueryMethod::Post);
     }
-    let mut rows = sql.query_rows_with::<Map<String, Value>>(&text, &options)?;
+    let mut rows = sql
+        .query_rows_with::<Map<String, Value>>(&text, &options)
+        .map_err(limit_error)?;
     let mut sink = Sink::open(None)?;
     if args.json {
         // Streamed: each row is written as it arrives, schema and meta after the last.
@@ -57,6 +59,16 @@ fn query(sql: &SqlClient, args: QueryArgs) -> CliResult {
         sink.write(render_table(&all, &tail, stdout_is_terminal()).as_bytes())?;
     }
     sink.flush()
+}
+
+/// An error answer of a streamed query as [`carto::Error::QueryLimit`] when it says a
+/// synchronous limit was hit, as the buffered `query` reports it (the SDK's streamed
+/// path returns the plain API error).
+fn limit_error(e: carto::Error) -> carto::Error {
+    match e {
+        carto::Error::Api(api) => query_error(*api),
+        other => other,
+    }
 }
 
 /// The rows as an aligned table with a `(N rows)` line; numbers aligned right.

@@ -59,6 +59,18 @@ fn carto3(seen: &Seen) -> Answer {
                 "GET" => seen.query.get("q").cloned().unwrap_or_default(),
                 _ => seen.json()["q"].as_str().unwrap_or_default().to_owned(),
             };
+            if q.contains("pg_sleep") {
+                return Answer::json(
+                    504,
+                    json!({"error": "Query timeout: statement ran over 60 s"}),
+                );
+            }
+            if q.contains("generate_series") {
+                return Answer::json(
+                    400,
+                    json!({"error": "The query returns too many rows: the maximum number of rows is 200000"}),
+                );
+            }
             if q.contains("FROM nowhere") {
                 return Answer::json(
                     400,
@@ -269,6 +281,26 @@ fn queries_as_a_table_and_as_json() {
     let sent = fake.seen()[0].json();
     assert_eq!(sent["q"], "SELECT * FROM cities WHERE name = $1");
     assert_eq!(sent["queryParameters"], json!(["Madrid"]));
+
+    // CARTO 3's limits of synchronous queries: the message says to run a job.
+    let err = h.fails(
+        h.token(&fake.url)
+            .args(["--retries", "0", "sql", "query", "SELECT pg_sleep(90)"]),
+        15,
+    );
+    assert!(
+        err.contains("one-minute time limit") && err.contains("job"),
+        "{err}"
+    );
+    let err = h.fails(
+        h.token(&fake.url)
+            .args(["sql", "query", "SELECT generate_series(1, 300000)"]),
+        10,
+    );
+    assert!(
+        err.contains("200,000-row cap") && err.contains("job"),
+        "{err}"
+    );
 
     // CARTO's error, its exit status; bad input refused before sending.
     let err = h.fails(
