@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::cli::{OutputFormat, SqlArgs};
 use crate::config::Config;
 use crate::exit::{CliError, CliResult};
-use crate::output::{cell_text, stdout_is_terminal, table};
+use crate::output::{rows_table, stdout_is_terminal};
 
 /// Where output goes: a file, or stdout (`None` or `-`), buffered.
 pub struct Sink {
@@ -51,6 +51,26 @@ impl Sink {
     /// Flushes what is buffered.
     pub fn flush(&mut self) -> CliResult {
         self.writer.flush().map_err(|e| self.error(e))
+    }
+
+    /// Writes `{"rows":[` and each row as it comes, one per line, then `]`: the
+    /// caller adds the other members and the closing `}`.
+    pub fn json_rows<E>(
+        &mut self,
+        rows: impl Iterator<Item = Result<Map<String, Value>, E>>,
+    ) -> CliResult
+    where
+        CliError: From<E>,
+    {
+        self.write(b"{\"rows\":[")?;
+        let mut first = true;
+        for row in rows {
+            let row = serde_json::to_string(&row?).map_err(|e| self.error(e.into()))?;
+            self.write(if first { b"\n" } else { b",\n" })?;
+            self.write(row.as_bytes())?;
+            first = false;
+        }
+        self.write(b"\n]")
     }
 
     /// Copies `reader` into the sink as it arrives, read errors going through
@@ -142,15 +162,7 @@ pub fn run(args: SqlArgs, config: &Config) -> CliResult {
             summary_of(rows.summary())
         }
         OutputFormat::Json => {
-            sink.write(b"{\"rows\":[")?;
-            let mut first = true;
-            for row in rows.by_ref() {
-                let row = serde_json::to_string(&row?).map_err(|e| sink.error(e.into()))?;
-                sink.write(if first { b"\n" } else { b",\n" })?;
-                sink.write(row.as_bytes())?;
-                first = false;
-            }
-            sink.write(b"\n]")?;
+            sink.json_rows(rows.by_ref())?;
             let summary = summary_of(rows.summary());
             if let Ok(Value::Object(members)) = serde_json::to_value(&summary) {
                 for (k, v) in members {
@@ -209,20 +221,7 @@ fn render_table(rows: &[Map<String, Value>], summary: &SqlSummary, unicode: bool
                 .is_some_and(|f| f.field_type == "number")
         })
         .collect();
-    let body = rows
-        .iter()
-        .map(|row| {
-            header
-                .iter()
-                .map(|h| row.get(h).map(cell_text).unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    let count = match rows.len() {
-        1 => "(1 row)".to_owned(),
-        n => format!("({n} rows)"),
-    };
-    format!("{}\n{count}\n", table(&header, &right, body, unicode))
+    rows_table(&header, &right, rows, unicode)
 }
 
 /// The file name of an output argument, for messages.

@@ -10,7 +10,9 @@ use super::config::{Config3, require_connection};
 use super::parse_params;
 use crate::batch::{wait_job, wait_options};
 use crate::exit::CliResult;
-use crate::output::{cell_text, fields, print_json, print_line, stdout_is_terminal, table};
+use crate::output::{
+    cell_text, count, fields, print_json, print_line, rows_table, stdout_is_terminal, table,
+};
 use crate::sql::{Sink, query_text};
 
 type SqlClient = carto::carto3::sql::SqlClient<std::sync::Arc<carto::transport::UreqTransport>>;
@@ -41,18 +43,11 @@ fn query(sql: &SqlClient, args: QueryArgs) -> CliResult {
     let mut sink = Sink::open(None)?;
     if args.json {
         // Streamed: each row is written as it arrives, schema and meta after the last.
-        sink.write(b"{\"rows\":[")?;
-        let mut first = true;
-        for row in rows.by_ref() {
-            let row = serde_json::to_string(&row?).map_err(|e| sink.error(e.into()))?;
-            sink.write(if first { b"\n" } else { b",\n" })?;
-            sink.write(row.as_bytes())?;
-            first = false;
-        }
+        sink.json_rows(rows.by_ref())?;
         let tail = rows.tail().cloned().unwrap_or_default();
         let schema = serde_json::to_string(&tail.schema).map_err(|e| sink.error(e.into()))?;
         let meta = serde_json::to_string(&tail.meta).map_err(|e| sink.error(e.into()))?;
-        sink.write(format!("\n],\"schema\":{schema},\"meta\":{meta}}}\n").as_bytes())?;
+        sink.write(format!(",\"schema\":{schema},\"meta\":{meta}}}\n").as_bytes())?;
     } else {
         let all = rows.by_ref().collect::<Result<Vec<_>, _>>()?;
         let tail = rows.tail().cloned().unwrap_or_default();
@@ -79,12 +74,8 @@ fn render_table(rows: &[Map<String, Value>], tail: &QueryTail, unicode: bool) ->
             header = first.keys().cloned().collect();
         }
     }
-    let count = match rows.len() {
-        1 => "(1 row)".to_owned(),
-        n => format!("({n} rows)"),
-    };
     if header.is_empty() {
-        return format!("{count}\n");
+        return format!("{}\n", count(rows.len(), "row", "rows"));
     }
     let numeric = |name: &String| {
         tail.schema.iter().any(|f: &SchemaField| {
@@ -92,16 +83,7 @@ fn render_table(rows: &[Map<String, Value>], tail: &QueryTail, unicode: bool) ->
         })
     };
     let right: Vec<bool> = header.iter().map(numeric).collect();
-    let body = rows
-        .iter()
-        .map(|row| {
-            header
-                .iter()
-                .map(|h| row.get(h).map(cell_text).unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    format!("{}\n{count}\n", table(&header, &right, body, unicode))
+    rows_table(&header, &right, rows, unicode)
 }
 
 fn job(sql: &SqlClient, command: JobCommand) -> CliResult {
@@ -170,10 +152,7 @@ fn job(sql: &SqlClient, command: JobCommand) -> CliResult {
                 .collect();
             let header = ["JOB", "STATUS", "EXTERNAL ID"].map(String::from);
             print_line(table(&header, &[false; 3], rows, stdout_is_terminal()).to_string())?;
-            print_line(match jobs.len() {
-                1 => "(1 job)".to_owned(),
-                n => format!("({n} jobs)"),
-            })
+            print_line(count(jobs.len(), "job", "jobs"))
         }
     }
 }

@@ -7,7 +7,7 @@ use super::cli::TokensCommand;
 use super::config::{Config3, token_arg};
 use crate::exit::{CliError, CliResult};
 use crate::output::{
-    cell_text, fields, mask_text, print_json, print_line, stdout_is_terminal, table,
+    cell_text, count, fields, mask_text, print_json, print_line, stdout_is_terminal, table,
 };
 
 /// Runs a `carto3 tokens` command.
@@ -88,10 +88,7 @@ pub fn run(command: TokensCommand, config: &Config3<'_>) -> CliResult {
                 .collect();
             let header = ["TOKEN", "ID", "GRANTS", "APIS", "REFERERS", "EXPIRES"].map(String::from);
             print_line(table(&header, &[false; 6], rows, stdout_is_terminal()).to_string())?;
-            print_line(match all.len() {
-                1 => "(1 token)".to_owned(),
-                n => format!("({n} tokens)"),
-            })
+            print_line(count(all.len(), "token", "tokens"))
         }
         TokensCommand::Get { token, json } => {
             let token = token_arg(token.token, base)?;

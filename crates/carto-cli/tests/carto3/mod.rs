@@ -12,6 +12,7 @@ use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::{Value, json};
 
+use super::{Records, bare_in};
 use fake::{Answer, Fake, Seen, dead_url};
 
 const TOKEN: &str = "fixed-api-token-canary-0001";
@@ -128,12 +129,6 @@ struct H {
     outputs: Vec<String>,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl H {
     fn new() -> Self {
         Self {
@@ -148,14 +143,7 @@ impl H {
 
     /// `carto` with no credentials, a private configuration, no terminal.
     fn bare(&self) -> Command {
-        let mut cmd = cargo_bin_cmd!("carto");
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env("CARTO_CONFIG_DIR", self.path("config"))
-            .current_dir(self.dir.path());
-        cmd
+        bare_in(self.dir.path())
     }
 
     /// `carto carto3` with the fixed token of `url` in the environment.
@@ -180,42 +168,6 @@ impl H {
         cmd
     }
 
-    fn run(&mut self, cmd: &mut Command) -> Run {
-        let out = cmd.output().unwrap();
-        let run = Run {
-            code: out.status.code().expect("exited"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
-        run
-    }
-
-    fn ok(&mut self, cmd: &mut Command) -> String {
-        let run = self.run(cmd);
-        assert_eq!(
-            run.code, 0,
-            "stdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
-        run.stdout
-    }
-
-    fn fails(&mut self, cmd: &mut Command, code: i32) -> String {
-        let run = self.run(cmd);
-        assert_eq!(
-            run.code, code,
-            "stdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
-        assert!(
-            run.stderr.starts_with("carto: ") || code == 2,
-            "{}",
-            run.stderr
-        );
-        run.stderr
-    }
-
     /// No recorded output holds a token or a secret.
     fn check_outputs(&self) {
         for out in &self.outputs {
@@ -233,6 +185,12 @@ fn has_line(text: &str, label: &str, value: &str) -> bool {
         l.strip_prefix(label)
             .is_some_and(|rest| rest.trim() == value)
     })
+}
+
+impl Records for H {
+    fn outputs(&mut self) -> &mut Vec<String> {
+        &mut self.outputs
+    }
 }
 
 #[test]
