@@ -57,9 +57,10 @@ Exit status:
   12  403 forbidden: the key may not do this
   13  404 not found: no such key or user
   14  429 rate limited (see `retry after`)
-  15  timed out: the statement hit its time limit, or the connection timed out
-  16  the batch job ended failed, cancelled or unknown
-  17  gave up waiting for the batch job (--timeout); it keeps running
+  15  timed out: the statement hit its time limit (CARTO 3: a query over one minute),
+      or the connection timed out
+  16  the batch job ended failed, cancelled or unknown (a CARTO 3 job too)
+  17  gave up waiting for the batch job (--timeout); it keeps running (a CARTO 3 job too)
   20  transport failure: connect, TLS or I/O
   21  CARTO's answer could not be decoded
 

@@ -7,7 +7,8 @@ use super::cli::TokensCommand;
 use super::config::{Config3, token_arg};
 use crate::exit::{CliError, CliResult};
 use crate::output::{
-    cell_text, count, fields, mask_text, print_json, print_line, stdout_is_terminal, table,
+    cell_text, count, fields, mask_text, print_json, print_line, stdout_is_terminal, strip_secrets,
+    table,
 };
 
 /// Runs a `carto3 tokens` command.
@@ -183,9 +184,11 @@ fn join_apis(apis: &[AllowedApi]) -> String {
         .join(", ")
 }
 
-/// The token as JSON, the token itself masked.
+/// The token as JSON, the token itself masked and any other member whose name says it
+/// holds a secret left out.
 fn masked_json(token: &ApiAccessToken) -> Value {
     let mut value = serde_json::to_value(token).unwrap_or(Value::Null);
+    strip_secrets(&mut value);
     if let Value::Object(map) = &mut value {
         map.insert(
             "token".into(),
@@ -298,6 +301,7 @@ mod tests {
         );
         assert!(text.contains("created_at: 2026-12-07"), "{text}");
         let json = masked_json(&t).to_string();
-        assert!(!json.contains("canary-canary"), "{json}");
+        assert!(!json.contains("canary"), "{json}");
+        assert!(json.contains(r#""token":"****sig1""#), "{json}");
     }
 }
