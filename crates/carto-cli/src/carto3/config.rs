@@ -349,16 +349,20 @@ pub fn save_path(file: Option<PathBuf>, profile: Option<&str>) -> CliResult<Path
     }
 }
 
-/// A token given on the command line, or read from stdin (`-` or nothing).
+/// A token given on the command line, or read from stdin: `-`, or nothing with stdin
+/// not a terminal.
 pub fn token_arg(token: Option<String>, base: &Config) -> CliResult<AccessToken> {
-    let text = match token.filter(|t| t != "-") {
-        Some(t) => t,
-        None => crate::sql::read_text(Path::new("-"))?,
+    use std::io::IsTerminal;
+    let text = match token {
+        Some(t) if t != "-" => t,
+        Some(_) => crate::sql::read_text(Path::new("-"))?,
+        None if !std::io::stdin().is_terminal() => crate::sql::read_text(Path::new("-"))?,
+        None => String::new(),
     };
     let text = text.trim();
     if text.is_empty() {
         return Err(CliError::Usage(
-            "no token: give TOKEN, or write it on stdin".into(),
+            "no token: give TOKEN, or write it on stdin (`-`)".into(),
         ));
     }
     base.add_secret(text);
