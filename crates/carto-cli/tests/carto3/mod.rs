@@ -555,6 +555,29 @@ fn profiles_and_credentials_files() {
         "{show}"
     );
 
+    // --api-base-url and --auth-url typed on the command line override the file's; the
+    // variables do not.
+    let moved = h.path("moved.json");
+    let dead = dead_url();
+    std::fs::write(
+        &moved,
+        json!({"api_base_url": dead, "auth_url": dead, "client_id": CLIENT_ID,
+               "client_secret": SECRET, "connection": CONN})
+        .to_string(),
+    )
+    .unwrap();
+    let mut cmd = h.bare();
+    cmd.args(["--retries", "0", "carto3", "--credentials"])
+        .arg(&moved);
+    cmd.args(["--api-base-url", &fake.url, "--auth-url", &fake.url]);
+    h.ok(cmd.args(["sql", "query", "SELECT 1"]));
+    let mut cmd = h.bare();
+    cmd.env("CARTO_API_BASE_URL", &fake.url)
+        .env("CARTO_AUTH_URL", &fake.url);
+    cmd.args(["--retries", "0", "carto3", "--credentials"])
+        .arg(&moved);
+    h.fails(cmd.args(["sql", "query", "SELECT 1"]), 20);
+
     // Save the environment's credentials as a profile, readable by its owner only.
     let out = h.ok(h.m2m(&fake.url).args(["--profile", "p3", "creds", "save"]));
     let saved = h.path("config").join("profiles").join("p3.json");
@@ -641,6 +664,50 @@ fn profiles_and_credentials_files() {
         2,
     );
     assert!(err.contains("give --profile NAME or --file FILE"), "{err}");
+    h.check_outputs();
+}
+
+#[test]
+fn a_long_job_wait_refreshes_the_m2m_token() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Tokens that live 2 s (replaced after 1 s), each fetch a new one; only the last
+    // one fetched is accepted. The job finishes at its sixth read, after at least
+    // 250 + 375 + ... ms of the waiter's pauses: well past one second.
+    let fetched = AtomicUsize::new(0);
+    let reads = AtomicUsize::new(0);
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let refusals = refused.clone();
+    let fake = Fake::start(move |s| {
+        if s.path == "/oauth/token" {
+            let n = fetched.fetch_add(1, Ordering::SeqCst) + 1;
+            return Answer::json(
+                200,
+                json!({"access_token": format!("{M2M_TOKEN}-{n}"), "expires_in": 2}),
+            );
+        }
+        let current = format!("Bearer {M2M_TOKEN}-{}", fetched.load(Ordering::SeqCst));
+        if s.header("authorization") != Some(current.as_str()) {
+            refusals.fetch_add(1, Ordering::SeqCst);
+            return Answer::json(401, json!({"error": "Unauthorized"}));
+        }
+        let status = match reads.fetch_add(1, Ordering::SeqCst) {
+            0..=4 => "running",
+            _ => "done",
+        };
+        Answer::json(200, json!({"jobId": "j", "status": status}))
+    });
+    let mut h = H::new();
+    let out = h.ok(h.m2m(&fake.url).args(["sql", "job", "wait", "j"]));
+    assert!(has_line(&out, "status:", "done"), "{out}");
+    let seen = fake.seen();
+    let fetches = seen.iter().filter(|s| s.path == "/oauth/token").count();
+    assert!(fetches >= 2, "the token was refreshed: {fetches} fetches");
+    assert_eq!(refused.load(Ordering::SeqCst), 0, "before it expired");
+    assert!(
+        seen.iter()
+            .all(|s| s.path == "/oauth/token" || s.header("authorization").is_some()),
+        "{seen:?}"
+    );
     h.check_outputs();
 }
 
