@@ -255,3 +255,14 @@ fn over_the_synchronous_limits_both_query_forms_say_to_use_a_job() {
         assert!(matches!(err, Error::QueryLimit { .. }), "{err:?}");
     }
 }
+
+#[cfg(feature = "arrow")]
+#[test]
+fn query_arrow_types_the_batches_from_the_schema() {
+    let (transport, _) = server(|_, _| (200, fixture("query-response.json")));
+    let sql = SqlClient::from_credentials(transport, credentials(), "carto_dw");
+    let answer = sql.query_arrow("SELECT 12345 AS n").unwrap();
+    assert_eq!(answer.schema.field(0).name(), "n");
+    assert_eq!(answer.batches[0].num_rows(), 1);
+    assert_eq!(answer.meta.unwrap().location.as_deref(), Some("US"));
+}

@@ -172,6 +172,30 @@ impl<T: Transport> SqlApi<T, Blocking> {
         Ok(QueryRows(decoded.map_err(limit_error)?))
     }
 
+    /// Runs `sql` and returns its rows as Arrow record batches typed from CARTO's
+    /// `schema` (feature `arrow`; see [`ArrowAnswer`](super::ArrowAnswer) for the types).
+    #[cfg(feature = "arrow")]
+    pub fn query_arrow(&self, sql: &str) -> Result<super::ArrowAnswer, Error> {
+        self.query_arrow_with(
+            sql,
+            &QueryOptions::new(),
+            &crate::arrow::ArrowOptions::new(),
+        )
+    }
+
+    /// [`query_arrow`](Self::query_arrow) with the query's options and the batches'
+    /// (`batch_rows`; the numeric options do not apply: `number` is a float).
+    #[cfg(feature = "arrow")]
+    pub fn query_arrow_with(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+        arrow: &crate::arrow::ArrowOptions,
+    ) -> Result<super::ArrowAnswer, Error> {
+        let answer = self.send(&self.query_of::<super::arrow::RawRow>(sql, options))?;
+        super::arrow::to_arrow(answer, arrow)
+    }
+
     /// Starts a job running `sql`; it runs in the background, with no time or row
     /// limit.
     pub fn create(&self, sql: &str) -> Result<Job, Error> {
@@ -268,6 +292,27 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
             .send_streaming_async(&Streamed(&query), None)
             .await;
         Ok(QueryRowStream(stream.map_err(limit_error)?))
+    }
+
+    /// Runs `sql` and returns its rows as Arrow record batches (see
+    /// [`SqlClient::query_arrow`]).
+    #[cfg(feature = "arrow")]
+    pub async fn query_arrow(&self, sql: &str) -> Result<super::ArrowAnswer, Error> {
+        let options = crate::arrow::ArrowOptions::new();
+        self.query_arrow_with(sql, &QueryOptions::new(), &options)
+            .await
+    }
+
+    /// [`query_arrow`](Self::query_arrow) with the query's options and the batches'.
+    #[cfg(feature = "arrow")]
+    pub async fn query_arrow_with(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+        arrow: &crate::arrow::ArrowOptions,
+    ) -> Result<super::ArrowAnswer, Error> {
+        let query = self.query_of::<super::arrow::RawRow>(sql, options);
+        super::arrow::to_arrow(self.send(&query).await?, arrow)
     }
 
     /// Starts a job running `sql`.

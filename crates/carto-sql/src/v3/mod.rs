@@ -24,6 +24,8 @@
 //! # Ok::<(), carto_core::Error>(())
 //! ```
 
+#[cfg(feature = "arrow")]
+mod arrow;
 mod client;
 mod jobs;
 mod params;
@@ -32,6 +34,8 @@ mod response;
 mod rows;
 
 pub use crate::wait::WaitOptions;
+#[cfg(feature = "arrow")]
+pub use arrow::ArrowAnswer;
 pub use client::{AsyncSqlClient, QueryRowStream, QueryRows, SqlApi, SqlClient};
 pub use jobs::{CancelJob, CreateJob, GetJob, Job, JobStatus, JobWaiter, ListJobs, WaitStep};
 pub use params::{ParamStyle, QueryParameters, Warehouse};
