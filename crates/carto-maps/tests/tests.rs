@@ -1,0 +1,3 @@
+//! carto-maps' integration tests, one module per area (one binary to link).
+
+mod clients;
