@@ -37,6 +37,7 @@ pub use carto_core::carto3::{
     AccessToken, ApiBaseUrl, ApiBaseUrlError, ApiContext, ApiCredentials, ApiEndpoint, AuthUrl,
     ClientCredentials, ClientSecret, TokenCache, TokenFile, TokenSource,
 };
+pub use carto_maps::v3::{MapSource, SourceInstance, TileJson};
 pub use carto_sql::v3 as sql;
 pub use carto_sql::v3::{Job, JobStatus, QueryOptions, QueryParameters, QueryResponse, Warehouse};
 pub use carto_tokens as tokens;
@@ -152,6 +153,12 @@ impl<T, M: Mode> Carto3Client<T, M> {
     /// as `carto_dw`).
     pub fn sql(&self, connection: impl Into<String>) -> sql::SqlApi<Arc<T>, M> {
         sql::SqlApi::new(self.core.clone(), connection)
+    }
+
+    /// Map sources (`/v3/maps`): a table or a query as TileJSON and MVT tiles, and
+    /// column stats.
+    pub fn maps(&self) -> carto_maps::v3::SourcesApi<Arc<T>, M> {
+        carto_maps::v3::SourcesApi::new(self.core.clone())
     }
 
     /// The Tokens API (needs an OAuth token: M2M credentials or a user's token).

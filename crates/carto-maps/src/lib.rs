@@ -11,6 +11,9 @@
 //!   [`endpoints::GetNamedTile`]), attributes, static images, and URL templates for a map
 //!   library ([`Layergroup::tile_url_template`]).
 //!
+//! - **CARTO 3 map sources** ([`v3`]): a table or a query on a connection, its TileJSON,
+//!   MVT tiles and column stats.
+//!
 //! [`endpoints`] holds every operation as a sans-IO [`Endpoint`](carto_core::Endpoint);
 //! [`MapsClient`] and [`AsyncMapsClient`] send them.
 //!
@@ -36,6 +39,7 @@ pub mod endpoints;
 mod layergroup;
 mod mapconfig;
 mod template;
+pub mod v3;
 
 pub use client::{AsyncMapsClient, InstantiateOptions, MapsApi, MapsClient};
 pub use layergroup::{
