@@ -25,6 +25,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod carto3;
 pub mod cli;
 mod emulator;
 pub mod error;
@@ -45,7 +46,10 @@ pub mod tls;
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported
 /// for [`EmulatorBuilder::statement_timeout`] and [`SqlSession::level`].
 pub use carto_core::models::ApiKeyType;
-pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
+pub use carto3::{
+    DEFAULT_MAX_API_TOKENS, DEFAULT_OAUTH_TOKEN_LIFETIME, DEFAULT_QUERY_TIMEOUT, ROW_CAP,
+};
+pub use emulator::{BlockingEmulator, Carto3Account, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};
