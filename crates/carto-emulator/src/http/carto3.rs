@@ -306,10 +306,7 @@ async fn run_query(state: &AppState, connection: &str, ctx: &Ctx) -> Result<Resp
                 // A granted query: its own text, run read-only as the account, guarded.
                 Some(granted) => (
                     master_session(state, &user, ApiKeyType::Regular)?,
-                    format!(
-                        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\n{}",
-                        bind(&granted.text)?
-                    ),
+                    format!("SET TRANSACTION READ ONLY;\n{}", bind(&granted.text)?),
                 ),
                 None => (
                     SqlSession {
