@@ -183,8 +183,6 @@ async fn m2m_client_credentials_as_auth0_answers() {
     assert_ne!(alice.client_id(), bob.client_id());
 
     let url = format!("{}/oauth/token", env.root());
-    let form = |id: &'static str, secret: &'static str| (id, secret);
-    let _ = form;
     let good = [
         ("grant_type", "client_credentials"),
         ("client_id", alice.client_id()),
@@ -216,7 +214,8 @@ async fn m2m_client_credentials_as_auth0_answers() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // Failures, as Auth0 writes them, never quoting the secret.
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(Form<'_>, StatusCode, &str)> = vec![
         (
             vec![("client_id", alice.client_id())],
             StatusCode::BAD_REQUEST,
