@@ -570,6 +570,8 @@ async fn api_access_tokens_read_only_what_they_grant() {
         "INSERT INTO a VALUES (3, 'three')",
         "UPDATE a SET v = 'x'",
         "CREATE TABLE planted (x int)",
+        "CREATE TEMP TABLE planted (x int)",
+        "DO $$ BEGIN PERFORM * FROM b; END $$",
         "SELECT pg_read_file('/etc/passwd')",
     ] {
         assert_denied(&env.query(&jwt, &conn, q, Value::Null).await, q);
