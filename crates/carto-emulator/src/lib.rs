@@ -2,7 +2,10 @@
 //!
 //! It serves the Auth API v3 (`/api/v3/api_keys`), the SQL API v2 (`/api/v2/sql`),
 //! `/api/v3/me` and `/api/v4/do/token` for any number of users, each API key being a
-//! real PostgreSQL role, so permissions behave as on CARTO.
+//! real PostgreSQL role, so permissions behave as on CARTO. It also serves CARTO 3 at its
+//! root: `POST /oauth/token` (M2M client credentials, [`EmulatedUser::carto3`]), the Tokens API
+//! (`/v3/tokens`, each API access token a PostgreSQL role with only its grants) and the SQL API
+//! v3 (`/v3/sql/{connection}/query`, jobs).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), carto_emulator::EmulatorError> {
