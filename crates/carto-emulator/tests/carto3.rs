@@ -36,19 +36,13 @@ impl Env {
     /// An OAuth token of `user` from its M2M credentials.
     async fn oauth(&self, user: &str) -> String {
         let a = self.emu.user(user).unwrap().carto3();
-        let r = post_form(
+        common::m2m_token(
             &self.c,
-            &format!("{}/oauth/token", a.auth_url()),
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", a.client_id()),
-                ("client_secret", a.client_secret().expose_secret()),
-                ("audience", "carto-cloud-native-api"),
-            ],
+            a.auth_url(),
+            a.client_id(),
+            a.client_secret().expose_secret(),
         )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        r.json()["access_token"].as_str().unwrap().to_owned()
+        .await
     }
 
     /// A request with a Bearer token and optional headers and JSON body.
@@ -73,6 +67,11 @@ impl Env {
                 .body(b.to_string());
         }
         Reply::read(rb.send().await.unwrap()).await
+    }
+
+    /// A request with a Bearer token and nothing else.
+    async fn call(&self, method: Method, path: &str, token: &str) -> Reply {
+        self.req(method, path, Some(token), &[], None).await
     }
 
     /// `POST /v3/sql/{connection}/query` with `q` and `queryParameters`.
@@ -105,6 +104,13 @@ impl Env {
         r.json()["rows"].as_array().unwrap().clone()
     }
 
+    /// `POST /v3/sql/{connection}/job`.
+    async fn create_job(&self, token: &str, connection: &str, body: &Value) -> Reply {
+        let path = format!("/v3/sql/{connection}/job");
+        self.req(Method::POST, &path, Some(token), &[], Some(body))
+            .await
+    }
+
     /// Creates a token; the reply.
     async fn create_token(&self, oauth: &str, body: Value) -> Reply {
         self.req(Method::POST, "/v3/tokens", Some(oauth), &[], Some(&body))
@@ -131,6 +137,11 @@ impl Env {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         serde_json::from_str(&r.text).unwrap()
     }
+}
+
+/// A token body granting `source` on `connection` to the SQL API.
+fn sql_grant(connection: &str, source: &str) -> Value {
+    json!({"grants": [{"connection_name": connection, "source": source}], "allowed_apis": ["sql"]})
 }
 
 fn connection(env: &Env, user: &str) -> String {
@@ -164,19 +175,7 @@ async fn m2m_client_credentials_as_auth0_answers() {
     let alice = env.emu.user("alice").unwrap().carto3().clone();
     let bob = env.emu.user("bob").unwrap().carto3().clone();
     // The credentials file: exactly five keys, the root as both URLs.
-    let doc = alice.to_json();
-    let mut keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "api_base_url",
-            "auth_url",
-            "client_id",
-            "client_secret",
-            "connection"
-        ]
-    );
+    common::assert_carto3_credentials(&alice.to_json());
     assert_eq!(alice.api_base_url(), env.root());
     assert_eq!(alice.connection(), "pg_alice");
     assert!(!format!("{alice:?}").contains(alice.client_secret().expose_secret()));
@@ -215,63 +214,61 @@ async fn m2m_client_credentials_as_auth0_answers() {
 
     // Failures, as Auth0 writes them, never quoting the secret.
     type Form<'a> = Vec<(&'a str, &'a str)>;
+    fn grant<'a>(id: &'a str, secret: &'a str) -> Form<'a> {
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ]
+    }
+    let (alice_id, bob_id) = (alice.client_id(), bob.client_id());
+    let (alice_secret, bob_secret) = (
+        alice.client_secret().expose_secret(),
+        bob.client_secret().expose_secret(),
+    );
+    let mut other_audience = grant(alice_id, alice_secret);
+    other_audience.push(("audience", "https://evil.example"));
     let cases: Vec<(Form<'_>, StatusCode, &str)> = vec![
         (
-            vec![("client_id", alice.client_id())],
+            vec![("client_id", alice_id)],
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
         (
-            vec![("grant_type", "password"), ("client_id", alice.client_id())],
+            vec![("grant_type", "password"), ("client_id", alice_id)],
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
         ),
         (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", alice.client_id()),
-                ("client_secret", "wrong"),
-            ],
+            grant(alice_id, "wrong"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        // Alice's id with Bob's secret, and the other way round.
+        (
+            grant(alice_id, bob_secret),
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
         (
-            // Alice's id with Bob's secret.
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", alice.client_id()),
-                ("client_secret", bob.client_secret().expose_secret()),
-            ],
+            grant(bob_id, alice_secret),
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
         (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", "nobody"),
-                ("client_secret", alice.client_secret().expose_secret()),
-            ],
+            grant("nobody", alice_secret),
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
         (
             vec![
                 ("grant_type", "client_credentials"),
-                ("client_id", alice.client_id()),
+                ("client_id", alice_id),
             ],
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
-        (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", alice.client_id()),
-                ("client_secret", alice.client_secret().expose_secret()),
-                ("audience", "https://evil.example"),
-            ],
-            StatusCode::FORBIDDEN,
-            "access_denied",
-        ),
+        (other_audience, StatusCode::FORBIDDEN, "access_denied"),
     ];
     for (form, status, code) in cases {
         let r = post_form(&env.c, &url, &form).await;
@@ -368,7 +365,7 @@ async fn sql_v3_query_shapes_parameters_limits_and_errors() {
         Emulator::builder()
             .user("alice")
             .user("bob")
-            .carto3_query_timeout(Duration::from_secs(1)),
+            .carto3_query_timeout(Duration::from_secs(5)),
     )
     .await;
     let conn = connection(&env, "alice");
@@ -417,7 +414,7 @@ async fn sql_v3_query_shapes_parameters_limits_and_errors() {
         urlencode("SELECT count(*) AS n FROM stores WHERE name = $1"),
         urlencode(r#"["x' OR '1'='1"]"#)
     );
-    let r = env.req(Method::GET, &url, Some(&t), &[], None).await;
+    let r = env.call(Method::GET, &url, &t).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json()["rows"], json!([{"n": 0}]));
     // Bad input: CARTO 3's error body.
@@ -461,9 +458,9 @@ async fn sql_v3_query_shapes_parameters_limits_and_errors() {
         e.contains("maximum number of rows") && e.contains("job"),
         "{e}"
     );
-    // The statement timeout (1 s here, CARTO's minute by default).
+    // The statement timeout (5 s here, CARTO's minute by default).
     let r = env
-        .query(&t, &conn, "SELECT pg_sleep(5)", Value::Null)
+        .query(&t, &conn, "SELECT pg_sleep(60)", Value::Null)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(
@@ -490,6 +487,11 @@ async fn sql_v3_query_shapes_parameters_limits_and_errors() {
         .query(&bob, "pg_bob", "SELECT * FROM stores", Value::Null)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // A CARTO 3 path not served here.
+    let r = env
+        .call(Method::GET, "/v3/maps/pg_alice/table?name=x", &t)
+        .await;
+    assert_eq!(r.json(), json!({"error": "Not found", "status": 404}));
     // CORS preflight.
     let r = env
         .req(
@@ -593,28 +595,19 @@ async fn api_access_tokens_read_only_what_they_grant() {
         StatusCode::FORBIDDEN,
         "You don't have permissions to read this resource",
     );
-    let r = env
-        .req(Method::GET, "/v3/tokens", Some(&jwt), &[], None)
-        .await;
+    let r = env.call(Method::GET, "/v3/tokens", &jwt).await;
     assert_error(&r, StatusCode::FORBIDDEN, "Forbidden");
     // Bob neither sees nor deletes Alice's token; his list is empty.
     let bob = env.oauth("bob").await;
     let path = format!("/v3/tokens/{jwt}");
     for m in [Method::GET, Method::DELETE] {
-        let r = env.req(m, &path, Some(&bob), &[], None).await;
+        let r = env.call(m, &path, &bob).await;
         assert_error(&r, StatusCode::NOT_FOUND, "Token not found");
     }
-    let r = env
-        .req(Method::GET, "/v3/tokens", Some(&bob), &[], None)
-        .await;
+    let r = env.call(Method::GET, "/v3/tokens", &bob).await;
     assert_eq!(r.json(), json!([]));
     // Bob cannot grant Alice's tables, nor through her connection.
-    let r = env
-        .create_token(
-            &bob,
-            json!({"grants": [{"connection_name": conn, "source": "alice.a"}], "allowed_apis": ["sql"]}),
-        )
-        .await;
+    let r = env.create_token(&bob, sql_grant(&conn, "alice.a")).await;
     assert_error(&r, StatusCode::NOT_FOUND, "Connection not found");
 
     // Wildcards: a schema's tables (CARTO's two parts before `.*`), or the account's own.
@@ -652,12 +645,7 @@ async fn api_access_tokens_read_only_what_they_grant() {
         ("other_db.public.a", "not a table of this connection"),
         ("SELECT 1; SELECT 2", "exactly one statement"),
     ] {
-        let r = env
-            .create_token(
-                &oauth,
-                json!({"grants": [{"connection_name": conn, "source": source}], "allowed_apis": ["sql"]}),
-            )
-            .await;
+        let r = env.create_token(&oauth, sql_grant(&conn, source)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{source}: {}", r.text);
         assert!(
             r.json()["description"].as_str().unwrap().contains(needle),
@@ -831,7 +819,7 @@ async fn referers_apis_updates_expiry_and_deletion_take_effect_at_once() {
     );
 
     // Get and list.
-    let r = env.req(Method::GET, &path, Some(&oauth), &[], None).await;
+    let r = env.call(Method::GET, &path, &oauth).await;
     assert_eq!(r.status, StatusCode::OK);
     let got: ApiAccessToken = serde_json::from_str(&r.text).unwrap();
     assert_eq!(got.allowed_apis.len(), 1);
@@ -853,16 +841,9 @@ async fn referers_apis_updates_expiry_and_deletion_take_effect_at_once() {
 
     // The flood bound: three tokens at most (here).
     let third = env.token(&oauth, &[(&conn, "public.a")], &[]).await;
-    let r = env
-        .create_token(
-            &oauth,
-            json!({"grants": [{"connection_name": conn, "source": "public.a"}], "allowed_apis": ["sql"]}),
-        )
-        .await;
+    let r = env.create_token(&oauth, sql_grant(&conn, "public.a")).await;
     assert_error(&r, StatusCode::FORBIDDEN, "Quota exceeded");
-    let r = env
-        .req(Method::GET, "/v3/tokens", Some(&oauth), &[], None)
-        .await;
+    let r = env.call(Method::GET, "/v3/tokens", &oauth).await;
     let list: Vec<ApiAccessToken> = serde_json::from_str(&r.text).unwrap();
     assert_eq!(list.len(), 3);
 
@@ -874,13 +855,7 @@ async fn referers_apis_updates_expiry_and_deletion_take_effect_at_once() {
     let third = third.token.expose_secret().to_owned();
     assert_eq!(env.rows(&third, &conn, q).await.len(), 1);
     let r = env
-        .req(
-            Method::DELETE,
-            &format!("/v3/tokens/{third}"),
-            Some(&oauth),
-            &[],
-            None,
-        )
+        .call(Method::DELETE, &format!("/v3/tokens/{third}"), &oauth)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     assert_error(
@@ -889,13 +864,7 @@ async fn referers_apis_updates_expiry_and_deletion_take_effect_at_once() {
         "Invalid token",
     );
     let r = env
-        .req(
-            Method::GET,
-            &format!("/v3/tokens/{third}"),
-            Some(&oauth),
-            &[],
-            None,
-        )
+        .call(Method::GET, &format!("/v3/tokens/{third}"), &oauth)
         .await;
     assert_error(&r, StatusCode::NOT_FOUND, "Token not found");
     let after = env.rows(&oauth, &conn, roles).await[0]["n"]
@@ -933,7 +902,7 @@ async fn jobs_run_cancel_and_list_for_the_account() {
     let path = format!("/v3/sql/{conn}/job/{}", job.job_id);
     let mut done = false;
     for _ in 0..200 {
-        let r = env.req(Method::GET, &path, Some(&oauth), &[], None).await;
+        let r = env.call(Method::GET, &path, &oauth).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let j: Job = serde_json::from_str(&r.text).unwrap();
         if j.status == JobStatus::Done {
@@ -950,50 +919,36 @@ async fn jobs_run_cancel_and_list_for_the_account() {
     );
     // Cancel a long one.
     let r = env
-        .req(
-            Method::POST,
-            &format!("/v3/sql/{conn}/job"),
-            Some(&oauth),
-            &[],
-            Some(&json!({"query": "SELECT pg_sleep(30)"})),
-        )
+        .create_job(&oauth, &conn, &json!({"query": "SELECT pg_sleep(30)"}))
         .await;
     let long: Job = serde_json::from_str(&r.text).unwrap();
     let r = env
-        .req(
+        .call(
             Method::DELETE,
             &format!("/v3/sql/{conn}/job/{}", long.job_id),
-            Some(&oauth),
-            &[],
-            None,
+            &oauth,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let cancelled: Job = serde_json::from_str(&r.text).unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     // The list: both, newest first; Bob's is empty and Bob cannot read Alice's job.
-    let r = env
-        .req(Method::GET, "/v3/sql/jobs", Some(&oauth), &[], None)
-        .await;
+    let r = env.call(Method::GET, "/v3/sql/jobs", &oauth).await;
     let jobs: Vec<Job> = serde_json::from_str(&r.text).unwrap();
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
     assert_eq!(ids, [long.job_id.as_str(), job.job_id.as_str()]);
     let bob = env.oauth("bob").await;
-    let r = env
-        .req(Method::GET, "/v3/sql/jobs", Some(&bob), &[], None)
-        .await;
+    let r = env.call(Method::GET, "/v3/sql/jobs", &bob).await;
     assert_eq!(r.json(), json!([]));
     let r = env
-        .req(
+        .call(
             Method::GET,
             &format!("/v3/sql/pg_bob/job/{}", job.job_id),
-            Some(&bob),
-            &[],
-            None,
+            &bob,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    let r = env.req(Method::GET, &path, Some(&bob), &[], None).await;
+    let r = env.call(Method::GET, &path, &bob).await;
     assert_error(&r, StatusCode::NOT_FOUND, "Connection not found");
     // API access tokens run no jobs.
     env.rows(&oauth, &conn, "CREATE TABLE a (x int)").await;

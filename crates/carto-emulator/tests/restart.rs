@@ -330,19 +330,13 @@ async fn carto3_creds(p: &mut Proc, creds_dir: &Path) -> Value {
 
 /// An OAuth token from a `<user>.carto3.json` document.
 async fn m2m(c: &reqwest::Client, creds: &Value) -> String {
-    let r = common::post_form(
+    common::m2m_token(
         c,
-        &format!("{}/oauth/token", creds["auth_url"].as_str().unwrap()),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", creds["client_id"].as_str().unwrap()),
-            ("client_secret", creds["client_secret"].as_str().unwrap()),
-            ("audience", "carto-cloud-native-api"),
-        ],
+        creds["auth_url"].as_str().unwrap(),
+        creds["client_id"].as_str().unwrap(),
+        creds["client_secret"].as_str().unwrap(),
     )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.json()["access_token"].as_str().unwrap().to_owned()
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,18 +350,7 @@ async fn carto3_credentials_files_and_tokens_across_a_restart() {
 
     let mut p = spawn_emulator(&data, &creds_dir, None);
     let creds = carto3_creds(&mut p, &creds_dir).await;
-    let mut keys: Vec<&String> = creds.as_object().unwrap().keys().collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "api_base_url",
-            "auth_url",
-            "client_id",
-            "client_secret",
-            "connection"
-        ]
-    );
+    common::assert_carto3_credentials(&creds);
     let conn = creds["connection"].as_str().unwrap().to_owned();
     let oauth = m2m(&c, &creds).await;
     let query = |token: String, q: &'static str| {

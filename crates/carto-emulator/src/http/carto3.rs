@@ -152,10 +152,12 @@ fn authenticate(state: &AppState, ctx: &Ctx) -> Result<(Principal, Arc<UserRecor
     Ok((principal, user))
 }
 
-/// The account of an OAuth token (the Tokens API and jobs need one).
-fn oauth_only(principal: &Principal, what: &str) -> Result<(), Response> {
+/// The user of a request with an OAuth token (the Tokens API and jobs need one): `what` is
+/// named in the 403 an API access token gets.
+fn account_only(state: &AppState, ctx: &Ctx, what: &str) -> Result<Arc<UserRecord>, Response> {
+    let (principal, user) = authenticate(state, ctx)?;
     match principal {
-        Principal::Account(_) => Ok(()),
+        Principal::Account(_) => Ok(user),
         Principal::Token(_) => Err(error(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -189,27 +191,29 @@ fn check_use(token: &ApiToken, ctx: &Ctx, api: &str) -> Result<(), Response> {
     Ok(())
 }
 
-/// The account's connection is the one of the path.
+/// The account's connection is the one of the path: else 403 for an API access token
+/// (`token`), as CARTO answers a token used on another connection, 404 for the account.
 fn check_connection(
     state: &AppState,
     user: &UserRecord,
-    principal: &Principal,
     connection: &str,
+    token: bool,
 ) -> Result<(), Response> {
     if state.carto3.account(user).connection == connection {
         return Ok(());
     }
-    Err(match principal {
-        Principal::Account(_) => error(
-            StatusCode::NOT_FOUND,
-            "Connection not found",
-            Some(&format!("this account has no connection `{connection}`")),
-        ),
-        Principal::Token(_) => error(
+    Err(if token {
+        error(
             StatusCode::FORBIDDEN,
             "You don't have permissions to read this resource",
             None,
-        ),
+        )
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            "Connection not found",
+            Some(&format!("this account has no connection `{connection}`")),
+        )
     })
 }
 
@@ -293,7 +297,12 @@ async fn run_query(state: &AppState, connection: &str, ctx: &Ctx) -> Result<Resp
     if let Principal::Token(t) = &principal {
         check_use(t, ctx, "sql")?;
     }
-    check_connection(state, &user, &principal, connection)?;
+    check_connection(
+        state,
+        &user,
+        connection,
+        matches!(principal, Principal::Token(_)),
+    )?;
     let (q, params) = query_params(ctx, "q")?;
     let bind = |text: &str| {
         sources::bind(text, params.as_ref()).map_err(|m| error(StatusCode::BAD_REQUEST, &m, None))
@@ -416,9 +425,8 @@ pub(super) async fn job_create(
     ctx: Ctx,
 ) -> Response {
     let r = async {
-        let (principal, user) = authenticate(&state, &ctx)?;
-        oauth_only(&principal, "A job")?;
-        check_connection(&state, &user, &principal, &connection)?;
+        let user = account_only(&state, &ctx, "A job")?;
+        check_connection(&state, &user, &connection, false)?;
         let (query, params) = query_params(&ctx, "query")?;
         let query = sources::bind(&query, params.as_ref())
             .map_err(|m| error(StatusCode::BAD_REQUEST, &m, None))?;
@@ -443,9 +451,8 @@ pub(super) async fn job_one(
     ctx: Ctx,
 ) -> Response {
     let r = async {
-        let (principal, user) = authenticate(&state, &ctx)?;
-        oauth_only(&principal, "A job")?;
-        check_connection(&state, &user, &principal, &connection)?;
+        let user = account_only(&state, &ctx, "A job")?;
+        check_connection(&state, &user, &connection, false)?;
         let session = master_session(&state, &user, ApiKeyType::Master)?;
         let answer = state
             .sql
@@ -470,8 +477,7 @@ pub(super) async fn job_one(
 /// `GET /v3/sql/jobs`: the account's jobs, newest first.
 pub(super) async fn jobs_list(State(state): State<Shared>, ctx: Ctx) -> Response {
     let r = async {
-        let (principal, user) = authenticate(&state, &ctx)?;
-        oauth_only(&principal, "A job")?;
+        let user = account_only(&state, &ctx, "A job")?;
         let connection = state.carto3.account(&user).connection;
         let session = master_session(&state, &user, ApiKeyType::Master)?;
         let answer = state.sql.list_jobs(&session).await;
@@ -557,11 +563,31 @@ fn key_error(e: KeyError) -> Response {
     }
 }
 
+/// What `grants` name in `user`'s database (checked as the account's own role).
+async fn resolve_grants(
+    state: &AppState,
+    user: &UserRecord,
+    grants: &[Grant],
+) -> Result<sources::Resolved, Response> {
+    let pairs: Vec<(String, String)> = grants
+        .iter()
+        .map(|g| (g.connection_name.clone(), g.source.to_string()))
+        .collect();
+    let connection = state.carto3.account(user).connection;
+    let db = state
+        .store
+        .client(&user.database)
+        .await
+        .map_err(|e| key_error(KeyError::Internal(e)))?;
+    sources::resolve(&db, user, &connection, &pairs)
+        .await
+        .map_err(source_error)
+}
+
 /// `POST /v3/tokens`.
 pub(super) async fn tokens_create(State(state): State<Shared>, ctx: Ctx) -> Response {
     let r = async {
-        let (principal, user) = authenticate(&state, &ctx)?;
-        oauth_only(&principal, "The Tokens API")?;
+        let user = account_only(&state, &ctx, "The Tokens API")?;
         let body = json_body(&ctx)?;
         let mut b = NewToken::builder();
         for (c, s) in grant_pairs(body.get("grants").unwrap_or(&Value::Null))? {
@@ -605,19 +631,7 @@ pub(super) async fn tokens_create(State(state): State<Shared>, ctx: Ctx) -> Resp
                 )),
             ));
         }
-        let pairs: Vec<(String, String)> = new
-            .grants()
-            .iter()
-            .map(|g| (g.connection_name.clone(), g.source.to_string()))
-            .collect();
-        let db = state
-            .store
-            .client(&user.database)
-            .await
-            .map_err(|e| key_error(KeyError::Internal(e)))?;
-        let resolved = sources::resolve(&db, &user, &account.connection, &pairs)
-            .await
-            .map_err(source_error)?;
+        let resolved = resolve_grants(&state, &user, new.grants()).await?;
         let (role, password) = state
             .store
             .create_token_role(&user, &resolved)
@@ -650,8 +664,7 @@ pub(super) async fn tokens_create(State(state): State<Shared>, ctx: Ctx) -> Resp
 /// `GET /v3/tokens`.
 pub(super) async fn tokens_list(State(state): State<Shared>, ctx: Ctx) -> Response {
     let r = (|| {
-        let (principal, user) = authenticate(&state, &ctx)?;
-        oauth_only(&principal, "The Tokens API")?;
+        let user = account_only(&state, &ctx, "The Tokens API")?;
         let list: Vec<Value> = state
             .carto3
             .tokens_of(&user.username)
@@ -671,8 +684,7 @@ fn named(
     ctx: &Ctx,
     token: &str,
 ) -> Result<(Arc<UserRecord>, ApiToken), Response> {
-    let (principal, user) = authenticate(state, ctx)?;
-    oauth_only(&principal, "The Tokens API")?;
+    let user = account_only(state, ctx, "The Tokens API")?;
     let t = state
         .carto3
         .token_named(&user.username, token)
@@ -729,19 +741,7 @@ pub(super) async fn tokens_update(
         let checked = serde_json::to_value(&update).unwrap_or(Value::Null);
         if let Some(g) = checked.get("grants") {
             let grants: Vec<Grant> = serde_json::from_value(g.clone()).unwrap_or_default();
-            let pairs: Vec<(String, String)> = grants
-                .iter()
-                .map(|g| (g.connection_name.clone(), g.source.to_string()))
-                .collect();
-            let account = state.carto3.account(&user);
-            let db = state
-                .store
-                .client(&user.database)
-                .await
-                .map_err(|e| key_error(KeyError::Internal(e)))?;
-            let resolved = sources::resolve(&db, &user, &account.connection, &pairs)
-                .await
-                .map_err(source_error)?;
+            let resolved = resolve_grants(&state, &user, &grants).await?;
             state
                 .store
                 .regrant_token_role(&user, &t.role, &resolved)

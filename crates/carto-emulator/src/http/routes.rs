@@ -67,10 +67,19 @@ fn tenant_wide() -> Router<Shared> {
                 .delete(carto3::job_one)
                 .options(v3_preflight),
         )
+        .route("/v3/{*rest}", any(v3_not_found))
         .route_layer(axum::middleware::map_response(v3_cors));
     Router::new()
         .route("/oauth/token", post(carto3::oauth_token))
         .merge(v3)
+}
+
+/// A `/v3/...` path this emulator does not serve (Maps, Imports, LDS, ...): CARTO 3's 404.
+async fn v3_not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "Not found", "status": 404}),
+    )
 }
 
 /// `OPTIONS` on a CARTO 3 route: 204 with the CORS headers (no token needed).
