@@ -194,12 +194,11 @@ fn check_use(token: &ApiToken, ctx: &Ctx, api: &str) -> Result<(), Response> {
 /// The account's connection is the one of the path: else 403 for an API access token
 /// (`token`), as CARTO answers a token used on another connection, 404 for the account.
 fn check_connection(
-    state: &AppState,
     user: &UserRecord,
     connection: &str,
     token: bool,
 ) -> Result<(), Response> {
-    if state.carto3.account(user).connection == connection {
+    if crate::carto3::connection_name(&user.username) == connection {
         return Ok(());
     }
     Err(if token {
@@ -223,16 +222,16 @@ fn master_session(
     user: &UserRecord,
     level: ApiKeyType,
 ) -> Result<SqlSession, Response> {
-    let master = state
+    let (role, password) = state
         .store
-        .master_key(&user.username)
+        .master_login(&user.username)
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Invalid token", None))?;
     Ok(SqlSession {
         username: user.username.clone(),
         database: user.database.clone(),
         schema: user.schema.clone(),
-        role: master.role,
-        password: master.password,
+        role,
+        password,
         level,
         statement_timeout: Some(state.carto3.query_timeout),
     })
@@ -298,7 +297,6 @@ async fn run_query(state: &AppState, connection: &str, ctx: &Ctx) -> Result<Resp
         check_use(t, ctx, "sql")?;
     }
     check_connection(
-        state,
         &user,
         connection,
         matches!(principal, Principal::Token(_)),
@@ -426,7 +424,7 @@ pub(super) async fn job_create(
 ) -> Response {
     let r = async {
         let user = account_only(&state, &ctx, "A job")?;
-        check_connection(&state, &user, &connection, false)?;
+        check_connection(&user, &connection, false)?;
         let (query, params) = query_params(&ctx, "query")?;
         let query = sources::bind(&query, params.as_ref())
             .map_err(|m| error(StatusCode::BAD_REQUEST, &m, None))?;
@@ -452,7 +450,7 @@ pub(super) async fn job_one(
 ) -> Response {
     let r = async {
         let user = account_only(&state, &ctx, "A job")?;
-        check_connection(&state, &user, &connection, false)?;
+        check_connection(&user, &connection, false)?;
         let session = master_session(&state, &user, ApiKeyType::Master)?;
         let answer = state
             .sql
