@@ -111,6 +111,7 @@
 
 mod account;
 pub mod blocking;
+pub mod carto3;
 mod client;
 mod options;
 #[cfg(feature = "test-util")]
@@ -118,6 +119,7 @@ pub mod test_util;
 
 pub use account::GcloudCredentials;
 pub use carto_core::models::{GetDoToken, GetMe};
+pub use carto3::Carto3Client;
 pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
