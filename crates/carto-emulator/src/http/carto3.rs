@@ -193,11 +193,7 @@ fn check_use(token: &ApiToken, ctx: &Ctx, api: &str) -> Result<(), Response> {
 
 /// The account's connection is the one of the path: else 403 for an API access token
 /// (`token`), as CARTO answers a token used on another connection, 404 for the account.
-fn check_connection(
-    user: &UserRecord,
-    connection: &str,
-    token: bool,
-) -> Result<(), Response> {
+fn check_connection(user: &UserRecord, connection: &str, token: bool) -> Result<(), Response> {
     if crate::carto3::connection_name(&user.username) == connection {
         return Ok(());
     }
@@ -296,11 +292,7 @@ async fn run_query(state: &AppState, connection: &str, ctx: &Ctx) -> Result<Resp
     if let Principal::Token(t) = &principal {
         check_use(t, ctx, "sql")?;
     }
-    check_connection(
-        &user,
-        connection,
-        matches!(principal, Principal::Token(_)),
-    )?;
+    check_connection(&user, connection, matches!(principal, Principal::Token(_)))?;
     let (q, params) = query_params(ctx, "q")?;
     let bind = |text: &str| {
         sources::bind(text, params.as_ref()).map_err(|m| error(StatusCode::BAD_REQUEST, &m, None))
