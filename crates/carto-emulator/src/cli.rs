@@ -231,7 +231,10 @@ pub fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
                 let path = dir.join(format!("{}.carto3.json", user.username()));
                 let text = serde_json::to_string_pretty(&user.carto3().to_json())
                     .map_err(|e| EmulatorError::Other(e.to_string()))?;
-                std::fs::write(&path, text + "\n")
+                // Written aside, then renamed: a reader never sees half a file.
+                let partial = path.with_extension("json.partial");
+                std::fs::write(&partial, text + "\n")
+                    .and_then(|()| std::fs::rename(&partial, &path))
                     .map_err(|e| EmulatorError::io("cannot write", &path, e))?;
                 println!("wrote {}", path.display());
             }
