@@ -11,7 +11,7 @@ use carto::carto3::{
     AccessToken, AllowedApi, ApiCredentials, Client, JobStatus, NewToken, QueryOptions,
     QueryParameters, TokenSource, TokenUpdate, blocking,
 };
-use carto_emulator::Emulator;
+use carto_emulator::{Emulator, Fault, FaultRule};
 use serde_json::{Value, json};
 
 const USER: &str = "carol";
@@ -56,6 +56,21 @@ fn blocking_carto3_client_against_the_emulator() {
         assert_eq!(answer.rows, [json!({"id": 2, "name": "b"})], "{method:?}");
         assert_eq!(answer.schema[0].field_type.as_str(), "bigint");
     }
+    // CARTO 3 routes take fault rules too: one played answer, then a rate-limited answer
+    // that the client retries.
+    let path = format!("/v3/sql/{connection}/query");
+    emulator.inject_fault(FaultRule::new(path.clone(), Fault::Status(418)).times(1));
+    let err = sql.query::<Value>("SELECT 1 AS one").unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(418), "{err:?}");
+    emulator.inject_fault(
+        FaultRule::new(
+            format!("/v3/sql/{connection}/query"),
+            Fault::RateLimited { retry_after: 1 },
+        )
+        .times(1),
+    );
+    let answer = sql.query::<Value>("SELECT 1 AS one").unwrap();
+    assert_eq!(answer.rows, [json!({"one": 1})]);
     let rows: Vec<Value> = sql
         .query_rows::<Value>("SELECT g FROM generate_series(1, 3) g")
         .unwrap()
