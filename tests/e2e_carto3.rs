@@ -24,6 +24,13 @@ fn credentials_file(emulator: &Emulator, dir: &std::path::Path) -> std::path::Pa
     path
 }
 
+/// A blocking client with `token` as a fixed token, on `carto`'s API base URL.
+fn fixed(carto: &blocking::Client, token: &AccessToken) -> blocking::Client {
+    let credentials =
+        ApiCredentials::new(carto.base_url().clone(), TokenSource::Fixed(token.clone()));
+    blocking::Client::new(credentials).unwrap()
+}
+
 #[test]
 fn blocking_carto3_client_against_the_emulator() {
     let emulator = Emulator::builder()
@@ -118,15 +125,17 @@ fn blocking_carto3_client_against_the_emulator() {
     assert_eq!(made.referers, ["https://good.example"]);
     assert_eq!(tokens.list().unwrap().len(), 1);
     assert_eq!(tokens.get(&made.token).unwrap().id, made.id);
+    // Sent without a Referer: CARTO's 403, recognised by the client.
+    let reader = fixed(&carto, &made.token);
+    let err = reader
+        .sql(&connection)
+        .query::<Value>("SELECT 1")
+        .unwrap_err();
+    assert!(err.is_unauthorized_referer(), "{err:?}");
     let update = TokenUpdate::new().referers(Vec::<String>::new()).unwrap();
     let updated = tokens.update(&made.token, &update).unwrap();
     assert!(updated.is_none_or(|t| t.referers.is_empty()));
     assert!(tokens.get(&made.token).unwrap().referers.is_empty());
-    let fixed = ApiCredentials::new(
-        carto.base_url().clone(),
-        TokenSource::Fixed(AccessToken::new(made.token.expose_secret())),
-    );
-    let reader = blocking::Client::new(fixed).unwrap();
     let answer = reader
         .sql(&connection)
         .query::<Value>("SELECT count(*) AS n FROM stores")
