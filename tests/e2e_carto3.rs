@@ -104,7 +104,7 @@ fn blocking_carto3_client_against_the_emulator() {
         "{ids:?}"
     );
 
-    // The M2M token is refreshed before it expires (2 s here): queries keep working.
+    // Past the M2M token's lifetime (2 s here) the client holds a new one: queries go on.
     let first = carto.access_token().unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
