@@ -11,7 +11,7 @@ use carto::carto3::{
     AccessToken, AllowedApi, ApiCredentials, Client, JobStatus, NewToken, QueryOptions,
     QueryParameters, TokenSource, TokenUpdate, blocking,
 };
-use carto_emulator::Emulator;
+use carto_emulator::{Emulator, Fault, FaultRule};
 use serde_json::{Value, json};
 
 const USER: &str = "carol";
@@ -22,6 +22,13 @@ fn credentials_file(emulator: &Emulator, dir: &std::path::Path) -> std::path::Pa
     let doc = emulator.user(USER).unwrap().carto3().to_json();
     std::fs::write(&path, doc.to_string()).unwrap();
     path
+}
+
+/// A blocking client with `token` as a fixed token, on `carto`'s API base URL.
+fn fixed(carto: &blocking::Client, token: &AccessToken) -> blocking::Client {
+    let credentials =
+        ApiCredentials::new(carto.base_url().clone(), TokenSource::Fixed(token.clone()));
+    blocking::Client::new(credentials).unwrap()
 }
 
 #[test]
@@ -56,6 +63,21 @@ fn blocking_carto3_client_against_the_emulator() {
         assert_eq!(answer.rows, [json!({"id": 2, "name": "b"})], "{method:?}");
         assert_eq!(answer.schema[0].field_type.as_str(), "bigint");
     }
+    // CARTO 3 routes take fault rules too: one played answer, then a rate-limited answer
+    // that the client retries.
+    let path = format!("/v3/sql/{connection}/query");
+    emulator.inject_fault(FaultRule::new(path.clone(), Fault::Status(418)).times(1));
+    let err = sql.query::<Value>("SELECT 1 AS one").unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(418), "{err:?}");
+    emulator.inject_fault(
+        FaultRule::new(
+            format!("/v3/sql/{connection}/query"),
+            Fault::RateLimited { retry_after: 1 },
+        )
+        .times(1),
+    );
+    let answer = sql.query::<Value>("SELECT 1 AS one").unwrap();
+    assert_eq!(answer.rows, [json!({"one": 1})]);
     let rows: Vec<Value> = sql
         .query_rows::<Value>("SELECT g FROM generate_series(1, 3) g")
         .unwrap()
@@ -82,7 +104,7 @@ fn blocking_carto3_client_against_the_emulator() {
         "{ids:?}"
     );
 
-    // The M2M token is refreshed before it expires (2 s here): queries keep working.
+    // Past the M2M token's lifetime (2 s here) the client holds a new one: queries go on.
     let first = carto.access_token().unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
@@ -103,15 +125,17 @@ fn blocking_carto3_client_against_the_emulator() {
     assert_eq!(made.referers, ["https://good.example"]);
     assert_eq!(tokens.list().unwrap().len(), 1);
     assert_eq!(tokens.get(&made.token).unwrap().id, made.id);
+    // Sent without a Referer: CARTO's 403, recognised by the client.
+    let reader = fixed(&carto, &made.token);
+    let err = reader
+        .sql(&connection)
+        .query::<Value>("SELECT 1")
+        .unwrap_err();
+    assert!(err.is_unauthorized_referer(), "{err:?}");
     let update = TokenUpdate::new().referers(Vec::<String>::new()).unwrap();
     let updated = tokens.update(&made.token, &update).unwrap();
     assert!(updated.is_none_or(|t| t.referers.is_empty()));
     assert!(tokens.get(&made.token).unwrap().referers.is_empty());
-    let fixed = ApiCredentials::new(
-        carto.base_url().clone(),
-        TokenSource::Fixed(AccessToken::new(made.token.expose_secret())),
-    );
-    let reader = blocking::Client::new(fixed).unwrap();
     let answer = reader
         .sql(&connection)
         .query::<Value>("SELECT count(*) AS n FROM stores")
