@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use carto_core::carto3::ClientSecret;
+use carto_core::carto3::{ApiBaseUrl, ApiCredentials, AuthUrl, ClientCredentials, ClientSecret};
 use carto_core::models::ApiKeyType;
 use carto_core::{BaseUrl, Credentials, Token};
 
@@ -333,6 +333,19 @@ pub struct Carto3Account {
 }
 
 impl Carto3Account {
+    /// The account's M2M credentials for a carto-rs client (`carto::carto3::Client::new`):
+    /// the API base URL, and the client id and secret with this server as the OAuth
+    /// server.
+    pub fn credentials(&self) -> Result<ApiCredentials, carto_core::Error> {
+        let base = ApiBaseUrl::parse(&self.api_base_url)
+            .map_err(|e| carto_core::Error::invalid("API base URL", e.to_string()))?;
+        let auth = AuthUrl::parse(&self.auth_url)
+            .map_err(|e| carto_core::Error::invalid("auth URL", e.to_string()))?;
+        let client = ClientCredentials::new(self.client_id.clone(), self.client_secret.clone())?
+            .with_auth_url(auth);
+        Ok(ApiCredentials::new(base, client))
+    }
+
     /// The API base URL: the server's root, `http://127.0.0.1:PORT` (every route is
     /// `/v3/...` below it).
     pub fn api_base_url(&self) -> &str {
