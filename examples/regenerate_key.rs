@@ -26,7 +26,7 @@ fn main() -> common::Result {
     match master
         .with_token(key.token)
         .sql()
-        .query::<serde_json::Value>("SELECT 1")
+        .execute("SELECT 1")
     {
         Err(e) if e.is_unauthorized() => println!("the old token is refused: {e}"),
         other => return Err(format!("the old token should be refused, got {other:?}").into()),

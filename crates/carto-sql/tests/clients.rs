@@ -67,31 +67,24 @@ fn sync_client_over_fixtures() {
     assert!(err.is_timeout());
     let err = sql.query::<Value>("broken").unwrap_err();
     assert!(err.to_string().contains("syntax error"));
-    let fc = sql.geojson("geo", &QueryOptions::new()).unwrap();
+    let fc = sql.geojson("geo").unwrap();
     assert_eq!(
         fc.features[0]
             .property("cartodb_id")
             .and_then(Value::as_i64),
         Some(1)
     );
-    let csv = sql
-        .export("csv", Format::Csv, &QueryOptions::new())
-        .unwrap();
+    let csv = sql.export("csv", Format::Csv).unwrap();
     assert_eq!(csv, b"a,b\r\n1,2\r\n");
     let mut text = String::new();
-    sql.export_reader("csv", Format::Csv, &QueryOptions::new().use_get(true))
+    sql.export_reader_with("csv", Format::Csv, &QueryOptions::new().use_get(true))
         .unwrap()
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, "a,b\r\n1,2\r\n");
-    let err = sql
-        .export_reader("broken", Format::Csv, &QueryOptions::new())
-        .unwrap_err();
+    let err = sql.export_reader("broken", Format::Csv).unwrap_err();
     assert!(err.to_string().contains("syntax error"));
-    let rows: Vec<_> = sql
-        .query_rows::<Value>("midstream", &QueryOptions::new())
-        .unwrap()
-        .collect();
+    let rows: Vec<_> = sql.query_rows::<Value>("midstream").unwrap().collect();
     assert_eq!(rows.len(), 1);
     assert!(matches!(&rows[0], Err(Error::Api(_))));
     assert!(!format!("{sql:?}").contains(CANARY));
@@ -109,33 +102,22 @@ async fn async_client_over_fixtures() {
     let err = sql.query::<Value>("midstream").await.unwrap_err();
     assert_eq!(err.api_error().unwrap().messages(), ["division by zero"]);
     assert!(sql.query::<Value>("slow").await.unwrap_err().is_timeout());
-    let fc = sql.geojson("geo", &QueryOptions::new()).await.unwrap();
+    let fc = sql.geojson("geo").await.unwrap();
     assert_eq!(fc.features.len(), 1);
     let csv = sql
-        .export_stream("csv", Format::Csv, &QueryOptions::new())
+        .export_stream("csv", Format::Csv)
         .await
         .unwrap()
         .into_bytes()
         .await
         .unwrap();
     assert_eq!(csv, b"a,b\r\n1,2\r\n");
-    assert_eq!(
-        sql.export("csv", Format::Csv, &QueryOptions::new())
-            .await
-            .unwrap(),
-        csv
-    );
-    let mut rows = sql
-        .query_rows::<Row>("ok", &QueryOptions::new())
-        .await
-        .unwrap();
+    assert_eq!(sql.export("csv", Format::Csv).await.unwrap(), csv);
+    let mut rows = sql.query_rows::<Row>("ok").await.unwrap();
     assert_eq!(rows.next().await.unwrap().unwrap().column_a, "A");
     assert!(rows.next().await.is_none());
     assert_eq!(rows.summary().unwrap().total_rows, 1);
-    let err = sql
-        .query_rows::<Row>("broken", &QueryOptions::new())
-        .await
-        .unwrap_err();
+    let err = sql.query_rows::<Row>("broken").await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
 }
 
@@ -266,9 +248,7 @@ fn sync_rows_stream_a_large_body_in_tiny_chunks() {
         seen: Mutex::new(Vec::new()),
     };
     let sql = SqlClient::from_credentials(&transport, creds());
-    let mut rows = sql
-        .query_rows::<GenRow>("select * from big", &QueryOptions::new())
-        .unwrap();
+    let mut rows = sql.query_rows::<GenRow>("select * from big").unwrap();
     let mut count = 0;
     for row in rows.by_ref() {
         let row = row.unwrap();
@@ -299,7 +279,7 @@ fn sync_rows_report_a_midstream_error_last() {
     };
     let sql = SqlClient::from_credentials(Arc::new(transport), creds());
     let items: Vec<_> = sql
-        .query_rows::<GenRow>("select", &QueryOptions::new().use_get(true))
+        .query_rows_with::<GenRow>("select", &QueryOptions::new().use_get(true))
         .unwrap()
         .collect();
     assert_eq!(items.len(), 1001);
@@ -317,10 +297,7 @@ async fn async_rows_stream_a_large_body_in_tiny_chunks() {
         seen: Mutex::new(Vec::new()),
     };
     let sql = AsyncSqlClient::from_credentials(transport, creds());
-    let mut rows = sql
-        .query_rows::<GenRow>("select * from big", &QueryOptions::new())
-        .await
-        .unwrap();
+    let mut rows = sql.query_rows::<GenRow>("select * from big").await.unwrap();
     let mut count = 0;
     let mut last_err = None;
     while let Some(item) = rows.next().await {
