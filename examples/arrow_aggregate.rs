@@ -120,7 +120,8 @@ fn main() -> common::Result {
         .copy_to_arrow(
             "SELECT t.city, t.sales, t.total::text AS total, \
                     (SELECT sum(amount)::text FROM arrow_sales s WHERE s.city = t.city) AS server_total \
-             FROM arrow_city_totals t ORDER BY t.city")?
+             FROM arrow_city_totals t ORDER BY t.city",
+        )?
         .into_reader();
     println!(
         "{:?}",

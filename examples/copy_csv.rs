@@ -79,7 +79,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // COPY TO as a reader: the biggest cities, read line by line as they arrive.
     let reader = copy.copy_to(
-        "COPY (SELECT city, population FROM copy_example ORDER BY population DESC, id LIMIT 3) TO STDOUT")?;
+        "COPY (SELECT city, population FROM copy_example ORDER BY population DESC, id LIMIT 3) TO STDOUT",
+    )?;
     println!("The three most populated:");
     for line in BufReader::new(reader).lines() {
         let line = line?;

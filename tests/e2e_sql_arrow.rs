@@ -5,6 +5,7 @@
 //! back into tables, errors, and (feature `polars`) a DataFrame.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -17,7 +18,7 @@ use carto_core::{Credentials, Error};
 use carto_emulator::Emulator;
 use carto_sql::arrow::{ArrowOptions, NumericAs, PGTYPE_KEY, SRID_KEY};
 use carto_sql::arrow::{arrow_array, arrow_schema};
-use carto_sql::copy::{AsyncCopyClient, CopyClient};
+use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
 use carto_sql::{AsyncSqlClient, SqlClient};
 use carto_test_support::postgis;
 use carto_transport::{ReqwestTransport, UreqTransport};
@@ -288,6 +289,15 @@ fn sync_arrow_against_the_emulator() {
         col(&float, "n").as_primitive::<Float64Type>().value(0),
         12345.678
     );
+    // The schema alone, with and without options, is the one the batches have.
+    let numeric = "SELECT n FROM arrow_types ORDER BY id";
+    let as_text = sql.arrow_schema(numeric).unwrap();
+    assert_eq!(as_text, sql.query_arrow(numeric).unwrap().schema());
+    let as_float = sql
+        .arrow_schema_with(numeric, &ArrowOptions::new().numeric(NumericAs::Float64))
+        .unwrap();
+    assert_eq!(as_float, float.schema());
+    assert_ne!(as_text, as_float);
 
     // Empty results: the schema, no batch.
     for batches in [
@@ -336,10 +346,21 @@ fn sync_arrow_against_the_emulator() {
         } else {
             sql.query_arrow(query).unwrap()
         };
-        let loaded = copy
-            .copy_from_arrow("arrow_types_copy", batches.into_reader())
-            .unwrap();
+        // The JSON path loads with the defaults, the exact one gzipped with a progress
+        // callback.
+        let sent = Arc::new(AtomicU64::new(0));
+        let seen = sent.clone();
+        let gzipped = CopyFromOptions::new()
+            .gzip(1)
+            .progress(move |n| seen.store(n, Ordering::Relaxed));
+        let loaded = if exact_path {
+            copy.copy_from_arrow_with("arrow_types_copy", batches.into_reader(), &gzipped)
+        } else {
+            copy.copy_from_arrow("arrow_types_copy", batches.into_reader())
+        }
+        .unwrap();
         assert_eq!(loaded.total_rows, 3);
+        assert_eq!(sent.load(Ordering::Relaxed) > 0, exact_path);
         // Row by row, as PostgreSQL prints the whole row (json has no `=`).
         let differ = "SELECT src.id FROM arrow_types src FULL JOIN arrow_types_copy dst ON src.id = dst.id \
                       WHERE ROW(src.*)::text IS DISTINCT FROM ROW(dst.*)::text ORDER BY src.id";
@@ -624,8 +645,9 @@ async fn async_arrow_against_the_emulator() {
         .copy_to_arrow_with(query, &ArrowOptions::new().batch_rows(2))
         .await
         .unwrap();
+    let gzipped = CopyFromOptions::new().gzip(1);
     let loaded = copy
-        .copy_from_arrow("arrow_types_copy", stream.schema(), stream)
+        .copy_from_arrow_with("arrow_types_copy", stream.schema(), stream, &gzipped)
         .await
         .unwrap();
     assert_eq!(loaded.total_rows, 3);

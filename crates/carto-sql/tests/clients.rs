@@ -314,3 +314,111 @@ async fn async_rows_stream_a_large_body_in_tiny_chunks() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
     assert!(rows.summary().is_none());
 }
+
+/// What a request carried besides its SQL: its method and its parameters (form body and
+/// query string), sorted.
+type Sent = (String, Vec<(String, String)>);
+
+fn sent(req: &HttpRequest) -> Sent {
+    let form = String::from_utf8(req.body().clone()).unwrap();
+    let all = format!("{form}&{}", req.uri().query().unwrap_or(""));
+    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(all.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "q")
+        .collect();
+    params.sort();
+    (req.method().to_string(), params)
+}
+
+fn options_given() -> QueryOptions {
+    QueryOptions::new()
+        .use_get(true)
+        .dp(3)
+        .skipfields(["the_geom"])
+}
+
+/// Of `seen` (six requests by the `_with` forms with default options, six with
+/// [`options_given`], six by the plain forms): the plain forms sent what the `_with`
+/// forms sent with default options (a POST without options), and the `_with` forms
+/// sent the options they were given.
+fn assert_plain_is_with_defaults(seen: &[Sent]) {
+    assert_eq!(seen.len(), 18);
+    let (defaults, given, plain) = (&seen[..6], &seen[6..12], &seen[12..]);
+    assert_eq!(plain, defaults);
+    for (method, params) in plain {
+        assert_eq!(method, "POST");
+        let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(
+            !keys.contains(&"dp") && !keys.contains(&"skipfields"),
+            "{keys:?}"
+        );
+    }
+    for (method, params) in given {
+        assert_eq!(method, "GET");
+        assert!(params.contains(&("dp".into(), "3".into())), "{params:?}");
+        assert!(params.contains(&("skipfields".into(), "the_geom".into())));
+    }
+}
+
+#[test]
+fn sync_plain_forms_are_the_with_forms_with_default_options() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = transport_fn(move |req| {
+        log.lock().unwrap().push(sent(&req));
+        by_sql(req)
+    });
+    let sql = SqlClient::from_credentials(transport, creds());
+    for options in [&QueryOptions::default(), &options_given()] {
+        sql.geojson_with("geo", options).unwrap();
+        sql.export_with("csv", Format::Csv, options).unwrap();
+        let mut reader = sql.export_reader_with("csv", Format::Csv, options).unwrap();
+        reader.read_to_end(&mut Vec::new()).unwrap();
+        let rows = sql.query_rows_with::<Row>("ok", options).unwrap();
+        assert_eq!(rows.map(Result::unwrap).count(), 1);
+        sql.query_with::<Row>("ok", options).unwrap();
+        sql.execute_with("insert", options).unwrap();
+    }
+    sql.geojson("geo").unwrap();
+    sql.export("csv", Format::Csv).unwrap();
+    let mut reader = sql.export_reader("csv", Format::Csv).unwrap();
+    reader.read_to_end(&mut Vec::new()).unwrap();
+    let rows = sql.query_rows::<Row>("ok").unwrap();
+    assert_eq!(rows.map(Result::unwrap).count(), 1);
+    sql.query::<Row>("ok").unwrap();
+    sql.execute("insert").unwrap();
+    assert_plain_is_with_defaults(&seen.lock().unwrap());
+}
+
+#[tokio::test]
+async fn async_plain_forms_are_the_with_forms_with_default_options() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = async_transport_fn(move |req| {
+        log.lock().unwrap().push(sent(&req));
+        async move { by_sql(req) }
+    });
+    let sql = AsyncSqlClient::from_credentials(transport, creds());
+    for options in [&QueryOptions::default(), &options_given()] {
+        sql.geojson_with("geo", options).await.unwrap();
+        sql.export_with("csv", Format::Csv, options).await.unwrap();
+        let stream = sql.export_stream_with("csv", Format::Csv, options).await;
+        assert_eq!(
+            stream.unwrap().into_bytes().await.unwrap(),
+            b"a,b\r\n1,2\r\n"[..]
+        );
+        let rows = sql.query_rows_with::<Row>("ok", options).await.unwrap();
+        assert_eq!(rows.map(Result::unwrap).count().await, 1);
+        sql.query_with::<Row>("ok", options).await.unwrap();
+        sql.execute_with("insert", options).await.unwrap();
+    }
+    sql.geojson("geo").await.unwrap();
+    sql.export("csv", Format::Csv).await.unwrap();
+    let stream = sql.export_stream("csv", Format::Csv).await.unwrap();
+    assert_eq!(stream.into_bytes().await.unwrap(), b"a,b\r\n1,2\r\n"[..]);
+    let rows = sql.query_rows::<Row>("ok").await.unwrap();
+    assert_eq!(rows.map(Result::unwrap).count().await, 1);
+    sql.query::<Row>("ok").await.unwrap();
+    sql.execute("insert").await.unwrap();
+    assert_plain_is_with_defaults(&seen.lock().unwrap());
+}
