@@ -39,7 +39,10 @@
 //!             .build()?,
 //!     )?;
 //!     let reader = client.with_token(key.token.clone());
-//!     reader.sql().query::<serde_json::Value>("SELECT count(*) FROM tornadoes")?;
+//!     let counted = reader
+//!         .sql()
+//!         .query::<serde_json::Value>("SELECT count(*) AS n FROM tornadoes")?;
+//!     println!("the reader sees {} tornadoes", counted.rows[0]["n"]);
 //!     client.api_keys().delete(&key.name)?;
 //!     Ok(())
 //! }
@@ -59,7 +62,7 @@
 //!         .query::<serde_json::Value>("SELECT * FROM tornadoes LIMIT 5")
 //!         .await?;
 //!     println!("{:?}", rows.rows);
-//!     let mut keys = client.api_keys().list(ListOptions::regular());
+//!     let mut keys = client.api_keys().list_with(&ListOptions::regular());
 //!     while let Some(key) = keys.next().await {
 //!         println!("{}", key?.name);
 //!     }
