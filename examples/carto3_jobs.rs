@@ -29,10 +29,10 @@ async fn run(account: &common::Carto3Account) -> common::Result {
         .with_initial_interval(Duration::from_millis(100))
         .with_timeout(Duration::from_secs(120));
     let job = sql
-        .create_and_wait(
+        .create_and_wait_with(
             "DROP TABLE IF EXISTS squares;
              CREATE TABLE squares AS SELECT g AS n, g::bigint * g AS square FROM generate_series(1, 100000) g",
-            wait,
+            &wait,
         )
         .await?;
     println!("job {} is {}", job.job_id, job.status);

@@ -25,10 +25,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let client = Client::new(credentials)?;
 
     // The table, made with a Batch job (COPY needs an existing table).
-    client.batch().create_and_wait(
+    client.batch().create_and_wait_with(
         "DROP TABLE IF EXISTS copy_example; \
          CREATE TABLE copy_example (id int PRIMARY KEY, city text, population int, measured_at date)",
-        WaitOptions::new().with_timeout(Duration::from_secs(60)),
+        &WaitOptions::new().with_timeout(Duration::from_secs(60)),
     )?;
 
     // A CSV file to load.

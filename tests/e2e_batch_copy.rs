@@ -24,7 +24,7 @@ fn batch_and_copy_through_the_facade() {
     let client = blocking::Client::new(creds.clone()).unwrap();
     let job = client
         .batch()
-        .create_and_wait("CREATE TABLE loaded (id int, name text)", wait)
+        .create_and_wait_with("CREATE TABLE loaded (id int, name text)", &wait)
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);
     let loaded = client
@@ -54,7 +54,7 @@ fn batch_and_copy_through_the_facade() {
         let client = Client::new(creds).unwrap();
         let job = client
             .batch()
-            .create_and_wait("INSERT INTO loaded VALUES (4, 'd')", wait)
+            .create_and_wait_with("INSERT INTO loaded VALUES (4, 'd')", &wait)
             .await
             .unwrap();
         assert_eq!(job.status, JobStatus::Done);

@@ -92,7 +92,7 @@ fn blocking_carto3_client_against_the_emulator() {
 
     // Jobs: create and wait, list, cancel.
     let job = sql
-        .create_and_wait("CREATE TABLE j AS SELECT 7 AS x", Default::default())
+        .create_and_wait_with("CREATE TABLE j AS SELECT 7 AS x", &Default::default())
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);
     let long = sql.create("SELECT pg_sleep(30)").unwrap();
@@ -170,7 +170,7 @@ async fn async_carto3_client_against_the_emulator() {
     let answer = sql.query::<Value>("SELECT 1 AS one").await.unwrap();
     assert_eq!(answer.rows, [json!({"one": 1})]);
     let job = sql
-        .create_and_wait("CREATE TABLE t AS SELECT 1 AS one", Default::default())
+        .create_and_wait_with("CREATE TABLE t AS SELECT 1 AS one", &Default::default())
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);
