@@ -25,6 +25,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cartodb;
 pub mod cli;
 mod emulator;
 pub mod error;
