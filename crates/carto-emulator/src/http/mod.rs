@@ -4,6 +4,7 @@
 
 mod auth_api;
 mod auth_extract;
+mod datasets;
 pub(crate) mod faults;
 mod json_error;
 mod log;
