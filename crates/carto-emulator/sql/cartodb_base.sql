@@ -291,18 +291,20 @@ BEGIN
 END
 $fn$;
 
--- A name built from `prefix || relname || suffix` (relname cut so that the whole fits in
--- 63 bytes, on a character boundary) that no relation of `schema` (of any schema when NULL)
--- has yet; digits are appended until it is free.
-CREATE OR REPLACE FUNCTION cartodb._CDB_Unique_Identifier(prefix pg_catalog.text, relname pg_catalog.text,
-                                                          suffix pg_catalog.text, schema pg_catalog.text DEFAULT NULL)
+-- A name built from `prefix || name || suffix` (name cut so that the whole fits in 63
+-- bytes, on a character boundary) that is free, digits appended until it is: among the
+-- columns of `reloid` when given, else among the relations of `schema` (of any schema when
+-- NULL).
+CREATE OR REPLACE FUNCTION cartodb._CDB_Unique_Name(prefix pg_catalog.text, name pg_catalog.text,
+                                                    suffix pg_catalog.text, reloid pg_catalog.regclass,
+                                                    schema pg_catalog.text)
 RETURNS pg_catalog.text
 LANGUAGE plpgsql STABLE
 AS $fn$
 DECLARE
     budget pg_catalog.int4 := 59 OPERATOR(pg_catalog.-) pg_catalog.octet_length(COALESCE(prefix, ''))
                               OPERATOR(pg_catalog.-) pg_catalog.octet_length(COALESCE(suffix, ''));
-    base pg_catalog.text := COALESCE(relname, '');
+    base pg_catalog.text := COALESCE(name, '');
     candidate pg_catalog.text;
     k pg_catalog.int4 := -1;
 BEGIN
@@ -312,51 +314,37 @@ BEGIN
     LOOP
         candidate := pg_catalog.concat(prefix, base, suffix,
                          CASE WHEN k OPERATOR(pg_catalog.>=) 0 THEN k::pg_catalog.text END);
-        EXIT WHEN NOT EXISTS (
+        EXIT WHEN reloid IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid OPERATOR(pg_catalog.=) reloid
+               AND a.attname OPERATOR(pg_catalog.=) candidate::pg_catalog.name AND NOT a.attisdropped);
+        EXIT WHEN reloid IS NULL AND NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_class c
               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
              WHERE c.relname OPERATOR(pg_catalog.=) candidate::pg_catalog.name
                AND (schema IS NULL OR n.nspname OPERATOR(pg_catalog.=) schema::pg_catalog.name));
         k := k OPERATOR(pg_catalog.+) 1;
         IF k OPERATOR(pg_catalog.>) 10000 THEN
-            RAISE EXCEPTION '_CDB_Unique_Identifier: looping too far';
+            RAISE EXCEPTION '_CDB_Unique_Name: looping too far';
         END IF;
     END LOOP;
     RETURN candidate;
 END
 $fn$;
 
--- The same for a column of the table `reloid`.
+-- A free relation name in `schema` (any schema when NULL).
+CREATE OR REPLACE FUNCTION cartodb._CDB_Unique_Identifier(prefix pg_catalog.text, relname pg_catalog.text,
+                                                          suffix pg_catalog.text, schema pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.text
+LANGUAGE sql STABLE
+AS $fn$ SELECT cartodb._CDB_Unique_Name(prefix, relname, suffix, NULL, schema) $fn$;
+
+-- A free column name in the table `reloid`.
 CREATE OR REPLACE FUNCTION cartodb._CDB_Unique_Column_Identifier(prefix pg_catalog.text, colname pg_catalog.text,
                                                                  suffix pg_catalog.text, reloid pg_catalog.regclass)
 RETURNS pg_catalog.text
-LANGUAGE plpgsql STABLE
-AS $fn$
-DECLARE
-    budget pg_catalog.int4 := 59 OPERATOR(pg_catalog.-) pg_catalog.octet_length(COALESCE(prefix, ''))
-                              OPERATOR(pg_catalog.-) pg_catalog.octet_length(COALESCE(suffix, ''));
-    base pg_catalog.text := COALESCE(colname, '');
-    candidate pg_catalog.text;
-    k pg_catalog.int4 := -1;
-BEGIN
-    WHILE pg_catalog.octet_length(base) OPERATOR(pg_catalog.>) budget LOOP
-        base := pg_catalog.left(base, -1);
-    END LOOP;
-    LOOP
-        candidate := pg_catalog.concat(prefix, base, suffix,
-                         CASE WHEN k OPERATOR(pg_catalog.>=) 0 THEN k::pg_catalog.text END);
-        EXIT WHEN NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid OPERATOR(pg_catalog.=) reloid
-               AND a.attname OPERATOR(pg_catalog.=) candidate::pg_catalog.name AND NOT a.attisdropped);
-        k := k OPERATOR(pg_catalog.+) 1;
-        IF k OPERATOR(pg_catalog.>) 10000 THEN
-            RAISE EXCEPTION '_CDB_Unique_Column_Identifier: looping too far';
-        END IF;
-    END LOOP;
-    RETURN candidate;
-END
-$fn$;
+LANGUAGE sql STABLE
+AS $fn$ SELECT cartodb._CDB_Unique_Name(prefix, colname, suffix, reloid, NULL) $fn$;
 
 -- Builds the table again with the same columns (without the slots of dropped columns,
 -- which count against PostgreSQL's 1600), data, constraints, indexes, triggers, grants,

@@ -31,6 +31,18 @@ fn admit(state: &AppState, user: &UserRecord, ctx: &Ctx) -> Result<Map<String, V
     rails_params(ctx)
 }
 
+/// [`admit`], then the dataset `id` (an id or a table name) of the user.
+async fn admit_dataset(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(Map<String, Value>, Dataset), Response> {
+    let params = admit(state, user, ctx)?;
+    let dataset = state.store.dataset(user, id).await.map_err(dataset_error)?;
+    Ok((params, dataset))
+}
+
 fn iso(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -173,12 +185,9 @@ pub(crate) async fn show(
     ctx: Ctx,
 ) -> Response {
     let (state, user) = (&*state, &*user);
-    if let Err(r) = admit(state, user, &ctx) {
-        return r;
-    }
-    match state.store.dataset(user, &id).await {
-        Ok(d) => json_response(StatusCode::OK, &dataset_json(user, &ctx.base, &d)),
-        Err(e) => dataset_error(e),
+    match admit_dataset(state, user, &ctx, &id).await {
+        Ok((_, d)) => json_response(StatusCode::OK, &dataset_json(user, &ctx.base, &d)),
+        Err(r) => r,
     }
 }
 
@@ -191,13 +200,9 @@ pub(crate) async fn update(
     ctx: Ctx,
 ) -> Response {
     let (state, user) = (&*state, &*user);
-    let params = match admit(state, user, &ctx) {
-        Ok(p) => p,
+    let (params, dataset) = match admit_dataset(state, user, &ctx, &id).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
-    };
-    let dataset = match state.store.dataset(user, &id).await {
-        Ok(d) => d,
-        Err(e) => return dataset_error(e),
     };
     let privacy = match text(&params, "privacy") {
         None => None,
@@ -239,12 +244,9 @@ pub(crate) async fn destroy(
     ctx: Ctx,
 ) -> Response {
     let (state, user) = (&*state, &*user);
-    if let Err(r) = admit(state, user, &ctx) {
-        return r;
-    }
-    let dataset = match state.store.dataset(user, &id).await {
-        Ok(d) => d,
-        Err(e) => return dataset_error(e),
+    let dataset = match admit_dataset(state, user, &ctx, &id).await {
+        Ok((_, d)) => d,
+        Err(r) => return r,
     };
     match state.store.delete_dataset(user, &dataset).await {
         Ok(()) => empty_response(StatusCode::NO_CONTENT),
