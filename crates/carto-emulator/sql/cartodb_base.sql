@@ -250,17 +250,6 @@ AS $fn$
 $fn$;
 
 -- Epoch seconds of a date; NULL when it cannot be computed.
-CREATE OR REPLACE FUNCTION cartodb.CDB_DateToNumber(input pg_catalog.timestamp)
-RETURNS pg_catalog.float8
-LANGUAGE plpgsql IMMUTABLE STRICT
-AS $fn$
-BEGIN
-    RETURN pg_catalog.date_part('epoch', input);
-EXCEPTION WHEN OTHERS THEN
-    RETURN NULL;
-END
-$fn$;
-
 CREATE OR REPLACE FUNCTION cartodb.CDB_DateToNumber(input pg_catalog.timestamptz)
 RETURNS pg_catalog.float8
 LANGUAGE plpgsql IMMUTABLE STRICT
@@ -271,6 +260,12 @@ EXCEPTION WHEN OTHERS THEN
     RETURN NULL;
 END
 $fn$;
+
+-- A date without time zone is read as UTC.
+CREATE OR REPLACE FUNCTION cartodb.CDB_DateToNumber(input pg_catalog.timestamp)
+RETURNS pg_catalog.float8
+LANGUAGE sql IMMUTABLE STRICT
+AS $fn$ SELECT cartodb.CDB_DateToNumber(input AT TIME ZONE 'UTC') $fn$;
 
 -- A date from text: as a date when it reads as one, else as epoch seconds, else NULL.
 CREATE OR REPLACE FUNCTION cartodb.CDB_StringToDate(input pg_catalog.varchar)

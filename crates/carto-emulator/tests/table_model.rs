@@ -43,8 +43,20 @@ async fn cartodbfy_makes_a_carto_table() {
          INSERT INTO places VALUES ('a', 1.5, 'SRID=4326;POINT(1 2)'), ('b', NULL, NULL)",
     )
     .await;
+    // A public table stays public through the rewrite.
+    let public_role = env.emu.user("alice").unwrap().public_role().to_owned();
+    env.master_sql(&format!("GRANT SELECT ON places TO \"{public_role}\""))
+        .await;
     let r = row(&env, "SELECT CDB_CartodbfyTable('public', 'places') AS t").await;
     assert_eq!(r["t"], "places");
+    let r = env
+        .sql(
+            None,
+            "SELECT count(*) AS n FROM places WHERE cartodb_id > 0",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["rows"][0]["n"], 2);
     let cols = env
         .master_sql("SELECT c AS name, CDB_ColumnType('places', c) AS type FROM CDB_ColumnNames('places') c")
         .await;
@@ -341,13 +353,17 @@ async fn catalog_functions() {
         &format!(
             "SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = 'shared'::regclass AND attisdropped) AS dropped,
                     (SELECT count(*) FROM shared) AS n, has_table_privilege('{public_role}', 'shared', 'SELECT') AS granted,
-                    to_regclass('shared_b') IS NOT NULL AS indexed, cartodb.CDB_EstimateRowCount('SELECT * FROM mine') >= 0 AS est"
+                    to_regclass('shared_b') IS NOT NULL AS indexed, cartodb.CDB_EstimateRowCount('SELECT * FROM mine') >= 0 AS est,
+                    CDB_DateToNumber('1970-01-02 00:00'::timestamp) AS day, CDB_DateToNumber('1970-01-02 00:00+01'::timestamptz) AS day_tz,
+                    CDB_StringToDate('2020-01-02')::text AS date, CDB_StringToDate('60')::text AS epoch, CDB_StringToDate('nope') AS nothing"
         ),
     )
     .await;
     assert_eq!(
         r,
-        json!({"dropped": 0, "n": 2, "granted": true, "indexed": true, "est": true})
+        json!({"dropped": 0, "n": 2, "granted": true, "indexed": true, "est": true,
+               "day": 86400, "day_tz": 82800, "date": "2020-01-02 00:00:00",
+               "epoch": "1970-01-01 00:01:00", "nothing": null})
     );
     let r = row(&env, "INSERT INTO shared (b) VALUES (3) RETURNING c").await;
     assert_eq!(r["c"], "x");
