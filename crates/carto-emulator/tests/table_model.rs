@@ -746,3 +746,94 @@ async fn attack_injection_through_dataset_names() {
         true
     );
 }
+
+/// An organization user's schema is their own: cartodbfy there (as cartoframes does, with
+/// `current_schema()`), datasets of that schema only, privacy for their public role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_users_have_datasets_of_their_own() {
+    let emu = carto_emulator::Emulator::builder()
+        .org("acme", ["carol", "dave"])
+        .start()
+        .await
+        .expect("emulator");
+    let c = common::client();
+    let sql = |user: &'static str, token: Option<String>, q: &'static str| {
+        let (emu, c) = (&emu, &c);
+        async move {
+            let url = format!("{}/api/v2/sql", common::base(emu, user));
+            send(
+                c,
+                Method::POST,
+                &url,
+                token.as_deref().map(|t| (user, t)),
+                Some(&json!({"q": q})),
+            )
+            .await
+        }
+    };
+    let carol = common::master(&emu, "carol");
+    let r = sql("carol", Some(carol.clone()), "SELECT current_schema() AS s").await;
+    assert_eq!(r.json()["rows"][0]["s"], "carol");
+    let r = sql(
+        "carol",
+        Some(carol.clone()),
+        "CREATE TABLE pts (a int); INSERT INTO pts VALUES (1)",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    if emu.has_postgis("carol") {
+        let r = sql(
+            "carol",
+            Some(carol.clone()),
+            "SELECT CDB_CartodbfyTable('carol', 'pts') AS t",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = sql(
+            "carol",
+            Some(carol.clone()),
+            "SELECT cartodb_id, a FROM carol.pts",
+        )
+        .await;
+        assert_eq!(r.json()["rows"], json!([{"cartodb_id": 1, "a": 1}]));
+    }
+    let viz = |user: &'static str,
+               token: String,
+               method: Method,
+               path: &'static str,
+               body: Option<Value>| {
+        let (emu, c) = (&emu, &c);
+        async move {
+            let url = format!("{}/api/v1/viz{path}", common::base(emu, user));
+            send(c, method, &url, Some((user, &token)), body.as_ref()).await
+        }
+    };
+    let list = viz("carol", carol.clone(), Method::GET, "", None)
+        .await
+        .json();
+    assert_eq!(list["total_entries"], 1, "{list}");
+    assert_eq!(list["visualizations"][0]["name"], "pts");
+    let dave = common::master(&emu, "dave");
+    let list = viz("dave", dave, Method::GET, "", None).await.json();
+    assert_eq!(
+        list["total_entries"], 0,
+        "Carol's table is not Dave's dataset"
+    );
+    let r = viz(
+        "carol",
+        carol.clone(),
+        Method::PUT,
+        "/carol.pts",
+        Some(json!({"privacy": "public"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["privacy"], "PUBLIC");
+    let r = sql("carol", None, "SELECT a FROM carol.pts").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the Default public key reads a public dataset: {}",
+        r.text
+    );
+}
