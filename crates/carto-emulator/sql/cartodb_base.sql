@@ -440,3 +440,66 @@ BEGIN
     END LOOP;
 END
 $fn$;
+
+-- When each table was last written: a row per table with the `track_updates` trigger
+-- (cartodbfied tables). No grants, as on CARTO; written only by the trigger below and
+-- CDB_TableMetadataTouch, read through the view.
+CREATE TABLE IF NOT EXISTS cartodb.CDB_TableMetadata (
+    tabname pg_catalog.regclass PRIMARY KEY,
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+ALTER TABLE cartodb.CDB_TableMetadata OWNER TO @services@;
+REVOKE ALL ON cartodb.CDB_TableMetadata FROM PUBLIC;
+
+-- The rows of the tables the caller may read, `tabname` as text (`schema.table`, quoted
+-- where needed).
+CREATE OR REPLACE VIEW cartodb.CDB_TableMetadata_Text AS
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS tabname, m.updated_at
+      FROM cartodb.CDB_TableMetadata m
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.tabname::pg_catalog.oid
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE pg_catalog.has_table_privilege(c.oid, 'SELECT');
+ALTER VIEW cartodb.CDB_TableMetadata_Text OWNER TO @services@;
+REVOKE ALL ON cartodb.CDB_TableMetadata_Text FROM PUBLIC;
+GRANT SELECT ON cartodb.CDB_TableMetadata_Text TO PUBLIC;
+
+-- Records `now()` for a table (and forgets dropped tables). SECURITY DEFINER so that any
+-- writer of the table records its write; it writes that one table's row and nothing else.
+CREATE OR REPLACE FUNCTION cartodb._CDB_TableMetadata_Upsert(reloid pg_catalog.oid)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+AS $fn$
+    DELETE FROM cartodb.CDB_TableMetadata m
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                        WHERE c.oid OPERATOR(pg_catalog.=) m.tabname::pg_catalog.oid);
+    INSERT INTO cartodb.CDB_TableMetadata (tabname, updated_at)
+    VALUES (reloid::pg_catalog.regclass, pg_catalog.now())
+    ON CONFLICT (tabname) DO UPDATE SET updated_at = EXCLUDED.updated_at;
+$fn$;
+REVOKE ALL ON FUNCTION cartodb._CDB_TableMetadata_Upsert(pg_catalog.oid) FROM PUBLIC;
+
+-- The statement trigger `track_updates` of cartodbfied tables.
+CREATE OR REPLACE FUNCTION cartodb.CDB_TableMetadata_Trigger()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+AS $fn$
+BEGIN
+    PERFORM cartodb._CDB_TableMetadata_Upsert(TG_RELID);
+    RETURN NULL;
+END
+$fn$;
+
+-- Marks a table as written now; for the table's owner only (the login role of the session:
+-- this runs as the services role).
+CREATE OR REPLACE FUNCTION cartodb.CDB_TableMetadataTouch(tablename pg_catalog.regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+AS $fn$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(SESSION_USER, (SELECT c.relowner FROM pg_catalog.pg_class c
+                                    WHERE c.oid OPERATOR(pg_catalog.=) tablename), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', tablename USING ERRCODE = '42501';
+    END IF;
+    PERFORM cartodb._CDB_TableMetadata_Upsert(tablename);
+END
+$fn$;

@@ -377,10 +377,14 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 8. The trigger keeping the_geom_webmercator in step.
+    -- 8. The triggers: the_geom_webmercator in step, the time of the last write recorded.
     EXECUTE pg_catalog.format(
         'CREATE TRIGGER update_the_geom_webmercator_trigger BEFORE INSERT OR UPDATE OF the_geom ON %s '
         'FOR EACH ROW EXECUTE FUNCTION cartodb._CDB_update_the_geom_webmercator()', target);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER track_updates AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+        'FOR EACH STATEMENT EXECUTE FUNCTION cartodb.CDB_TableMetadata_Trigger()', target);
+    PERFORM cartodb.CDB_TableMetadataTouch(target);
     RETURN target;
 END
 $fn$;

@@ -111,7 +111,27 @@ async fn cartodbfy_makes_a_carto_table() {
                 (SELECT count(*) FROM places) AS n",
     )
     .await;
-    assert_eq!(r, json!({"pk": 1, "gist": 2, "triggers": 1, "n": 3}));
+    assert_eq!(r, json!({"pk": 1, "gist": 2, "triggers": 2, "n": 3}));
+    // Writes are recorded (track_updates) where readers of the table see them: the row has
+    // the time of the writing transaction.
+    let r = row(
+        &env,
+        "SELECT updated_at = now() AS fresh FROM cartodb.CDB_TableMetadata_Text WHERE tabname = 'public.places'",
+    )
+    .await;
+    assert_eq!(r["fresh"], false);
+    let r = row(
+        &env,
+        "DELETE FROM places WHERE cartodb_id = 3;
+         SELECT updated_at = now() AS fresh FROM cartodb.CDB_TableMetadata_Text WHERE tabname = 'public.places'",
+    )
+    .await;
+    assert_eq!(r["fresh"], true);
+    // Non-master keys: the view reads the catalogs, so the system-table rule refuses it.
+    let r = env
+        .sql(None, "SELECT * FROM cartodb.CDB_TableMetadata_Text")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 
     // A table without geometry gets both columns, empty; the one-argument form is 'public'.
     env.master_sql("CREATE TABLE plain (a int); INSERT INTO plain VALUES (7)")
@@ -395,7 +415,13 @@ async fn functions_are_owned_by_the_services_role_with_pinned_paths() {
     for f in rows {
         let name = f["f"].as_str().unwrap();
         assert_eq!(f["owner"], "carto_emulator_services", "{name}");
-        assert_eq!(f["definer"], name == "_cdb_public_roles", "{name}");
+        let definer = [
+            "_cdb_public_roles",
+            "_cdb_tablemetadata_upsert",
+            "cdb_tablemetadata_trigger",
+            "cdb_tablemetadatatouch",
+        ];
+        assert_eq!(f["definer"], definer.contains(&name), "{name}");
         let config = f["config"].as_str().unwrap();
         if [
             "cdb_querytablestext",
@@ -440,15 +466,20 @@ async fn attack_a_key_cartodbfies_a_table_it_may_only_write() {
     let r = env
         .sql(Some(&key), "SELECT CDB_RegenerateTable('owned'::regclass)")
         .await;
-    assert!(
-        r.text.contains("must be owner of table owned"),
-        "{}",
-        r.text
-    );
+    assert!(r.text.contains("must be owner of table"), "{}", r.text);
     let r = env
         .sql(None, "SELECT CDB_CartodbfyTable('public', 'owned')")
         .await;
     assert_ne!(r.status, StatusCode::OK);
+    // Nor mark it written, nor read the metadata table itself.
+    let r = env
+        .sql(Some(&key), "SELECT CDB_TableMetadataTouch('owned')")
+        .await;
+    assert!(r.text.contains("must be owner of table"), "{}", r.text);
+    let r = env
+        .sql(Some(&key), "SELECT * FROM cartodb.CDB_TableMetadata")
+        .await;
+    assert!(r.text.contains("permission denied"), "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
