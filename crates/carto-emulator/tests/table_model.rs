@@ -134,6 +134,7 @@ async fn cartodbfy_makes_a_carto_table() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 
     // A table without geometry gets both columns, empty; the one-argument form is 'public'.
+    // (Written last, it is the most recently updated dataset, until places is written.)
     env.master_sql("CREATE TABLE plain (a int); INSERT INTO plain VALUES (7)")
         .await;
     env.master_sql("SELECT CDB_CartodbfyTable('plain'::regclass)")
@@ -146,6 +147,14 @@ async fn cartodbfy_makes_a_carto_table() {
     assert_eq!(
         r,
         json!({"cartodb_id": 1, "the_geom": null, "the_geom_webmercator": null, "a": 7})
+    );
+    assert_eq!(first_dataset(&env).await, "plain");
+    env.master_sql("UPDATE places SET name = 'c' WHERE cartodb_id = 1")
+        .await;
+    assert_eq!(
+        first_dataset(&env).await,
+        "places",
+        "a write makes a dataset the most recent"
     );
 }
 
@@ -541,6 +550,14 @@ async fn attack_injection_through_table_and_schema_names() {
 }
 
 // ---- Datasets (/api/v1/viz) ----
+
+/// The name of the most recently updated dataset.
+async fn first_dataset(env: &Env) -> Value {
+    let list = viz(env, Method::GET, "", Some(&env.master()), None)
+        .await
+        .json();
+    list["visualizations"][0]["name"].clone()
+}
 
 /// A datasets request with `token` (Basic auth), JSON `body` when given.
 async fn viz(

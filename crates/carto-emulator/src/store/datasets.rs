@@ -1,6 +1,7 @@
 //! A user's datasets: the ordinary tables of the user's schema, each with a record (an id,
 //! CARTO's privacy) in `carto_emulator_meta.datasets`, kept in step with the tables however
-//! they were made (SQL, COPY, cartodbfy) whenever the datasets are read.
+//! they were made (SQL, COPY, cartodbfy) whenever the datasets are read. A dataset's
+//! `updated_at` is the later of its record's change and its last write (`track_updates`).
 //!
 //! Privacy lives in PostgreSQL's grants, as on CARTO: a public or link dataset is one the
 //! user's public role (the Default public key's) may `SELECT`; the record only tells public
@@ -191,8 +192,10 @@ impl Store {
                     let id = uuid::Uuid::new_v4().to_string();
                     tx.execute(
                         &format!(
-                            "INSERT INTO {meta} (id, schema_name, table_name, table_oid, privacy)
-                             VALUES ($1::text::uuid, $2, $3, $4, $5)"
+                            "INSERT INTO {meta} (id, schema_name, table_name, table_oid, privacy, updated_at)
+                             VALUES ($1::text::uuid, $2, $3, $4, $5, COALESCE(
+                                 (SELECT m.updated_at FROM cartodb.cdb_tablemetadata m WHERE m.tabname::oid = $4),
+                                 now()))"
                         ),
                         &[&id, &user.schema, &name, &oid, &privacy(None)],
                     )
@@ -209,8 +212,11 @@ impl Store {
         let rows = tx
             .query(
                 &format!(
-                    "SELECT d.id::text, d.table_name::text, d.privacy, d.created_at, d.updated_at, d.table_oid
-                       FROM {meta} d WHERE d.schema_name = $1 ORDER BY d.updated_at DESC, d.table_name"
+                    "SELECT d.id::text, d.table_name::text, d.privacy, d.created_at,
+                            GREATEST(d.updated_at, m.updated_at) AS updated, d.table_oid
+                       FROM {meta} d
+                       LEFT JOIN cartodb.cdb_tablemetadata m ON m.tabname::oid = d.table_oid
+                      WHERE d.schema_name = $1 ORDER BY updated DESC, d.table_name"
                 ),
                 &[&user.schema],
             )
