@@ -111,6 +111,7 @@
 
 mod account;
 pub mod blocking;
+pub mod carto3;
 mod client;
 mod options;
 #[cfg(feature = "test-util")]
@@ -118,6 +119,7 @@ pub mod test_util;
 
 pub use account::GcloudCredentials;
 pub use carto_core::models::{GetDoToken, GetMe};
+pub use carto3::Carto3Client;
 pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
@@ -130,6 +132,7 @@ pub use carto_core::{
     Endpoint, Error, InvalidInput, JobFailure, RateLimit, RequestContext, RetryPolicy, Token,
     TransportErrorKind, TransportFailure,
 };
+pub use carto_maps as maps;
 pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
 #[cfg(feature = "arrow")]

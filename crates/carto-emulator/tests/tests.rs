@@ -4,6 +4,7 @@
 
 mod abandon;
 mod auth_api;
+mod carto3;
 mod cluster;
 mod lifecycle;
 mod routes;

@@ -246,3 +246,48 @@ fn grow(interval: Duration, options: &WaitOptions) -> Duration {
         max
     }
 }
+
+/// Runs `waiter` to its end, blocking: reads the job with `fetch`, sleeps with `sleep`,
+/// `clock` being the time elapsed since waiting began. The one loop of every blocking
+/// job client.
+pub(crate) fn wait_blocking<J: WaitedJob>(
+    mut waiter: Waiter<J>,
+    mut fetch: impl FnMut(&str) -> Result<J, Error>,
+    mut clock: impl FnMut() -> Duration,
+    mut sleep: impl FnMut(Duration),
+) -> Result<J, Error> {
+    loop {
+        match waiter.poll(clock())? {
+            Step::Fetch => {
+                let job = fetch(waiter.job_id());
+                waiter.fetched(job)?;
+            }
+            Step::Sleep(pause) => sleep(pause),
+            Step::Done(job) => return Ok(*job),
+        }
+    }
+}
+
+/// The async [`wait_blocking`]: `sleep` is any runtime's timer.
+pub(crate) async fn wait_async<J, S, F>(
+    mut waiter: Waiter<J>,
+    fetch: impl AsyncFn(&str) -> Result<J, Error>,
+    mut clock: impl FnMut() -> Duration,
+    mut sleep: S,
+) -> Result<J, Error>
+where
+    J: WaitedJob,
+    S: FnMut(Duration) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    loop {
+        match waiter.poll(clock())? {
+            Step::Fetch => {
+                let job = fetch(waiter.job_id()).await;
+                waiter.fetched(job)?;
+            }
+            Step::Sleep(pause) => sleep(pause).await,
+            Step::Done(job) => return Ok(*job),
+        }
+    }
+}

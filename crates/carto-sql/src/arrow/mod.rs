@@ -53,13 +53,13 @@
 //! `copy_from_arrow` writes EWKB with the field's SRID back.
 
 mod client;
-mod column;
+pub(crate) mod column;
 mod csv;
 mod encode;
 mod json;
 #[cfg(feature = "polars")]
 mod polars;
-mod schema;
+pub(crate) mod schema;
 mod text;
 mod wkb;
 

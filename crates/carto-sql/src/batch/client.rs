@@ -13,7 +13,8 @@ use carto_transport::{Async, AsyncTransport, Blocking, ClientCore, Mode, Transpo
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
 use super::query::JobQuery;
-use super::waiter::{JobWaiter, WaitOptions, WaitStep};
+use super::waiter::{JobWaiter, WaitOptions};
+use crate::wait::{wait_async, wait_blocking};
 
 /// The Batch SQL API (`/api/v2/sql/job`) over `T`, blocking or async as `M` says. Use
 /// it through its two names, [`BatchClient`] ([`Blocking`]) and [`AsyncBatchClient`]
@@ -144,17 +145,11 @@ impl<T: Transport> BatchApi<T, Blocking> {
 
     fn drive(
         &self,
-        mut waiter: JobWaiter,
-        mut clock: impl FnMut() -> Duration,
-        mut sleep: impl FnMut(Duration),
+        waiter: JobWaiter,
+        clock: impl FnMut() -> Duration,
+        sleep: impl FnMut(Duration),
     ) -> Result<BatchJob, Error> {
-        loop {
-            match waiter.poll(clock())? {
-                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()))?,
-                WaitStep::Sleep(pause) => sleep(pause),
-                WaitStep::Done(job) => return Ok(*job),
-            }
-        }
+        wait_blocking(waiter, |id| self.get(id), clock, sleep)
     }
 }
 
@@ -228,20 +223,14 @@ impl<T: AsyncTransport> BatchApi<T, Async> {
 
     async fn drive<S, F>(
         &self,
-        mut waiter: JobWaiter,
-        mut clock: impl FnMut() -> Duration,
-        mut sleep: S,
+        waiter: JobWaiter,
+        clock: impl FnMut() -> Duration,
+        sleep: S,
     ) -> Result<BatchJob, Error>
     where
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        loop {
-            match waiter.poll(clock())? {
-                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()).await)?,
-                WaitStep::Sleep(pause) => sleep(pause).await,
-                WaitStep::Done(job) => return Ok(*job),
-            }
-        }
+        wait_async(waiter, async |id| self.get(id).await, clock, sleep).await
     }
 }
