@@ -16,9 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{
-    AppState, Ctx, auth_api, carto3, datasets, json_response, me, sql_api, with_cors,
-};
+use super::{AppState, Ctx, auth_api, carto3, datasets, json_response, me, sql_api, with_cors};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
