@@ -24,11 +24,14 @@
 //! PostgreSQL: by default a private throwaway cluster from the binaries on the machine
 //! ([`PgCluster`]); [`EmulatorBuilder::data_dir`] keeps it; [`EmulatorBuilder::database_url`]
 //! uses an existing server. PostGIS and the geocoder `cdb_geocode_admin0_polygon` are
-//! installed in each user database when PostGIS is available.
+//! installed in each user database when PostGIS is available, and CARTO's table-model
+//! functions (`CDB_CartodbfyTable`, `CDB_LatLng`, `CDB_UserTables`, ...) in every one; the
+//! datasets endpoints (`/api/v1/viz`) list, publish, rename and delete tables.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod carto3;
+mod cartodb;
 pub mod cli;
 mod emulator;
 pub mod error;

@@ -15,3 +15,4 @@ mod sql_batch;
 mod sql_copy;
 mod sql_formats;
 mod sql_front;
+mod table_model;

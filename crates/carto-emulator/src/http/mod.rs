@@ -5,6 +5,7 @@
 mod auth_api;
 mod auth_extract;
 mod carto3;
+mod datasets;
 pub(crate) mod faults;
 mod json_error;
 mod log;

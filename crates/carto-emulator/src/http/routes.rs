@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{AppState, Ctx, auth_api, carto3, json_response, me, sql_api, with_cors};
+use super::{AppState, Ctx, auth_api, carto3, datasets, json_response, me, sql_api, with_cors};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
@@ -137,6 +137,13 @@ fn user_routes() -> Router<Shared> {
             post(auth_api::regenerate),
         )
         .both("/api/v3/me", get_only(me::me))
+        .both("/api/v1/viz", get_only(datasets::list))
+        .both(
+            "/api/v1/viz/{id}",
+            get_only(datasets::show)
+                .put(datasets::update)
+                .delete(datasets::destroy),
+        )
         .both("/api/v4/do/token", get_only(me::do_token))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
