@@ -156,3 +156,8 @@ pub fn default_credentials() -> Result<Credentials, Error> {
         None => Credentials::from_default_file(),
     }
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
