@@ -49,7 +49,8 @@ mod seconds;
 mod text_enum;
 pub mod v3;
 pub mod validate;
-pub mod wait;
+/// Waiting for jobs (the Batch API's and the SQL API v3's): carto-core's sans-IO waiter.
+pub use carto_core::wait;
 
 pub use self::geojson::{Feature, FeatureCollection, Geometry};
 pub use client::{AsyncSqlClient, RowStream, Rows, SqlApi, SqlClient};
