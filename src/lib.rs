@@ -135,6 +135,7 @@ pub use carto_core::{
     Endpoint, Error, InvalidInput, JobFailure, RateLimit, RequestContext, RetryPolicy, Token,
     TransportErrorKind, TransportFailure,
 };
+pub use carto_imports as imports;
 pub use carto_maps as maps;
 pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
