@@ -218,7 +218,7 @@ pub struct Tile {
     pub data: Vec<u8>,
 }
 
-fn tile_of(response: HttpResponse) -> Result<Option<Tile>, Error> {
+pub(crate) fn tile_of(response: HttpResponse) -> Result<Option<Tile>, Error> {
     check_status(&response)?;
     if response.status() == StatusCode::NO_CONTENT {
         return Ok(None);

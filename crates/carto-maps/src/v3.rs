@@ -15,11 +15,11 @@ use carto_core::carto3::{ApiContext, ApiCredentials, ApiEndpoint};
 use carto_core::endpoint::{check_status, decode_json};
 use carto_core::{Error, HttpRequest, HttpResponse};
 use carto_transport::{ApiCore, Async, AsyncTransport, Blocking, Mode, Transport};
-use http::{Method, StatusCode};
+use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::endpoints::Tile;
+use crate::endpoints::{Tile, tile_of};
 use crate::layergroup::TileCoord;
 
 /// The longest instantiation URL sent as a GET; above it, a POST with a JSON body.
@@ -314,19 +314,7 @@ impl ApiEndpoint for GetSourceTile {
     }
 
     fn parse(&self, response: HttpResponse) -> Result<Option<Tile>, Error> {
-        check_status(&response)?;
-        if response.status() == StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Some(Tile {
-            content_type,
-            data: response.into_body(),
-        }))
+        tile_of(response)
     }
 
     fn is_idempotent(&self) -> bool {
