@@ -225,6 +225,7 @@ impl EmulatorBuilder {
             sql: Arc::new(engine),
             scheme: if tls.is_some() { "https" } else { "http" },
             faults: faults.clone(),
+            maps: Default::default(),
         });
         let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -35,6 +35,7 @@ mod grants;
 #[allow(clippy::result_large_err)]
 mod http;
 mod ident;
+mod maps;
 mod names;
 pub mod pg;
 mod response;

@@ -7,6 +7,7 @@ mod auth_extract;
 pub(crate) mod faults;
 mod json_error;
 mod log;
+mod maps_api;
 mod me;
 #[cfg(test)]
 mod prop_tests;
@@ -87,6 +88,8 @@ pub(crate) struct AppState {
     pub scheme: &'static str,
     /// The fault rules to play ([`faults`]).
     pub faults: Arc<faults::Faults>,
+    /// The Maps API's templates and layergroups ([`maps_api`]).
+    pub maps: crate::maps::MapsState,
 }
 
 /// Largest request body read (COPY is not served here).
