@@ -6,6 +6,7 @@ mod abandon;
 mod auth_api;
 mod cluster;
 mod lifecycle;
+mod maps;
 mod routes;
 mod security;
 mod sessions;

@@ -260,9 +260,9 @@ fn parse_body(ctx: &Ctx) -> Result<Option<Value>, MapsError> {
     if !is_json(ctx) || ctx.body.is_empty() {
         return Ok(None);
     }
-    serde_json::from_slice(&ctx.body)
-        .map(Some)
-        .map_err(|e| MapsError::new(format!("SyntaxError: {e}")).with_status(StatusCode::BAD_REQUEST))
+    serde_json::from_slice(&ctx.body).map(Some).map_err(|e| {
+        MapsError::new(format!("SyntaxError: {e}")).with_status(StatusCode::BAD_REQUEST)
+    })
 }
 
 fn is_json(ctx: &Ctx) -> bool {
@@ -274,7 +274,11 @@ fn is_json(ctx: &Ctx) -> bool {
 
 /// The key of a request, Windshaft's order: HTTP Basic (its user must be the URL's), query
 /// `api_key`/`map_key`, body `api_key`/`map_key`.
-fn request_token(user: &UserRecord, ctx: &Ctx, body: &Option<Value>) -> Result<Option<Token>, MapsError> {
+fn request_token(
+    user: &UserRecord,
+    ctx: &Ctx,
+    body: &Option<Value>,
+) -> Result<Option<Token>, MapsError> {
     let pairs = match body {
         Some(Value::Object(m)) => map_to_pairs(m),
         _ => Vec::new(),
@@ -409,7 +413,10 @@ fn create_template(state: &AppState, user: &UserRecord, ctx: &Ctx, body: &Option
     admin(state, user, ctx, body, "create")?;
     require_json(ctx, "template ")?;
     let (named, stored) = check_template(body.as_ref())?;
-    match state.maps.create_template(&user.username, &named.name, stored) {
+    match state
+        .maps
+        .create_template(&user.username, &named.name, stored)
+    {
         Ok(()) => Ok(json_response(
             StatusCode::OK,
             &json!({"template_id": named.name}),
@@ -474,6 +481,12 @@ fn check_template(body: Option<&Value>) -> Result<(NamedMap, Value), MapsError> 
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         _ => return Err(bad("Missing template name".into())),
     };
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(bad(format!("Invalid characters in template name '{name}'")));
+    }
     let Some(layergroup) = doc.get("layergroup") else {
         return Err(bad("Missing layergroup".into()));
     };
@@ -481,7 +494,7 @@ fn check_template(body: Option<&Value>) -> Result<(NamedMap, Value), MapsError> 
         Some(Value::Array(l)) if !l.is_empty() => l,
         _ => {
             return Err(bad(
-                "Missing or empty layers array from layergroup config".into(),
+                "Missing or empty layers array from layergroup config".into()
             ));
         }
     };
@@ -525,7 +538,7 @@ fn check_template(body: Option<&Value>) -> Result<(NamedMap, Value), MapsError> 
             Some(Value::Array(_)) => {}
             _ => {
                 return Err(bad(
-                    "Invalid 'token' authentication: missing valid_tokens".into(),
+                    "Invalid 'token' authentication: missing valid_tokens".into()
                 ));
             }
         },
@@ -572,8 +585,9 @@ async fn instantiate_named(
         ))
         .with_status(StatusCode::NOT_FOUND)
     })?;
-    let named: NamedMap = serde_json::from_value(stored.clone())
-        .map_err(|_| MapsError::new("Failed to authorize template").with_status(StatusCode::FORBIDDEN))?;
+    let named: NamedMap = serde_json::from_value(stored.clone()).map_err(|_| {
+        MapsError::new("Failed to authorize template").with_status(StatusCode::FORBIDDEN)
+    })?;
     if !named.auth.allows(&auth_tokens(ctx)) {
         return Err(MapsError::new("Unauthorized template instantiation")
             .with_status(StatusCode::FORBIDDEN));
@@ -657,7 +671,9 @@ fn check_mapconfig(doc: &Value) -> Result<MapConfig, MapsError> {
     if let Some(Value::Object(sizes)) = doc.get("buffersize") {
         for (format, v) in sizes {
             if !v.is_number() {
-                return Err(bad(format!("Buffer size of format \"{format}\" must be a number")));
+                return Err(bad(format!(
+                    "Buffer size of format \"{format}\" must be a number"
+                )));
             }
         }
     }
@@ -696,13 +712,18 @@ fn mvt_settings(config: &MapConfig) -> Result<MvtSettings, MapsError> {
     if extent.is_some() || simplify.is_some() {
         let e = extent.unwrap_or(u64::from(mvt::DEFAULT_EXTENT));
         if !(1..=i32::MAX as u64).contains(&e) {
-            return Err(MapsError::new(format!("Invalid vector_extent. Must be between 1 and {}", i32::MAX))
-                .typed("mapconfig", None));
+            return Err(MapsError::new(format!(
+                "Invalid vector_extent. Must be between 1 and {}",
+                i32::MAX
+            ))
+            .typed("mapconfig", None));
         }
         let sim = simplify.unwrap_or(e);
         if !(1..=e).contains(&sim) {
-            return Err(MapsError::new("Invalid vector_simplify_extent. Must be between 1 and vector_extent")
-                .typed("mapconfig", None));
+            return Err(MapsError::new(
+                "Invalid vector_simplify_extent. Must be between 1 and vector_extent",
+            )
+            .typed("mapconfig", None));
         }
         s.extent = e as u32;
         s.simplify_extent = sim as u32;
@@ -726,10 +747,18 @@ fn layer_type(layer: &Layer) -> String {
 
 /// Runs what Windshaft's validation runs, as `session`: each SQL layer's column discovery
 /// and its tile at z=30, x=0, y=0. SQL errors come back with the layer's context.
-async fn validate(state: &AppState, session: &SqlSession, config: &MapConfig) -> Result<(), MapsError> {
+async fn validate(
+    state: &AppState,
+    session: &SqlSession,
+    config: &MapConfig,
+) -> Result<(), MapsError> {
     let settings = mvt_settings(config)?;
     let ids = config.layer_ids();
-    let tile = Tile { z: mvt::MAX_ZOOM, x: 0, y: 0 };
+    let tile = Tile {
+        z: mvt::MAX_ZOOM,
+        x: 0,
+        y: 0,
+    };
     for (i, layer) in config.layers.iter().enumerate() {
         if !layer.kind().is_mapnik() {
             continue;
@@ -739,7 +768,9 @@ async fn validate(state: &AppState, session: &SqlSession, config: &MapConfig) ->
             e.layer = Some(layer_context(config, i));
             e
         };
-        let columns = discover(state, session, layer, settings).await.map_err(with_layer)?;
+        let columns = discover(state, session, layer, settings)
+            .await
+            .map_err(with_layer)?;
         let one = [mvt_layer(&ids[i], layer, &columns)];
         state
             .sql
@@ -793,7 +824,12 @@ fn instantiation(ctx: &Ctx, id: &str, config: &MapConfig, with_key: bool) -> Res
             .iter()
             .rev()
             .find(|(k, _)| k == "api_key")
-            .map(|(_, v)| format!("?api_key={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+            .map(|(_, v)| {
+                format!(
+                    "?api_key={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
             .unwrap_or_default()
     } else {
         String::new()
@@ -808,9 +844,15 @@ fn instantiation(ctx: &Ctx, id: &str, config: &MapConfig, with_key: bool) -> Res
     };
     let tilejson = |layer: Option<&str>| {
         let mut t = Map::new();
-        t.insert("vector".into(), json!({"tilejson": "2.2.0", "tiles": [url(layer, "mvt")]}));
+        t.insert(
+            "vector".into(),
+            json!({"tilejson": "2.2.0", "tiles": [url(layer, "mvt")]}),
+        );
         if !vector_only {
-            t.insert("raster".into(), json!({"tilejson": "2.2.0", "tiles": [url(layer, "png")]}));
+            t.insert(
+                "raster".into(),
+                json!({"tilejson": "2.2.0", "tiles": [url(layer, "png")]}),
+            );
         }
         Value::Object(t)
     };
@@ -842,9 +884,15 @@ fn instantiation(ctx: &Ctx, id: &str, config: &MapConfig, with_key: bool) -> Res
     if config.layers.iter().any(|l| l.kind().is_mapnik()) {
         metadata.insert("tilejson".into(), tilejson(None));
         let mut urls = Map::new();
-        urls.insert("vector".into(), json!({"urlTemplate": url(None, "mvt"), "subdomains": []}));
+        urls.insert(
+            "vector".into(),
+            json!({"urlTemplate": url(None, "mvt"), "subdomains": []}),
+        );
         if !vector_only {
-            urls.insert("raster".into(), json!({"urlTemplate": url(None, "png"), "subdomains": []}));
+            urls.insert(
+                "raster".into(),
+                json!({"urlTemplate": url(None, "png"), "subdomains": []}),
+            );
         }
         metadata.insert("url".into(), Value::Object(urls));
     }
@@ -882,17 +930,22 @@ fn resource_session(
             }
         }
     }
-    let group = state.maps.layergroup(&user.username, token).ok_or_else(|| {
-        MapsError::new(format!(
-            "Invalid or nonexistent map configuration token '{token}'"
-        ))
-        .with_status(StatusCode::BAD_REQUEST)
-    })?;
+    let group = state
+        .maps
+        .layergroup(&user.username, token)
+        .ok_or_else(|| {
+            MapsError::new(format!(
+                "Invalid or nonexistent map configuration token '{token}'"
+            ))
+            .with_status(StatusCode::BAD_REQUEST)
+        })?;
     let session = match (&key, &group.template) {
         (None, Some((_, auth))) => {
             if !auth.allows(&auth_tokens(ctx)) {
-                return Err(MapsError::new("Sorry, you are unauthorized (permission denied)")
-                    .with_status(StatusCode::FORBIDDEN));
+                return Err(
+                    MapsError::new("Sorry, you are unauthorized (permission denied)")
+                        .with_status(StatusCode::FORBIDDEN),
+                );
             }
             master_session(state, user)?
         }
@@ -902,7 +955,11 @@ fn resource_session(
 }
 
 /// An integer of the URL, or Windshaft's message.
-fn coordinate(text: &str, message: impl Fn(&str) -> String, min: Option<i64>) -> Result<i64, MapsError> {
+fn coordinate(
+    text: &str,
+    message: impl Fn(&str) -> String,
+    min: Option<i64>,
+) -> Result<i64, MapsError> {
     text.parse::<i64>()
         .ok()
         .filter(|v| min.is_none_or(|m| *v >= m))
@@ -912,7 +969,9 @@ fn coordinate(text: &str, message: impl Fn(&str) -> String, min: Option<i64>) ->
 /// The layers a tile's `layer` segment selects (§6.4): indices into the layers.
 fn filter_layers(config: &MapConfig, filter: Option<&str>) -> Result<Vec<usize>, MapsError> {
     let n = config.layers.len();
-    let mapnik: Vec<usize> = (0..n).filter(|i| config.layers[*i].kind().is_mapnik()).collect();
+    let mapnik: Vec<usize> = (0..n)
+        .filter(|i| config.layers[*i].kind().is_mapnik())
+        .collect();
     let Some(filter) = filter else {
         return Ok(mapnik);
     };
@@ -941,8 +1000,10 @@ fn filter_layers(config: &MapConfig, filter: Option<&str>) -> Result<Vec<usize>,
         match ids.iter().position(|id| id == p) {
             Some(i) => idx.push(i),
             None => {
-                return Err(MapsError::new(format!("Layer '{p}' not found in layergroup"))
-                    .with_status(StatusCode::BAD_REQUEST));
+                return Err(
+                    MapsError::new(format!("Layer '{p}' not found in layergroup"))
+                        .with_status(StatusCode::BAD_REQUEST),
+                );
             }
         }
     }
@@ -964,7 +1025,11 @@ async fn tile(
     let (y, format) = y.split_once('.').unwrap_or((y, ""));
     let z = coordinate(
         z,
-        |v| format!("Invalid zoom value ({v}). It should be an integer number greather than or equal to 0"),
+        |v| {
+            format!(
+                "Invalid zoom value ({v}). It should be an integer number greather than or equal to 0"
+            )
+        },
         Some(0),
     )?;
     let x = coordinate(
@@ -974,7 +1039,11 @@ async fn tile(
     )?;
     let y = coordinate(
         y,
-        |v| format!("Invalid coodinate 'y' value ({v}). It should be an integer number greather than or equal to 0"),
+        |v| {
+            format!(
+                "Invalid coodinate 'y' value ({v}). It should be an integer number greather than or equal to 0"
+            )
+        },
         Some(0),
     )?;
     let config = &group.config;
@@ -985,7 +1054,9 @@ async fn tile(
             let message = if config.is_vector_only() {
                 format!("Unsupported format: 'cartocss' option is missing for {format}")
             } else {
-                format!("Unsupported format {format}: the emulator has no raster, UTFGrid or Torque renderer (Mapnik) yet; only .mvt tiles are served")
+                format!(
+                    "Unsupported format {format}: the emulator has no raster, UTFGrid or Torque renderer (Mapnik) yet; only .mvt tiles are served"
+                )
             };
             return Err(MapsError::new(message)
                 .with_status(StatusCode::BAD_REQUEST)
@@ -998,7 +1069,11 @@ async fn tile(
         }
     }
     let in_range = |l: &Layer, name: &str, default: i64| {
-        l.options.other.get(name).and_then(Value::as_i64).unwrap_or(default)
+        l.options
+            .other
+            .get(name)
+            .and_then(Value::as_i64)
+            .unwrap_or(default)
     };
     let selected: Vec<usize> = selected
         .into_iter()
@@ -1029,7 +1104,11 @@ async fn tile(
     let ids = config.layer_ids();
     let mut columns = Vec::with_capacity(selected.len());
     for i in &selected {
-        columns.push(discover(state, &session, &config.layers[*i], settings).await.map_err(MapsError::pg_mvt_factory)?);
+        columns.push(
+            discover(state, &session, &config.layers[*i], settings)
+                .await
+                .map_err(MapsError::pg_mvt_factory)?,
+        );
     }
     let layers: Vec<MvtLayer<'_>> = selected
         .iter()
@@ -1067,6 +1146,9 @@ async fn tile(
 impl MapsError {
     /// Discovery errors are reported as pg-mvt reports them (`PgMvtFactory: ` prefix).
     fn pg_mvt_factory(e: MapsError) -> MapsError {
+        if e.kind == "limit" {
+            return e;
+        }
         MapsError {
             message: format!("PgMvtFactory: {}", e.message),
             ..e
@@ -1107,8 +1189,10 @@ async fn attributes(
         })?;
     let l = &config.layers[index];
     let Some(attrs) = &l.options.attributes else {
-        return Err(MapsError::new(format!("Layer {index} has no exposed attributes"))
-            .with_status(StatusCode::BAD_REQUEST));
+        return Err(
+            MapsError::new(format!("Layer {index} has no exposed attributes"))
+                .with_status(StatusCode::BAD_REQUEST),
+        );
     };
     // Stricter than Windshaft, which writes the id into the SQL as sent.
     let fid: i64 = fid.parse().map_err(|_| {
@@ -1122,7 +1206,11 @@ async fn attributes(
     let columns: Vec<String> = attrs.columns.iter().map(|c| quote_ident(c)).collect();
     let query = format!(
         "SELECT {} FROM ({}) AS _windshaft_subquery WHERE {} = {fid}",
-        if columns.is_empty() { "*".to_owned() } else { columns.join(", ") },
+        if columns.is_empty() {
+            "*".to_owned()
+        } else {
+            columns.join(", ")
+        },
         mvt::strip_semicolon(&tile.replace_tokens(sql, mvt::DEFAULT_BUFFER)),
         quote_ident(&attrs.id)
     );
@@ -1176,18 +1264,36 @@ mod tests {
 
     #[test]
     fn status_follows_windshaft_rule() {
-        assert_eq!(status_of("permission denied for table t"), StatusCode::FORBIDDEN);
-        assert_eq!(status_of("relation \"t\" does not exist"), StatusCode::NOT_FOUND);
-        assert_eq!(status_of("function foo() does not exist"), StatusCode::BAD_REQUEST);
-        assert_eq!(status_of("role \"x\" does not exist"), StatusCode::FORBIDDEN);
-        assert_eq!(status_of("syntax error at or near"), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status_of("permission denied for table t"),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_of("relation \"t\" does not exist"),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_of("function foo() does not exist"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status_of("role \"x\" does not exist"),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_of("syntax error at or near"),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]
     fn template_ids_and_segments() {
         assert_eq!(template_name("alice@tpl"), "tpl");
         assert_eq!(template_name("tpl"), "tpl");
-        assert_eq!(segments("/api/v1/map/a%40b/0/0/0.mvt"), ["a@b", "0", "0", "0.mvt"]);
+        assert_eq!(
+            segments("/api/v1/map/a%40b/0/0/0.mvt"),
+            ["a@b", "0", "0", "0.mvt"]
+        );
         assert!(segments("/api/v1/map/").is_empty());
     }
 }

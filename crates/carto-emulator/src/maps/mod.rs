@@ -141,7 +141,9 @@ impl MapsState {
         Some(stored.group.clone())
     }
 
-    fn lock_templates(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, Value>>> {
+    fn lock_templates(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, Value>>> {
         self.templates
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -50,7 +50,9 @@ impl SqlEngine {
         text.push_str(sql);
         text.push_str(";\nCOMMIT");
         let lease = self.checkout(session).await?;
-        let super::pool::Lease { mut conn, ticket, .. } = lease;
+        let super::pool::Lease {
+            mut conn, ticket, ..
+        } = lease;
         let outcome = async {
             conn.send_query(&text).await?;
             let mut result = MapRows::default();
@@ -63,9 +65,11 @@ impl SqlEngine {
                             rows: Vec::new(),
                         };
                     }
-                    Event::DataRow(row) => result
-                        .rows
-                        .push((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect()),
+                    Event::DataRow(row) => result.rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
                     Event::Error(e) => {
                         error.get_or_insert(e);
                     }

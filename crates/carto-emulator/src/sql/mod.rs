@@ -59,6 +59,6 @@ mod wire;
 pub use self::answer::{AnswerBody, Chunks, SqlAnswer};
 pub(crate) use self::checkout::SUPERUSER_LOCK_TIMEOUT_MS;
 pub use self::engine::{SqlEngine, install_guard};
+pub(crate) use self::map_query::MapRows;
 pub use self::pool::SessionLimits;
 pub use self::session::SqlSession;
-pub(crate) use self::map_query::MapRows;
