@@ -1277,7 +1277,7 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            status_of("role \"x\" does not exist"),
+            status_of("the role \"x\" does not exist"),
             StatusCode::FORBIDDEN
         );
         assert_eq!(
