@@ -417,6 +417,33 @@ async fn named_maps_as_carto_does() {
     // The quoted literal did not end the string: the table is intact.
     let v = env.master_sql("SELECT count(*) AS n FROM places").await;
     assert_eq!(v["rows"][0]["n"], 3);
+    // Named tiles, instantiated for the request, as the owner, behind the tokens.
+    let named_tile = "/api/v1/map/named/tpl/mapnik/0/0/0.mvt";
+    let r = env.maps(Method::GET, named_tile, None, None).await;
+    error(
+        &r,
+        StatusCode::FORBIDDEN,
+        "Unauthorized template instantiation",
+    );
+    for (query, features) in [("", 1), ("&config=%7B%22n%22%3A3%7D", 2)] {
+        let url = env.url(&format!("{named_tile}?auth_token=view-1{query}"));
+        let r = env.c.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        assert_eq!(
+            mvt_layers(&r.bytes().await.unwrap())[0].1,
+            features,
+            "{query}"
+        );
+    }
+    let bad = env.url(&format!(
+        "{named_tile}?auth_token=view-1&config=%7B%22n%22%3A%221%20OR%20true%22%7D"
+    ));
+    let r = Reply::read(env.c.get(&bad).send().await.unwrap()).await;
+    error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "Invalid number value for template parameter 'n': 1 OR true",
+    );
     // Instances outlive their template.
     let r = env
         .maps(Method::DELETE, "/api/v1/map/named/tpl", Some(&m), None)

@@ -222,6 +222,10 @@ async fn route(state: &AppState, user: &UserRecord, ctx: &Ctx) -> Answer {
             Ok(r)
         }
         ["named", id] if m == Method::POST => instantiate_named(state, user, ctx, &body, id).await,
+        ["named", id, layer, z, x, y] if m == Method::GET => {
+            let source = TileSource::Named(id);
+            tile(state, user, ctx, &body, source, Some(layer), (z, x, y)).await
+        }
         ["static", ..] if m == Method::GET => Err(MapsError::new(
             "Unsupported format: static images need a raster renderer (Mapnik), which the emulator does not have yet",
         )
@@ -230,10 +234,12 @@ async fn route(state: &AppState, user: &UserRecord, ctx: &Ctx) -> Answer {
             attributes(state, user, ctx, &body, token, layer, fid).await
         }
         [token, z, x, y] if m == Method::GET && *token != "named" => {
-            tile(state, user, ctx, &body, token, None, (z, x, y)).await
+            let source = TileSource::Layergroup(token);
+            tile(state, user, ctx, &body, source, None, (z, x, y)).await
         }
         [token, layer, z, x, y] if m == Method::GET && *token != "named" => {
-            tile(state, user, ctx, &body, token, Some(layer), (z, x, y)).await
+            let source = TileSource::Layergroup(token);
+            tile(state, user, ctx, &body, source, Some(layer), (z, x, y)).await
         }
         _ => Ok(json_response(
             StatusCode::NOT_FOUND,
@@ -577,31 +583,12 @@ async fn instantiate_named(
 ) -> Answer {
     let key = maps_key(state, user, ctx, body)?;
     require_json(ctx, "")?;
-    let name = template_name(id);
-    let stored = state.maps.template(&user.username, name).ok_or_else(|| {
-        MapsError::new(format!(
-            "Template '{name}' of user '{}' not found",
-            user.username
-        ))
-        .with_status(StatusCode::NOT_FOUND)
-    })?;
-    let named: NamedMap = serde_json::from_value(stored.clone()).map_err(|_| {
-        MapsError::new("Failed to authorize template").with_status(StatusCode::FORBIDDEN)
-    })?;
-    if !named.auth.allows(&auth_tokens(ctx)) {
-        return Err(MapsError::new("Unauthorized template instantiation")
-            .with_status(StatusCode::FORBIDDEN));
-    }
+    let (named, stored) = authorized_template(state, user, ctx, id)?;
     let params = match body {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
-    let config = named
-        .instance(&params)
-        .map_err(|e| MapsError::new(reason(&e)).with_status(StatusCode::BAD_REQUEST))?;
-    config
-        .check()
-        .map_err(|e| MapsError::new(reason(&e)).typed("mapconfig", None))?;
+    let config = named_instance(&named, &params)?;
     let master = master_session(state, user)?;
     validate(state, &master, &config).await?;
     let id = named_id(&user.username, &stored, &config);
@@ -954,6 +941,80 @@ fn resource_session(
     Ok((group, session))
 }
 
+/// Where a tile's layers come from.
+#[derive(Clone, Copy)]
+enum TileSource<'a> {
+    /// A layergroup id.
+    Layergroup(&'a str),
+    /// A named map's id, instantiated for the tile (`/api/v1/map/named/{id}/...`).
+    Named(&'a str),
+}
+
+/// The MapConfig of a named map's tile without instantiation (§4.7): the template's
+/// tokens checked, the `config` query parameter's values for its placeholders; rendered as
+/// the owner (master role).
+fn named_tile_source(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+    body: &Option<Value>,
+    id: &str,
+) -> Result<(MapConfig, SqlSession), MapsError> {
+    maps_key(state, user, ctx, body)?;
+    let (named, _) = authorized_template(state, user, ctx, id)?;
+    let params = match ctx.query.iter().rev().find(|(k, _)| k == "config") {
+        Some((_, text)) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err(
+                    MapsError::new("Invalid config parameter, should be a valid JSON")
+                        .with_status(StatusCode::BAD_REQUEST),
+                );
+            }
+        },
+        None => Map::new(),
+    };
+    let config = named_instance(&named, &params)?;
+    Ok((config, master_session(state, user)?))
+}
+
+/// The checked MapConfig of an instance of `named` with `params`.
+fn named_instance(named: &NamedMap, params: &Map<String, Value>) -> Result<MapConfig, MapsError> {
+    let config = named
+        .instance(params)
+        .map_err(|e| MapsError::new(reason(&e)).with_status(StatusCode::BAD_REQUEST))?;
+    config
+        .check()
+        .map_err(|e| MapsError::new(reason(&e)).typed("mapconfig", None))?;
+    Ok(config)
+}
+
+/// `user`'s template `id` and its stored document, when the request's `auth_token` passes
+/// its authentication (404 for a missing template, 403 otherwise).
+fn authorized_template(
+    state: &AppState,
+    user: &UserRecord,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(NamedMap, Value), MapsError> {
+    let name = template_name(id);
+    let stored = state.maps.template(&user.username, name).ok_or_else(|| {
+        MapsError::new(format!(
+            "Template '{name}' of user '{}' not found",
+            user.username
+        ))
+        .with_status(StatusCode::NOT_FOUND)
+    })?;
+    let named: NamedMap = serde_json::from_value(stored.clone()).map_err(|_| {
+        MapsError::new("Failed to authorize template").with_status(StatusCode::FORBIDDEN)
+    })?;
+    if !named.auth.allows(&auth_tokens(ctx)) {
+        return Err(MapsError::new("Unauthorized template instantiation")
+            .with_status(StatusCode::FORBIDDEN));
+    }
+    Ok((named, stored))
+}
+
 /// An integer of the URL, or Windshaft's message.
 fn coordinate(
     text: &str,
@@ -1017,11 +1078,17 @@ async fn tile(
     user: &UserRecord,
     ctx: &Ctx,
     body: &Option<Value>,
-    token: &str,
+    source: TileSource<'_>,
     layer: Option<&str>,
     (z, x, y): (&str, &str, &str),
 ) -> Answer {
-    let (group, session) = resource_session(state, user, ctx, body, token)?;
+    let (config, session) = match source {
+        TileSource::Layergroup(token) => {
+            let (group, session) = resource_session(state, user, ctx, body, token)?;
+            (group.config, session)
+        }
+        TileSource::Named(id) => named_tile_source(state, user, ctx, body, id)?,
+    };
     let (y, format) = y.split_once('.').unwrap_or((y, ""));
     let z = coordinate(
         z,
@@ -1046,7 +1113,7 @@ async fn tile(
         },
         Some(0),
     )?;
-    let config = &group.config;
+    let config = &config;
     let selected = filter_layers(config, layer)?;
     match format {
         "mvt" => {}
