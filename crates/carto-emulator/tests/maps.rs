@@ -951,7 +951,11 @@ async fn a_tile_flood_is_bounded_by_the_session_limits() {
     let env = Env::start(
         Emulator::builder()
             .max_sessions_per_role(1)
-            .session_queue_timeout(std::time::Duration::from_millis(100)),
+            .session_queue_timeout(std::time::Duration::from_millis(100))
+            .statement_timeout(
+                carto_emulator::ApiKeyType::Default,
+                Some(std::time::Duration::from_millis(300)),
+            ),
     )
     .await;
     if !postgis(env.emu.has_postgis("alice"), "tile flood") {
@@ -1005,4 +1009,25 @@ async fn a_tile_flood_is_bounded_by_the_session_limits() {
     locker.batch_execute("COMMIT").await.unwrap();
     let r = flood.next().await.unwrap().unwrap();
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Slow tile SQL stops at the key's statement timeout (the Default public key's here).
+    let slow = env
+        .anonymous(
+            Some(&m),
+            &vector("SELECT pg_sleep(2)::text AS s, ST_SetSRID(ST_MakePoint(0, 0), 3857) AS the_geom_webmercator"),
+        )
+        .await;
+    let r = env
+        .maps(
+            Method::GET,
+            &format!("/api/v1/map/{slow}/0/0/0.mvt"),
+            None,
+            None,
+        )
+        .await;
+    error(
+        &r,
+        StatusCode::TOO_MANY_REQUESTS,
+        "You are over platform's limits: Render timeout error. Contact CARTO support for more details.",
+    );
 }
