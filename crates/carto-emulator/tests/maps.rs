@@ -91,6 +91,21 @@ impl Env {
         .await;
     }
 
+    /// Instantiating a vector map of `sql` with `key` fails with `status` and `message`.
+    async fn refused(
+        &self,
+        key: Option<&str>,
+        sql: &str,
+        status: StatusCode,
+        message: &str,
+    ) -> Reply {
+        let r = self
+            .maps(Method::POST, "/api/v1/map", key, Some(&vector(sql)))
+            .await;
+        error(&r, status, message);
+        r
+    }
+
     /// Instantiates `config` with `key`; the layergroup id.
     async fn anonymous(&self, key: Option<&str>, config: &Value) -> String {
         let r = self
@@ -333,60 +348,37 @@ async fn named_maps_as_carto_does() {
         error(&r, StatusCode::BAD_REQUEST, message);
     }
 
-    // Instantiation: the template's tokens, not an API key.
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map/named/tpl",
-            None,
-            Some(&json!({})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "Unauthorized template instantiation",
-    );
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map/named/tpl?auth_token=view-2",
-            None,
-            Some(&json!({})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::FORBIDDEN,
-        "Unauthorized template instantiation",
-    );
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map/named/ghost?auth_token=view-1",
-            None,
-            Some(&json!({})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "Template 'ghost' of user 'alice' not found",
-    );
-    // Placeholder injection: a number must be a number.
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map/named/tpl?auth_token=view-1",
-            None,
-            Some(&json!({"n": "1; DROP TABLE places"})),
-        )
-        .await;
-    error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "Invalid number value for template parameter 'n': 1; DROP TABLE places",
-    );
+    // Instantiation: the template's tokens, not an API key; placeholders checked by type.
+    for (path, params, status, message) in [
+        (
+            "tpl",
+            json!({}),
+            StatusCode::FORBIDDEN,
+            "Unauthorized template instantiation",
+        ),
+        (
+            "tpl?auth_token=view-2",
+            json!({}),
+            StatusCode::FORBIDDEN,
+            "Unauthorized template instantiation",
+        ),
+        (
+            "ghost?auth_token=view-1",
+            json!({}),
+            StatusCode::NOT_FOUND,
+            "Template 'ghost' of user 'alice' not found",
+        ),
+        (
+            "tpl?auth_token=view-1",
+            json!({"n": "1; DROP TABLE places"}),
+            StatusCode::BAD_REQUEST,
+            "Invalid number value for template parameter 'n': 1; DROP TABLE places",
+        ),
+    ] {
+        let path = format!("/api/v1/map/named/{path}");
+        let r = env.maps(Method::POST, &path, None, Some(&params)).await;
+        error(&r, status, message);
+    }
     if !postgis(pg, "named map tiles") {
         return;
     }
@@ -523,18 +515,13 @@ async fn anonymous_maps_and_mvt_tiles() {
     }
     env.places().await;
     let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map",
+        .refused(
             Some(&m),
-            Some(&vector("SELECT * FROM missing")),
+            "SELECT * FROM missing",
+            StatusCode::NOT_FOUND,
+            "relation \"missing\" does not exist",
         )
         .await;
-    error(
-        &r,
-        StatusCode::NOT_FOUND,
-        "relation \"missing\" does not exist",
-    );
     assert_eq!(r.json()["errors_with_context"][0]["layer"]["id"], "layer0");
 
     let config = json!({"version": "1.8.0", "layers": [{"type": "mapnik", "options": {
@@ -812,38 +799,28 @@ async fn maps_keys_keep_their_limits() {
         .regular_key("sqler", json!([{"type": "apis", "apis": ["sql"]}]))
         .await;
     // Unknown key 401, key without the maps grant 403.
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map",
-            Some("guess"),
-            Some(&vector("SELECT * FROM open_places")),
-        )
-        .await;
-    error(&r, StatusCode::UNAUTHORIZED, "Unauthorized");
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map",
-            Some(&sql_only),
-            Some(&vector("SELECT * FROM open_places")),
-        )
-        .await;
-    error(&r, StatusCode::FORBIDDEN, "Forbidden");
+    env.refused(
+        Some("guess"),
+        "SELECT * FROM open_places",
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    )
+    .await;
+    env.refused(
+        Some(&sql_only),
+        "SELECT * FROM open_places",
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     // A maps key reads what its role may read, nothing else.
-    let r = env
-        .maps(
-            Method::POST,
-            "/api/v1/map",
-            Some(&maps_only),
-            Some(&vector("SELECT * FROM places")),
-        )
-        .await;
-    error(
-        &r,
+    env.refused(
+        Some(&maps_only),
+        "SELECT * FROM places",
         StatusCode::FORBIDDEN,
         "permission denied for table places",
-    );
+    )
+    .await;
     let open = env
         .anonymous(Some(&maps_only), &vector("SELECT * FROM open_places"))
         .await;
