@@ -466,6 +466,17 @@ async fn named_maps_as_carto_does() {
 async fn anonymous_maps_and_mvt_tiles() {
     let env = Env::start(Emulator::builder()).await;
     let m = env.master();
+    let r = env
+        .maps(Method::OPTIONS, "/api/v1/map/named", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    assert!(
+        r.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Content-Type")
+    );
     // Validation, before any SQL.
     let r = env
         .maps(

@@ -188,6 +188,7 @@ async fn route(state: &AppState, user: &UserRecord, ctx: &Ctx) -> Answer {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = &ctx.method;
     match segs.as_slice() {
+        _ if m == Method::OPTIONS => Ok(preflight()),
         [] if m == Method::POST || m == Method::GET => anonymous(state, user, ctx, &body).await,
         ["named"] if m == Method::GET => {
             admin(state, user, ctx, &body, "list")?;
@@ -246,6 +247,16 @@ async fn route(state: &AppState, user: &UserRecord, ctx: &Ctx) -> Answer {
             &json!({"errors": ["Not found"], "errors_with_context": [{"type": "unknown", "message": "Not found"}]}),
         )),
     }
+}
+
+/// CORS preflight: 200, empty, Windshaft's allowed headers.
+fn preflight() -> Response {
+    let mut r = Response::new(Body::empty());
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("X-Requested-With, X-Prototype-Version, X-CSRF-Token, Authorization, Carto-Event, Carto-Event-Source, Carto-Event-Group-Id, Content-Type"),
+    );
+    r
 }
 
 /// The template name of a `:template_id` (`owner@name` names `name`).
