@@ -17,6 +17,11 @@ use serde_json::Value;
 /// How long a layergroup lives after its last use (Windshaft's `mapConfigTTL`).
 pub(crate) const LAYERGROUP_TTL: Duration = Duration::from_secs(7200);
 
+/// The most a user's layergroups may weigh (their MapConfigs' JSON) in memory: past it, the
+/// least recently used go first. A flood of anonymous instantiations (which any request may
+/// make, with the Default public key) cannot grow the emulator's memory without bound.
+pub(crate) const MAX_LAYERGROUP_BYTES_PER_USER: usize = 32 * 1024 * 1024;
+
 /// How many templates a user may have (CARTO's limit).
 pub(crate) const MAX_TEMPLATES: usize = 4096;
 
@@ -33,13 +38,19 @@ pub(crate) struct Layergroup {
 struct Stored {
     group: Layergroup,
     expires: Instant,
+    /// The MapConfig's JSON size.
+    bytes: usize,
+    /// When it was last used, on [`MapsState::tick`]'s clock.
+    used: u64,
 }
 
 /// Templates and layergroups of every user.
 #[derive(Default)]
 pub(crate) struct MapsState {
     templates: Mutex<HashMap<String, BTreeMap<String, Value>>>,
-    layergroups: Mutex<HashMap<(String, String), Stored>>,
+    layergroups: Mutex<HashMap<String, HashMap<String, Stored>>>,
+    /// A clock of uses, for the least recently used layergroup.
+    tick: std::sync::atomic::AtomicU64,
 }
 
 /// Why a template could not be stored.
@@ -112,18 +123,41 @@ impl MapsState {
         }
     }
 
-    /// Keeps a layergroup of `user` under `id` (expired ones are dropped on the way).
+    /// Keeps a layergroup of `user` under `id`: expired ones are dropped on the way, and
+    /// the user's least recently used ones while the user's layergroups weigh more than
+    /// [`MAX_LAYERGROUP_BYTES_PER_USER`] (the new one stays).
     pub(crate) fn put_layergroup(&self, user: &str, id: &str, group: Layergroup) {
         let now = Instant::now();
+        let bytes = serde_json::to_vec(&group.config).map_or(0, |v| v.len());
         let mut all = self.lock_layergroups();
-        all.retain(|_, s| s.expires > now);
-        all.insert(
-            (user.to_owned(), id.to_owned()),
+        for groups in all.values_mut() {
+            groups.retain(|_, s| s.expires > now);
+        }
+        all.retain(|_, groups| !groups.is_empty());
+        let mine = all.entry(user.to_owned()).or_default();
+        mine.insert(
+            id.to_owned(),
             Stored {
                 group,
                 expires: now + LAYERGROUP_TTL,
+                bytes,
+                used: self.next_tick(),
             },
         );
+        let mut total: usize = mine.values().map(|s| s.bytes).sum();
+        while total > MAX_LAYERGROUP_BYTES_PER_USER && mine.len() > 1 {
+            let Some(oldest) = mine
+                .iter()
+                .filter(|(k, _)| k.as_str() != id)
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(gone) = mine.remove(&oldest) {
+                total -= gone.bytes;
+            }
+        }
     }
 
     /// `user`'s layergroup `id`, its lifetime renewed; `None` when unknown or expired (a
@@ -131,14 +165,19 @@ impl MapsState {
     pub(crate) fn layergroup(&self, user: &str, id: &str) -> Option<Layergroup> {
         let now = Instant::now();
         let mut all = self.lock_layergroups();
-        let key = (user.to_owned(), id.to_owned());
-        let stored = all.get_mut(&key)?;
+        let mine = all.get_mut(user)?;
+        let stored = mine.get_mut(id)?;
         if stored.expires <= now {
-            all.remove(&key);
+            mine.remove(id);
             return None;
         }
         stored.expires = now + LAYERGROUP_TTL;
+        stored.used = self.next_tick();
         Some(stored.group.clone())
+    }
+
+    fn next_tick(&self) -> u64 {
+        self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock_templates(
@@ -149,7 +188,9 @@ impl MapsState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock_layergroups(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Stored>> {
+    fn lock_layergroups(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Stored>>> {
         self.layergroups
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -211,6 +252,31 @@ mod tests {
         state.put_layergroup("alice", "x:0", group);
         assert!(state.layergroup("alice", "x:0").is_some());
         assert!(state.layergroup("bob", "x:0").is_none());
+    }
+
+    #[test]
+    fn a_users_layergroups_are_bounded_in_memory() {
+        let state = MapsState::default();
+        // Each config weighs a little over a quarter of the bound.
+        let big = |n: usize| Layergroup {
+            config: MapConfig::new([Layer::vector(format!(
+                "select {n} -- {}",
+                "x".repeat(MAX_LAYERGROUP_BYTES_PER_USER / 4)
+            ))]),
+            template: None,
+        };
+        for n in 0..4 {
+            state.put_layergroup("alice", &format!("{n}:0"), big(n));
+        }
+        state.put_layergroup("bob", "b:0", big(9));
+        // The oldest went; the newest and the recently used stay; bob keeps his.
+        assert!(state.layergroup("alice", "0:0").is_none());
+        assert!(state.layergroup("alice", "3:0").is_some());
+        assert!(state.layergroup("bob", "b:0").is_some());
+        state.put_layergroup("alice", "4:0", big(4));
+        assert!(state.layergroup("alice", "1:0").is_none());
+        assert!(state.layergroup("alice", "3:0").is_some());
+        assert!(state.layergroup("alice", "4:0").is_some());
     }
 
     #[test]
