@@ -773,6 +773,43 @@ async fn anonymous_maps_and_mvt_tiles() {
             )
             .unwrap()
             .expect("a tile");
+        // A named map through the client: the server's stored template reads back as sent.
+        let named = carto_maps::NamedMap::new(
+            "client_tpl",
+            MapConfig::new([Layer::vector(
+                "SELECT * FROM places WHERE cartodb_id <= <%= n %>",
+            )]),
+        )
+        .with_tokens(["t1"])
+        .with_placeholder(
+            "n",
+            carto_maps::Placeholder::new(carto_maps::PlaceholderType::Number, 1),
+        );
+        assert_eq!(
+            maps.create_named_map(&named).unwrap().template_id,
+            "client_tpl"
+        );
+        assert_eq!(maps.named_maps().unwrap(), ["client_tpl"]);
+        assert_eq!(maps.named_map("client_tpl").unwrap(), named);
+        let instance = maps
+            .instantiate_named_map_with(
+                "client_tpl",
+                &carto_maps::InstantiateOptions::new()
+                    .param("n", 2)
+                    .auth_token("t1"),
+            )
+            .unwrap();
+        let two = maps
+            .tile(&GetTile::new(
+                instance.layergroupid,
+                TileCoord::new(0, 0, 0).unwrap(),
+                TileFormat::Mvt,
+            ))
+            .unwrap()
+            .expect("a tile");
+        assert_eq!(mvt_layers(&two.data)[0].1, 2);
+        maps.delete_named_map("client_tpl").unwrap();
+        assert!(maps.named_maps().unwrap().is_empty());
         let empty = maps
             .tile(&GetTile::new(
                 group.layergroupid.clone(),

@@ -637,6 +637,13 @@ async fn anonymous(state: &AppState, user: &UserRecord, ctx: &Ctx, body: &Option
         require_json(ctx, "")?;
         body.clone().unwrap_or(Value::Null)
     };
+    let mut doc = doc;
+    if let Value::Object(m) = &mut doc {
+        // carto-python puts its key and client name in the body: not part of the map.
+        for member in ["api_key", "map_key", "client"] {
+            m.remove(member);
+        }
+    }
     let config = check_mapconfig(&doc)?;
     let session = request_session(state, user, key)?;
     validate(state, &session, &config).await?;
