@@ -19,7 +19,7 @@
 //! let sql = carto.sql("carto_dw");
 //! let answer = sql.query::<serde_json::Value>("SELECT 1 AS one")?;
 //! println!("{:?} {:?}", answer.rows, answer.schema);
-//! let job = sql.create_and_wait("CREATE TABLE t AS SELECT 1 AS one", Default::default())?;
+//! let job = sql.create_and_wait_with("CREATE TABLE t AS SELECT 1 AS one", &Default::default())?;
 //! println!("job {} {}", job.job_id, job.status);
 //! for token in carto.tokens().list()? {
 //!     println!("{:?} {:?}", token.id, token.grants);

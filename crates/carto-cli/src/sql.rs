@@ -145,12 +145,12 @@ pub fn run(args: SqlArgs, config: &Config) -> CliResult {
     let client = config.client()?;
     let sql_client = client.sql();
     if let Some(format) = args.format.export() {
-        let mut reader = sql_client.export_reader(&sql, format, &options)?;
+        let mut reader = sql_client.export_reader_with(&sql, format, &options)?;
         let mut sink = Sink::open(args.output.as_deref())?;
         sink.pump(&mut reader, |e| TransportError::from_io(e).into())?;
         return Ok(());
     }
-    let mut rows = sql_client.query_rows::<Map<String, Value>>(&sql, &options)?;
+    let mut rows = sql_client.query_rows_with::<Map<String, Value>>(&sql, &options)?;
     let mut sink = Sink::open(args.output.as_deref())?;
     let summary = match args.format {
         OutputFormat::Ndjson => {

@@ -181,9 +181,9 @@ fn a_job_is_created_and_waited_for() {
     let now = std::cell::Cell::new(Duration::ZERO);
     let options = WaitOptions::new().with_initial_interval(Duration::from_millis(1));
     let done = sql
-        .wait_with(
+        .wait_with_clock(
             &job.job_id,
-            options,
+            &options,
             || now.get(),
             |d| now.set(now.get() + d),
         )
@@ -206,7 +206,7 @@ fn a_failed_job_is_a_job_failed_error() {
         )
     });
     let sql = SqlClient::from_credentials(transport, credentials(), "carto_dw");
-    let err = sql.wait("j1", WaitOptions::new()).unwrap_err();
+    let err = sql.wait_with("j1", &WaitOptions::new()).unwrap_err();
     match err {
         Error::JobFailed(failure) => assert_eq!(failure.status(), "failed"),
         other => panic!("{other:?}"),
@@ -237,7 +237,7 @@ async fn the_async_client_queries_streams_and_waits_the_same_way() {
     assert!(rows.next().await.is_none());
     assert_eq!(rows.tail().unwrap().schema.len(), 1);
     let job = sql
-        .create_and_wait("CREATE TABLE t AS SELECT 1", WaitOptions::new())
+        .create_and_wait_with("CREATE TABLE t AS SELECT 1", &WaitOptions::new())
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);

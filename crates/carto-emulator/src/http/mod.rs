@@ -4,6 +4,8 @@
 
 mod auth_api;
 mod auth_extract;
+mod carto3;
+mod datasets;
 pub(crate) mod faults;
 mod json_error;
 mod log;
@@ -90,6 +92,8 @@ pub(crate) struct AppState {
     pub faults: Arc<faults::Faults>,
     /// The Maps API's templates and layergroups ([`maps_api`]).
     pub maps: crate::maps::MapsState,
+    /// CARTO 3's accounts and tokens.
+    pub carto3: Arc<crate::carto3::Carto3>,
 }
 
 /// Largest request body read (COPY is not served here).

@@ -13,7 +13,9 @@
 //! One module per concern: [`records`] (what a user and a key are), [`registry`] (opening
 //! the registry, the cache, connections), [`provision`] (creating users), [`keys`] (the key
 //! lifecycle), [`probes`] (permission checks of requested grants), [`grants_json`] (grants as
-//! CARTO presents them), [`tables`] (public tables) and [`reconcile`] (startup repair).
+//! CARTO presents them), [`tables`] (public tables), [`datasets`] (the datasets endpoints'
+//! records), [`tokens`] (the roles of CARTO 3's API access tokens) and [`reconcile`]
+//! (startup repair).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,6 +24,7 @@ use tokio_postgres::Client;
 
 use crate::pg::PgServer;
 
+mod datasets;
 mod grants_json;
 mod keys;
 mod probes;
@@ -30,7 +33,9 @@ mod reconcile;
 mod records;
 mod registry;
 mod tables;
+mod tokens;
 
+pub(crate) use self::datasets::{Dataset, DatasetError, Privacy};
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};

@@ -1,5 +1,5 @@
 //! Creating a user: registry row, database, roles, schema, key table, master and default
-//! keys, PostGIS and the geocoder.
+//! keys, PostGIS, the geocoder and CARTO's table-model functions.
 
 use std::sync::Arc;
 
@@ -218,6 +218,7 @@ impl Store {
         if geocoder::install_postgis(&db).await? {
             geocoder::install(&db).await?;
         }
+        crate::cartodb::install(&db).await?;
         Ok(())
     }
 }

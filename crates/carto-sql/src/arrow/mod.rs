@@ -96,7 +96,8 @@ pub enum NumericAs {
     Float64,
 }
 
-/// Options of `query_arrow` and `copy_to_arrow`.
+/// Options of `query_arrow_with`, `arrow_schema_with` and `copy_to_arrow_with` (the plain
+/// forms use the defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrowOptions {
     batch_rows: usize,

@@ -222,31 +222,41 @@ impl<T: Transport> SqlApi<T, Blocking> {
         self.send(&ListJobs)
     }
 
-    /// Polls the job until it finishes, sleeping with `std::thread::sleep` (the Batch
-    /// API's pacing, [`WaitOptions`]); [`Error::JobFailed`] when it failed or was
-    /// cancelled, [`Error::WaitTimeout`] past the deadline.
-    pub fn wait(&self, job_id: &str, options: WaitOptions) -> Result<Job, Error> {
-        self.wait_with(job_id, options, clock(), std::thread::sleep)
+    /// Polls the job until it finishes with the default pacing (the Batch API's,
+    /// [`WaitOptions::new`]), sleeping with `std::thread::sleep`; [`Error::JobFailed`]
+    /// when it failed or was cancelled, [`Error::WaitTimeout`] past the deadline.
+    pub fn wait(&self, job_id: &str) -> Result<Job, Error> {
+        self.wait_with(job_id, &WaitOptions::default())
     }
 
-    /// [`wait`](Self::wait) with your clock (the time elapsed since the wait began)
-    /// and your sleep.
-    pub fn wait_with(
+    /// [`wait`](Self::wait) with options (pacing, timeout).
+    pub fn wait_with(&self, job_id: &str, options: &WaitOptions) -> Result<Job, Error> {
+        self.wait_with_clock(job_id, options, clock(), std::thread::sleep)
+    }
+
+    /// [`wait_with`](Self::wait_with) with your clock (the time elapsed since the wait
+    /// began) and your sleep.
+    pub fn wait_with_clock(
         &self,
         job_id: &str,
-        options: WaitOptions,
+        options: &WaitOptions,
         clock: impl FnMut() -> Duration,
         sleep: impl FnMut(Duration),
     ) -> Result<Job, Error> {
-        let waiter = JobWaiter::new(job_id, options);
+        let waiter = JobWaiter::new(job_id, *options);
         wait_blocking(waiter, |id| self.get(id), clock, sleep)
     }
 
-    /// Starts a job and waits for it.
-    pub fn create_and_wait(&self, sql: &str, options: WaitOptions) -> Result<Job, Error> {
+    /// Starts a job and waits for it with the default pacing.
+    pub fn create_and_wait(&self, sql: &str) -> Result<Job, Error> {
+        self.create_and_wait_with(sql, &WaitOptions::default())
+    }
+
+    /// [`create_and_wait`](Self::create_and_wait) with options.
+    pub fn create_and_wait_with(&self, sql: &str, options: &WaitOptions) -> Result<Job, Error> {
         let clock = clock();
         let job = self.create(sql)?;
-        let waiter = JobWaiter::with_job(job, options);
+        let waiter = JobWaiter::with_job(job, *options);
         wait_blocking(waiter, |id| self.get(id), clock, std::thread::sleep)
     }
 }
@@ -340,19 +350,26 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
         self.send(&ListJobs).await
     }
 
-    /// Polls the job until it finishes, sleeping with `tokio::time::sleep` (feature
-    /// `tokio`); see [`SqlClient::wait`].
+    /// Polls the job until it finishes with the default pacing, sleeping with
+    /// `tokio::time::sleep` (feature `tokio`); see [`SqlClient::wait`].
     #[cfg(feature = "tokio")]
-    pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<Job, Error> {
-        self.wait_with(job_id, options, clock(), tokio::time::sleep)
+    pub async fn wait(&self, job_id: &str) -> Result<Job, Error> {
+        self.wait_with(job_id, &WaitOptions::default()).await
+    }
+
+    /// [`wait`](Self::wait) with options (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn wait_with(&self, job_id: &str, options: &WaitOptions) -> Result<Job, Error> {
+        self.wait_with_clock(job_id, options, clock(), tokio::time::sleep)
             .await
     }
 
-    /// [`wait`](Self::wait) with your clock and your sleep (any runtime's timer).
-    pub async fn wait_with<S, F>(
+    /// [`wait_with`](Self::wait_with) with your clock and your sleep (any runtime's
+    /// timer).
+    pub async fn wait_with_clock<S, F>(
         &self,
         job_id: &str,
-        options: WaitOptions,
+        options: &WaitOptions,
         clock: impl FnMut() -> Duration,
         sleep: S,
     ) -> Result<Job, Error>
@@ -360,16 +377,27 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        let waiter = JobWaiter::new(job_id, options);
+        let waiter = JobWaiter::new(job_id, *options);
         wait_async(waiter, async |id| self.get(id).await, clock, sleep).await
     }
 
-    /// Starts a job and waits for it (feature `tokio`).
+    /// Starts a job and waits for it with the default pacing (feature `tokio`).
     #[cfg(feature = "tokio")]
-    pub async fn create_and_wait(&self, sql: &str, options: WaitOptions) -> Result<Job, Error> {
+    pub async fn create_and_wait(&self, sql: &str) -> Result<Job, Error> {
+        self.create_and_wait_with(sql, &WaitOptions::default())
+            .await
+    }
+
+    /// [`create_and_wait`](Self::create_and_wait) with options (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn create_and_wait_with(
+        &self,
+        sql: &str,
+        options: &WaitOptions,
+    ) -> Result<Job, Error> {
         let clock = clock();
         let job = self.create(sql).await?;
-        let waiter = JobWaiter::with_job(job, options);
+        let waiter = JobWaiter::with_job(job, *options);
         wait_async(
             waiter,
             async |id| self.get(id).await,
