@@ -260,6 +260,7 @@ impl EmulatorBuilder {
             sql: Arc::new(engine),
             scheme: if tls.is_some() { "https" } else { "http" },
             faults: faults.clone(),
+            maps: Default::default(),
             carto3: carto3.clone(),
         });
         let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();

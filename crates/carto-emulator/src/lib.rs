@@ -1,6 +1,7 @@
 //! carto-emulator: a local CARTO server on a real PostgreSQL.
 //!
 //! It serves the Auth API v3 (`/api/v3/api_keys`), the SQL API v2 (`/api/v2/sql`),
+//! the Maps API v1 (`/api/v1/map`: named and anonymous maps, MVT tiles made by PostGIS),
 //! `/api/v3/me` and `/api/v4/do/token` for any number of users, each API key being a
 //! real PostgreSQL role, so permissions behave as on CARTO. It also serves CARTO 3 at its
 //! root: `POST /oauth/token` (M2M client credentials, [`EmulatedUser::carto3`]), the Tokens API
@@ -42,6 +43,7 @@ mod grants;
 #[allow(clippy::result_large_err)]
 mod http;
 mod ident;
+mod maps;
 mod names;
 pub mod pg;
 mod response;

@@ -7,6 +7,7 @@ mod auth_api;
 mod carto3;
 mod cluster;
 mod lifecycle;
+mod maps;
 mod routes;
 mod security;
 mod sessions;

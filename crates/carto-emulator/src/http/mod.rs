@@ -9,6 +9,7 @@ mod datasets;
 pub(crate) mod faults;
 mod json_error;
 mod log;
+mod maps_api;
 mod me;
 #[cfg(test)]
 mod prop_tests;
@@ -89,6 +90,8 @@ pub(crate) struct AppState {
     pub scheme: &'static str,
     /// The fault rules to play ([`faults`]).
     pub faults: Arc<faults::Faults>,
+    /// The Maps API's templates and layergroups ([`maps_api`]).
+    pub maps: crate::maps::MapsState,
     /// CARTO 3's accounts and tokens.
     pub carto3: Arc<crate::carto3::Carto3>,
 }

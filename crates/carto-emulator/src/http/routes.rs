@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{AppState, Ctx, auth_api, carto3, datasets, json_response, me, sql_api, with_cors};
+use super::{
+    AppState, Ctx, auth_api, carto3, datasets, json_response, maps_api, me, sql_api, with_cors,
+};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
@@ -145,6 +147,8 @@ fn user_routes() -> Router<Shared> {
                 .delete(datasets::destroy),
         )
         .both("/api/v4/do/token", get_only(me::do_token))
+        .both("/api/v1/map", any(maps))
+        .route("/api/v1/map/{*rest}", any(maps))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
 }
@@ -213,6 +217,11 @@ async fn preflight(_: Named) -> Response {
 /// `/api/{v}/sql`.
 async fn sql_query(State(state): State<Shared>, user: User, ctx: Ctx) -> Response {
     finish_sql(&user, sql_api::handle(&state, &user, ctx).await)
+}
+
+/// `/api/v1/map` and everything below it: the Maps API.
+async fn maps(State(state): State<Shared>, user: User, ctx: Ctx) -> Response {
+    maps_api::handle(&state, &user, ctx).await
 }
 
 /// `/api/{v}/sql/job` and `/api/{v}/sql/job/{id}`.
