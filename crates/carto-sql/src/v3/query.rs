@@ -253,9 +253,7 @@ impl<T> Query<T> {
                 builder = builder.query(k, v);
             }
             let request = builder.build()?;
-            if self.method == QueryMethod::Get
-                || request.uri().to_string().len() <= self.max_url_length
-            {
+            if self.method == QueryMethod::Get || uri_len(request.uri()) <= self.max_url_length {
                 return Ok(request);
             }
         }
@@ -293,6 +291,13 @@ impl<T: DeserializeOwned> ApiEndpoint for Query<T> {
     fn is_idempotent(&self) -> bool {
         self.read_only || self.surely_get()
     }
+}
+
+/// The length of `uri` written out, without writing it.
+fn uri_len(uri: &http::Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + 3);
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    scheme + authority + uri.path_and_query().map_or(0, |p| p.as_str().len())
 }
 
 /// A CARTO 3 SQL error, as [`Error::QueryLimit`] when it says a synchronous limit was
@@ -335,4 +340,20 @@ fn query_limit(api: &ApiError) -> Option<QueryLimit> {
         return Some(QueryLimit::Timeout);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_length_is_the_written_length() {
+        for text in [
+            "https://a.example/v3/sql/c/query?q=SELECT%201&v=3.4",
+            "http://127.0.0.1:8080/x",
+        ] {
+            let uri: http::Uri = text.parse().unwrap();
+            assert_eq!(uri_len(&uri), uri.to_string().len());
+        }
+    }
 }
