@@ -50,5 +50,7 @@ pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};
 pub use http::{DEFAULT_PUBLIC_STATEMENT_TIMEOUT, StatementTimeouts};
+pub use names::SCHEMA_VERSION;
 pub use pg::{PgCluster, PgServer};
 pub use sql::{AnswerBody, Chunks, SessionLimits, SqlAnswer, SqlEngine, SqlSession, install_guard};
+pub use store::AccountError;

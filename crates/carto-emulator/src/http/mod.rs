@@ -8,6 +8,7 @@ pub(crate) mod faults;
 mod json_error;
 mod log;
 mod me;
+mod org_users;
 #[cfg(test)]
 mod prop_tests;
 mod routes;

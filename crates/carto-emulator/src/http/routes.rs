@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{AppState, Ctx, auth_api, json_response, me, sql_api, with_cors};
+use super::{AppState, Ctx, auth_api, json_response, me, org_users, sql_api, with_cors};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
@@ -72,6 +72,14 @@ fn user_routes() -> Router<Shared> {
             post(auth_api::regenerate),
         )
         .both("/api/v3/me", get_only(me::me))
+        .both(
+            "/api/v1/organization/{org}/users",
+            get_only(org_users::list).post(org_users::create),
+        )
+        .both(
+            "/api/v1/organization/{org}/users/{username}",
+            get_only(org_users::show).delete(org_users::destroy),
+        )
         .both("/api/v4/do/token", get_only(me::do_token))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)

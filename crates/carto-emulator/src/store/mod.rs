@@ -11,7 +11,8 @@
 //! first, the cache after.
 //!
 //! One module per concern: [`records`] (what a user and a key are), [`registry`] (opening
-//! the registry, the cache, connections), [`provision`] (creating users), [`keys`] (the key
+//! the registry, the cache, connections), [`provision`] (creating users), [`accounts`] (the
+//! template database, users made and removed at run time, organization owners), [`keys`] (the key
 //! lifecycle), [`probes`] (permission checks of requested grants), [`grants_json`] (grants as
 //! CARTO presents them), [`tables`] (public tables) and [`reconcile`] (startup repair).
 
@@ -22,6 +23,7 @@ use tokio_postgres::Client;
 
 use crate::pg::PgServer;
 
+mod accounts;
 mod grants_json;
 mod keys;
 mod probes;
@@ -31,6 +33,8 @@ mod records;
 mod registry;
 mod tables;
 
+pub use self::accounts::AccountError;
+pub(crate) use self::accounts::{AccountFailure, check_name};
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};

@@ -47,6 +47,10 @@ impl Store {
                 public_password text NOT NULL,
                 created_at timestamptz NOT NULL DEFAULT now()
             );
+            CREATE TABLE IF NOT EXISTS public.orgs (
+                name text PRIMARY KEY,
+                owner text NOT NULL
+            );
             REVOKE ALL ON SCHEMA public FROM PUBLIC;",
         )
         .await?;
@@ -59,6 +63,7 @@ impl Store {
             user_locks: Mutex::new(HashMap::new()),
             refuse_key_code: std::sync::atomic::AtomicBool::new(false),
         };
+        super::accounts::ensure_template(&store, &admin, &reg).await?;
         let rows = reg
             .query(
                 "SELECT username, id, org, database, schema, owner_role, public_role FROM public.users ORDER BY username",
