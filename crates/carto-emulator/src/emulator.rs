@@ -196,6 +196,15 @@ impl EmulatorBuilder {
         };
         let server = Arc::new(server);
         let store = Store::open(server.clone()).await?;
+        // A throwaway cluster made by `initdb`: saved to the cache now that it holds the
+        // registry and the template, before any user.
+        let saving = server.clone();
+        let saved = tokio::task::spawn_blocking(move || saving.save_to_cache())
+            .await
+            .map_err(|e| EmulatorError::Other(format!("cluster cache save panicked: {e}")))?;
+        if let Err(e) = saved {
+            tracing::warn!("the cluster cache was not saved: {e}");
+        }
         store.set_refuse_key_code(self.refuse_key_code);
         let store = Arc::new(store);
         for (u, org) in &wanted {
@@ -620,6 +629,12 @@ impl BlockingEmulator {
     /// [`Emulator::set_table_public`]).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().expect("runtime present").block_on(f)
+    }
+
+    /// The emulator's runtime.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.as_ref().expect("runtime present").handle()
     }
 
     /// [`Emulator::create_user`], for synchronous code.

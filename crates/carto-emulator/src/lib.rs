@@ -40,6 +40,9 @@ pub mod pg;
 mod response;
 mod sql;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 pub mod tls;
 
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported

@@ -28,10 +28,13 @@ fn account_error(e: EmulatorError) -> AccountError {
 
 async fn database_exists(emu: &Emulator, name: &str) -> bool {
     let c = emu.pg().connect_superuser("postgres").await.unwrap();
-    c.query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])
-        .await
-        .unwrap()
-        .is_some()
+    c.query_opt(
+        "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+        &[&name],
+    )
+    .await
+    .unwrap()
+    .is_some()
 }
 
 async fn roles_like(emu: &Emulator, id_part: &str) -> i64 {

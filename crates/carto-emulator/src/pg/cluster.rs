@@ -29,7 +29,7 @@ use crate::error::EmulatorError;
 pub const SUPERUSER: &str = "carto_emulator";
 
 /// File in a kept data directory holding the superuser's name and password.
-const SECRET_FILE: &str = "superuser.json";
+pub(super) const SECRET_FILE: &str = "superuser.json";
 /// Sub-directory of the data directory holding the PostgreSQL cluster.
 const PGDATA: &str = "pgdata";
 /// Server log, inside the cluster directory.
@@ -116,6 +116,11 @@ pub struct PgCluster {
     socket_dir: PathBuf,
     secret: Secret,
     running: bool,
+    /// Copied from the machine's cluster cache.
+    from_cache: bool,
+    /// The cache to save this cluster to (a throwaway cluster made by `initdb` while the
+    /// cache was on).
+    cache_miss: Option<super::reuse::ClusterCache>,
     // Declared last: removed after the server stopped.
     _socket_temp: Option<tempfile::TempDir>,
     _temp: Option<tempfile::TempDir>,
@@ -135,20 +140,59 @@ impl fmt::Debug for PgCluster {
 impl PgCluster {
     /// Creates and starts a throwaway cluster in a new temporary directory, removed
     /// when the returned value is dropped.
+    ///
+    /// The cluster is a copy of the machine's cached one when there is one for this
+    /// PostgreSQL, PostGIS and emulator (in `$XDG_CACHE_HOME/carto-emulator`, else
+    /// `~/.cache/carto-emulator`; the variable
+    /// [`CACHE_DIR_VAR`](super::reuse::CACHE_DIR_VAR) names another directory, or `off`).
+    /// Throwaway clusters left by killed processes are removed first.
     pub fn start_temporary() -> Result<Self, EmulatorError> {
         let bins = Binaries::find()?;
         let run_as = RunAs::detect()?;
+        super::reuse::sweep();
         let temp = tempfile::Builder::new()
-            .prefix("carto-emulator-pg-")
+            .prefix(super::reuse::TEMP_PREFIX)
             .tempdir()
             .map_err(|e| EmulatorError::io("cannot create", std::env::temp_dir(), e))?;
         let root = temp.path().to_path_buf();
+        super::reuse::claim(&root)?;
         if let Some(r) = run_as {
             r.chown(&root)?;
         }
+        let cache = super::reuse::ClusterCache::for_machine(run_as);
+        let cached = cache.as_ref().and_then(|c| c.lookup());
+        if let Some(entry) = &cached {
+            super::reuse::copy_tree(&entry.join(PGDATA), &root.join(PGDATA), run_as)?;
+            let secret = fs::read(entry.join(SECRET_FILE))
+                .map_err(|e| EmulatorError::io("cannot read", entry.join(SECRET_FILE), e))?;
+            write_private(&root.join(SECRET_FILE), &secret)?;
+        }
         let mut cluster = Self::init_and_start(bins, run_as, &root, true)?;
         cluster._temp = Some(temp);
+        cluster.from_cache = cached.is_some();
+        if cached.is_none() {
+            cluster.cache_miss = cache;
+        }
         Ok(cluster)
+    }
+
+    /// Whether this cluster was copied from the machine's cluster cache.
+    pub fn is_from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Saves this cluster (stopped for the copy, then started again on a new port) to the
+    /// machine's cache, when it is a throwaway cluster made while the cache missed; the
+    /// emulator does it once its registry and template database are made, before any user.
+    pub(crate) fn save_to_cache(&mut self) -> Result<bool, EmulatorError> {
+        let Some(cache) = self.cache_miss.take() else {
+            return Ok(false);
+        };
+        self.stop();
+        let secret = serde_json::to_string(&self.secret).expect("secret serializes");
+        let saved = cache.save(&self.pgdata, secret.as_bytes());
+        self.start()?;
+        saved.map(|()| true)
     }
 
     /// Starts the cluster kept in `data_dir`, creating it on first use. A cluster left
@@ -257,6 +301,8 @@ impl PgCluster {
             socket_dir,
             secret,
             running: false,
+            from_cache: false,
+            cache_miss: None,
             _socket_temp: socket_temp,
             _temp: None,
         };
@@ -274,8 +320,18 @@ impl PgCluster {
         let mut last_error = None;
         // The free port is found by binding and releasing it; another process may grab
         // it in between, so try a few times.
-        for _ in 0..5 {
-            let port = free_port()?;
+        // Started again (after a copy to the cache): on the same port, which the emulator's
+        // connections know.
+        let again = std::mem::take(&mut self.port);
+        for attempt in 0..5 {
+            let port = if again != 0 && attempt == 0 {
+                again
+            } else if again != 0 {
+                return Err(last_error
+                    .unwrap_or_else(|| EmulatorError::Other("pg_ctl start failed".into())));
+            } else {
+                free_port()?
+            };
             let out = run(
                 Command::new(&self.bins.pg_ctl)
                     .arg("start")
@@ -422,7 +478,7 @@ fn free_port() -> Result<u16, EmulatorError> {
     Ok(port)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EmulatorError> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EmulatorError> {
     let _ = fs::remove_file(path);
     fs::OpenOptions::new()
         .write(true)
