@@ -33,6 +33,7 @@ pub struct EmulatorBuilder {
     sessions: SessionLimits,
     faults: Vec<FaultRule>,
     refuse_key_code: bool,
+    cluster_cache: Option<Option<PathBuf>>,
 }
 
 impl Default for EmulatorBuilder {
@@ -49,6 +50,7 @@ impl Default for EmulatorBuilder {
             sessions: SessionLimits::default(),
             faults: Vec::new(),
             refuse_key_code: false,
+            cluster_cache: None,
         }
     }
 }
@@ -76,6 +78,14 @@ impl EmulatorBuilder {
     /// throwaway cluster removed when the emulator stops.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The cache of initialised clusters a throwaway cluster is copied from (and saved to):
+    /// `Some(dir)`, or `None` for none (`initdb` every time). Default: the machine's, in the
+    /// user's cache directory (see [`PgCluster::start_temporary`]).
+    pub fn cluster_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.cluster_cache = Some(dir);
         self
     }
 
@@ -188,9 +198,12 @@ impl EmulatorBuilder {
                 PgServer::from_cluster(cluster)
             }
             (None, None) => {
-                let cluster = tokio::task::spawn_blocking(PgCluster::start_temporary)
-                    .await
-                    .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
+                let cache = self.cluster_cache.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    PgCluster::start_temporary_cached(cache.as_ref().map(Option::as_deref))
+                })
+                .await
+                .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
                 PgServer::from_cluster(cluster)
             }
         };

@@ -147,6 +147,12 @@ impl PgCluster {
     /// [`CACHE_DIR_VAR`](super::reuse::CACHE_DIR_VAR) names another directory, or `off`).
     /// Throwaway clusters left by killed processes are removed first.
     pub fn start_temporary() -> Result<Self, EmulatorError> {
+        Self::start_temporary_cached(None)
+    }
+
+    /// [`start_temporary`](Self::start_temporary) with the cache chosen: `Some(None)` for no
+    /// cache, `Some(Some(dir))` for the cache in `dir`, `None` for the machine's.
+    pub fn start_temporary_cached(cache: Option<Option<&Path>>) -> Result<Self, EmulatorError> {
         let bins = Binaries::find()?;
         let run_as = RunAs::detect()?;
         super::reuse::sweep();
@@ -159,7 +165,11 @@ impl PgCluster {
         if let Some(r) = run_as {
             r.chown(&root)?;
         }
-        let cache = super::reuse::ClusterCache::for_machine(run_as);
+        let cache = match cache {
+            None => super::reuse::ClusterCache::for_machine(run_as),
+            Some(None) => None,
+            Some(Some(dir)) => super::reuse::ClusterCache::in_dir(dir.to_path_buf(), run_as),
+        };
         let cached = cache.as_ref().and_then(|c| c.lookup());
         if let Some(entry) = &cached {
             super::reuse::copy_tree(&entry.join(PGDATA), &root.join(PGDATA), run_as)?;

@@ -117,6 +117,12 @@ impl ClusterCache {
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
                 .join("carto-emulator"),
         };
+        Self::in_dir(dir, run_as)
+    }
+
+    /// The cache in `dir` for the PostgreSQL programs found (`None` if the versions cannot be
+    /// told).
+    pub(super) fn in_dir(dir: PathBuf, run_as: Option<RunAs>) -> Option<Self> {
         let postgres = find_program("postgres").ok()?;
         let out = run(Command::new(&postgres).arg("--version"), run_as).ok()?;
         let pg = String::from_utf8_lossy(&out.stdout).trim().to_owned();
