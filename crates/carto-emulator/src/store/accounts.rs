@@ -120,6 +120,91 @@ async fn make_template(store: &Store, admin: &Client) -> Result<(), EmulatorErro
     Ok(())
 }
 
+/// How many databases copied from the template are kept ready for the next individual users.
+const SPARES: usize = 2;
+/// Prefix of the names of those databases.
+const SPARE_PREFIX: &str = "carto_emulator_spare_";
+
+/// Drops the spare databases a previous run left (made from a template that may have changed
+/// since).
+pub(super) async fn drop_old_spares(admin: &Client) -> Result<(), EmulatorError> {
+    let names: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, $1)",
+            &[&SPARE_PREFIX],
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    for name in names {
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Makes spare databases in the background until there are [`SPARES`] (once at a time).
+    pub(crate) fn refill_spares(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.refilling.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            let made = async {
+                let admin = store.server.connect_superuser("postgres").await?;
+                while store.spares.lock().expect("spares lock").len() < SPARES {
+                    let name = format!("{SPARE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+                    if create_database_from_template(&admin, &name).await? {
+                        store.spares.lock().expect("spares lock").push(name);
+                    }
+                }
+                Ok::<_, EmulatorError>(())
+            }
+            .await;
+            if let Err(e) = made {
+                tracing::debug!("spare databases not made: {e}");
+            }
+            store.refilling.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Makes database `name` for a user: a spare renamed when there is one, else a copy of the
+    /// template. `false` when it already existed.
+    pub(super) async fn create_user_database(
+        &self,
+        admin: &Client,
+        name: &str,
+    ) -> Result<bool, EmulatorError> {
+        let spare = self.spares.lock().expect("spares lock").pop();
+        if let Some(spare) = spare {
+            let renamed = admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quote_ident(&spare),
+                    quote_ident(name)
+                ))
+                .await;
+            match renamed {
+                Ok(()) => return Ok(true),
+                Err(e) => {
+                    tracing::debug!("spare database not used: {e}");
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&spare)))
+                        .await;
+                }
+            }
+        }
+        create_database_from_template(admin, name).await
+    }
+}
+
 /// Makes database `name` as a copy of the template. `false` when it already existed.
 pub(super) async fn create_database_from_template(
     admin: &Client,
@@ -256,7 +341,7 @@ impl Store {
     /// Makes a new user, individual or (with `org`) in organization `org`, which must exist
     /// unless `new_org`: then it must not, and the user is its owner.
     pub(crate) async fn create_account(
-        &self,
+        self: &Arc<Self>,
         username: &str,
         org: Option<&str>,
         new_org: bool,
@@ -340,6 +425,9 @@ impl Store {
                 .await;
             let _ = self.drop_account(&user, &[]).await;
             return Err(e.into());
+        }
+        if org.is_none() {
+            self.refill_spares();
         }
         Ok(self.user(username).expect("user just loaded"))
     }

@@ -53,6 +53,10 @@ pub(crate) struct Store {
     /// Whether key roles may create functions, procedures, operators, triggers and rules
     /// (an event trigger refuses them when not).
     refuse_key_code: std::sync::atomic::AtomicBool,
+    /// Databases copied from the template ahead of need, for the next individual users
+    /// (see `accounts`), and whether more are being made.
+    spares: Mutex<Vec<String>>,
+    refilling: std::sync::atomic::AtomicBool,
 }
 
 impl Store {

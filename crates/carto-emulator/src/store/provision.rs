@@ -113,7 +113,11 @@ impl Store {
         public_password: &str,
     ) -> Result<(), EmulatorError> {
         let admin = self.server.connect_superuser("postgres").await?;
-        let fresh = create_database_from_template(&admin, &user.database).await?;
+        let fresh = if user.org.is_none() {
+            self.create_user_database(&admin, &user.database).await?
+        } else {
+            create_database_from_template(&admin, &user.database).await?
+        };
         drop(admin);
         let mut db = self.server.connect_superuser(&user.database).await?;
         if !fresh {

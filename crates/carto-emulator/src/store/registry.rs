@@ -62,8 +62,11 @@ impl Store {
             write: tokio::sync::Mutex::new(()),
             user_locks: Mutex::new(HashMap::new()),
             refuse_key_code: std::sync::atomic::AtomicBool::new(false),
+            spares: Mutex::new(Vec::new()),
+            refilling: std::sync::atomic::AtomicBool::new(false),
         };
         super::accounts::ensure_template(&store, &admin, &reg).await?;
+        super::accounts::drop_old_spares(&admin).await?;
         let rows = reg
             .query(
                 "SELECT username, id, org, database, schema, owner_role, public_role FROM public.users ORDER BY username",
