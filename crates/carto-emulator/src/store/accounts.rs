@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use tokio_postgres::Client;
-use tokio_postgres::error::SqlState;
 
 use super::Store;
 use super::records::UserRecord;
@@ -210,29 +209,8 @@ pub(super) async fn create_database_from_template(
     admin: &Client,
     name: &str,
 ) -> Result<bool, EmulatorError> {
-    let exists = admin
-        .query_opt(
-            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .await?
-        .is_some();
-    if exists {
-        return Ok(false);
-    }
-    match admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
-            quote_ident(name),
-            quote_ident(TEMPLATE_DB)
-        ))
-        .await
-    {
-        Ok(()) => Ok(true),
-        // Made at the same time by another emulator on the same server.
-        Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let how = format!("TEMPLATE {} STRATEGY FILE_COPY", quote_ident(TEMPLATE_DB));
+    super::registry::create_database(admin, name, &how).await
 }
 
 /// Why an account cannot be made or removed.

@@ -269,6 +269,18 @@ pub(super) async fn create_database_if_missing(
     admin: &Client,
     name: &str,
 ) -> Result<(), EmulatorError> {
+    create_database(admin, name, "ENCODING 'UTF8' TEMPLATE template0")
+        .await
+        .map(drop)
+}
+
+/// Makes database `name` (`how`: its `TEMPLATE` and other options) unless it exists; `false`
+/// when it did (made meanwhile by another emulator on the same server included).
+pub(super) async fn create_database(
+    admin: &Client,
+    name: &str,
+    how: &str,
+) -> Result<bool, EmulatorError> {
     let exists = admin
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
@@ -276,19 +288,17 @@ pub(super) async fn create_database_if_missing(
         )
         .await?
         .is_some();
-    if !exists {
-        match admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0",
-                quote_ident(name)
-            ))
-            .await
-        {
-            Ok(()) => {}
-            // Created concurrently by another emulator on the same server.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if exists {
+        return Ok(false);
     }
-    Ok(())
+    match admin
+        .batch_execute(&format!("CREATE DATABASE {} {how}", quote_ident(name)))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
