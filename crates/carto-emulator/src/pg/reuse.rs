@@ -3,8 +3,8 @@
 //! * The cluster cache: an initialised cluster (after `initdb`, with the emulator's registry and
 //!   template database, no user) kept per machine in the user's cache directory, copied instead
 //!   of running `initdb` again. Its entry is named by the PostgreSQL version, the PostGIS
-//!   version and the emulator's [`SCHEMA_VERSION`](crate::SCHEMA_VERSION): a change of any of
-//!   them misses the cache, and the next save removes the entries of other versions. An entry
+//!   version, the emulator's [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) and a fingerprint of the
+//!   sources of its database setup: a change of any of them misses the cache, and the next save removes the entries of other versions. An entry
 //!   is written under a temporary name and renamed into place (atomic): two processes starting
 //!   at once with an empty cache both build one, one rename wins, and no reader ever sees half
 //!   an entry.
@@ -137,7 +137,7 @@ impl ClusterCache {
     pub(crate) fn new(dir: PathBuf, postgres: &str, postgis: Option<&str>) -> Self {
         Self {
             dir,
-            key: cache_key(postgres, postgis, crate::names::SCHEMA_VERSION),
+            key: cache_key(postgres, postgis, &crate::store::setup_version()),
         }
     }
 
@@ -184,7 +184,7 @@ impl ClusterCache {
 }
 
 /// The name of a cache entry: every version that makes a cluster different.
-pub(crate) fn cache_key(postgres: &str, postgis: Option<&str>, schema: u32) -> String {
+pub(crate) fn cache_key(postgres: &str, postgis: Option<&str>, schema: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -197,9 +197,10 @@ pub(crate) fn cache_key(postgres: &str, postgis: Option<&str>, schema: u32) -> S
             .collect()
     };
     format!(
-        "cluster-{}-postgis-{}-schema-{schema}",
+        "cluster-{}-postgis-{}-schema-{}",
         clean(postgres),
-        postgis.map_or_else(|| "none".to_owned(), clean)
+        postgis.map_or_else(|| "none".to_owned(), clean),
+        clean(schema)
     )
 }
 
@@ -262,20 +263,17 @@ mod tests {
 
     #[test]
     fn the_key_changes_with_every_version() {
-        let base = cache_key("postgres (PostgreSQL) 15.14", Some("3.3.2"), 1);
-        assert_ne!(
-            base,
-            cache_key("postgres (PostgreSQL) 15.15", Some("3.3.2"), 1)
-        );
-        assert_ne!(
-            base,
-            cache_key("postgres (PostgreSQL) 15.14", Some("3.4.0"), 1)
-        );
-        assert_ne!(base, cache_key("postgres (PostgreSQL) 15.14", None, 1));
-        assert_ne!(
-            base,
-            cache_key("postgres (PostgreSQL) 15.14", Some("3.3.2"), 2)
-        );
+        let pg = "postgres (PostgreSQL) 15.14";
+        let base = cache_key(pg, Some("3.3.2"), "1-ab");
+        for other in [
+            cache_key("postgres (PostgreSQL) 15.15", Some("3.3.2"), "1-ab"),
+            cache_key(pg, Some("3.4.0"), "1-ab"),
+            cache_key(pg, None, "1-ab"),
+            cache_key(pg, Some("3.3.2"), "2-ab"),
+            cache_key(pg, Some("3.3.2"), "1-cd"),
+        ] {
+            assert_ne!(base, other);
+        }
         assert!(!base.contains(['/', ' ', '(']), "{base}");
     }
 

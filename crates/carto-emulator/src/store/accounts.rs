@@ -17,9 +17,28 @@ use crate::ident::{quote_ident, quote_literal};
 use crate::names::*;
 use crate::pg::cluster::random_hex;
 
+/// The sources of what [`setup_database`] puts in a database: a change to any of them (a new
+/// SQL function called from here included) makes templates and cached clusters stale, even if
+/// [`SCHEMA_VERSION`] was not bumped.
+const SETUP_SOURCES: &[&str] = &[
+    include_str!("accounts.rs"),
+    include_str!("registry.rs"),
+    include_str!("../geocoder.rs"),
+    include_str!("../sql/guard.rs"),
+];
+
+/// [`SCHEMA_VERSION`] and a fingerprint of [`SETUP_SOURCES`]: what a template database and a
+/// cached cluster are made of.
+pub(crate) fn setup_version() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    SETUP_SOURCES.hash(&mut h);
+    format!("{SCHEMA_VERSION}-{:016x}", h.finish())
+}
+
 /// What the template database's comment says when it is up to date.
 fn template_stamp() -> String {
-    format!("carto-emulator schema {SCHEMA_VERSION}")
+    format!("carto-emulator schema {}", setup_version())
 }
 
 /// The lock (`pg_advisory_lock`, on the registry) held while the template is made, so that two

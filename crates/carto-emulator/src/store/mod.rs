@@ -34,7 +34,7 @@ mod registry;
 mod tables;
 
 pub use self::accounts::AccountError;
-pub(crate) use self::accounts::{AccountFailure, check_name};
+pub(crate) use self::accounts::{AccountFailure, check_name, setup_version};
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};
