@@ -273,6 +273,10 @@ impl EmulatorBuilder {
                 })
             }
         };
+        if self.data_dir.is_none() && self.database_url.is_none() {
+            // Databases for the first users made at run time, made meanwhile.
+            store.want_spares();
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         let users = store
             .users()

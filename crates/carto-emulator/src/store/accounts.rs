@@ -139,7 +139,7 @@ async fn make_template(store: &Store, admin: &Client) -> Result<(), EmulatorErro
 }
 
 /// How many databases copied from the template are kept ready for the next individual users.
-const SPARES: usize = 2;
+const SPARES: usize = 3;
 /// Prefix of the names of those databases.
 const SPARE_PREFIX: &str = "carto_emulator_spare_";
 
@@ -167,10 +167,19 @@ pub(super) async fn drop_old_spares(admin: &Client) -> Result<(), EmulatorError>
 }
 
 impl Store {
-    /// Makes spare databases in the background until there are [`SPARES`] (once at a time).
+    /// Makes spare databases from now on (for a throwaway cluster).
+    pub(crate) fn want_spares(self: &Arc<Self>) {
+        self.spares_wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.refill_spares();
+    }
+
+    /// Makes spare databases in the background until there are [`SPARES`] (once at a time),
+    /// when they are wanted.
     pub(crate) fn refill_spares(self: &Arc<Self>) {
         use std::sync::atomic::Ordering;
-        if self.refilling.swap(true, Ordering::SeqCst) {
+        if !self.spares_wanted.load(Ordering::SeqCst) || self.refilling.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         let store = self.clone();

@@ -57,6 +57,9 @@ pub(crate) struct Store {
     /// (see `accounts`), and whether more are being made.
     spares: Mutex<Vec<String>>,
     refilling: std::sync::atomic::AtomicBool,
+    /// Whether spare databases are made (throwaway clusters only: nothing is left in a kept
+    /// cluster or someone else's server).
+    spares_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl Store {

@@ -208,6 +208,12 @@ impl Store {
             .load(std::sync::atomic::Ordering::SeqCst);
         crate::sql::guard::refuse_key_code(&tx, &user.public_role, refuse).await?;
         tx.commit().await?;
+        // The user's first requests use this session rather than log in again.
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .entry(user.database.clone())
+            .or_insert_with(|| Arc::new(db));
         Ok(())
     }
 }

@@ -64,6 +64,7 @@ impl Store {
             refuse_key_code: std::sync::atomic::AtomicBool::new(false),
             spares: Mutex::new(Vec::new()),
             refilling: std::sync::atomic::AtomicBool::new(false),
+            spares_wanted: std::sync::atomic::AtomicBool::new(false),
         };
         super::accounts::ensure_template(&store, &admin, &reg).await?;
         super::accounts::drop_old_spares(&admin).await?;
