@@ -22,6 +22,11 @@
 //! ([`PgCluster`]); [`EmulatorBuilder::data_dir`] keeps it; [`EmulatorBuilder::database_url`]
 //! uses an existing server. PostGIS and the geocoder `cdb_geocode_admin0_polygon` are
 //! installed in each user database when PostGIS is available.
+//!
+//! Users can also be made and removed while the emulator runs ([`Emulator::create_user`],
+//! [`Emulator::create_org`], [`Emulator::remove_user`]), each a copy of a template database;
+//! with the `testing` feature, `testing::TestAccount` gives each test a fresh account on one
+//! emulator shared by the test binary.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -111,6 +111,25 @@ async fn a_user_made_at_run_time_works_like_a_start_up_user_and_goes_whole() {
     assert_eq!(r.json()["rows"], json!([{"n": 0}]), "a fresh database");
     // The start-up user was never touched.
     let alice = emu.user("alice").unwrap();
+    // The spare databases kept ready (copies of the template) are closed to every role.
+    let c = emu.pg().connect_superuser("postgres").await.unwrap();
+    let mut spares = Vec::new();
+    for _ in 0..200 {
+        spares = c
+            .query(
+                "SELECT has_database_privilege($1, oid, 'CONNECT') FROM pg_catalog.pg_database
+                 WHERE starts_with(datname, 'carto_emulator_spare_')",
+                &[&alice.public_role()],
+            )
+            .await
+            .unwrap();
+        if !spares.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!spares.is_empty(), "spares are made");
+    assert!(spares.iter().all(|r| !r.get::<_, bool>(0)));
     assert_eq!(
         sql(alice, alice.master_key().expose_secret(), "SELECT 1 AS x")
             .await

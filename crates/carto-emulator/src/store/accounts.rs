@@ -142,14 +142,17 @@ async fn make_template(store: &Store, admin: &Client) -> Result<(), EmulatorErro
 const SPARES: usize = 3;
 /// Prefix of the names of those databases.
 const SPARE_PREFIX: &str = "carto_emulator_spare_";
+/// Prefix of the name of a spare database being made.
+const MAKING_PREFIX: &str = "carto_emulator_making_";
 
 /// Drops the spare databases a previous run left (made from a template that may have changed
 /// since).
 pub(super) async fn drop_old_spares(admin: &Client) -> Result<(), EmulatorError> {
     let names: Vec<String> = admin
         .query(
-            "SELECT datname::text FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, $1)",
-            &[&SPARE_PREFIX],
+            "SELECT datname::text FROM pg_catalog.pg_database
+             WHERE pg_catalog.starts_with(datname, $1) OR pg_catalog.starts_with(datname, $2)",
+            &[&SPARE_PREFIX, &MAKING_PREFIX],
         )
         .await?
         .into_iter()
@@ -187,8 +190,22 @@ impl Store {
             let made = async {
                 let admin = store.server.connect_superuser("postgres").await?;
                 while store.spares.lock().expect("spares lock").len() < SPARES {
-                    let name = format!("{SPARE_PREFIX}{}", uuid::Uuid::new_v4().simple());
-                    if create_database_from_template(&admin, &name).await? {
+                    // Made under another name, closed, then named a spare: a spare is never
+                    // open to `PUBLIC`, not even for a moment.
+                    let id = uuid::Uuid::new_v4().simple().to_string();
+                    let (making, name) = (
+                        format!("{MAKING_PREFIX}{id}"),
+                        format!("{SPARE_PREFIX}{id}"),
+                    );
+                    if create_database_from_template(&admin, &making).await? {
+                        admin
+                            .batch_execute(&format!(
+                                "REVOKE ALL ON DATABASE {m} FROM PUBLIC;
+                                 ALTER DATABASE {m} RENAME TO {n}",
+                                m = quote_ident(&making),
+                                n = quote_ident(&name),
+                            ))
+                            .await?;
                         store.spares.lock().expect("spares lock").push(name);
                     }
                 }
