@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use carto_emulator::{Emulator, PgCluster};
+use carto_emulator::Emulator;
 
 use crate::BoxResult;
 use crate::cli::Args;
@@ -19,18 +19,71 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// A bare cluster: `initdb`, `pg_ctl start`, `CREATE EXTENSION postgis` (through the
-/// emulator's cluster type with the cache off, which adds only its `pg_hba.conf`).
+/// Runs a PostgreSQL program (as the `postgres` system user when we are root, as PostgreSQL
+/// refuses root), failing with its output.
+fn pg(program: &str, args: &[&str]) -> BoxResult<()> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).env("LC_ALL", "C");
+    if nix::unistd::geteuid().is_root() {
+        let user = nix::unistd::User::from_name("postgres")?.ok_or("no postgres user")?;
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!("{program}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
+}
+
+/// A bare cluster, with PostgreSQL's defaults: `initdb`, `pg_ctl start -w`, `CREATE EXTENSION
+/// postgis` (through its socket, `trust`), timed; then stopped and removed (not timed).
 fn bare(rt: &tokio::runtime::Runtime) -> BoxResult<Duration> {
+    let dir = tempfile::Builder::new()
+        .prefix("carto-bench-bare-")
+        .tempdir()?;
+    if nix::unistd::geteuid().is_root() {
+        let user = nix::unistd::User::from_name("postgres")?.ok_or("no postgres user")?;
+        nix::unistd::chown(dir.path(), Some(user.uid), Some(user.gid))?;
+    }
+    let root = dir
+        .path()
+        .to_str()
+        .ok_or("temporary path not UTF-8")?
+        .to_owned();
+    let data = format!("{root}/data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let t = Instant::now();
-    let cluster = PgCluster::start_temporary_cached(Some(None))?;
-    rt.block_on(async {
-        let c = cluster.connect_superuser("postgres").await?;
-        c.batch_execute("CREATE EXTENSION postgis").await?;
+    pg("initdb", &["-D", &data, "-U", "postgres", "--auth=trust"])?;
+    let options = format!("-p {port} -k {root} -c listen_addresses=''");
+    pg(
+        "pg_ctl",
+        &[
+            "start",
+            "-w",
+            "-D",
+            &data,
+            "-l",
+            &format!("{root}/log"),
+            "-o",
+            &options,
+        ],
+    )?;
+    let url = format!(
+        "postgres://postgres@{}:{port}/postgres",
+        root.replace('/', "%2F")
+    );
+    let created = rt.block_on(async {
+        let server = carto_emulator::PgServer::from_url(&url)?;
+        let c = server.connect_superuser("postgres").await?;
+        c.batch_execute("CREATE EXTENSION postgis SCHEMA public").await?;
         Ok::<_, Box<dyn std::error::Error>>(())
-    })?;
+    });
     let took = t.elapsed();
-    drop(cluster);
+    pg("pg_ctl", &["stop", "-m", "immediate", "-D", &data])?;
+    created?;
     Ok(took)
 }
 
