@@ -26,7 +26,6 @@ use carto::arrow::arrow_array::{
 };
 use carto::arrow::{ArrowOptions, NumericAs, RecordBatchReader};
 use carto::blocking::Client;
-use carto::sql::copy::CopyFromOptions;
 
 const SETUP: &str = "
 DROP TABLE IF EXISTS arrow_sales;
@@ -65,7 +64,8 @@ fn main() -> common::Result {
             precision: 10,
             scale: 2,
         });
-    let batches = sql.query_arrow("SELECT city, amount, the_geom FROM arrow_sales", &options)?;
+    let batches =
+        sql.query_arrow_with("SELECT city, amount, the_geom FROM arrow_sales", &options)?;
     let schema = batches.schema();
     let geom = schema.field_with_name("the_geom")?;
     println!(
@@ -112,7 +112,7 @@ fn main() -> common::Result {
         ),
     ])?;
     let reader = RecordBatchIterator::new([Ok(result.clone())], result.schema());
-    let loaded = copy.copy_from_arrow("arrow_city_totals", reader, &CopyFromOptions::new())?;
+    let loaded = copy.copy_from_arrow("arrow_city_totals", reader)?;
     println!("copy_from_arrow loaded {} rows", loaded.total_rows);
 
     // 4. Read them back over COPY TO and compare with the server's GROUP BY.
@@ -121,7 +121,6 @@ fn main() -> common::Result {
             "SELECT t.city, t.sales, t.total::text AS total, \
                     (SELECT sum(amount)::text FROM arrow_sales s WHERE s.city = t.city) AS server_total \
              FROM arrow_city_totals t ORDER BY t.city",
-            &ArrowOptions::new(),
         )?
         .into_reader();
     println!(

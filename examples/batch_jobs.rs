@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ]))
         .await?;
     println!("created job {} ({})", job.job_id, job.status);
-    let job = batch.wait(&job.job_id, wait).await?;
+    let job = batch.wait_with(&job.job_id, &wait).await?;
     println!("job {} is {}", job.job_id, job.status);
     for q in job.query.queries() {
         let status = q.status.as_ref().map(|s| s.as_str()).unwrap_or("?");
@@ -57,20 +57,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // Fallbacks: record the outcome of the job in a log table.
     batch
-        .create_and_wait(
+        .create_and_wait_with(
             "CREATE TABLE IF NOT EXISTS batch_log (job text, outcome text)",
-            wait,
+            &wait,
         )
         .await?;
     let job = batch
-        .create_and_wait(
+        .create_and_wait_with(
             JobQuery::fallback([FallbackQuery::new(
                 "UPDATE batch_example SET hash = upper(hash) WHERE id <= 1000",
             )
             .timeout(Duration::from_secs(60))])
             .onsuccess("INSERT INTO batch_log VALUES ('<%= job_id %>', 'ok')")
             .onerror("INSERT INTO batch_log VALUES ('<%= job_id %>', '<%= error_message %>')"),
-            wait,
+            &wait,
         )
         .await?;
     println!(
@@ -85,7 +85,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // A failing job: waiting returns a typed error with CARTO's reason.
     match batch
-        .create_and_wait("UPDATE batch_example_missing SET id = 0", wait)
+        .create_and_wait_with("UPDATE batch_example_missing SET id = 0", &wait)
         .await
     {
         Err(carto::Error::JobFailed(failure)) => println!(

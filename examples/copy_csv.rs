@@ -25,10 +25,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let client = Client::new(credentials)?;
 
     // The table, made with a Batch job (COPY needs an existing table).
-    client.batch().create_and_wait(
+    client.batch().create_and_wait_with(
         "DROP TABLE IF EXISTS copy_example; \
          CREATE TABLE copy_example (id int PRIMARY KEY, city text, population int, measured_at date)",
-        WaitOptions::new().with_timeout(Duration::from_secs(60)),
+        &WaitOptions::new().with_timeout(Duration::from_secs(60)),
     )?;
 
     // A CSV file to load.
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // COPY FROM: streamed from the file, gzip level 1, with a progress line.
     let copy = client.copy();
     let shown = AtomicU64::new(0);
-    let loaded = copy.copy_from_path(
+    let loaded = copy.copy_from_path_with(
         "COPY copy_example (id, city, population, measured_at) FROM STDIN WITH (FORMAT csv, HEADER true)",
         &csv_path,
         &CopyFromOptions::new().gzip(1).progress(move |sent| {
@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // COPY TO into a file.
     let out_path = dir.path().join("cities-back.csv");
-    let bytes = copy.copy_to_path(
+    let bytes = copy.copy_to_path_with(
         "COPY (SELECT * FROM copy_example ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)",
         &out_path,
         &CopyToOptions::new().filename("cities-back.csv"),
@@ -80,7 +80,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     // COPY TO as a reader: the biggest cities, read line by line as they arrive.
     let reader = copy.copy_to(
         "COPY (SELECT city, population FROM copy_example ORDER BY population DESC, id LIMIT 3) TO STDOUT",
-        &CopyToOptions::new(),
     )?;
     println!("The three most populated:");
     for line in BufReader::new(reader).lines() {

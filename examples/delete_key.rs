@@ -20,11 +20,7 @@ fn main() -> common::Result {
         Err(e) if e.is_not_found() => println!("getting it again: {e}"),
         other => return Err(format!("the key should be gone, got {other:?}").into()),
     }
-    match master
-        .with_token(key.token)
-        .sql()
-        .query::<serde_json::Value>("SELECT 1")
-    {
+    match master.with_token(key.token).sql().execute("SELECT 1") {
         Err(e) if e.is_unauthorized() => println!("its token is refused: {e}"),
         other => return Err(format!("the token should be refused, got {other:?}").into()),
     }

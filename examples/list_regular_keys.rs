@@ -23,7 +23,7 @@ fn main() -> common::Result {
     println!("regular keys, by name:");
     for key in master
         .api_keys()
-        .list(ListOptions::regular().per_page(2).order(ListOrder::Name))
+        .list_with(&ListOptions::regular().per_page(2).order(ListOrder::Name))
     {
         let key = key?;
         println!(
@@ -35,7 +35,7 @@ fn main() -> common::Result {
     }
     let first = master
         .api_keys()
-        .list_page(&ListOptions::regular().per_page(2), 1)?;
+        .list_page_with(1, &ListOptions::regular().per_page(2))?;
     println!("{} regular keys in all", first.total);
 
     for name in &names {

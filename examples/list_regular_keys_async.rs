@@ -20,7 +20,7 @@ async fn main() -> common::Result {
             .await?;
     }
     let keys = master.api_keys();
-    let mut stream = keys.list(ListOptions::regular().per_page(2));
+    let mut stream = keys.list_with(&ListOptions::regular().per_page(2));
     while let Some(key) = stream.next().await {
         println!("  {}", key?.name);
     }

@@ -64,7 +64,7 @@ fn main() -> common::Result {
     )?;
     println!("count (sent as a GET): {}", short.rows[0]["n"]);
 
-    let csv = client.sql().export(
+    let csv = client.sql().export_with(
         "SELECT state, count(*) AS n FROM tornadoes GROUP BY state ORDER BY state",
         Format::Csv,
         &QueryOptions::new().filename("tornadoes_by_state"),
@@ -72,10 +72,9 @@ fn main() -> common::Result {
     print!("as CSV:\n{}", String::from_utf8_lossy(&csv));
 
     let mut total_magnitude = 0i64;
-    let mut rows = client.sql().query_rows::<Tornado>(
-        "SELECT cartodb_id, yr, state, magnitude FROM tornadoes",
-        &QueryOptions::new(),
-    )?;
+    let mut rows = client
+        .sql()
+        .query_rows::<Tornado>("SELECT cartodb_id, yr, state, magnitude FROM tornadoes")?;
     for tornado in rows.by_ref() {
         total_magnitude += i64::from(tornado?.magnitude);
     }

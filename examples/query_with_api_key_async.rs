@@ -2,8 +2,8 @@
 
 mod common;
 
+use carto::Client;
 use carto::models::{Api, NewApiKey, TablePermission};
-use carto::{Client, QueryOptions};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -44,7 +44,7 @@ async fn main() -> common::Result {
 
     let mut rows = client
         .sql()
-        .query_rows::<Tornado>("SELECT yr, state FROM tornadoes", &QueryOptions::new())
+        .query_rows::<Tornado>("SELECT yr, state FROM tornadoes")
         .await?;
     let mut count = 0;
     while let Some(row) = rows.next().await {

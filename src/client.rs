@@ -13,6 +13,8 @@ use std::sync::Arc;
 use carto_apikeys::AuthApi;
 use carto_core::models::{DoToken, Me};
 use carto_core::{Credentials, Endpoint, Error, RequestContext, Token};
+use carto_imports::ImportsApi;
+use carto_maps::MapsApi;
 use carto_sql::{BatchApi, CopyApi, SqlApi, Validation};
 pub use carto_transport::{Async, Blocking, Mode};
 use carto_transport::{AsyncTransport, ClientCore, Transport, TransportConfig};
@@ -202,6 +204,16 @@ impl<T, M: Mode> CartoClient<T, M> {
     /// The Auth API (API keys).
     pub fn api_keys(&self) -> AuthApi<Arc<T>, M> {
         self.api(AuthApi::new)
+    }
+
+    /// The Import API and sync tables (master key).
+    pub fn imports(&self) -> ImportsApi<Arc<T>, M> {
+        self.api(|transport, ctx| ImportsApi::new(ClientCore::new(transport, ctx)))
+    }
+
+    /// The Maps API: named and anonymous maps, tiles, attributes, static images.
+    pub fn maps(&self) -> MapsApi<Arc<T>, M> {
+        self.api(|transport, ctx| MapsApi::new(ClientCore::new(transport, ctx)))
     }
 }
 

@@ -39,7 +39,10 @@
 //!             .build()?,
 //!     )?;
 //!     let reader = client.with_token(key.token.clone());
-//!     reader.sql().query::<serde_json::Value>("SELECT count(*) FROM tornadoes")?;
+//!     let counted = reader
+//!         .sql()
+//!         .query::<serde_json::Value>("SELECT count(*) AS n FROM tornadoes")?;
+//!     println!("the reader sees {} tornadoes", counted.rows[0]["n"]);
 //!     client.api_keys().delete(&key.name)?;
 //!     Ok(())
 //! }
@@ -59,7 +62,7 @@
 //!         .query::<serde_json::Value>("SELECT * FROM tornadoes LIMIT 5")
 //!         .await?;
 //!     println!("{:?}", rows.rows);
-//!     let mut keys = client.api_keys().list(ListOptions::regular());
+//!     let mut keys = client.api_keys().list_with(&ListOptions::regular());
 //!     while let Some(key) = keys.next().await {
 //!         println!("{}", key?.name);
 //!     }
@@ -111,6 +114,7 @@
 
 mod account;
 pub mod blocking;
+pub mod carto3;
 mod client;
 mod options;
 #[cfg(feature = "test-util")]
@@ -118,6 +122,7 @@ pub mod test_util;
 
 pub use account::GcloudCredentials;
 pub use carto_core::models::{GetDoToken, GetMe};
+pub use carto3::Carto3Client;
 pub use client::{Async, CartoClient, Client, DefaultTransport};
 pub use options::ClientOptions;
 
@@ -130,6 +135,8 @@ pub use carto_core::{
     Endpoint, Error, InvalidInput, JobFailure, RateLimit, RequestContext, RetryPolicy, Token,
     TransportErrorKind, TransportFailure,
 };
+pub use carto_imports as imports;
+pub use carto_maps as maps;
 pub use carto_sql as sql;
 /// Results as Arrow record batches and batches loaded into tables (feature `arrow`).
 #[cfg(feature = "arrow")]
@@ -150,3 +157,8 @@ pub fn default_credentials() -> Result<Credentials, Error> {
         None => Credentials::from_default_file(),
     }
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

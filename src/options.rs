@@ -1,6 +1,7 @@
 //! [`ClientOptions`]: how a client identifies itself, where the key travels, and the
 //! transport's timeouts and TLS settings.
 
+use carto_core::carto3::{ApiBaseUrl, ApiContext};
 use carto_core::endpoint::{DEFAULT_CLIENT_ID, DEFAULT_USER_AGENT};
 use carto_core::{AuthPlacement, Credentials, RequestContext, RetryPolicy};
 use carto_transport::TransportConfig;
@@ -80,6 +81,15 @@ impl ClientOptions {
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The CARTO 3 context of `base_url` with these options (the auth placement does
+    /// not apply: CARTO 3 takes a Bearer token).
+    pub(crate) fn api_context(&self, base_url: ApiBaseUrl) -> ApiContext {
+        ApiContext::new(base_url)
+            .with_retry_policy(self.retry)
+            .with_user_agent(&self.user_agent)
+            .with_client_id(self.client_id.clone())
     }
 
     pub(crate) fn context(&self, credentials: Credentials) -> RequestContext {

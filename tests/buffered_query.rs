@@ -183,18 +183,14 @@ fn the_whole_request_timeout_covers_a_slow_body() {
     let server = Server::start(vec![Script::Trickle]);
     let rows: Vec<Row> = blocking(&server)
         .sql()
-        .query_rows::<Row>(SQL, &QueryOptions::new())
+        .query_rows::<Row>(SQL)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(rows.len(), 3);
     let rows: Vec<Row> = runtime().block_on(async {
         let client = asynchronous(&server);
-        let stream = client
-            .sql()
-            .query_rows::<Row>(SQL, &QueryOptions::new())
-            .await
-            .unwrap();
+        let stream = client.sql().query_rows::<Row>(SQL).await.unwrap();
         stream.map(Result::unwrap).collect().await
     });
     assert_eq!(rows.len(), 3);

@@ -2,10 +2,7 @@
 //! errors (and their sources), nor in anything traced while the clients work.
 
 use carto::models::NewApiKey;
-use carto::{
-    AuthPlacement, BaseUrl, Client, ClientOptions, Credentials, Error, ListOptions, QueryOptions,
-    blocking,
-};
+use carto::{AuthPlacement, BaseUrl, Client, ClientOptions, Credentials, Error, blocking};
 use carto_core::{HttpRequest, HttpResponse};
 use carto_test_support::trace::{self, Captured};
 use carto_transport::{TransportError, TransportErrorKind, async_transport_fn, transport_fn};
@@ -85,19 +82,14 @@ fn blocking_client_leaks_nothing() {
                     .api_keys()
                     .create(NewApiKey::builder("k").build().unwrap())
                     .unwrap_err(),
-                client
-                    .api_keys()
-                    .list(ListOptions::new())
-                    .next()
-                    .unwrap()
-                    .unwrap_err(),
+                client.api_keys().list().next().unwrap().unwrap_err(),
                 client
                     .sql()
                     .query::<serde_json::Value>("select 1")
                     .unwrap_err(),
                 client
                     .sql()
-                    .query_rows::<serde_json::Value>("select 1", &QueryOptions::new())
+                    .query_rows::<serde_json::Value>("select 1")
                     .unwrap_err(),
             ];
             errors.push(client.api_keys().is_valid(CANARY).unwrap_err());
@@ -133,13 +125,7 @@ fn async_client_leaks_nothing() {
             client.me().await.unwrap_err(),
             client.gcloud_credentials().await.unwrap_err(),
             client.api_keys().get("x").await.unwrap_err(),
-            client
-                .api_keys()
-                .list(ListOptions::new())
-                .next()
-                .await
-                .unwrap()
-                .unwrap_err(),
+            client.api_keys().list().next().await.unwrap().unwrap_err(),
             client
                 .sql()
                 .query::<serde_json::Value>("select 1")

@@ -10,8 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use carto::sql::CopyToOptions;
-use carto::{BaseUrl, ClientOptions, Credentials, Error, QueryOptions, TransportConfig};
+use carto::{BaseUrl, ClientOptions, Credentials, Error, TransportConfig};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -143,11 +142,11 @@ fn sync_call(addr: SocketAddr, call: Call) -> Option<Error> {
     let client = carto::blocking::Client::with_options(credentials(addr), options()).ok()?;
     match call {
         Call::Query => client.sql().query::<Value>(SQL).err(),
-        Call::QueryRows => match client.sql().query_rows::<Value>(SQL, &QueryOptions::new()) {
+        Call::QueryRows => match client.sql().query_rows::<Value>(SQL) {
             Err(e) => Some(e),
             Ok(rows) => rows.into_iter().find_map(Result::err),
         },
-        Call::CopyTo => match client.copy().copy_to(COPY_SQL, &CopyToOptions::new()) {
+        Call::CopyTo => match client.copy().copy_to(COPY_SQL) {
             Err(e) => Some(e),
             Ok(mut reader) => {
                 let mut sink = Vec::new();
@@ -168,11 +167,7 @@ async fn async_call(addr: SocketAddr, call: Call) -> Option<Error> {
     let client = carto::Client::with_options(credentials(addr), options()).ok()?;
     match call {
         Call::Query => client.sql().query::<Value>(SQL).await.err(),
-        Call::QueryRows => match client
-            .sql()
-            .query_rows::<Value>(SQL, &QueryOptions::new())
-            .await
-        {
+        Call::QueryRows => match client.sql().query_rows::<Value>(SQL).await {
             Err(e) => Some(e),
             Ok(mut rows) => {
                 while let Some(row) = rows.next().await {
@@ -183,7 +178,7 @@ async fn async_call(addr: SocketAddr, call: Call) -> Option<Error> {
                 None
             }
         },
-        Call::CopyTo => match client.copy().copy_to(COPY_SQL, &CopyToOptions::new()).await {
+        Call::CopyTo => match client.copy().copy_to(COPY_SQL).await {
             Err(e) => Some(e),
             Ok(mut stream) => {
                 while let Some(chunk) = stream.next().await {

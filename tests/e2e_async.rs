@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use carto::{AuthPlacement, Client, ClientOptions, Format, QueryOptions};
+use carto::{AuthPlacement, Client, ClientOptions, Format};
 use common::{Captured, USER, collect_async, start_emulator};
 
 #[test]
@@ -34,11 +34,7 @@ fn async_client_against_the_emulator() {
         let master = Client::new(creds.clone()).unwrap();
         let csv = master
             .sql()
-            .export_stream(
-                "SELECT i FROM generate_series(1, 1000) i",
-                Format::Csv,
-                &QueryOptions::new(),
-            )
+            .export_stream("SELECT i FROM generate_series(1, 1000) i", Format::Csv)
             .await
             .unwrap()
             .into_bytes()

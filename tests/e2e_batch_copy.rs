@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use carto::sql::{CopyFromOptions, CopyToOptions, JobStatus, WaitOptions};
+use carto::sql::{CopyFromOptions, JobStatus, WaitOptions};
 use carto::{Client, blocking};
 use carto_emulator::Emulator;
 use futures_util::StreamExt;
@@ -24,12 +24,12 @@ fn batch_and_copy_through_the_facade() {
     let client = blocking::Client::new(creds.clone()).unwrap();
     let job = client
         .batch()
-        .create_and_wait("CREATE TABLE loaded (id int, name text)", wait)
+        .create_and_wait_with("CREATE TABLE loaded (id int, name text)", &wait)
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);
     let loaded = client
         .copy()
-        .copy_from(
+        .copy_from_with(
             "COPY loaded (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)",
             CSV.as_bytes(),
             &CopyFromOptions::new().gzip(6),
@@ -40,9 +40,7 @@ fn batch_and_copy_through_the_facade() {
     client
         .copy()
         .copy_to(
-            "COPY (SELECT id, name FROM loaded ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)",
-            &CopyToOptions::new(),
-        )
+            "COPY (SELECT id, name FROM loaded ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)")
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
@@ -56,16 +54,13 @@ fn batch_and_copy_through_the_facade() {
         let client = Client::new(creds).unwrap();
         let job = client
             .batch()
-            .create_and_wait("INSERT INTO loaded VALUES (4, 'd')", wait)
+            .create_and_wait_with("INSERT INTO loaded VALUES (4, 'd')", &wait)
             .await
             .unwrap();
         assert_eq!(job.status, JobStatus::Done);
         let mut stream = client
             .copy()
-            .copy_to(
-                "COPY (SELECT count(*) FROM loaded) TO STDOUT",
-                &CopyToOptions::new(),
-            )
+            .copy_to("COPY (SELECT count(*) FROM loaded) TO STDOUT")
             .await
             .unwrap();
         let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use carto::{AuthPlacement, ClientOptions, Format, QueryOptions, blocking};
+use carto::{AuthPlacement, ClientOptions, Format, blocking};
 use common::{Captured, USER, collect_sync, start_emulator};
 use std::io::Read;
 
@@ -29,11 +29,7 @@ fn blocking_client_against_the_emulator() {
         let mut csv = String::new();
         master
             .sql()
-            .export_reader(
-                "SELECT i FROM generate_series(1, 1000) i",
-                Format::Csv,
-                &QueryOptions::new(),
-            )
+            .export_reader("SELECT i FROM generate_series(1, 1000) i", Format::Csv)
             .unwrap()
             .read_to_string(&mut csv)
             .unwrap();

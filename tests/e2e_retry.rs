@@ -40,7 +40,7 @@ fn count(client: &blocking::Client, table: &str) -> i64 {
 fn key_names(client: &blocking::Client) -> Vec<String> {
     client
         .api_keys()
-        .list(ListOptions::regular())
+        .list_with(&ListOptions::regular())
         .map(|k| k.unwrap().name)
         .collect()
 }
@@ -126,7 +126,7 @@ fn blocking_client_retries_what_is_safe_and_nothing_else() {
     emulator.inject(COPY_FROM, Fault::RateLimited { retry_after: 1 });
     let loaded = client
         .copy()
-        .copy_from_path(copy_sql, &path, &CopyFromOptions::new().gzip(1))
+        .copy_from_path_with(copy_sql, &path, &CopyFromOptions::new().gzip(1))
         .unwrap();
     assert_eq!(loaded.total_rows, 3);
     assert_eq!(count(&client, "loaded"), 3);
@@ -134,7 +134,7 @@ fn blocking_client_retries_what_is_safe_and_nothing_else() {
     emulator.inject(COPY_FROM, Fault::RateLimited { retry_after: 1 });
     let err = client
         .copy()
-        .copy_from(copy_sql, CSV.as_bytes(), &CopyFromOptions::new())
+        .copy_from(copy_sql, CSV.as_bytes())
         .unwrap_err();
     assert!(err.is_rate_limited(), "{err:?}");
     assert!(err.to_string().contains("cannot be sent again"), "{err}");
@@ -214,7 +214,7 @@ fn async_client_retries_what_is_safe_and_nothing_else() {
         emulator.inject(SQL, Fault::Status(503));
         let rows: Vec<_> = client
             .sql()
-            .query_rows::<serde_json::Value>(
+            .query_rows_with::<serde_json::Value>(
                 "SELECT generate_series(1, 3) AS n",
                 &QueryOptions::new().read_only(true),
             )
@@ -238,7 +238,7 @@ fn async_client_retries_what_is_safe_and_nothing_else() {
         assert!(err.transport_kind().is_some(), "{err:?}");
         let names: Vec<String> = client
             .api_keys()
-            .list(ListOptions::regular())
+            .list_with(&ListOptions::regular())
             .map(|k| k.unwrap().name)
             .collect()
             .await;
@@ -258,7 +258,6 @@ fn async_client_retries_what_is_safe_and_nothing_else() {
             .copy_from_path(
                 "COPY loaded (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)",
                 &path,
-                &CopyFromOptions::new(),
             )
             .await
             .unwrap();

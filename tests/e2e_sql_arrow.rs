@@ -5,6 +5,7 @@
 //! back into tables, errors, and (feature `polars`) a DataFrame.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -18,7 +19,7 @@ use carto_emulator::Emulator;
 use carto_sql::arrow::{ArrowOptions, NumericAs, PGTYPE_KEY, SRID_KEY};
 use carto_sql::arrow::{arrow_array, arrow_schema};
 use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
-use carto_sql::{AsyncSqlClient, QueryOptions, SqlClient};
+use carto_sql::{AsyncSqlClient, SqlClient};
 use carto_test_support::postgis;
 use carto_transport::{ReqwestTransport, UreqTransport};
 use futures_util::StreamExt;
@@ -227,21 +228,21 @@ fn sync_arrow_against_the_emulator() {
 
     // Every type, both read paths.
     let query = "SELECT * FROM arrow_types ORDER BY id;";
-    let json = sql.query_arrow(query, &ArrowOptions::new()).unwrap();
+    let json = sql.query_arrow(query).unwrap();
     assert_eq!(json.schema().fields().len(), 19);
     let mut json = json;
     let batch = one(json.by_ref().collect::<Result<_, _>>().unwrap());
     assert_eq!(json.summary().unwrap().total_rows, 3);
     check_types(&batch, false);
     let exact = one(copy
-        .copy_to_arrow(query, &ArrowOptions::new())
+        .copy_to_arrow(query)
         .unwrap()
         .collect_batches()
         .unwrap());
     check_types(&exact, true);
     // COPY keeps int8 and numeric exact where JSON numbers cannot.
     let big = one(copy
-        .copy_to_arrow(
+        .copy_to_arrow_with(
             "SELECT 9007199254740993::int8 AS big, 123456789012345678.25::numeric AS n",
             &ArrowOptions::new().numeric(NumericAs::Decimal128 {
                 precision: 38,
@@ -261,7 +262,7 @@ fn sync_arrow_against_the_emulator() {
 
     // numeric as decimal and as float through JSON.
     let dec = one(sql
-        .query_arrow(
+        .query_arrow_with(
             "SELECT n FROM arrow_types ORDER BY id",
             &ArrowOptions::new().numeric(NumericAs::Decimal128 {
                 precision: 12,
@@ -277,7 +278,7 @@ fn sync_arrow_against_the_emulator() {
         (12_345_678, true, -1)
     );
     let float = one(sql
-        .query_arrow(
+        .query_arrow_with(
             "SELECT n FROM arrow_types ORDER BY id",
             &ArrowOptions::new().numeric(NumericAs::Float64),
         )
@@ -288,19 +289,22 @@ fn sync_arrow_against_the_emulator() {
         col(&float, "n").as_primitive::<Float64Type>().value(0),
         12345.678
     );
+    // The schema alone, with and without options, is the one the batches have.
+    let numeric = "SELECT n FROM arrow_types ORDER BY id";
+    let as_text = sql.arrow_schema(numeric).unwrap();
+    assert_eq!(as_text, sql.query_arrow(numeric).unwrap().schema());
+    let as_float = sql
+        .arrow_schema_with(numeric, &ArrowOptions::new().numeric(NumericAs::Float64))
+        .unwrap();
+    assert_eq!(as_float, float.schema());
+    assert_ne!(as_text, as_float);
 
     // Empty results: the schema, no batch.
     for batches in [
-        sql.query_arrow(
-            "SELECT * FROM arrow_types WHERE false",
-            &ArrowOptions::new(),
-        )
-        .unwrap(),
-        copy.copy_to_arrow(
-            "SELECT * FROM arrow_types WHERE false",
-            &ArrowOptions::new(),
-        )
-        .unwrap(),
+        sql.query_arrow("SELECT * FROM arrow_types WHERE false")
+            .unwrap(),
+        copy.copy_to_arrow("SELECT * FROM arrow_types WHERE false")
+            .unwrap(),
     ] {
         assert_eq!(batches.schema().fields().len(), 19);
         assert_eq!(batches.count(), 0);
@@ -309,9 +313,9 @@ fn sync_arrow_against_the_emulator() {
     // Batch boundaries.
     let series = "SELECT g AS n, 'r' || g AS s FROM generate_series(1, 2500) g ORDER BY g";
     for batches in [
-        sql.query_arrow(series, &ArrowOptions::new().batch_rows(1000))
+        sql.query_arrow_with(series, &ArrowOptions::new().batch_rows(1000))
             .unwrap(),
-        copy.copy_to_arrow(series, &ArrowOptions::new().batch_rows(1000))
+        copy.copy_to_arrow_with(series, &ArrowOptions::new().batch_rows(1000))
             .unwrap(),
     ] {
         let batches = batches.collect_batches().unwrap();
@@ -338,18 +342,25 @@ fn sync_arrow_against_the_emulator() {
     for exact_path in [false, true] {
         run_sync(&sql, "TRUNCATE arrow_types_copy");
         let batches = if exact_path {
-            copy.copy_to_arrow(query, &ArrowOptions::new()).unwrap()
+            copy.copy_to_arrow(query).unwrap()
         } else {
-            sql.query_arrow(query, &ArrowOptions::new()).unwrap()
+            sql.query_arrow(query).unwrap()
         };
-        let loaded = copy
-            .copy_from_arrow(
-                "arrow_types_copy",
-                batches.into_reader(),
-                &CopyFromOptions::new(),
-            )
-            .unwrap();
+        // The JSON path loads with the defaults, the exact one gzipped with a progress
+        // callback.
+        let sent = Arc::new(AtomicU64::new(0));
+        let seen = sent.clone();
+        let gzipped = CopyFromOptions::new()
+            .gzip(1)
+            .progress(move |n| seen.store(n, Ordering::Relaxed));
+        let loaded = if exact_path {
+            copy.copy_from_arrow_with("arrow_types_copy", batches.into_reader(), &gzipped)
+        } else {
+            copy.copy_from_arrow("arrow_types_copy", batches.into_reader())
+        }
+        .unwrap();
         assert_eq!(loaded.total_rows, 3);
+        assert_eq!(sent.load(Ordering::Relaxed) > 0, exact_path);
         // Row by row, as PostgreSQL prints the whole row (json has no `=`).
         let differ = "SELECT src.id FROM arrow_types src FULL JOIN arrow_types_copy dst ON src.id = dst.id \
                       WHERE ROW(src.*)::text IS DISTINCT FROM ROW(dst.*)::text ORDER BY src.id";
@@ -382,7 +393,7 @@ fn sync_arrow_against_the_emulator() {
          CREATE TABLE geo_dst (LIKE geo_src);",
     );
     let geo = one(sql
-        .query_arrow("SELECT * FROM geo_src ORDER BY id", &ArrowOptions::new())
+        .query_arrow("SELECT * FROM geo_src ORDER BY id")
         .unwrap()
         .collect_batches()
         .unwrap());
@@ -406,7 +417,6 @@ fn sync_arrow_against_the_emulator() {
         .copy_from_arrow(
             "geo_dst",
             RecordBatchIterator::new([Ok(geo.clone())], geo.schema()),
-            &CopyFromOptions::new(),
         )
         .unwrap();
     assert_eq!(loaded.total_rows, 5);
@@ -422,10 +432,9 @@ fn sync_arrow_against_the_emulator() {
     // The same round trip seen as GeoJSON (format=geojson): every feature's geometry of
     // the loaded table equals the source's.
     let as_geojson = |table: &str| {
-        sql.geojson(
-            &format!("SELECT id, the_geom FROM {table} WHERE the_geom IS NOT NULL ORDER BY id"),
-            &QueryOptions::new(),
-        )
+        sql.geojson(&format!(
+            "SELECT id, the_geom FROM {table} WHERE the_geom IS NOT NULL ORDER BY id"
+        ))
         .unwrap()
     };
     let (src, dst) = (as_geojson("geo_src"), as_geojson("geo_dst"));
@@ -437,10 +446,7 @@ fn sync_arrow_against_the_emulator() {
     }
     // A computed geometry declares no SRID: it is read from the first value.
     let computed = sql
-        .arrow_schema(
-            "SELECT ST_Transform(the_geom, 3857) AS g FROM geo_src WHERE id = 1",
-            &ArrowOptions::new(),
-        )
+        .arrow_schema("SELECT ST_Transform(the_geom, 3857) AS g FROM geo_src WHERE id = 1")
         .unwrap();
     assert_eq!(computed.field(0).metadata().get(SRID_KEY).unwrap(), "3857");
     assert_eq!(
@@ -456,7 +462,6 @@ fn sync_arrow_against_the_emulator() {
         sql.query_arrow(
             "SELECT CASE WHEN g = 1 THEN ST_SetSRID(ST_MakePoint(0, 0), 4326) \
              ELSE ST_SetSRID(ST_MakePoint(0, 0), 3857) END AS g FROM generate_series(1, 2) g",
-            &ArrowOptions::new(),
         )
         .unwrap()
         .collect_batches(),
@@ -465,11 +470,11 @@ fn sync_arrow_against_the_emulator() {
 
     // Errors.
     assert_invalid(
-        sql.query_arrow("SELECT 1", &ArrowOptions::new().batch_rows(0)),
+        sql.query_arrow_with("SELECT 1", &ArrowOptions::new().batch_rows(0)),
         "batch_rows",
     );
     assert_invalid(
-        sql.query_arrow(
+        sql.query_arrow_with(
             "SELECT n FROM arrow_types",
             &ArrowOptions::new().numeric(NumericAs::Decimal128 {
                 precision: 10,
@@ -481,16 +486,16 @@ fn sync_arrow_against_the_emulator() {
         "column `n`",
     );
     assert_invalid(
-        sql.query_arrow("SELECT 'infinity'::date AS d", &ArrowOptions::new())
+        sql.query_arrow("SELECT 'infinity'::date AS d")
             .unwrap()
             .collect_batches(),
         "has no Arrow value",
     );
-    let not_a_query = sql.query_arrow("DELETE FROM arrow_types", &ArrowOptions::new());
+    let not_a_query = sql.query_arrow("DELETE FROM arrow_types");
     assert!(matches!(not_a_query, Err(Error::Api(_))), "{not_a_query:?}");
     // A failure after the rows started is the last item.
     let midway = sql
-        .query_arrow(
+        .query_arrow_with(
             "SELECT g, 1 / (5000 - g) AS x FROM generate_series(1, 10000) g",
             &ArrowOptions::new().batch_rows(1000),
         )
@@ -504,10 +509,7 @@ fn sync_arrow_against_the_emulator() {
         RecordBatch::try_from_iter([("id", Arc::new(arrow_array::Int64Array::from(vec![1])) as _)])
             .unwrap();
     let mixed = RecordBatchIterator::new([Ok(geo.clone()), Ok(other)], geo.schema());
-    assert!(
-        copy.copy_from_arrow("geo_dst", mixed, &CopyFromOptions::new())
-            .is_err()
-    );
+    assert!(copy.copy_from_arrow("geo_dst", mixed).is_err());
     let count = sql
         .query::<serde_json::Value>("SELECT count(*) AS n FROM geo_dst")
         .unwrap();
@@ -515,19 +517,12 @@ fn sync_arrow_against_the_emulator() {
     // No rows at all is CARTO's answer to an empty COPY FROM.
     let nothing: [Result<RecordBatch, arrow_schema::ArrowError>; 0] = [];
     assert_invalid(
-        copy.copy_from_arrow(
-            "geo_dst",
-            RecordBatchIterator::new(nothing, geo.schema()),
-            &CopyFromOptions::new(),
-        ),
+        copy.copy_from_arrow("geo_dst", RecordBatchIterator::new(nothing, geo.schema())),
         "No rows copied",
     );
     // A json[] holds JSON arrays as values.
     let json_array = one(sql
-        .query_arrow(
-            "SELECT ARRAY['[1, 2]'::json, '{}'::json] AS a",
-            &ArrowOptions::new(),
-        )
+        .query_arrow("SELECT ARRAY['[1, 2]'::json, '{}'::json] AS a")
         .unwrap()
         .collect_batches()
         .unwrap());
@@ -543,7 +538,6 @@ fn sync_arrow_against_the_emulator() {
         copy.copy_from_arrow(
             "geo_dst",
             RecordBatchIterator::new([Ok(durations.clone())], durations.schema()),
-            &CopyFromOptions::new(),
         ),
         "column `d` has the Arrow type Duration",
     );
@@ -551,7 +545,6 @@ fn sync_arrow_against_the_emulator() {
         copy.copy_from_arrow(
             "geo_dst; DROP TABLE geo_src",
             RecordBatchIterator::new([Ok(geo.clone())], geo.schema()),
-            &CopyFromOptions::new(),
         ),
         "table",
     );
@@ -559,7 +552,7 @@ fn sync_arrow_against_the_emulator() {
     #[cfg(feature = "polars")]
     {
         let batches = sql
-            .query_arrow(query, &ArrowOptions::new().batch_rows(2))
+            .query_arrow_with(query, &ArrowOptions::new().batch_rows(2))
             .unwrap();
         let schema = batches.schema();
         let df = carto_sql::arrow::to_polars(&schema, batches).unwrap();
@@ -585,10 +578,7 @@ fn sync_arrow_against_the_emulator() {
             "datetime[μs, UTC]"
         );
         let empty = sql
-            .query_arrow(
-                "SELECT * FROM arrow_types WHERE false",
-                &ArrowOptions::new(),
-            )
+            .query_arrow("SELECT * FROM arrow_types WHERE false")
             .unwrap();
         let schema = empty.schema();
         let df = carto_sql::arrow::to_polars(&schema, empty).unwrap();
@@ -609,13 +599,13 @@ async fn async_arrow_against_the_emulator() {
     sql.query::<IgnoredAny>(TYPES_TABLE).await.unwrap();
 
     let query = "SELECT * FROM arrow_types ORDER BY id";
-    let mut stream = sql.query_arrow(query, &ArrowOptions::new()).await.unwrap();
+    let mut stream = sql.query_arrow(query).await.unwrap();
     let batch = stream.next().await.unwrap().unwrap();
     assert!(stream.next().await.is_none());
     assert_eq!(stream.summary().unwrap().total_rows, 3);
     check_types(&batch, false);
     let exact = copy
-        .copy_to_arrow(query, &ArrowOptions::new())
+        .copy_to_arrow(query)
         .await
         .unwrap()
         .collect_batches()
@@ -625,10 +615,10 @@ async fn async_arrow_against_the_emulator() {
 
     let series = "SELECT g AS n FROM generate_series(1, 2500) g ORDER BY g";
     for stream in [
-        sql.query_arrow(series, &ArrowOptions::new().batch_rows(1000))
+        sql.query_arrow_with(series, &ArrowOptions::new().batch_rows(1000))
             .await
             .unwrap(),
-        copy.copy_to_arrow(series, &ArrowOptions::new().batch_rows(1000))
+        copy.copy_to_arrow_with(series, &ArrowOptions::new().batch_rows(1000))
             .await
             .unwrap(),
     ] {
@@ -644,10 +634,7 @@ async fn async_arrow_against_the_emulator() {
         assert_eq!((last.value(0), last.value(499)), (2001, 2500));
     }
     let empty = sql
-        .query_arrow(
-            "SELECT * FROM arrow_types WHERE false",
-            &ArrowOptions::new(),
-        )
+        .query_arrow("SELECT * FROM arrow_types WHERE false")
         .await
         .unwrap();
     assert_eq!(empty.schema().fields().len(), 19);
@@ -655,16 +642,12 @@ async fn async_arrow_against_the_emulator() {
 
     // Straight from an ArrowStream into a table, over COPY both ways.
     let stream = copy
-        .copy_to_arrow(query, &ArrowOptions::new().batch_rows(2))
+        .copy_to_arrow_with(query, &ArrowOptions::new().batch_rows(2))
         .await
         .unwrap();
+    let gzipped = CopyFromOptions::new().gzip(1);
     let loaded = copy
-        .copy_from_arrow(
-            "arrow_types_copy",
-            stream.schema(),
-            stream,
-            &CopyFromOptions::new(),
-        )
+        .copy_from_arrow_with("arrow_types_copy", stream.schema(), stream, &gzipped)
         .await
         .unwrap();
     assert_eq!(loaded.total_rows, 3);
@@ -683,7 +666,7 @@ async fn async_arrow_against_the_emulator() {
         Err(std::io::Error::other("the source broke")),
     ]);
     assert!(
-        copy.copy_from_arrow("arrow_types_copy", schema, failing, &CopyFromOptions::new())
+        copy.copy_from_arrow("arrow_types_copy", schema, failing)
             .await
             .is_err()
     );

@@ -58,9 +58,9 @@ fn sync_batch_against_the_emulator() {
 
     // One SQL text.
     let job = batch
-        .create_and_wait(
+        .create_and_wait_with(
             "CREATE TABLE jobs_e2e (id int, note text); INSERT INTO jobs_e2e VALUES (1, 'single')",
-            quick(),
+            &quick(),
         )
         .unwrap();
     assert_eq!(job.status, JobStatus::Done);
@@ -69,12 +69,12 @@ fn sync_batch_against_the_emulator() {
 
     // A list of queries.
     let job = batch
-        .create_and_wait(
+        .create_and_wait_with(
             JobQuery::multi([
                 "INSERT INTO jobs_e2e VALUES (2, 'multi')",
                 "INSERT INTO jobs_e2e VALUES (3, 'multi')",
             ]),
-            quick(),
+            &quick(),
         )
         .unwrap();
     let JobQueries::Multi(queries) = &job.query else {
@@ -85,7 +85,7 @@ fn sync_batch_against_the_emulator() {
 
     // The fallback form: the failing query's onerror and the job's onerror run.
     let err = batch
-        .create_and_wait(
+        .create_and_wait_with(
             JobQuery::fallback([
                 FallbackQuery::new("INSERT INTO jobs_e2e VALUES (4, 'fallback')")
                     .onsuccess("INSERT INTO jobs_e2e VALUES (5, 'onsuccess')"),
@@ -94,7 +94,7 @@ fn sync_batch_against_the_emulator() {
                     .timeout(Duration::from_secs(30)),
             ])
             .onerror("INSERT INTO jobs_e2e VALUES (7, 'job onerror')"),
-            quick(),
+            &quick(),
         )
         .unwrap_err();
     assert_failed(
@@ -120,7 +120,7 @@ fn sync_batch_against_the_emulator() {
 
     // A failure reason of a single query.
     let err = batch
-        .create_and_wait("UPDATE jobs_e2e_nope SET a = 1", quick())
+        .create_and_wait_with("UPDATE jobs_e2e_nope SET a = 1", &quick())
         .unwrap_err();
     assert_failed(
         &err,
@@ -137,7 +137,7 @@ fn sync_batch_against_the_emulator() {
     }
     let cancelled = batch.cancel(&job.job_id).unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
-    let err = batch.wait(&job.job_id, quick()).unwrap_err();
+    let err = batch.wait_with(&job.job_id, &quick()).unwrap_err();
     assert_failed(&err, "cancelled", None);
     // The backend query was stopped (give PostgreSQL a moment to act on the cancel).
     let start = Instant::now();
@@ -151,7 +151,7 @@ fn sync_batch_against_the_emulator() {
     }
 
     // A finished job cannot be cancelled; an unknown id is a 400.
-    let done = batch.create_and_wait("SELECT 1", quick()).unwrap();
+    let done = batch.create_and_wait_with("SELECT 1", &quick()).unwrap();
     let err = batch.cancel(&done.job_id).unwrap_err();
     assert_eq!(
         err.api_error().unwrap().message(),
@@ -180,18 +180,18 @@ async fn async_batch_against_the_emulator() {
     let batch = AsyncBatchClient::from_credentials(transport.clone(), creds.clone());
 
     let job = batch
-        .create_and_wait("CREATE TABLE jobs_e2e (id int)", quick())
+        .create_and_wait_with("CREATE TABLE jobs_e2e (id int)", &quick())
         .await
         .unwrap();
     assert!(job.status.is_done());
     let job = batch
-        .create_and_wait(
+        .create_and_wait_with(
             JobQuery::multi([
                 "INSERT INTO jobs_e2e VALUES (1)",
                 "INSERT INTO jobs_e2e VALUES ('not a number')",
                 "INSERT INTO jobs_e2e VALUES (3)",
             ]),
-            quick(),
+            &quick(),
         )
         .await
         .unwrap_err();
@@ -207,10 +207,10 @@ async fn async_batch_against_the_emulator() {
     assert_eq!(value_of(&response), 1);
 
     let job = batch
-        .create_and_wait(
+        .create_and_wait_with(
             JobQuery::fallback([FallbackQuery::new("INSERT INTO jobs_e2e VALUES (10)")])
                 .onsuccess("INSERT INTO jobs_e2e VALUES (11)"),
-            quick(),
+            &quick(),
         )
         .await
         .unwrap();
@@ -226,7 +226,7 @@ async fn async_batch_against_the_emulator() {
         batch.cancel(&job.job_id).await.unwrap().status,
         JobStatus::Cancelled
     );
-    let err = batch.wait(&job.job_id, quick()).await.unwrap_err();
+    let err = batch.wait_with(&job.job_id, &quick()).await.unwrap_err();
     assert_failed(&err, "cancelled", None);
     let err = batch.cancel(&job.job_id).await.unwrap_err();
     assert_eq!(

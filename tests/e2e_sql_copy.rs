@@ -136,7 +136,7 @@ fn sync_copy_against_the_emulator() {
     let count = |client: &CopyClient<UreqTransport>| {
         let mut out = String::new();
         client
-            .copy_to(COUNT, &CopyToOptions::new())
+            .copy_to(COUNT)
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
@@ -146,18 +146,14 @@ fn sync_copy_against_the_emulator() {
     // Plain, then gzip, with progress.
     let plain = csv(0, 1000);
     let loaded = client
-        .copy_from(
-            COPY_IN,
-            io::Cursor::new(plain.clone().into_bytes()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, io::Cursor::new(plain.clone().into_bytes()))
         .unwrap();
     assert_eq!(loaded.total_rows, 1000);
     let moved = Arc::new(AtomicU64::new(0));
     let m = moved.clone();
     let gz = csv(1000, 1000);
     let loaded = client
-        .copy_from(
+        .copy_from_with(
             COPY_IN,
             io::Cursor::new(gz.clone().into_bytes()),
             &CopyFromOptions::new()
@@ -175,7 +171,7 @@ fn sync_copy_against_the_emulator() {
     std::fs::write(&path, csv(2000, 10)).unwrap();
     assert_eq!(
         client
-            .copy_from_path(COPY_IN, &path, &CopyFromOptions::new().gzip(1))
+            .copy_from_path_with(COPY_IN, &path, &CopyFromOptions::new().gzip(1))
             .unwrap()
             .total_rows,
         10
@@ -186,7 +182,6 @@ fn sync_copy_against_the_emulator() {
         .copy_from(
             "COPY copy_e2e_nope (id) FROM STDIN",
             io::Cursor::new(b"1\n".to_vec()),
-            &CopyFromOptions::new(),
         )
         .unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST), "{err:?}");
@@ -201,7 +196,6 @@ fn sync_copy_against_the_emulator() {
         .copy_from(
             "COPY copy_e2e_nope (id) FROM STDIN",
             io::Cursor::new(big_upload()),
-            &CopyFromOptions::new(),
         )
         .unwrap_err();
     assert_eq!(
@@ -212,21 +206,13 @@ fn sync_copy_against_the_emulator() {
 
     // Nothing to copy.
     let err = client
-        .copy_from(
-            COPY_IN,
-            io::Cursor::new(b"id,name,age\n".to_vec()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, io::Cursor::new(b"id,name,age\n".to_vec()))
         .unwrap_err();
     assert_eq!(err.api_error().unwrap().message(), "No rows copied");
 
     // An aborted upload leaves no rows.
     let err = client
-        .copy_from(
-            COPY_IN,
-            FailingSource { sent: false },
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, FailingSource { sent: false })
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     assert_eq!(count(&client), 2010);
@@ -251,11 +237,7 @@ fn sync_copy_against_the_emulator() {
         creds.with_token(token_of(response.body())),
     );
     let err = reader
-        .copy_from(
-            COPY_IN,
-            io::Cursor::new(csv(5000, 3).into_bytes()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, io::Cursor::new(csv(5000, 3).into_bytes()))
         .unwrap_err();
     assert!(err.is_forbidden(), "{err:?}");
     assert!(
@@ -270,30 +252,24 @@ fn sync_copy_against_the_emulator() {
     // COPY TO of a query over 8 KB, into a file, with a filename.
     let sql = long_query(1500);
     let mut stream = client
-        .copy_to(&sql, &CopyToOptions::new().filename("first rows.txt"))
+        .copy_to_with(&sql, &CopyToOptions::new().filename("first rows.txt"))
         .unwrap();
     assert_eq!(stream.filename(), Some("first rows.txt"));
     let mut out = String::new();
     stream.read_to_string(&mut out).unwrap();
     assert_eq!(out, expected_rows(1500));
     let path = dir.path().join("out.txt");
-    let n = client
-        .copy_to_path(&sql, &path, &CopyToOptions::new())
-        .unwrap();
+    let n = client.copy_to_path(&sql, &path).unwrap();
     assert_eq!(n, out.len() as u64);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), out);
 
     // COPY TO errors.
-    let err = client
-        .copy_to("COPY copy_e2e_nope TO STDOUT", &CopyToOptions::new())
-        .unwrap_err();
+    let err = client.copy_to("COPY copy_e2e_nope TO STDOUT").unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
 
     // A failure after the output started: the rows before it, then the appended error.
     let mut out = Vec::new();
-    let err = client
-        .copy_to_writer(MIDWAY_FAILURE, &mut out, &CopyToOptions::new())
-        .unwrap_err();
+    let err = client.copy_to_writer(MIDWAY_FAILURE, &mut out).unwrap_err();
     assert_midway_failure(&err, &out);
 }
 
@@ -306,19 +282,12 @@ async fn async_copy_against_the_emulator() {
     let client = AsyncCopyClient::from_credentials(transport.clone(), creds.clone());
     async fn count(client: &AsyncCopyClient<ReqwestTransport>) -> u64 {
         let mut out = Vec::new();
-        client
-            .copy_to_writer(COUNT, &mut out, &CopyToOptions::new())
-            .await
-            .unwrap();
+        client.copy_to_writer(COUNT, &mut out).await.unwrap();
         String::from_utf8(out).unwrap().trim().parse().unwrap()
     }
 
     let loaded = client
-        .copy_from(
-            COPY_IN,
-            io::Cursor::new(csv(0, 1000).into_bytes()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, io::Cursor::new(csv(0, 1000).into_bytes()))
         .await
         .unwrap();
     assert_eq!(loaded.total_rows, 1000);
@@ -328,7 +297,7 @@ async fn async_copy_against_the_emulator() {
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let loaded = client
-        .copy_from_stream(
+        .copy_from_stream_with(
             COPY_IN,
             futures_util::stream::iter(chunks),
             &CopyFromOptions::new().gzip(9),
@@ -342,7 +311,6 @@ async fn async_copy_against_the_emulator() {
         .copy_from(
             "COPY copy_e2e_nope (id) FROM STDIN",
             io::Cursor::new(b"1\n".to_vec()),
-            &CopyFromOptions::new(),
         )
         .await
         .unwrap_err();
@@ -358,7 +326,6 @@ async fn async_copy_against_the_emulator() {
         .copy_from(
             "COPY copy_e2e_nope (id) FROM STDIN",
             io::Cursor::new(big_upload()),
-            &CopyFromOptions::new(),
         )
         .await
         .unwrap_err();
@@ -374,11 +341,7 @@ async fn async_copy_against_the_emulator() {
         Err(io::Error::other("the source broke")),
     ];
     let err = client
-        .copy_from_stream(
-            COPY_IN,
-            futures_util::stream::iter(chunks),
-            &CopyFromOptions::new(),
-        )
+        .copy_from_stream(COPY_IN, futures_util::stream::iter(chunks))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
@@ -399,11 +362,7 @@ async fn async_copy_against_the_emulator() {
         creds.with_token(token_of(response.body())),
     );
     let err = reader
-        .copy_from(
-            COPY_IN,
-            io::Cursor::new(csv(5000, 3).into_bytes()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_IN, io::Cursor::new(csv(5000, 3).into_bytes()))
         .await
         .unwrap_err();
     assert!(err.is_forbidden(), "{err:?}");
@@ -411,7 +370,7 @@ async fn async_copy_against_the_emulator() {
 
     let mut out = Vec::new();
     let err = client
-        .copy_to_writer(MIDWAY_FAILURE, &mut out, &CopyToOptions::new())
+        .copy_to_writer(MIDWAY_FAILURE, &mut out)
         .await
         .unwrap_err();
     assert_midway_failure(&err, &out);
@@ -423,7 +382,7 @@ async fn async_copy_against_the_emulator() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.txt");
     let n = client
-        .copy_to_path(
+        .copy_to_path_with(
             &sql,
             &path,
             &CopyToOptions::new().progress(move |n| m.store(n, Ordering::SeqCst)),

@@ -98,7 +98,7 @@ fn blocking_client_account_calls() {
             .rows[0]["n"],
         1
     );
-    assert_eq!(full.api_keys().list(carto::ListOptions::new()).count(), 0);
+    assert_eq!(full.api_keys().list().count(), 0);
     let other = full.with_token("another-token");
     assert_eq!(other.credentials().token().expose_secret(), "another-token");
     assert_eq!(

@@ -58,11 +58,7 @@ fn https_trust_both_ways() {
         let client = Client::with_options(creds.clone(), trusted).unwrap();
         assert_eq!(client.me().await.unwrap().user_data.username, "alice");
         let client = Client::with_options(creds.clone(), insecure).unwrap();
-        let keys = client
-            .api_keys()
-            .list_page(&carto::ListOptions::new(), 1)
-            .await
-            .unwrap();
+        let keys = client.api_keys().list_page(1).await.unwrap();
         assert_eq!(keys.result[0].name, "Master");
     });
 

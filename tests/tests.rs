@@ -10,6 +10,7 @@ mod dying_server;
 mod e2e_async;
 mod e2e_batch_copy;
 mod e2e_blocking;
+mod e2e_carto3;
 mod e2e_org;
 mod e2e_retry;
 mod facade;

@@ -93,6 +93,52 @@ pub async fn account_async() -> Result<AsyncAccount> {
     })
 }
 
+/// A CARTO 3 account to talk to: the environment's, or an emulator's.
+pub struct Carto3Account {
+    /// Its credentials (a token, or M2M client credentials).
+    pub credentials: carto::carto3::ApiCredentials,
+    /// The connection the examples query.
+    pub connection: String,
+    /// The emulator, kept running as long as the account is used.
+    pub emulator: Option<BlockingEmulator>,
+}
+
+/// The environment's CARTO 3 account (`CARTO_API_BASE_URL` with `CARTO_API_TOKEN` or
+/// `CARTO_M2M_CLIENT_ID` and `CARTO_M2M_CLIENT_SECRET`; the connection in
+/// `CARTO_CONNECTION`, `carto_dw` by default), or a fresh emulator's (sync code; an async
+/// example may call it before it starts its runtime).
+pub fn carto3_account() -> Result<Carto3Account> {
+    if std::env::var_os("CARTO_API_BASE_URL").is_some() {
+        let credentials = carto::carto3::ApiCredentials::from_env()?;
+        println!(
+            "Using the CARTO 3 account at {}",
+            credentials.base_url().as_str()
+        );
+        let connection =
+            std::env::var("CARTO_CONNECTION").unwrap_or_else(|_| "carto_dw".to_owned());
+        return Ok(Carto3Account {
+            credentials,
+            connection,
+            emulator: None,
+        });
+    }
+    let emulator = Emulator::builder().user(USER).start_blocking()?;
+    let account = emulator
+        .user(USER)
+        .ok_or("the emulator has no alice")?
+        .carto3()
+        .clone();
+    println!(
+        "Started a local CARTO emulator at {}",
+        account.api_base_url()
+    );
+    Ok(Carto3Account {
+        credentials: account.credentials()?,
+        connection: account.connection().to_owned(),
+        emulator: Some(emulator),
+    })
+}
+
 /// Creates the demo `tornadoes` table: 300 tornadoes over the last six years.
 pub const CREATE_TORNADOES: &str = "CREATE TABLE IF NOT EXISTS tornadoes (
     cartodb_id serial PRIMARY KEY,

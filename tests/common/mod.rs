@@ -104,21 +104,17 @@ macro_rules! scenario {
         assert_eq!(paged.rows[0]["cartodb_id"], 11);
         let streamed = $collect(
             reader.sql().query_rows::<$crate::common::Tornado>(
-                &format!("SELECT cartodb_id, yr, name FROM {table} ORDER BY cartodb_id"),
-                &QueryOptions::new(),
-            ) $($aw)* .unwrap()
+                &format!("SELECT cartodb_id, yr, name FROM {table} ORDER BY cartodb_id")) $($aw)* .unwrap()
         ) $($aw)*;
         assert_eq!(streamed.len(), 500);
         assert_eq!(streamed[499].as_ref().unwrap().cartodb_id, 500);
         let big = $collect(
             master.sql().query_rows::<Value>(
-                "SELECT i, repeat('x', 100) AS pad FROM generate_series(1, 20000) i",
-                &QueryOptions::new(),
-            ) $($aw)* .unwrap()
+                "SELECT i, repeat('x', 100) AS pad FROM generate_series(1, 20000) i") $($aw)* .unwrap()
         ) $($aw)*;
         assert_eq!(big.len(), 20000);
         assert!(big.iter().all(Result::is_ok));
-        let csv = reader.sql().export(
+        let csv = reader.sql().export_with(
             &format!("SELECT cartodb_id, yr FROM {table} WHERE cartodb_id <= 2 ORDER BY 1"),
             Format::Csv,
             &QueryOptions::new().filename("two"),
@@ -137,7 +133,7 @@ macro_rules! scenario {
         let err = reader.api_keys().create(NewApiKey::builder(format!("x {suffix}")).build().unwrap()) $($aw)* .unwrap_err();
         assert!(err.is_unauthorized(), "{err}");
         // A regular key sees only itself in a listing.
-        let own = $collect(reader.api_keys().list(ListOptions::new())) $($aw)*;
+        let own = $collect(reader.api_keys().list()) $($aw)*;
         assert_eq!(own.len(), 1);
         assert_eq!(own[0].as_ref().unwrap().name, name);
 
@@ -165,9 +161,9 @@ macro_rules! scenario {
             ) $($aw)* .unwrap();
             tokens.push(extra.token.expose_secret().to_owned());
         }
-        let first = master.api_keys().list_page(&ListOptions::regular().per_page(2), 1) $($aw)* .unwrap();
+        let first = master.api_keys().list_page_with(1, &ListOptions::regular().per_page(2)) $($aw)* .unwrap();
         assert!(first.total >= 4 && first.result.len() == 2, "{first:?}");
-        let all: Vec<String> = $collect(master.api_keys().list(ListOptions::regular().per_page(2))) $($aw)*
+        let all: Vec<String> = $collect(master.api_keys().list_with(&ListOptions::regular().per_page(2))) $($aw)*
             .into_iter()
             .map(|k| k.unwrap().name)
             .collect();
@@ -180,9 +176,7 @@ macro_rules! scenario {
         for i in 0..3 {
             assert!(all.contains(&format!("extra {suffix} {i}")));
         }
-        let masters = $collect(master.api_keys().list(
-            ListOptions::new().types([ApiKeyType::Master, ApiKeyType::Default]),
-        )) $($aw)*;
+        let masters = $collect(master.api_keys().list_with(&ListOptions::new().types([ApiKeyType::Master, ApiKeyType::Default]))) $($aw)*;
         let names: Vec<String> = masters.into_iter().map(|k| k.unwrap().name).collect();
         assert_eq!(names, ["Master", "Default public"]);
 
@@ -214,9 +208,7 @@ macro_rules! scenario {
         // GeoJSON needs PostGIS.
         if $has_postgis {
             let fc = master.sql().geojson(
-                "SELECT 7 AS cartodb_id, ST_SetSRID(ST_MakePoint(1.5, 2.25), 4326) AS the_geom",
-                &QueryOptions::new(),
-            ) $($aw)* .unwrap();
+                "SELECT 7 AS cartodb_id, ST_SetSRID(ST_MakePoint(1.5, 2.25), 4326) AS the_geom") $($aw)* .unwrap();
             assert_eq!(fc.features.len(), 1);
             assert_eq!(
                 fc.features[0].geometry,

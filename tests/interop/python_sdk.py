@@ -106,5 +106,33 @@ try:
 except NotFoundException as e:
     check("API key not found" in str(e), "get after delete raises NotFoundException")
 
-sql.send(f"DROP TABLE {table}")
+# Datasets (the SDK's non-public DatasetManager: /api/v1/viz).
+from carto.datasets import DatasetManager  # noqa: E402
+
+datasets = DatasetManager(auth)
+listed = [d.name for d in datasets.filter(type="table")]
+check(table in listed, "DatasetManager.filter lists the table")
+ds = datasets.get(table)
+check(ds.name == table and ds.privacy == "PRIVATE", "DatasetManager.get by name: a private dataset")
+check(datasets.get(ds.id).name == table, "DatasetManager.get by id")
+ds.privacy = "LINK"
+ds.save()
+check(datasets.get(table).privacy == "LINK", "Dataset.save changes the privacy")
+public_sql = SQLClient(APIKeyAuthClient(base_url, "default_public"))
+check(public_sql.send(f"SELECT count(*) AS n FROM {table}")["rows"][0]["n"] >= 0,
+      "the Default public key reads a link dataset")
+ds.privacy = "PRIVATE"
+ds.save()
+try:
+    public_sql.send(f"SELECT count(*) FROM {table}")
+    check(False, "the Default public key reads a private dataset")
+except CartoException:
+    check(True, "the Default public key cannot read a private dataset")
+ds.delete()
+check(table not in [d.name for d in datasets.filter(type="table")], "Dataset.delete drops the table")
+try:
+    datasets.get(table)
+    check(False, "a deleted dataset is gone")
+except (CartoException, NotFoundException) as e:
+    check("does not exist" in str(e), "get after delete: not found")
 print(f"python interop: {checks} checks passed")

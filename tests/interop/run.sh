@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the official CARTO Python SDK (carto==1.11.3, pyrestcli==0.6.11) against a
-# carto-emulator started here. Usage: tests/interop/run.sh  (from the repository root)
+# Runs the official CARTO Python SDK (carto==1.11.3, pyrestcli==0.6.11), then cartoframes
+# 1.2.5's I/O functions, against a carto-emulator started here.
+# Usage: tests/interop/run.sh  (from the repository root)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -14,7 +15,7 @@ trap cleanup EXIT
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "setuptools<81" six carto==1.11.3 pyrestcli==0.6.11
+    "setuptools<81" six carto==1.11.3 pyrestcli==0.6.11 cartoframes==1.2.5
 fi
 
 cargo build --quiet -p carto-emulator --bin carto-emulator
@@ -28,3 +29,4 @@ for _ in $(seq 1 120); do
 done
 [ -f "$work/creds/interop.json" ] || { echo "emulator did not start"; cat "$work/emulator.log"; exit 1; }
 "$venv/bin/python" "$root/tests/interop/python_sdk.py" "$work/creds/interop.json"
+"$venv/bin/python" "$root/tests/interop/cartoframes_io.py" "$work/creds/interop.json"

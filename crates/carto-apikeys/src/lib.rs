@@ -19,7 +19,7 @@
 //!         .table("public", "tornadoes", [TablePermission::Select])
 //!         .build()?,
 //! )?;
-//! for key in keys.list(ListOptions::regular()) {
+//! for key in keys.list_with(&ListOptions::regular()) {
 //!     println!("{}", key?.name);
 //! }
 //! keys.delete(&key.name)?;

@@ -90,22 +90,35 @@ impl<T: Transport> AuthApi<T, Blocking> {
         self.send(&GetApiKey::new(name))
     }
 
-    /// Every key matching `options`, as a lazy iterator that requests one page at a time.
+    /// Every key the key may see, as a lazy iterator that requests one page at a time.
     /// After an error it yields nothing more. The iterator owns a clone of the manager
     /// (transports are cheap to clone), so it does not borrow `self`.
-    pub fn list(&self, options: ListOptions) -> ApiKeys<T>
+    pub fn list(&self) -> ApiKeys<T>
+    where
+        T: Clone,
+    {
+        self.list_with(&Default::default())
+    }
+
+    /// [`list`](Self::list) of the keys matching `options`.
+    pub fn list_with(&self, options: &ListOptions) -> ApiKeys<T>
     where
         T: Clone,
     {
         ApiKeys {
             manager: self.clone(),
-            pager: Pager::new(options),
+            pager: Pager::new(options.clone()),
             buffer: VecDeque::new(),
         }
     }
 
-    /// One page (from 1) of the listing `options` describes.
-    pub fn list_page(&self, options: &ListOptions, page: u32) -> Result<ApiKeyPage, Error> {
+    /// One page (from 1) of the listing of every key.
+    pub fn list_page(&self, page: u32) -> Result<ApiKeyPage, Error> {
+        self.list_page_with(page, &Default::default())
+    }
+
+    /// [`list_page`](Self::list_page) of the listing `options` describes.
+    pub fn list_page_with(&self, page: u32, options: &ListOptions) -> Result<ApiKeyPage, Error> {
         self.send(&ListApiKeys::new(options, page))
     }
 
@@ -141,14 +154,26 @@ impl<T: AsyncTransport> AuthApi<T, Async> {
         self.send(&GetApiKey::new(name)).await
     }
 
-    /// Every key matching `options`, as a lazy stream that requests one page at a time.
+    /// Every key the key may see, as a lazy stream that requests one page at a time.
     /// After an error it yields nothing more. The stream owns a clone of the manager
     /// (transports are cheap to clone), so it does not borrow `self`.
-    pub fn list<'a>(&self, options: ListOptions) -> ApiKeyStream<'a>
+    pub fn list<'a>(&self) -> ApiKeyStream<'a>
     where
         T: Clone + 'a,
     {
-        let state = (self.clone(), Pager::new(options), VecDeque::<ApiKey>::new());
+        self.list_with(&Default::default())
+    }
+
+    /// [`list`](Self::list) of the keys matching `options`.
+    pub fn list_with<'a>(&self, options: &ListOptions) -> ApiKeyStream<'a>
+    where
+        T: Clone + 'a,
+    {
+        let state = (
+            self.clone(),
+            Pager::new(options.clone()),
+            VecDeque::<ApiKey>::new(),
+        );
         Box::pin(futures_util::stream::unfold(
             state,
             |(manager, mut pager, mut buffer)| async move {
@@ -169,8 +194,17 @@ impl<T: AsyncTransport> AuthApi<T, Async> {
         ))
     }
 
-    /// One page (from 1) of the listing `options` describes.
-    pub async fn list_page(&self, options: &ListOptions, page: u32) -> Result<ApiKeyPage, Error> {
+    /// One page (from 1) of the listing of every key.
+    pub async fn list_page(&self, page: u32) -> Result<ApiKeyPage, Error> {
+        self.list_page_with(page, &Default::default()).await
+    }
+
+    /// [`list_page`](Self::list_page) of the listing `options` describes.
+    pub async fn list_page_with(
+        &self,
+        page: u32,
+        options: &ListOptions,
+    ) -> Result<ApiKeyPage, Error> {
         self.send(&ListApiKeys::new(options, page)).await
     }
 

@@ -95,11 +95,13 @@ fn sync_manager_every_operation() {
     assert_eq!(keys.get("MyTableApi").unwrap().name, "MyTableApi");
     assert!(keys.get("nope").unwrap_err().is_not_found());
     let names: Vec<String> = keys
-        .list(ListOptions::regular().per_page(2))
+        .list_with(&ListOptions::regular().per_page(2))
         .map(|k| k.unwrap().name)
         .collect();
     assert_eq!(names, ["k1", "k2", "k3", "k4", "k5"]);
-    let page = keys.list_page(&ListOptions::new().per_page(2), 2).unwrap();
+    let page = keys
+        .list_page_with(2, &ListOptions::new().per_page(2))
+        .unwrap();
     assert_eq!(page.result.len(), 2);
     assert_eq!(
         keys.regenerate("MyTableApi").unwrap().key_type.as_str(),
@@ -124,7 +126,7 @@ fn list_stops_after_a_transport_error() {
         transport_fn(|_| Err(TransportError::from_kind(TransportErrorKind::Timeout))),
         creds(),
     );
-    let items: Vec<_> = keys.list(ListOptions::new()).collect();
+    let items: Vec<_> = keys.list().collect();
     assert_eq!(items.len(), 1);
     let err = items.into_iter().next().unwrap().unwrap_err();
     assert!(err.is_timeout());
@@ -146,13 +148,13 @@ async fn async_manager_every_operation() {
     assert_eq!(keys.get("MyTableApi").await.unwrap().name, "MyTableApi");
     assert!(keys.get("nope").await.unwrap_err().is_not_found());
     let names: Vec<String> = keys
-        .list(ListOptions::regular().per_page(2))
+        .list_with(&ListOptions::regular().per_page(2))
         .map(|k| k.unwrap().name)
         .collect()
         .await;
     assert_eq!(names, ["k1", "k2", "k3", "k4", "k5"]);
     assert_eq!(
-        keys.list_page(&ListOptions::new().per_page(2), 3)
+        keys.list_page_with(3, &ListOptions::new().per_page(2))
             .await
             .unwrap()
             .result
@@ -162,7 +164,7 @@ async fn async_manager_every_operation() {
     keys.regenerate("MyTableApi").await.unwrap();
     keys.delete("MyTableApi").await.unwrap();
     let err = keys
-        .list(ListOptions::new())
+        .list()
         .filter_map(|r| async move { r.err() })
         .collect::<Vec<_>>()
         .await;

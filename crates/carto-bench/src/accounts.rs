@@ -78,7 +78,8 @@ fn bare(rt: &tokio::runtime::Runtime) -> BoxResult<Duration> {
     let created = rt.block_on(async {
         let server = carto_emulator::PgServer::from_url(&url)?;
         let c = server.connect_superuser("postgres").await?;
-        c.batch_execute("CREATE EXTENSION postgis SCHEMA public").await?;
+        c.batch_execute("CREATE EXTENSION postgis SCHEMA public")
+            .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });
     let took = t.elapsed();

@@ -4,8 +4,6 @@ use std::io;
 use std::process::Command;
 use std::time::Instant;
 
-use carto::sql::CopyFromOptions;
-use carto::sql::copy::CopyToOptions;
 use carto_test_support::emulator::served::Served;
 
 use crate::BoxResult;
@@ -40,7 +38,7 @@ pub fn copy_comparison(
     let file = std::env::temp_dir().join(format!("carto-bench-{}.tsv", std::process::id()));
     {
         let mut out = std::fs::File::create(&file)?;
-        copy.copy_to_writer(copy_to, &mut out, &CopyToOptions::new())?;
+        copy.copy_to_writer(copy_to, &mut out)?;
     }
     let mb = std::fs::metadata(&file)?.len() as f64 / (1024.0 * 1024.0);
     let base = served.url.trim_end_matches('/');
@@ -102,11 +100,11 @@ pub fn copy_comparison(
                 reset_peak_rss();
                 let before = peak_rss_mb();
                 let (c0, t0) = (cpu_seconds(), Instant::now());
-                copy.copy_to_writer(copy_to, &mut io::sink(), &CopyToOptions::new())?;
+                copy.copy_to_writer(copy_to, &mut io::sink())?;
                 sdk_to.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0));
                 bare.sql("TRUNCATE bench_copy")?;
                 let (c0, t0) = (cpu_seconds(), Instant::now());
-                copy.copy_from_path(copy_from, &file, &CopyFromOptions::new())?;
+                copy.copy_from_path(copy_from, &file)?;
                 sdk_from.push((t0.elapsed().as_secs_f64(), cpu_seconds() - c0));
                 peak_growth = peak_growth.max(peak_rss_mb() - before);
             } else {

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use carto::QueryOptions;
 use carto_test_support::emulator::served::Served;
 use serde::{Deserialize, Serialize};
 
@@ -53,16 +52,16 @@ pub fn decode_child(mode: &str, url: &str, token: &str, sql: &str) -> BoxResult<
             response.rows.iter().for_each(&mut fold);
         }
         "streaming" => {
-            for row in sql_client.query_rows::<BenchRow>(sql, &QueryOptions::default())? {
+            for row in sql_client.query_rows::<BenchRow>(sql)? {
                 fold(&row?);
             }
         }
         "arrow-json" | "arrow-copy" => {
             let options = carto::arrow::ArrowOptions::default();
             let batches = if mode == "arrow-json" {
-                sql_client.query_arrow(sql, &options)?
+                sql_client.query_arrow_with(sql, &options)?
             } else {
-                client.copy().copy_to_arrow(sql, &options)?
+                client.copy().copy_to_arrow_with(sql, &options)?
             };
             for batch in batches {
                 let batch = batch?;

@@ -2,7 +2,7 @@
 //! axum server with a fixed answer as the HTTP ceiling, and its JSON output against psql.
 
 use std::io::{self, BufRead, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -214,6 +214,43 @@ pub fn start_fixed(answer: &FixedAnswer) -> BoxResult<(Child, String)> {
     Ok((child, line.trim().to_owned()))
 }
 
+/// What wrk needs to send `SELECT 1` to the SQL API v3 of the served account: the URL, the
+/// `Authorization` value (an OAuth token from its M2M credentials) and the script (a JSON
+/// POST); `None` when the emulator child serves no CARTO 3 account.
+fn carto3_select1(served: &Served, dir: &Path) -> BoxResult<Option<(String, String, PathBuf)>> {
+    let Some(creds) = &served.carto3 else {
+        return Ok(None);
+    };
+    let text = |k: &str| creds[k].as_str().ok_or(format!("no {k} in the account"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(&format!("{}/oauth/token", text("auth_url")?))
+        .send_form([
+            ("grant_type", "client_credentials"),
+            ("client_id", text("client_id")?),
+            ("client_secret", text("client_secret")?),
+            ("audience", "carto-cloud-native-api"),
+        ])?;
+    let doc: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string()?)?;
+    let token = doc["access_token"]
+        .as_str()
+        .ok_or("no OAuth token from the emulator")?;
+    let script = dir.join("post_v3.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{\"q\":\"SELECT 1\"}'\n",
+    )?;
+    let url = format!(
+        "{}/v3/sql/{}/query",
+        text("api_base_url")?,
+        text("connection")?
+    );
+    Ok(Some((url, format!("Bearer {token}"), script)))
+}
+
 /// pgbench's tps (without connection time) and average latency (ms).
 pub fn pgbench(args: &Args, served: &Served, script: &Path) -> BoxResult<(f64, f64)> {
     let out = Command::new("pgbench")
@@ -271,8 +308,15 @@ pub fn emulator_comparison(
         let emulator_pid = (served.pid != 0).then_some(served.pid);
         let (mut master, mut public, mut pg) = (Vec::new(), Vec::new(), Vec::new());
         let (mut http, mut pg_reset) = (Vec::new(), Vec::new());
+        // CARTO 3: the same `SELECT 1` POSTed as JSON to `/v3/sql/{connection}/query` with the
+        // account's OAuth token (its master role), alternated with the v2 runs.
+        let v3 = carto3_select1(served, &dir)?;
+        let mut oauth = Vec::new();
         let mut runs = || -> BoxResult<()> {
             for _ in 0..args.runs.max(1) {
+                if let Some((url, auth, script)) = &v3 {
+                    oauth.push(wrk(args, url, Some(auth), script, emulator_pid)?);
+                }
                 master.push(wrk(args, &bare.url, Some(&bare.auth), &lua, emulator_pid)?);
                 public.push(wrk(args, &bare.url, None, &lua, emulator_pid)?);
                 pg.push(pgbench(args, served, &select1)?);
@@ -313,6 +357,24 @@ pub fn emulator_comparison(
                 format!("{tps:.0} tps"),
                 rps / tps,
                 ">= 0.50",
+            );
+        }
+        if !oauth.is_empty() {
+            let rps = median(oauth.iter().map(|x| x.rps).collect());
+            let p99 = median(oauth.iter().map(|x| x.p99).collect());
+            let v2 = median(master.iter().map(|x| x.rps).collect());
+            let cpu = cpu_us(&oauth).map_or(String::new(), |us| {
+                format!(", emulator CPU {us:.0} µs/request")
+            });
+            println!(
+                "  wrk SELECT 1, 16 connections, CARTO 3 /v3/sql/{{connection}}/query, OAuth token: {rps:.0} req/s, p99 {p99:.2} ms{cpu}"
+            );
+            report.add(
+                "emulator SELECT 1 at 16 connections, SQL API v3 (OAuth) vs v2 (master key)",
+                format!("{rps:.0} req/s (p99 {p99:.1} ms)"),
+                format!("{v2:.0} req/s"),
+                rps / v2,
+                ">= 1.00",
             );
         }
         // The two ceilings: the emulator's HTTP side alone, its PostgreSQL side alone.

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use carto::sql::batch::{BatchJob, JobQueries, JobQuery, JobWaiter, WaitOptions, WaitStep};
+use carto::sql::batch::{BatchJob, JobQueries, JobQuery, JobWaiter, WaitOptions};
+use carto::sql::wait::{Step, WaitedJob, Waiter};
 use serde_json::Value;
 
 use crate::cli::BatchCommand;
 use crate::config::Config;
-use crate::exit::CliResult;
+use crate::exit::{CliError, CliResult};
 use crate::output::{fields, print_json, print_line, spinner};
 
 /// Runs a `batch` command.
@@ -53,37 +54,75 @@ fn wait_for<T: carto::Transport>(
     job: BatchJob,
     timeout: Option<u64>,
 ) -> CliResult<BatchJob> {
-    let mut options = WaitOptions::new()
+    let status = job.status.to_string();
+    let waiter = JobWaiter::with_job(job, wait_options(timeout));
+    let follow = ("carto batch status ID", "carto batch cancel ID");
+    wait_job(
+        waiter,
+        Some(status),
+        follow,
+        |id| batch.get(id),
+        |j| j.status.to_string(),
+    )
+}
+
+/// The pacing of the CLI's job waits: first read after 250 ms, then up to every 5 s,
+/// giving up after `timeout` seconds when given.
+pub fn wait_options(timeout: Option<u64>) -> WaitOptions {
+    let options = WaitOptions::new()
         .with_initial_interval(Duration::from_millis(250))
         .with_max_interval(Duration::from_secs(5));
-    if let Some(secs) = timeout {
-        options = options.with_timeout(Duration::from_secs(secs));
+    match timeout {
+        Some(secs) => options.with_timeout(Duration::from_secs(secs)),
+        None => options,
     }
-    let id = job.job_id.clone();
-    let bar = spinner(format!("job {id}: {}", job.status));
+}
+
+/// Drives `waiter` (a Batch API or SQL API v3 job) to its end, reading the job with
+/// `fetch`; a spinner shows `status` of the last read (drawn only on a terminal).
+/// Past the deadline, the error names the `follow` commands (status, cancel).
+pub fn wait_job<J: WaitedJob>(
+    mut waiter: Waiter<J>,
+    status: Option<String>,
+    follow: (&'static str, &'static str),
+    mut fetch: impl FnMut(&str) -> Result<J, carto::Error>,
+    status_of: impl Fn(&J) -> String,
+) -> CliResult<J> {
+    let id = waiter.job_id().to_owned();
+    let label = |s: Option<String>| match s {
+        Some(s) => format!("job {id}: {s}"),
+        None => format!("job {id}"),
+    };
+    let bar = spinner(label(status));
     let start = Instant::now();
-    let mut waiter = JobWaiter::with_job(job, options);
     let outcome = loop {
         let step = match waiter.poll(start.elapsed()) {
             Ok(step) => step,
             Err(e) => break Err(e),
         };
         match step {
-            WaitStep::Fetch => {
-                let read = batch.get(&id);
+            Step::Fetch => {
+                let read = fetch(&id);
                 if let Ok(job) = &read {
-                    bar.set_message(format!("job {id}: {}", job.status));
+                    bar.set_message(label(Some(status_of(job))));
                 }
                 if let Err(e) = waiter.fetched(read) {
                     break Err(e);
                 }
             }
-            WaitStep::Sleep(pause) => std::thread::sleep(pause),
-            WaitStep::Done(job) => break Ok(*job),
+            Step::Sleep(pause) => std::thread::sleep(pause),
+            Step::Done(job) => break Ok(*job),
         }
     };
     bar.finish_and_clear();
-    Ok(outcome?)
+    outcome.map_err(|e| match e {
+        carto::Error::WaitTimeout(_) => CliError::StillRunning {
+            error: e,
+            status: follow.0,
+            cancel: follow.1,
+        },
+        e => e.into(),
+    })
 }
 
 /// Prints a job: `label: value` lines, or JSON.

@@ -9,7 +9,8 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use crate::exit::EXIT_CODES_HELP;
 use crate::grants::{parse_schema_grant, parse_table_grant, service_parser};
 
-/// carto: CARTO's Auth API (API keys), SQL, Batch and COPY APIs from the command line.
+/// carto: CARTO's Auth API (API keys), SQL, Batch and COPY APIs, and CARTO 3's SQL and
+/// Tokens APIs, from the command line.
 #[derive(Parser)]
 #[command(name = "carto", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
 pub struct Cli {
@@ -96,6 +97,8 @@ pub enum Command {
         #[command(subcommand)]
         command: BatchCommand,
     },
+    /// CARTO 3: SQL API v3 queries and jobs, API access tokens, CARTO 3 credentials.
+    Carto3(crate::carto3::cli::Carto3Args),
     /// The user the API key belongs to (`/api/v3/me`).
     Me {
         /// Print JSON (secret members left out).

@@ -1,7 +1,7 @@
 //! Where the credentials come from: `--profile`, the connection flags and `CARTO_*`
 //! variables, or cartoframes' default `creds.json`; and the client built from them.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +31,8 @@ pub enum Origin {
     Arguments,
     /// cartoframes' default `creds.json`.
     DefaultFile(PathBuf),
+    /// `--credentials FILE` (CARTO 3): a carto-auth `carto_credentials.json`.
+    CredentialsFile(PathBuf),
 }
 
 impl fmt::Display for Origin {
@@ -39,6 +41,7 @@ impl fmt::Display for Origin {
             Self::Profile { name, path } => write!(f, "profile {name} ({})", path.display()),
             Self::Arguments => f.write_str("command line and CARTO_* environment variables"),
             Self::DefaultFile(path) => write!(f, "cartoframes default file ({})", path.display()),
+            Self::CredentialsFile(path) => write!(f, "credentials file {}", path.display()),
         }
     }
 }
@@ -50,27 +53,36 @@ pub struct Config {
     base_url_on_command_line: bool,
     api_key_on_command_line: bool,
     resolved: OnceCell<(Credentials, Origin)>,
+    /// Other secrets in use (CARTO 3 tokens and client secrets), masked out of errors.
+    secrets: RefCell<Vec<String>>,
+}
+
+/// Whether argument `id` was typed on the command line (not taken from the
+/// environment or a default), on the command or any of its subcommands.
+pub fn typed_on_command_line(matches: &ArgMatches, id: &str) -> bool {
+    // Global arguments are recorded on the subcommand that was given them too.
+    let mut m = Some(matches);
+    while let Some(current) = m {
+        if current
+            .try_get_raw(id)
+            .is_ok_and(|_| current.value_source(id) == Some(ValueSource::CommandLine))
+        {
+            return true;
+        }
+        m = current.subcommand().map(|(_, sub)| sub);
+    }
+    false
 }
 
 impl Config {
     /// The settings of a parsed command line.
     pub fn new(conn: ConnArgs, matches: &ArgMatches) -> Self {
-        let typed = |id: &str| {
-            // Global arguments are recorded on the subcommand that was given them too.
-            let mut m = Some(matches);
-            while let Some(current) = m {
-                if current.value_source(id) == Some(ValueSource::CommandLine) {
-                    return true;
-                }
-                m = current.subcommand().map(|(_, sub)| sub);
-            }
-            false
-        };
         Self {
-            base_url_on_command_line: typed("base_url"),
-            api_key_on_command_line: typed("api_key"),
+            base_url_on_command_line: typed_on_command_line(matches, "base_url"),
+            api_key_on_command_line: typed_on_command_line(matches, "api_key"),
             conn,
             resolved: OnceCell::new(),
+            secrets: RefCell::new(Vec::new()),
         }
     }
 
@@ -82,12 +94,18 @@ impl Config {
             base_url_on_command_line: false,
             api_key_on_command_line: false,
             resolved: OnceCell::new(),
+            secrets: RefCell::new(Vec::new()),
         }
     }
 
     /// The profile asked for.
     pub fn profile(&self) -> Option<&str> {
         self.conn.profile.as_deref()
+    }
+
+    /// Whether plain-http URLs are allowed (`--allow-http`).
+    pub fn allow_http(&self) -> bool {
+        self.conn.allow_http
     }
 
     /// The credentials the connection flags and `CARTO_*` variables give, if they give
@@ -125,6 +143,11 @@ impl Config {
                 return Err(CliError::Config(format!(
                     "no profile `{name}` (looked for {}); save one with `carto creds save --profile {name}`",
                     path.display()
+                )));
+            }
+            if is_carto3_file(&path) {
+                return Err(CliError::Config(format!(
+                    "profile `{name}` holds CARTO 3 credentials: use it with `carto carto3 ...`"
                 )));
             }
             let mut creds = Credentials::from_file(&path)?;
@@ -172,18 +195,32 @@ impl Config {
         })
     }
 
-    /// The token in use, once resolved: masked out of every error message.
-    pub fn secret(&self) -> Option<&str> {
+    /// The secrets in use, once known: masked out of every error message.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut all = self.secrets.borrow().clone();
         match self.resolved.get() {
-            Some((c, _)) if c.token().is_default_public() => None,
-            Some((c, _)) => Some(c.token().expose_secret()),
-            None => self.conn.api_key.as_deref(),
+            Some((c, _)) if c.token().is_default_public() => {}
+            Some((c, _)) => all.push(c.token().expose_secret().to_owned()),
+            None => all.extend(self.conn.api_key.clone()),
+        }
+        all
+    }
+
+    /// Adds a secret to mask out of error messages.
+    pub fn add_secret(&self, secret: &str) {
+        if !secret.is_empty() {
+            self.secrets.borrow_mut().push(secret.to_owned());
         }
     }
 
     /// A blocking client for the credentials in use.
     pub fn client(&self) -> CliResult<Client> {
         let (creds, _) = self.credentials()?;
+        Ok(Client::with_options(creds.clone(), self.options()?)?)
+    }
+
+    /// The client options of the connection flags: timeouts, CA certificate, retries.
+    pub fn options(&self) -> CliResult<ClientOptions> {
         let mut transport = TransportConfig::new();
         if let Some(secs) = self.conn.request_timeout {
             transport = transport.with_request_timeout(Duration::from_secs(secs));
@@ -194,11 +231,10 @@ impl Config {
             transport = transport.add_root_certificate_pem(pem);
         }
         let retry = RetryPolicy::new().with_max_attempts(self.conn.retries.saturating_add(1));
-        let options = ClientOptions::new()
+        Ok(ClientOptions::new()
             .user_agent(concat!("carto-cli/", env!("CARGO_PKG_VERSION")))
             .transport(transport)
-            .retry(retry);
-        Ok(Client::with_options(creds.clone(), options)?)
+            .retry(retry))
     }
 }
 
@@ -240,6 +276,15 @@ pub fn profile_names() -> CliResult<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Whether the JSON file at `path` holds CARTO 3 credentials (an `api_base_url`
+/// member) rather than cartoframes' (`username`, `base_url`).
+pub fn is_carto3_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("api_base_url").is_some())
 }
 
 fn check_profile_name(name: &str) -> CliResult<()> {

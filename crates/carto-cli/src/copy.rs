@@ -41,7 +41,7 @@ pub fn run(command: CopyCommand, config: &Config) -> CliResult {
             if let Some(level) = gzip {
                 options = options.gzip(level);
             }
-            let result = client.copy().copy_from(&sql, source, &options);
+            let result = client.copy().copy_from_with(&sql, source, &options);
             bar.finish_and_clear();
             let result = result?;
             let rows = match result.total_rows {
@@ -71,7 +71,7 @@ pub fn run(command: CopyCommand, config: &Config) -> CliResult {
             let options = CopyToOptions::new().progress(move |n| progress.set_position(n));
             let copied = client
                 .copy()
-                .copy_to(&sql, &options)
+                .copy_to_with(&sql, &options)
                 .map_err(CliError::from)
                 .and_then(|mut reader| {
                     // Opened once CARTO accepted the query: a refused one leaves FILE alone.

@@ -5,6 +5,7 @@ use std::io;
 use std::process::ExitCode;
 
 use carto::{Error, TransportErrorKind};
+use carto_core::QueryLimit;
 
 /// Exit statuses, one per kind of failure (documented in `carto --help` and the README).
 pub mod code {
@@ -56,9 +57,10 @@ Exit status:
   12  403 forbidden: the key may not do this
   13  404 not found: no such key or user
   14  429 rate limited (see `retry after`)
-  15  timed out: the statement hit its time limit, or the connection timed out
-  16  the batch job ended failed, cancelled or unknown
-  17  gave up waiting for the batch job (--timeout); it keeps running
+  15  timed out: the statement hit its time limit (CARTO 3: a query over one minute),
+      or the connection timed out
+  16  the batch job ended failed, cancelled or unknown (a CARTO 3 job too)
+  17  gave up waiting for the batch job (--timeout); it keeps running (a CARTO 3 job too)
   20  transport failure: connect, TLS or I/O
   21  CARTO's answer could not be decoded
 
@@ -92,6 +94,15 @@ pub enum CliError {
     Config(String),
     /// stdout was closed by its reader: stop quietly.
     BrokenPipe,
+    /// Waiting for a job gave up (`--timeout`); the job keeps running.
+    StillRunning {
+        /// The SDK's [`Error::WaitTimeout`].
+        error: Error,
+        /// The command that shows the job (`carto batch status ID`).
+        status: &'static str,
+        /// The command that stops it.
+        cancel: &'static str,
+    },
     /// The emulator failed.
     #[cfg(feature = "emulator")]
     Emulator(carto_emulator::EmulatorError),
@@ -137,7 +148,7 @@ impl CliError {
     /// The exit status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Carto(e) => carto_code(e),
+            Self::Carto(e) | Self::StillRunning { error: e, .. } => carto_code(e),
             Self::Io { .. } => code::LOCAL_IO,
             Self::Usage(_) => code::USAGE,
             Self::Config(_) => code::CONFIG,
@@ -148,8 +159,8 @@ impl CliError {
     }
 
     /// The message printed on stderr (empty for a broken pipe), every occurrence of
-    /// `secret` replaced, as a last line of defence.
-    pub fn render(&self, secret: Option<&str>) -> String {
+    /// each of `secrets` replaced, as a last line of defence.
+    pub fn render(&self, secrets: &[String]) -> String {
         let mut out = String::new();
         match self {
             Self::Carto(e) => render_carto(e, &mut out),
@@ -160,20 +171,31 @@ impl CliError {
                 let _ = writeln!(out, "carto: {m}");
             }
             Self::BrokenPipe => {}
+            Self::StillRunning {
+                error,
+                status,
+                cancel,
+            } => {
+                render_carto(error, &mut out);
+                let _ = writeln!(
+                    out,
+                    "  the job keeps running: see `{status}`, stop it with `{cancel}`"
+                );
+            }
             #[cfg(feature = "emulator")]
             Self::Emulator(e) => {
                 let _ = writeln!(out, "carto: emulator: {e}");
             }
         }
-        match secret {
-            Some(s) if s.len() >= 4 => out.replace(s, "<redacted>"),
-            _ => out,
+        for s in secrets.iter().filter(|s| s.len() >= 4) {
+            out = out.replace(s.as_str(), "<redacted>");
         }
+        out
     }
 
     /// Prints the error on stderr and returns the exit status.
-    pub fn report(&self, secret: Option<&str>) -> ExitCode {
-        eprint!("{}", self.render(secret));
+    pub fn report(&self, secrets: &[String]) -> ExitCode {
+        eprint!("{}", self.render(secrets));
         ExitCode::from(self.exit_code())
     }
 }
@@ -196,6 +218,11 @@ fn carto_code(e: &Error) -> u8 {
             }
         }
         Error::StatementTimeout(_) => code::TIMEOUT,
+        Error::QueryLimit {
+            limit: QueryLimit::Timeout,
+            ..
+        } => code::TIMEOUT,
+        Error::QueryLimit { .. } => code::API,
         Error::Transport(t) if t.kind() == TransportErrorKind::Timeout => code::TIMEOUT,
         Error::Transport(_) => code::TRANSPORT,
         Error::Decode(_) => code::DECODE,
@@ -234,12 +261,6 @@ fn render_carto(e: &Error, out: &mut String) {
     while let Some(s) = source {
         let _ = writeln!(out, "  caused by: {s}");
         source = s.source();
-    }
-    if let Error::WaitTimeout(_) = e {
-        let _ = writeln!(
-            out,
-            "  the job keeps running: see `carto batch status ID`, stop it with `carto batch cancel ID`"
-        );
     }
 }
 
@@ -295,11 +316,11 @@ mod tests {
         let e: CliError =
             Error::JobFailed(JobFailure::new("j", "failed", Some("boom".into()))).into();
         assert_eq!(e.exit_code(), code::JOB_FAILED);
-        assert!(e.render(None).contains("boom"));
+        assert!(e.render(&[]).contains("boom"));
         let e: CliError =
             Error::transport(TransportErrorKind::Connect, io::Error::other("refused")).into();
         assert_eq!(e.exit_code(), code::TRANSPORT);
-        assert!(e.render(None).contains("caused by: refused"));
+        assert!(e.render(&[]).contains("caused by: refused"));
     }
 
     #[test]
@@ -308,7 +329,7 @@ mod tests {
             400,
             r#"{"error":["column \"x\" does not exist"],"hint":"Perhaps you meant \"y\".","context":"sql"}"#,
         );
-        let text = e.render(None);
+        let text = e.render(&[]);
         assert!(text.starts_with("carto: CARTO answered 400: column \"x\" does not exist\n"));
         assert!(
             text.contains("  hint: Perhaps you meant \"y\".\n"),
@@ -325,8 +346,8 @@ mod tests {
         )
         .into();
         assert!(matches!(e, CliError::BrokenPipe));
-        assert_eq!((e.exit_code(), e.render(None).as_str()), (0, ""));
+        assert_eq!((e.exit_code(), e.render(&[]).as_str()), (0, ""));
         let e = CliError::Config("key s3cr3t-token rejected".into());
-        assert!(!e.render(Some("s3cr3t-token")).contains("s3cr3t"));
+        assert!(!e.render(&["s3cr3t-token".into()]).contains("s3cr3t"));
     }
 }

@@ -29,7 +29,9 @@ pub fn run(command: KeysCommand, config: &Config) -> CliResult {
             if !types.is_empty() {
                 options = options.types(types.iter().map(|t| key_type(*t)));
             }
-            let all = keys.list(options).collect::<Result<Vec<ApiKey>, _>>()?;
+            let all = keys
+                .list_with(&options)
+                .collect::<Result<Vec<ApiKey>, _>>()?;
             if json {
                 return print_json(&Value::Array(all.iter().map(masked_json).collect()));
             }

@@ -9,6 +9,7 @@
 
 mod account;
 mod batch;
+mod carto3;
 mod cli;
 mod config;
 mod copy;
@@ -30,18 +31,19 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let config = Config::new(cli.conn, &matches);
-    match run(cli.command, &config) {
+    match run(cli.command, &config, &matches) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => e.report(config.secret()),
+        Err(e) => e.report(&config.secrets()),
     }
 }
 
-fn run(command: Command, config: &Config) -> CliResult {
+fn run(command: Command, config: &Config, matches: &clap::ArgMatches) -> CliResult {
     match command {
         Command::Keys { command } => keys::run(command, config),
         Command::Sql(args) => sql::run(args, config),
         Command::Copy { command } => copy::run(command, config),
         Command::Batch { command } => batch::run(command, config),
+        Command::Carto3(args) => carto3::run(args, config, matches),
         Command::Me { json } => account::me(config, json),
         Command::Creds { command } => account::creds(command, config),
         Command::Completions { shell } => {

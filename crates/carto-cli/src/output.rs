@@ -17,7 +17,12 @@ pub fn mask(token: &Token) -> String {
     if token.is_default_public() {
         return token.expose_secret().to_owned();
     }
-    let secret = token.expose_secret();
+    mask_text(token.expose_secret())
+}
+
+/// A secret as listings show it: `****` and its last four characters (all hidden
+/// when shorter than 16).
+pub fn mask_text(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() < 16 {
         return "****".to_owned();
@@ -85,6 +90,38 @@ pub fn table(header: &[String], right: &[bool], rows: Vec<Vec<String>>, unicode:
         }
     }
     t
+}
+
+/// JSON rows as an aligned table of the `header` columns (`right`: aligned right),
+/// then a `(N rows)` line.
+pub fn rows_table(
+    header: &[String],
+    right: &[bool],
+    rows: &[serde_json::Map<String, Value>],
+    unicode: bool,
+) -> String {
+    let body = rows
+        .iter()
+        .map(|row| {
+            header
+                .iter()
+                .map(|h| row.get(h).map(cell_text).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    format!(
+        "{}\n{}\n",
+        table(header, right, body, unicode),
+        count(rows.len(), "row", "rows")
+    )
+}
+
+/// `(1 row)`, `(N rows)`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("(1 {one})"),
+        n => format!("({n} {many})"),
+    }
 }
 
 /// Writes `text` and a newline to stdout.

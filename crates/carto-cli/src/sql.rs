@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use carto::sql::SqlSummary;
 use carto::{QueryOptions, transport::TransportError};
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::cli::{OutputFormat, SqlArgs};
 use crate::config::Config;
 use crate::exit::{CliError, CliResult};
-use crate::output::{cell_text, stdout_is_terminal, table};
+use crate::output::{rows_table, stdout_is_terminal};
 
 /// Where output goes: a file, or stdout (`None` or `-`), buffered.
 pub struct Sink {
@@ -53,6 +53,26 @@ impl Sink {
         self.writer.flush().map_err(|e| self.error(e))
     }
 
+    /// Writes `{"rows":[` and each row as it comes, one per line, then `]`: the
+    /// caller adds the other members and the closing `}`.
+    pub fn json_rows<E>(
+        &mut self,
+        rows: impl Iterator<Item = Result<Map<String, Value>, E>>,
+    ) -> CliResult
+    where
+        CliError: From<E>,
+    {
+        self.write(b"{\"rows\":[")?;
+        let mut first = true;
+        for row in rows {
+            let row = serde_json::to_string(&row?).map_err(|e| self.error(e.into()))?;
+            self.write(if first { b"\n" } else { b",\n" })?;
+            self.write(row.as_bytes())?;
+            first = false;
+        }
+        self.write(b"\n]")
+    }
+
     /// Copies `reader` into the sink as it arrives, read errors going through
     /// `read_error`; returns the number of bytes copied.
     pub fn pump(
@@ -91,9 +111,10 @@ pub fn read_text(path: &Path) -> CliResult<String> {
     Ok(text)
 }
 
-/// The SQL of `carto sql`: QUERY, `--file`, or stdin.
-fn query_text(args: &SqlArgs) -> CliResult<String> {
-    match (&args.query, &args.file) {
+/// The SQL of `carto sql`: QUERY (`-`: stdin), `--file`, or stdin when it is not a
+/// terminal.
+pub fn query_text(query: Option<&String>, file: Option<&PathBuf>) -> CliResult<String> {
+    match (query, file) {
         (Some(q), _) if q == "-" => read_text(Path::new("-")),
         (Some(q), _) => Ok(q.clone()),
         (None, Some(file)) => read_text(file),
@@ -106,7 +127,7 @@ fn query_text(args: &SqlArgs) -> CliResult<String> {
 
 /// Runs `carto sql`.
 pub fn run(args: SqlArgs, config: &Config) -> CliResult {
-    let sql = query_text(&args)?;
+    let sql = query_text(args.query.as_ref(), args.file.as_ref())?;
     let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
     if args.format.is_binary() && to_stdout && stdout_is_terminal() {
         let name = args.format.export().map(|f| f.as_str()).unwrap_or("this");
@@ -124,12 +145,12 @@ pub fn run(args: SqlArgs, config: &Config) -> CliResult {
     let client = config.client()?;
     let sql_client = client.sql();
     if let Some(format) = args.format.export() {
-        let mut reader = sql_client.export_reader(&sql, format, &options)?;
+        let mut reader = sql_client.export_reader_with(&sql, format, &options)?;
         let mut sink = Sink::open(args.output.as_deref())?;
         sink.pump(&mut reader, |e| TransportError::from_io(e).into())?;
         return Ok(());
     }
-    let mut rows = sql_client.query_rows::<Map<String, Value>>(&sql, &options)?;
+    let mut rows = sql_client.query_rows_with::<Map<String, Value>>(&sql, &options)?;
     let mut sink = Sink::open(args.output.as_deref())?;
     let summary = match args.format {
         OutputFormat::Ndjson => {
@@ -141,15 +162,7 @@ pub fn run(args: SqlArgs, config: &Config) -> CliResult {
             summary_of(rows.summary())
         }
         OutputFormat::Json => {
-            sink.write(b"{\"rows\":[")?;
-            let mut first = true;
-            for row in rows.by_ref() {
-                let row = serde_json::to_string(&row?).map_err(|e| sink.error(e.into()))?;
-                sink.write(if first { b"\n" } else { b",\n" })?;
-                sink.write(row.as_bytes())?;
-                first = false;
-            }
-            sink.write(b"\n]")?;
+            sink.json_rows(rows.by_ref())?;
             let summary = summary_of(rows.summary());
             if let Ok(Value::Object(members)) = serde_json::to_value(&summary) {
                 for (k, v) in members {
@@ -208,20 +221,7 @@ fn render_table(rows: &[Map<String, Value>], summary: &SqlSummary, unicode: bool
                 .is_some_and(|f| f.field_type == "number")
         })
         .collect();
-    let body = rows
-        .iter()
-        .map(|row| {
-            header
-                .iter()
-                .map(|h| row.get(h).map(cell_text).unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    let count = match rows.len() {
-        1 => "(1 row)".to_owned(),
-        n => format!("({n} rows)"),
-    };
-    format!("{}\n{count}\n", table(&header, &right, body, unicode))
+    rows_table(&header, &right, rows, unicode)
 }
 
 /// The file name of an output argument, for messages.

@@ -4,6 +4,8 @@
 //! completions. Every output is checked for tokens (only `--show-token` may print one)
 //! and for terminal escape codes (none: the tests run without a terminal).
 
+mod carto3;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};
@@ -28,11 +30,92 @@ struct Harness {
     tokens: Vec<String>,
 }
 
+/// `carto` in `dir` with no credentials at all, its configuration under `dir`, and no
+/// terminal.
+fn bare_in(dir: &std::path::Path) -> Command {
+    let mut cmd = cargo_bin_cmd!("carto");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env("CARTO_CONFIG_DIR", dir.join("config"))
+        .current_dir(dir);
+    cmd
+}
+
+/// A test that runs `carto` and records every output, to check them all at the end.
+trait Records {
+    /// The outputs recorded.
+    fn outputs(&mut self) -> &mut Vec<String>;
+
+    /// Runs `cmd`, records its outputs and returns them.
+    fn run(&mut self, cmd: &mut Command) -> Run {
+        let run = Run::of(cmd);
+        self.outputs()
+            .push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
+    /// Runs `cmd` and expects success; returns stdout.
+    fn ok(&mut self, cmd: &mut Command) -> String {
+        self.run(cmd).expect_ok()
+    }
+
+    /// Runs `cmd` and expects exit status `code`; returns stderr.
+    fn fails(&mut self, cmd: &mut Command, code: i32) -> String {
+        self.run(cmd).expect_code(code)
+    }
+}
+
+impl Records for Harness {
+    fn outputs(&mut self) -> &mut Vec<String> {
+        &mut self.outputs
+    }
+}
+
 /// What a command printed and how it ended.
 struct Run {
     code: i32,
     stdout: String,
     stderr: String,
+}
+
+impl Run {
+    /// Runs `cmd`.
+    fn of(cmd: &mut Command) -> Self {
+        let out = cmd.output().unwrap();
+        Self {
+            code: out.status.code().expect("exited"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Expects success; returns stdout.
+    fn expect_ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Expects exit status `code` and a `carto: ` message (clap's own for 2); returns
+    /// stderr.
+    fn expect_code(self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.starts_with("carto: ") || code == 2,
+            "{}",
+            self.stderr
+        );
+        self.stderr
+    }
 }
 
 impl Harness {
@@ -60,14 +143,7 @@ impl Harness {
 
     /// `carto` with no credentials at all, a private configuration and no terminal.
     fn bare(&self) -> Command {
-        let mut cmd = cargo_bin_cmd!("carto");
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env("CARTO_CONFIG_DIR", self.path("config"))
-            .current_dir(self.dir.path());
-        cmd
+        bare_in(self.dir.path())
     }
 
     /// A plain `std::process::Command` running `program` with the master key in a clean
@@ -100,16 +176,9 @@ impl Harness {
         cmd
     }
 
-    /// Runs `cmd`, records its outputs (which must not hold a token) and returns them.
-    fn run(&mut self, cmd: &mut Command) -> Run {
-        let run = Self::output(cmd);
-        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
-        run
-    }
-
     /// Runs a `--show-token` command: its stdout is the token, recorded as one.
     fn run_token(&mut self, cmd: &mut Command) -> String {
-        let run = Self::output(cmd);
+        let run = Run::of(cmd);
         assert_eq!(run.code, 0, "{}", run.stderr);
         self.outputs.push(run.stderr.clone());
         let token = run.stdout.trim().to_owned();
@@ -121,42 +190,6 @@ impl Harness {
         assert!(token.len() >= 16, "a token: {token}");
         self.tokens.push(token.clone());
         token
-    }
-
-    /// Runs `cmd` and expects success.
-    fn ok(&mut self, cmd: &mut Command) -> String {
-        let run = self.run(cmd);
-        assert_eq!(
-            run.code, 0,
-            "stdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
-        run.stdout
-    }
-
-    /// Runs `cmd` and expects exit status `code`; returns stderr.
-    fn fails(&mut self, cmd: &mut Command, code: i32) -> String {
-        let run = self.run(cmd);
-        assert_eq!(
-            run.code, code,
-            "stdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
-        assert!(
-            run.stderr.starts_with("carto: ") || code == 2,
-            "{}",
-            run.stderr
-        );
-        run.stderr
-    }
-
-    fn output(cmd: &mut Command) -> Run {
-        let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().expect("exited"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
     }
 
     /// No recorded output holds a token or an escape code.

@@ -18,6 +18,7 @@ pub mod models;
 pub mod operation;
 pub mod retry;
 pub mod token;
+pub mod wait;
 
 pub use base_url::{BaseUrl, BaseUrlError, BaseUrlKind};
 pub use credentials::Credentials;

@@ -47,7 +47,9 @@ pub struct EmulatorArgs {
     /// Use an existing PostgreSQL server (a superuser URL) instead of a private cluster.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Write a cartoframes-style `DIR/<user>.json` credentials file per user.
+    /// Write a cartoframes-style `DIR/<user>.json` credentials file per user, and CARTO 3's
+    /// `DIR/<user>.carto3.json` (`api_base_url`, `auth_url`, `client_id`, `client_secret`,
+    /// `connection`).
     #[arg(long, value_name = "DIR")]
     pub write_creds: Option<PathBuf>,
     /// Serve HTTPS with a generated certificate authority (see --write-ca).
@@ -94,6 +96,13 @@ pub struct EmulatorArgs {
     /// allows them; off by default).
     #[arg(long)]
     pub refuse_key_code: bool,
+    /// Lifetime of CARTO 3's OAuth access tokens (`POST /oauth/token`), in seconds
+    /// [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    pub oauth_token_lifetime: Option<u64>,
+    /// Most CARTO 3 API access tokens per account [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_api_tokens: Option<usize>,
 }
 
 impl EmulatorArgs {
@@ -160,6 +169,12 @@ impl EmulatorArgs {
             b = b.fault(rule.clone());
         }
         b = b.refuse_key_code(self.refuse_key_code);
+        if let Some(secs) = self.oauth_token_lifetime {
+            b = b.oauth_token_lifetime(Duration::from_secs(secs));
+        }
+        if let Some(n) = self.max_api_tokens {
+            b = b.max_api_tokens(n);
+        }
         Ok(b)
     }
 }
@@ -212,6 +227,15 @@ pub fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
                 creds
                     .save(&path)
                     .map_err(|e| EmulatorError::Other(e.to_string()))?;
+                println!("wrote {}", path.display());
+                let path = dir.join(format!("{}.carto3.json", user.username()));
+                let text = serde_json::to_string_pretty(&user.carto3().to_json())
+                    .map_err(|e| EmulatorError::Other(e.to_string()))?;
+                // Written aside, then renamed: a reader never sees half a file.
+                let partial = path.with_extension("json.partial");
+                std::fs::write(&partial, text + "\n")
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .map_err(|e| EmulatorError::io("cannot write", &path, e))?;
                 println!("wrote {}", path.display());
             }
         }
@@ -273,6 +297,17 @@ mod tests {
         assert_eq!(args.faults.len(), 2);
         assert!(!args.refuse_key_code);
         assert!(parse(&["--user", "a", "--refuse-key-code"]).refuse_key_code);
+        let c3 = parse(&[
+            "--user",
+            "a",
+            "--oauth-token-lifetime",
+            "5",
+            "--max-api-tokens",
+            "3",
+        ]);
+        assert_eq!(c3.oauth_token_lifetime, Some(5));
+        assert_eq!(c3.max_api_tokens, Some(3));
+        assert!(c3.builder().is_ok());
         assert_eq!(args.faults[1].remaining(), 3);
         let bad = Cli::try_parse_from(["emu", "--user", "a", "--fault", "/api=explode"]);
         let err = bad.err().expect("a bad rule is refused").to_string();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use carto_core::carto3::{ApiBaseUrl, ApiCredentials, AuthUrl, ClientCredentials, ClientSecret};
 use carto_core::models::ApiKeyType;
 use carto_core::{BaseUrl, Credentials, Token};
 
@@ -34,6 +35,9 @@ pub struct EmulatorBuilder {
     faults: Vec<FaultRule>,
     refuse_key_code: bool,
     cluster_cache: Option<Option<PathBuf>>,
+    oauth_token_lifetime: Duration,
+    max_api_tokens: usize,
+    carto3_query_timeout: Duration,
 }
 
 impl Default for EmulatorBuilder {
@@ -51,6 +55,9 @@ impl Default for EmulatorBuilder {
             faults: Vec::new(),
             refuse_key_code: false,
             cluster_cache: None,
+            oauth_token_lifetime: crate::carto3::DEFAULT_OAUTH_TOKEN_LIFETIME,
+            max_api_tokens: crate::carto3::DEFAULT_MAX_API_TOKENS,
+            carto3_query_timeout: crate::carto3::DEFAULT_QUERY_TIMEOUT,
         }
     }
 }
@@ -166,6 +173,29 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The lifetime of the OAuth access tokens `POST /oauth/token` gives (CARTO 3's M2M
+    /// client credentials; default 24 hours, as Auth0's): a short one lets tests see a
+    /// client refresh its token. Taken as at least one second.
+    pub fn oauth_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.oauth_token_lifetime = lifetime.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The most CARTO 3 API access tokens an account has at a time (default
+    /// [`DEFAULT_MAX_API_TOKENS`](crate::DEFAULT_MAX_API_TOKENS); each is a PostgreSQL role);
+    /// one more is refused with 403 `Quota exceeded`. 0 is taken as 1.
+    pub fn max_api_tokens(mut self, n: usize) -> Self {
+        self.max_api_tokens = n;
+        self
+    }
+
+    /// The statement timeout of CARTO 3's synchronous queries (`/v3/sql/{connection}/query`;
+    /// default CARTO's minute, [`DEFAULT_QUERY_TIMEOUT`](crate::DEFAULT_QUERY_TIMEOUT)).
+    pub fn carto3_query_timeout(mut self, timeout: Duration) -> Self {
+        self.carto3_query_timeout = timeout;
+        self
+    }
+
     /// Starts PostgreSQL, creates the users and serves HTTP on the current tokio
     /// runtime (which must be multi-threaded or keep running while the emulator is
     /// used).
@@ -244,12 +274,18 @@ impl EmulatorBuilder {
             .await?;
         let faults = Arc::new(Faults::new(self.faults.clone()));
         let sql = Arc::new(engine);
+        let carto3 = Arc::new(crate::carto3::Carto3::new(
+            self.oauth_token_lifetime,
+            self.max_api_tokens,
+            self.carto3_query_timeout,
+        ));
         let state = Arc::new(AppState {
             store: store.clone(),
             timeouts: self.timeouts,
             sql: sql.clone(),
             scheme: if tls.is_some() { "https" } else { "http" },
             faults: faults.clone(),
+            carto3: carto3.clone(),
         });
         let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -281,7 +317,7 @@ impl EmulatorBuilder {
         let users = store
             .users()
             .iter()
-            .map(|u| EmulatedUser::new(&u.username, u.org.clone(), scheme, addr, &store))
+            .map(|u| EmulatedUser::new(u, scheme, addr, &store, &carto3))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Emulator {
             addr,
@@ -290,6 +326,7 @@ impl EmulatorBuilder {
             users,
             store,
             sql,
+            carto3,
             shutdown: Some(tx),
             task: Some(task),
             server: Some(server),
@@ -315,6 +352,71 @@ impl EmulatorBuilder {
     }
 }
 
+/// A user as a CARTO 3 account: what carto-auth's `carto_credentials.json` holds (plus the
+/// auth URL and the connection), from [`EmulatedUser::carto3`]. `Debug` hides the secret.
+#[derive(Debug, Clone)]
+pub struct Carto3Account {
+    api_base_url: String,
+    auth_url: String,
+    client_id: String,
+    client_secret: ClientSecret,
+    connection: String,
+}
+
+impl Carto3Account {
+    /// The account's M2M credentials for a carto-rs client (`carto::carto3::Client::new`):
+    /// the API base URL, and the client id and secret with this server as the OAuth
+    /// server.
+    pub fn credentials(&self) -> Result<ApiCredentials, carto_core::Error> {
+        let base = ApiBaseUrl::parse(&self.api_base_url)
+            .map_err(|e| carto_core::Error::invalid("API base URL", e.to_string()))?;
+        let auth = AuthUrl::parse(&self.auth_url)
+            .map_err(|e| carto_core::Error::invalid("auth URL", e.to_string()))?;
+        let client = ClientCredentials::new(self.client_id.clone(), self.client_secret.clone())?
+            .with_auth_url(auth);
+        Ok(ApiCredentials::new(base, client))
+    }
+
+    /// The API base URL: the server's root, `http://127.0.0.1:PORT` (every route is
+    /// `/v3/...` below it).
+    pub fn api_base_url(&self) -> &str {
+        &self.api_base_url
+    }
+
+    /// The base of the OAuth token endpoint (`{auth_url}/oauth/token`): the server's root.
+    pub fn auth_url(&self) -> &str {
+        &self.auth_url
+    }
+
+    /// The M2M client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The M2M client secret (made when the emulator started).
+    pub fn client_secret(&self) -> &ClientSecret {
+        &self.client_secret
+    }
+
+    /// The account's one connection (its PostgreSQL database): `pg_<username>`.
+    pub fn connection(&self) -> &str {
+        &self.connection
+    }
+
+    /// The credentials file `--write-creds` writes as `<user>.carto3.json`: exactly
+    /// `{"api_base_url","auth_url","client_id","client_secret","connection"}` (the first three
+    /// as carto-auth reads them).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "api_base_url": self.api_base_url,
+            "auth_url": self.auth_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret.expose_secret(),
+            "connection": self.connection,
+        })
+    }
+}
+
 /// A user served by the emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatedUser {
@@ -324,16 +426,28 @@ pub struct EmulatedUser {
     host_base_url: String,
     master_key: Token,
     public_role: String,
+    carto3: Carto3Account,
 }
 
 impl EmulatedUser {
     fn new(
-        username: &str,
-        org: Option<String>,
+        user: &crate::store::UserRecord,
         scheme: &str,
         addr: SocketAddr,
         store: &Store,
+        carto3: &crate::carto3::Carto3,
     ) -> Result<Self, EmulatorError> {
+        let username = user.username.as_str();
+        let org = user.org.clone();
+        let account = carto3.account(user);
+        let root = format!("{scheme}://{addr}");
+        let carto3 = Carto3Account {
+            api_base_url: root.clone(),
+            auth_url: root,
+            client_id: account.client_id,
+            client_secret: account.client_secret,
+            connection: account.connection,
+        };
         let url = format!("{scheme}://{addr}/user/{username}");
         let base_url = BaseUrl::parse_allow_http(&url)
             .map_err(|e| EmulatorError::Other(format!("bad base URL {url}: {e}")))?;
@@ -352,7 +466,14 @@ impl EmulatedUser {
             host_base_url: format!("{scheme}://{username}.localhost:{}", addr.port()),
             master_key,
             public_role,
+            carto3,
         })
+    }
+
+    /// The user as a CARTO 3 account: API base URL, auth URL, M2M client credentials and
+    /// connection name.
+    pub fn carto3(&self) -> &Carto3Account {
+        &self.carto3
     }
 
     /// The username.
@@ -409,6 +530,7 @@ pub struct Emulator {
     users: Vec<EmulatedUser>,
     store: Arc<Store>,
     sql: Arc<crate::sql::SqlEngine>,
+    carto3: Arc<crate::carto3::Carto3>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     server: Option<Arc<PgServer>>,
@@ -464,14 +586,7 @@ impl Emulator {
     /// Any user the emulator serves now (made at start-up or since), by name.
     pub fn account(&self, username: &str) -> Option<EmulatedUser> {
         let record = self.store.user(username)?;
-        EmulatedUser::new(
-            username,
-            record.org.clone(),
-            self.scheme,
-            self.addr,
-            &self.store,
-        )
-        .ok()
+        self.emulated(&record).ok()
     }
 
     /// Makes an individual user while the emulator runs: a copy of the template database
@@ -549,13 +664,7 @@ impl Emulator {
     }
 
     fn emulated(&self, record: &crate::store::UserRecord) -> Result<EmulatedUser, EmulatorError> {
-        EmulatedUser::new(
-            &record.username,
-            record.org.clone(),
-            self.scheme,
-            self.addr,
-            &self.store,
-        )
+        EmulatedUser::new(record, self.scheme, self.addr, &self.store, &self.carto3)
     }
 
     /// The user's current master key (it changes when regenerated).

@@ -2,7 +2,10 @@
 //!
 //! It serves the Auth API v3 (`/api/v3/api_keys`), the SQL API v2 (`/api/v2/sql`),
 //! `/api/v3/me` and `/api/v4/do/token` for any number of users, each API key being a
-//! real PostgreSQL role, so permissions behave as on CARTO.
+//! real PostgreSQL role, so permissions behave as on CARTO. It also serves CARTO 3 at its
+//! root: `POST /oauth/token` (M2M client credentials, [`EmulatedUser::carto3`]), the Tokens API
+//! (`/v3/tokens`, each API access token a PostgreSQL role with only its grants) and the SQL API
+//! v3 (`/v3/sql/{connection}/query`, jobs).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), carto_emulator::EmulatorError> {
@@ -21,7 +24,9 @@
 //! PostgreSQL: by default a private throwaway cluster from the binaries on the machine
 //! ([`PgCluster`]); [`EmulatorBuilder::data_dir`] keeps it; [`EmulatorBuilder::database_url`]
 //! uses an existing server. PostGIS and the geocoder `cdb_geocode_admin0_polygon` are
-//! installed in each user database when PostGIS is available.
+//! installed in each user database when PostGIS is available, and CARTO's table-model
+//! functions (`CDB_CartodbfyTable`, `CDB_LatLng`, `CDB_UserTables`, ...) in every one; the
+//! datasets endpoints (`/api/v1/viz`) list, publish, rename and delete tables.
 //!
 //! Users can also be made and removed while the emulator runs ([`Emulator::create_user`],
 //! [`Emulator::create_org`], [`Emulator::remove_user`]), each a copy of a template database;
@@ -30,6 +35,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod carto3;
+mod cartodb;
 pub mod cli;
 mod emulator;
 pub mod error;
@@ -53,7 +60,10 @@ pub mod tls;
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported
 /// for [`EmulatorBuilder::statement_timeout`] and [`SqlSession::level`].
 pub use carto_core::models::ApiKeyType;
-pub use emulator::{BlockingEmulator, EmulatedUser, Emulator, EmulatorBuilder};
+pub use carto3::{
+    DEFAULT_MAX_API_TOKENS, DEFAULT_OAUTH_TOKEN_LIFETIME, DEFAULT_QUERY_TIMEOUT, ROW_CAP,
+};
+pub use emulator::{BlockingEmulator, Carto3Account, EmulatedUser, Emulator, EmulatorBuilder};
 pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};

@@ -167,5 +167,65 @@ async fn one_line_per_request_and_no_token() {
     ] {
         assert!(!text.contains(secret), "{secret:?} logged:\n{text}");
     }
+
+    // CARTO 3: the client secret, the OAuth token and an API access token (in a body, in a
+    // `/v3/tokens/{token}` path, in `access_token=`) are never logged either.
+    let before = buffer.text().len();
+    let a = emu.user("alice").unwrap().carto3().clone();
+    let r = common::post_form(
+        &c,
+        &format!("{}/oauth/token", a.auth_url()),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", a.client_id()),
+            ("client_secret", a.client_secret().expose_secret()),
+        ],
+    )
+    .await;
+    let oauth = r.json()["access_token"].as_str().unwrap().to_owned();
+    let root = emu.url();
+    let conn = a.connection();
+    let r = c
+        .post(format!("{root}/v3/sql/{conn}/query"))
+        .bearer_auth(&oauth)
+        .json(&json!({"q": "CREATE TABLE t3 (x int)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post(format!("{root}/v3/tokens"))
+        .bearer_auth(&oauth)
+        .json(&json!({"grants": [{"connection_name": conn, "source": "public.t3"}], "allowed_apis": ["sql"]}))
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = r.json().await.unwrap();
+    let jwt = doc["token"].as_str().unwrap().to_owned();
+    let r = c
+        .get(format!("{root}/v3/tokens/{jwt}"))
+        .bearer_auth(&oauth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(format!(
+            "{root}/v3/sql/{conn}/query?q=SELECT+1&access_token={jwt}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = buffer.text()[before..].to_owned();
+    assert!(text.contains("path=/v3/tokens "), "{text}");
+    for secret in [
+        a.client_secret().expose_secret(),
+        oauth.as_str(),
+        jwt.as_str(),
+        "access_token=",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} logged:\n{text}");
+    }
     drop(emu);
 }

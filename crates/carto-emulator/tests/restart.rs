@@ -312,3 +312,109 @@ async fn sigkill_during_key_creation_leaves_no_half_made_key() {
     // SIGTERM stopped the cluster.
     assert!(!data.join("pgdata").join("postmaster.pid").exists());
 }
+
+/// `DIR/alice.carto3.json`, once written whole.
+async fn carto3_creds(p: &mut Proc, creds_dir: &Path) -> Value {
+    let file = creds_dir.join("alice.carto3.json");
+    loop {
+        if let Some(v) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        {
+            return v;
+        }
+        assert!(p.0.try_wait().unwrap().is_none(), "emulator exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An OAuth token from a `<user>.carto3.json` document.
+async fn m2m(c: &reqwest::Client, creds: &Value) -> String {
+    common::m2m_token(
+        c,
+        creds["auth_url"].as_str().unwrap(),
+        creds["client_id"].as_str().unwrap(),
+        creds["client_secret"].as_str().unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carto3_credentials_files_and_tokens_across_a_restart() {
+    let root = data_root();
+    let data: PathBuf = root.path().join("data");
+    let creds_dir = root.path().join("creds");
+    let c = client();
+    let v3 =
+        |creds: &Value, path: &str| format!("{}{path}", creds["api_base_url"].as_str().unwrap());
+
+    let mut p = spawn_emulator(&data, &creds_dir, None);
+    let creds = carto3_creds(&mut p, &creds_dir).await;
+    common::assert_carto3_credentials(&creds);
+    let conn = creds["connection"].as_str().unwrap().to_owned();
+    let oauth = m2m(&c, &creds).await;
+    let query = |token: String, q: &'static str| {
+        let c = c.clone();
+        let url = v3(&creds, &format!("/v3/sql/{conn}/query"));
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"q": q}))
+                .send()
+                .await
+                .unwrap();
+            common::Reply::read(r).await
+        }
+    };
+    let r = query(
+        oauth.clone(),
+        "CREATE TABLE t3 (x int); INSERT INTO t3 VALUES (3)",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = c
+        .post(v3(&creds, "/v3/tokens"))
+        .bearer_auth(&oauth)
+        .json(&json!({"grants": [{"connection_name": conn, "source": "public.t3"}], "allowed_apis": ["sql"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = query(token.clone(), "SELECT x FROM t3").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    drop(p);
+
+    // A new run: a new signing key and new client secrets; the old token and its role are
+    // gone, the table stays.
+    let mut p = spawn_emulator(&data, &creds_dir, None);
+    let again = carto3_creds(&mut p, &creds_dir).await;
+    assert_ne!(again["client_secret"], creds["client_secret"]);
+    assert_eq!(again["connection"], creds["connection"]);
+    let creds = again;
+    let url = v3(&creds, &format!("/v3/sql/{conn}/query"));
+    let r = c
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"q": "SELECT x FROM t3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let oauth = m2m(&c, &creds).await;
+    let r = c
+        .post(&url)
+        .bearer_auth(&oauth)
+        .json(&json!({"q": "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'carto\\_role\\_%') AS roles, (SELECT x FROM t3) AS x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["rows"], json!([{"roles": 0, "x": 3}]));
+    drop(p);
+}

@@ -12,13 +12,14 @@ use common::{Reply, client, send};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-struct Env {
-    emu: Emulator,
-    c: reqwest::Client,
+/// Alice and Bob on one emulator, and an HTTP client (also used by `table_model.rs`).
+pub(crate) struct Env {
+    pub(crate) emu: Emulator,
+    pub(crate) c: reqwest::Client,
 }
 
 impl Env {
-    async fn start() -> Env {
+    pub(crate) async fn start() -> Env {
         let emu = Emulator::builder()
             .user("alice")
             .user("bob")
@@ -28,12 +29,12 @@ impl Env {
         Env { emu, c: client() }
     }
 
-    fn master(&self) -> String {
+    pub(crate) fn master(&self) -> String {
         common::master(&self.emu, "alice")
     }
 
     /// `q` on alice's SQL API with `token` (`None`: no key, the Default public key).
-    async fn sql(&self, token: Option<&str>, q: &str) -> Reply {
+    pub(crate) async fn sql(&self, token: Option<&str>, q: &str) -> Reply {
         let url = format!("{}/api/v2/sql", common::base(&self.emu, "alice"));
         send(
             &self.c,
@@ -45,14 +46,14 @@ impl Env {
         .await
     }
 
-    async fn master_sql(&self, q: &str) -> Value {
+    pub(crate) async fn master_sql(&self, q: &str) -> Value {
         let r = self.sql(Some(&self.master()), q).await;
         assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
         r.json()
     }
 
     /// A regular key of alice with these grants; returns its token.
-    async fn regular_key(&self, name: &str, grants: Value) -> String {
+    pub(crate) async fn regular_key(&self, name: &str, grants: Value) -> String {
         let url = format!("{}/api/v3/api_keys", common::base(&self.emu, "alice"));
         let m = self.master();
         let r = send(

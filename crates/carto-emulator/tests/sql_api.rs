@@ -317,7 +317,7 @@ async fn statements_dml_notices_and_midstream_errors() {
     let a = env.q("SELECT current_setting('search_path') AS p, to_regclass('tmp') AS tmp, now() = statement_timestamp() AS fresh").await;
     assert_eq!(
         a.json()["rows"],
-        json!([{"p": "public", "tmp": null, "fresh": true}])
+        json!([{"p": "public, cartodb", "tmp": null, "fresh": true}])
     );
 }
 

@@ -5,6 +5,7 @@
 mod abandon;
 mod accounts;
 mod auth_api;
+mod carto3;
 mod cluster;
 mod lifecycle;
 mod routes;
@@ -15,3 +16,4 @@ mod sql_batch;
 mod sql_copy;
 mod sql_formats;
 mod sql_front;
+mod table_model;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use carto_core::{BaseUrl, Credentials, RequestContext};
-use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyToOptions};
+use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
 use carto_test_support::emulator::served;
 use carto_transport::{ReqwestTransport, Transport, TransportConfig, UreqTransport};
 
@@ -223,12 +223,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runs.push(measure("sync (ureq)", "COPY FROM", || {
         let counted = CountingRead::new(Rows::new(size));
         let total = counted.total();
-        sync.copy_from(copy_in, counted, &options)
+        sync.copy_from_with(copy_in, counted, &options)
             .expect("COPY FROM");
         total.load(Ordering::Relaxed) as u64
     }));
     runs.push(measure("sync (ureq)", "COPY TO", || {
-        sync.copy_to_writer(copy_out, &mut Count::default(), &CopyToOptions::new())
+        sync.copy_to_writer(copy_out, &mut Count::default())
             .expect("COPY TO")
     }));
     sql(&ureq, &creds, "TRUNCATE copy_bench");
@@ -263,7 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             });
             async_client
-                .copy_from_stream(copy_in, source, &options)
+                .copy_from_stream_with(copy_in, source, &options)
                 .await
                 .expect("COPY FROM");
             total.load(Ordering::Relaxed) as u64
@@ -272,7 +272,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runs.push(measure("async (reqwest)", "COPY TO", || {
         runtime.block_on(async {
             async_client
-                .copy_to_writer(copy_out, &mut Count::default(), &CopyToOptions::new())
+                .copy_to_writer(copy_out, &mut Count::default())
                 .await
                 .expect("COPY TO")
         })

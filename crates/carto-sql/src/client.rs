@@ -95,14 +95,14 @@ impl<T: Transport> SqlApi<T, Blocking> {
     /// query whose body fails midway is sent again (see
     /// [`send_collect`](carto_transport::send_collect)).
     pub fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
-        self.query_with(sql, &QueryOptions::default())
+        self.query_with(sql, &Default::default())
     }
 
     /// Runs a statement (DDL, `INSERT`, `UPDATE`, ...) and returns what the server said
     /// besides rows: `total_rows` (the rows affected), `time`, the notices. Rows it
     /// returns are read and dropped.
     pub fn execute(&self, sql: &str) -> Result<SqlSummary, Error> {
-        self.execute_with(sql, &QueryOptions::default())
+        self.execute_with(sql, &Default::default())
     }
 
     /// [`execute`](Self::execute) with options.
@@ -124,12 +124,26 @@ impl<T: Transport> SqlApi<T, Blocking> {
     }
 
     /// Runs `sql` with `format=geojson`.
-    pub fn geojson(&self, sql: &str, options: &QueryOptions) -> Result<FeatureCollection, Error> {
+    pub fn geojson(&self, sql: &str) -> Result<FeatureCollection, Error> {
+        self.geojson_with(sql, &Default::default())
+    }
+
+    /// [`geojson`](Self::geojson) with options.
+    pub fn geojson_with(
+        &self,
+        sql: &str,
+        options: &QueryOptions,
+    ) -> Result<FeatureCollection, Error> {
         self.send(&query(sql, options).geojson())
     }
 
     /// Runs `sql` and returns the body in `format` (CSV, KML, ...), in memory.
-    pub fn export(
+    pub fn export(&self, sql: &str, format: Format) -> Result<Vec<u8>, Error> {
+        self.export_with(sql, format, &Default::default())
+    }
+
+    /// [`export`](Self::export) with options.
+    pub fn export_with(
         &self,
         sql: &str,
         format: Format,
@@ -140,7 +154,12 @@ impl<T: Transport> SqlApi<T, Blocking> {
 
     /// Runs `sql` and returns the body in `format` as a reader, read as it arrives:
     /// for results too large for memory.
-    pub fn export_reader(
+    pub fn export_reader(&self, sql: &str, format: Format) -> Result<ResponseReader, Error> {
+        self.export_reader_with(sql, format, &Default::default())
+    }
+
+    /// [`export_reader`](Self::export_reader) with options.
+    pub fn export_reader_with(
         &self,
         sql: &str,
         format: Format,
@@ -153,7 +172,12 @@ impl<T: Transport> SqlApi<T, Blocking> {
     /// Runs `sql` and decodes its rows one by one as they arrive, so a result larger
     /// than memory can be walked. A failure the server reports after the rows (a 200
     /// response ending with an `error` key) is the last item.
-    pub fn query_rows<R: DeserializeOwned>(
+    pub fn query_rows<R: DeserializeOwned>(&self, sql: &str) -> Result<Rows<R>, Error> {
+        self.query_rows_with(sql, &Default::default())
+    }
+
+    /// [`query_rows`](Self::query_rows) with options.
+    pub fn query_rows_with<R: DeserializeOwned>(
         &self,
         sql: &str,
         options: &QueryOptions,
@@ -177,13 +201,13 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
     /// Runs `sql` and decodes its rows into `R`, as they arrive (only the rows are held,
     /// never the whole body; see [`SqlClient::query`]).
     pub async fn query<R: DeserializeOwned>(&self, sql: &str) -> Result<SqlResponse<R>, Error> {
-        self.query_with(sql, &QueryOptions::default()).await
+        self.query_with(sql, &Default::default()).await
     }
 
     /// Runs a statement and returns what the server said besides rows (see
     /// [`SqlClient::execute`]).
     pub async fn execute(&self, sql: &str) -> Result<SqlSummary, Error> {
-        self.execute_with(sql, &QueryOptions::default()).await
+        self.execute_with(sql, &Default::default()).await
     }
 
     /// [`execute`](Self::execute) with options.
@@ -210,7 +234,12 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
     }
 
     /// Runs `sql` with `format=geojson`.
-    pub async fn geojson(
+    pub async fn geojson(&self, sql: &str) -> Result<FeatureCollection, Error> {
+        self.geojson_with(sql, &Default::default()).await
+    }
+
+    /// [`geojson`](Self::geojson) with options.
+    pub async fn geojson_with(
         &self,
         sql: &str,
         options: &QueryOptions,
@@ -219,7 +248,12 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
     }
 
     /// Runs `sql` and returns the body in `format` (CSV, KML, ...), in memory.
-    pub async fn export(
+    pub async fn export(&self, sql: &str, format: Format) -> Result<Vec<u8>, Error> {
+        self.export_with(sql, format, &Default::default()).await
+    }
+
+    /// [`export`](Self::export) with options.
+    pub async fn export_with(
         &self,
         sql: &str,
         format: Format,
@@ -230,7 +264,13 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
 
     /// Runs `sql` and returns the body in `format` as a byte stream, read as it
     /// arrives: for results too large for memory.
-    pub async fn export_stream(
+    pub async fn export_stream(&self, sql: &str, format: Format) -> Result<ByteStream, Error> {
+        self.export_stream_with(sql, format, &Default::default())
+            .await
+    }
+
+    /// [`export_stream`](Self::export_stream) with options.
+    pub async fn export_stream_with(
         &self,
         sql: &str,
         format: Format,
@@ -243,7 +283,12 @@ impl<T: AsyncTransport> SqlApi<T, Async> {
 
     /// Runs `sql` and decodes its rows one by one as they arrive. A failure the server
     /// reports after the rows is the last item.
-    pub async fn query_rows<R: DeserializeOwned>(
+    pub async fn query_rows<R: DeserializeOwned>(&self, sql: &str) -> Result<RowStream<R>, Error> {
+        self.query_rows_with(sql, &Default::default()).await
+    }
+
+    /// [`query_rows`](Self::query_rows) with options.
+    pub async fn query_rows_with<R: DeserializeOwned>(
         &self,
         sql: &str,
         options: &QueryOptions,

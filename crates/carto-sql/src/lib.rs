@@ -8,7 +8,8 @@
 //! [`SqlClient`] (sync, over a [`Transport`](carto_transport::Transport)) and
 //! [`AsyncSqlClient`] (async, over an [`AsyncTransport`](carto_transport::AsyncTransport)),
 //! the two modes of one [`SqlApi`], drive them with the same method names: `query`,
-//! `query_with`, `geojson`, `export`, `export_reader` / `export_stream`, `query_rows`.
+//! `execute`, `geojson`, `export`, `export_reader` / `export_stream`, `query_rows`, each
+//! in a plain form and a `_with(..., &options)` form taking [`QueryOptions`].
 //!
 //! The [`batch`] module holds the Batch API ([`BatchClient`], [`AsyncBatchClient`]: create,
 //! get, cancel and wait for jobs) and the [`copy`] module the COPY API ([`CopyClient`],
@@ -16,7 +17,7 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), carto_core::Error> {
-//! use carto_sql::{QueryOptions, SqlClient};
+//! use carto_sql::SqlClient;
 //! # fn transport() -> impl carto_transport::Transport { carto_transport::transport_fn(|_| unreachable!()) }
 //! #[derive(serde::Deserialize)]
 //! struct Tornado { cartodb_id: i64, yr: i32 }
@@ -24,7 +25,7 @@
 //! let sql = SqlClient::from_credentials(transport(), carto_core::Credentials::from_env()?);
 //! let result = sql.query::<Tornado>("SELECT cartodb_id, yr FROM tornadoes LIMIT 10")?;
 //! println!("{} rows in {:?}", result.total_rows, result.time);
-//! for row in sql.query_rows::<Tornado>("SELECT cartodb_id, yr FROM tornadoes", &QueryOptions::new())? {
+//! for row in sql.query_rows::<Tornado>("SELECT cartodb_id, yr FROM tornadoes")? {
 //!     let row = row?;
 //!     println!("{} {}", row.cartodb_id, row.yr);
 //! }
@@ -48,7 +49,8 @@ mod seconds;
 mod text_enum;
 pub mod v3;
 pub mod validate;
-pub mod wait;
+/// Waiting for jobs (the Batch API's and the SQL API v3's): carto-core's sans-IO waiter.
+pub use carto_core::wait;
 
 pub use self::geojson::{Feature, FeatureCollection, Geometry};
 pub use client::{AsyncSqlClient, RowStream, Rows, SqlApi, SqlClient};

@@ -49,7 +49,8 @@ fn a_million_rows_in_bounded_memory() {
     let copy = CopyClient::from_credentials(transport, creds);
     let options = ArrowOptions::new().batch_rows(10_000);
 
-    let ((rows, bytes), peak) = peak_during(|| consume(sql.query_arrow(QUERY, &options).unwrap()));
+    let ((rows, bytes), peak) =
+        peak_during(|| consume(sql.query_arrow_with(QUERY, &options).unwrap()));
     println!("query_arrow: {rows} rows, {bytes} bytes of Arrow, peak heap growth {peak} bytes");
     assert_eq!(rows, ROWS);
     assert!(
@@ -59,7 +60,7 @@ fn a_million_rows_in_bounded_memory() {
     assert!(peak < FLAT, "query_arrow peak {peak} bytes");
 
     let ((rows, bytes), peak) =
-        peak_during(|| consume(copy.copy_to_arrow(QUERY, &options).unwrap()));
+        peak_during(|| consume(copy.copy_to_arrow_with(QUERY, &options).unwrap()));
     println!("copy_to_arrow: {rows} rows, {bytes} bytes of Arrow, peak heap growth {peak} bytes");
     assert_eq!(rows, ROWS);
     assert!(peak < FLAT, "copy_to_arrow peak {peak} bytes");

@@ -226,9 +226,9 @@ fn wait_on_fake_clock<T: Transport>(
 ) -> (Result<BatchJob, Error>, Vec<Duration>, Duration) {
     let now = Cell::new(Duration::ZERO);
     let mut slept = Vec::new();
-    let job = client.wait_with(
+    let job = client.wait_with_clock(
         "j1",
-        options,
+        &options,
         || now.get(),
         |d| {
             slept.push(d);
@@ -309,9 +309,9 @@ fn rate_limited_reads_are_retried_after_retry_after() {
         ctx(),
     );
     let err = client
-        .wait_with(
+        .wait_with_clock(
             "j1",
-            WaitOptions::new(),
+            &WaitOptions::new(),
             || Duration::ZERO,
             |_| panic!("no sleep"),
         )
@@ -353,7 +353,7 @@ fn sync_create_and_wait_with_real_sleep() {
         ctx(),
     );
     let options = WaitOptions::new().with_initial_interval(Duration::from_millis(1));
-    let job = client.create_and_wait("SELECT 1", options).unwrap();
+    let job = client.create_and_wait_with("SELECT 1", &options).unwrap();
     assert!(job.status.is_done());
     assert_eq!(*reads.lock().unwrap(), 2);
 }
@@ -376,9 +376,9 @@ async fn async_client_waits_with_injected_sleep_and_fails_typed() {
     let now = Arc::new(Mutex::new(Duration::ZERO));
     let clock = now.clone();
     let err = client
-        .wait_with(
+        .wait_with_clock(
             "j1",
-            WaitOptions::new(),
+            &WaitOptions::new(),
             move || *clock.lock().unwrap(),
             |d| {
                 let now = now.clone();
@@ -421,7 +421,10 @@ async fn async_create_and_wait_with_tokio_sleep() {
         ctx(),
     );
     let options = WaitOptions::new().with_initial_interval(Duration::from_millis(1));
-    let job = client.create_and_wait("SELECT 1", options).await.unwrap();
+    let job = client
+        .create_and_wait_with("SELECT 1", &options)
+        .await
+        .unwrap();
     assert!(job.status.is_done());
 }
 

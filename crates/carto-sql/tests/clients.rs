@@ -67,31 +67,24 @@ fn sync_client_over_fixtures() {
     assert!(err.is_timeout());
     let err = sql.query::<Value>("broken").unwrap_err();
     assert!(err.to_string().contains("syntax error"));
-    let fc = sql.geojson("geo", &QueryOptions::new()).unwrap();
+    let fc = sql.geojson("geo").unwrap();
     assert_eq!(
         fc.features[0]
             .property("cartodb_id")
             .and_then(Value::as_i64),
         Some(1)
     );
-    let csv = sql
-        .export("csv", Format::Csv, &QueryOptions::new())
-        .unwrap();
+    let csv = sql.export("csv", Format::Csv).unwrap();
     assert_eq!(csv, b"a,b\r\n1,2\r\n");
     let mut text = String::new();
-    sql.export_reader("csv", Format::Csv, &QueryOptions::new().use_get(true))
+    sql.export_reader_with("csv", Format::Csv, &QueryOptions::new().use_get(true))
         .unwrap()
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, "a,b\r\n1,2\r\n");
-    let err = sql
-        .export_reader("broken", Format::Csv, &QueryOptions::new())
-        .unwrap_err();
+    let err = sql.export_reader("broken", Format::Csv).unwrap_err();
     assert!(err.to_string().contains("syntax error"));
-    let rows: Vec<_> = sql
-        .query_rows::<Value>("midstream", &QueryOptions::new())
-        .unwrap()
-        .collect();
+    let rows: Vec<_> = sql.query_rows::<Value>("midstream").unwrap().collect();
     assert_eq!(rows.len(), 1);
     assert!(matches!(&rows[0], Err(Error::Api(_))));
     assert!(!format!("{sql:?}").contains(CANARY));
@@ -109,33 +102,22 @@ async fn async_client_over_fixtures() {
     let err = sql.query::<Value>("midstream").await.unwrap_err();
     assert_eq!(err.api_error().unwrap().messages(), ["division by zero"]);
     assert!(sql.query::<Value>("slow").await.unwrap_err().is_timeout());
-    let fc = sql.geojson("geo", &QueryOptions::new()).await.unwrap();
+    let fc = sql.geojson("geo").await.unwrap();
     assert_eq!(fc.features.len(), 1);
     let csv = sql
-        .export_stream("csv", Format::Csv, &QueryOptions::new())
+        .export_stream("csv", Format::Csv)
         .await
         .unwrap()
         .into_bytes()
         .await
         .unwrap();
     assert_eq!(csv, b"a,b\r\n1,2\r\n");
-    assert_eq!(
-        sql.export("csv", Format::Csv, &QueryOptions::new())
-            .await
-            .unwrap(),
-        csv
-    );
-    let mut rows = sql
-        .query_rows::<Row>("ok", &QueryOptions::new())
-        .await
-        .unwrap();
+    assert_eq!(sql.export("csv", Format::Csv).await.unwrap(), csv);
+    let mut rows = sql.query_rows::<Row>("ok").await.unwrap();
     assert_eq!(rows.next().await.unwrap().unwrap().column_a, "A");
     assert!(rows.next().await.is_none());
     assert_eq!(rows.summary().unwrap().total_rows, 1);
-    let err = sql
-        .query_rows::<Row>("broken", &QueryOptions::new())
-        .await
-        .unwrap_err();
+    let err = sql.query_rows::<Row>("broken").await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
 }
 
@@ -266,9 +248,7 @@ fn sync_rows_stream_a_large_body_in_tiny_chunks() {
         seen: Mutex::new(Vec::new()),
     };
     let sql = SqlClient::from_credentials(&transport, creds());
-    let mut rows = sql
-        .query_rows::<GenRow>("select * from big", &QueryOptions::new())
-        .unwrap();
+    let mut rows = sql.query_rows::<GenRow>("select * from big").unwrap();
     let mut count = 0;
     for row in rows.by_ref() {
         let row = row.unwrap();
@@ -299,7 +279,7 @@ fn sync_rows_report_a_midstream_error_last() {
     };
     let sql = SqlClient::from_credentials(Arc::new(transport), creds());
     let items: Vec<_> = sql
-        .query_rows::<GenRow>("select", &QueryOptions::new().use_get(true))
+        .query_rows_with::<GenRow>("select", &QueryOptions::new().use_get(true))
         .unwrap()
         .collect();
     assert_eq!(items.len(), 1001);
@@ -317,10 +297,7 @@ async fn async_rows_stream_a_large_body_in_tiny_chunks() {
         seen: Mutex::new(Vec::new()),
     };
     let sql = AsyncSqlClient::from_credentials(transport, creds());
-    let mut rows = sql
-        .query_rows::<GenRow>("select * from big", &QueryOptions::new())
-        .await
-        .unwrap();
+    let mut rows = sql.query_rows::<GenRow>("select * from big").await.unwrap();
     let mut count = 0;
     let mut last_err = None;
     while let Some(item) = rows.next().await {
@@ -336,4 +313,112 @@ async fn async_rows_stream_a_large_body_in_tiny_chunks() {
     let err = last_err.expect("the trailer error is the last item");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
     assert!(rows.summary().is_none());
+}
+
+/// What a request carried besides its SQL: its method and its parameters (form body and
+/// query string), sorted.
+type Sent = (String, Vec<(String, String)>);
+
+fn sent(req: &HttpRequest) -> Sent {
+    let form = String::from_utf8(req.body().clone()).unwrap();
+    let all = format!("{form}&{}", req.uri().query().unwrap_or(""));
+    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(all.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "q")
+        .collect();
+    params.sort();
+    (req.method().to_string(), params)
+}
+
+fn options_given() -> QueryOptions {
+    QueryOptions::new()
+        .use_get(true)
+        .dp(3)
+        .skipfields(["the_geom"])
+}
+
+/// Of `seen` (six requests by the `_with` forms with default options, six with
+/// [`options_given`], six by the plain forms): the plain forms sent what the `_with`
+/// forms sent with default options (a POST without options), and the `_with` forms
+/// sent the options they were given.
+fn assert_plain_is_with_defaults(seen: &[Sent]) {
+    assert_eq!(seen.len(), 18);
+    let (defaults, given, plain) = (&seen[..6], &seen[6..12], &seen[12..]);
+    assert_eq!(plain, defaults);
+    for (method, params) in plain {
+        assert_eq!(method, "POST");
+        let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(
+            !keys.contains(&"dp") && !keys.contains(&"skipfields"),
+            "{keys:?}"
+        );
+    }
+    for (method, params) in given {
+        assert_eq!(method, "GET");
+        assert!(params.contains(&("dp".into(), "3".into())), "{params:?}");
+        assert!(params.contains(&("skipfields".into(), "the_geom".into())));
+    }
+}
+
+#[test]
+fn sync_plain_forms_are_the_with_forms_with_default_options() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = transport_fn(move |req| {
+        log.lock().unwrap().push(sent(&req));
+        by_sql(req)
+    });
+    let sql = SqlClient::from_credentials(transport, creds());
+    for options in [&QueryOptions::default(), &options_given()] {
+        sql.geojson_with("geo", options).unwrap();
+        sql.export_with("csv", Format::Csv, options).unwrap();
+        let mut reader = sql.export_reader_with("csv", Format::Csv, options).unwrap();
+        reader.read_to_end(&mut Vec::new()).unwrap();
+        let rows = sql.query_rows_with::<Row>("ok", options).unwrap();
+        assert_eq!(rows.map(Result::unwrap).count(), 1);
+        sql.query_with::<Row>("ok", options).unwrap();
+        sql.execute_with("insert", options).unwrap();
+    }
+    sql.geojson("geo").unwrap();
+    sql.export("csv", Format::Csv).unwrap();
+    let mut reader = sql.export_reader("csv", Format::Csv).unwrap();
+    reader.read_to_end(&mut Vec::new()).unwrap();
+    let rows = sql.query_rows::<Row>("ok").unwrap();
+    assert_eq!(rows.map(Result::unwrap).count(), 1);
+    sql.query::<Row>("ok").unwrap();
+    sql.execute("insert").unwrap();
+    assert_plain_is_with_defaults(&seen.lock().unwrap());
+}
+
+#[tokio::test]
+async fn async_plain_forms_are_the_with_forms_with_default_options() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let transport = async_transport_fn(move |req| {
+        log.lock().unwrap().push(sent(&req));
+        async move { by_sql(req) }
+    });
+    let sql = AsyncSqlClient::from_credentials(transport, creds());
+    for options in [&QueryOptions::default(), &options_given()] {
+        sql.geojson_with("geo", options).await.unwrap();
+        sql.export_with("csv", Format::Csv, options).await.unwrap();
+        let stream = sql.export_stream_with("csv", Format::Csv, options).await;
+        assert_eq!(
+            stream.unwrap().into_bytes().await.unwrap(),
+            b"a,b\r\n1,2\r\n"[..]
+        );
+        let rows = sql.query_rows_with::<Row>("ok", options).await.unwrap();
+        assert_eq!(rows.map(Result::unwrap).count().await, 1);
+        sql.query_with::<Row>("ok", options).await.unwrap();
+        sql.execute_with("insert", options).await.unwrap();
+    }
+    sql.geojson("geo").await.unwrap();
+    sql.export("csv", Format::Csv).await.unwrap();
+    let stream = sql.export_stream("csv", Format::Csv).await.unwrap();
+    assert_eq!(stream.into_bytes().await.unwrap(), b"a,b\r\n1,2\r\n"[..]);
+    let rows = sql.query_rows::<Row>("ok").await.unwrap();
+    assert_eq!(rows.map(Result::unwrap).count().await, 1);
+    sql.query::<Row>("ok").await.unwrap();
+    sql.execute("insert").await.unwrap();
+    assert_plain_is_with_defaults(&seen.lock().unwrap());
 }

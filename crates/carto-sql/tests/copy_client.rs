@@ -209,11 +209,7 @@ fn copy_from_plain_request_shape() {
     let client = CopyClient::new(fake.clone(), ctx());
     let csv = data("copy/copyfrom-request.csv");
     let result = client
-        .copy_from(
-            COPY_FROM,
-            io::Cursor::new(csv.clone()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_FROM, io::Cursor::new(csv.clone()))
         .unwrap();
     assert_eq!(result.total_rows, 10);
     assert!((result.time.unwrap().as_secs_f64() - 0.046).abs() < 1e-9);
@@ -247,7 +243,7 @@ fn copy_from_gzip_round_trip_and_progress() {
         .gzip(6)
         .progress(move |n| p.lock().unwrap().push(n));
     client
-        .copy_from(
+        .copy_from_with(
             COPY_FROM,
             io::Cursor::new(rows.clone().into_bytes()),
             &options,
@@ -278,14 +274,13 @@ fn copy_from_key_in_query_when_asked_and_path_source() {
         .copy_from_path(
             COPY_FROM,
             carto_test_support::fixture_path("copy/copyfrom-request.csv"),
-            &CopyFromOptions::new(),
         )
         .unwrap();
     let seen = fake.last();
     assert_eq!(seen.param("api_key"), Some(TOKEN));
     assert_eq!(seen.body, data("copy/copyfrom-request.csv"));
     let err = client
-        .copy_from_path(COPY_FROM, "/nonexistent/file.csv", &CopyFromOptions::new())
+        .copy_from_path(COPY_FROM, "/nonexistent/file.csv")
         .unwrap_err();
     assert!(err.is_invalid_input(), "{err:?}");
 }
@@ -294,15 +289,13 @@ fn copy_from_key_in_query_when_asked_and_path_source() {
 fn checks_before_sending() {
     let client = CopyClient::new(FakeSync::new(|_| panic!("nothing may be sent")), ctx());
     for sql in ["SELECT 1", " COPY t FROM STDIN", "COPYt FROM STDIN", ""] {
-        let err = client
-            .copy_from(sql, io::empty(), &CopyFromOptions::new())
-            .unwrap_err();
+        let err = client.copy_from(sql, io::empty()).unwrap_err();
         assert!(err.is_invalid_input(), "{sql}: {err:?}");
-        let err = client.copy_to(sql, &CopyToOptions::new()).unwrap_err();
+        let err = client.copy_to(sql).unwrap_err();
         assert!(err.is_invalid_input(), "{sql}: {err:?}");
     }
     let err = client
-        .copy_from(
+        .copy_from_with(
             "COPY t FROM STDIN",
             io::empty(),
             &CopyFromOptions::new().gzip(10),
@@ -321,7 +314,6 @@ fn copy_from_errors_are_api_errors() {
         .copy_from(
             "COPY unexisting_table FROM STDIN",
             io::Cursor::new(b"1\n".to_vec()),
-            &CopyFromOptions::new(),
         )
         .unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
@@ -334,11 +326,7 @@ fn copy_from_errors_are_api_errors() {
         ctx(),
     );
     let err = client
-        .copy_from(
-            "COPY t FROM STDIN",
-            io::Cursor::new(b"x".to_vec()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from("COPY t FROM STDIN", io::Cursor::new(b"x".to_vec()))
         .unwrap_err();
     assert!(err.to_string().contains("incorrect header check"), "{err}");
 }
@@ -376,7 +364,7 @@ fn copy_to_short_query_in_the_url() {
     let client = CopyClient::new(fake.clone(), ctx());
     let sql = "COPY copy_endpoints_test TO STDOUT";
     let mut reader = client
-        .copy_to(sql, &CopyToOptions::new().filename("/tmp/output.dmp"))
+        .copy_to_with(sql, &CopyToOptions::new().filename("/tmp/output.dmp"))
         .unwrap();
     assert_eq!(reader.filename(), Some("/tmp/output.dmp"));
     let mut out = Vec::new();
@@ -402,7 +390,7 @@ fn copy_to_long_query_in_the_body() {
     assert!(sql.len() > MAX_GET_QUERY_LEN);
     let mut out = Vec::new();
     let n = client
-        .copy_to_writer(&sql, &mut out, &CopyToOptions::new().filename("x y.csv"))
+        .copy_to_writer_with(&sql, &mut out, &CopyToOptions::new().filename("x y.csv"))
         .unwrap();
     assert_eq!(n, out.len() as u64);
     let seen = fake.last();
@@ -420,9 +408,7 @@ fn copy_to_long_query_in_the_body() {
     // Exactly at the limit stays a GET.
     let at_limit = format!("COPY t TO STDOUT {}", "-".repeat(MAX_GET_QUERY_LEN - 17));
     assert_eq!(at_limit.len(), MAX_GET_QUERY_LEN);
-    client
-        .copy_to_writer(&at_limit, &mut io::sink(), &CopyToOptions::new())
-        .unwrap();
+    client.copy_to_writer(&at_limit, &mut io::sink()).unwrap();
     assert_eq!(fake.last().method, "GET");
 }
 
@@ -435,7 +421,7 @@ fn copy_to_progress_and_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.txt");
     let n = client
-        .copy_to_path(
+        .copy_to_path_with(
             "COPY t TO STDOUT",
             &path,
             &CopyToOptions::new().progress(move |n| l.store(n, Ordering::SeqCst)),
@@ -459,9 +445,7 @@ fn copy_to_error_status_and_appended_error() {
         }),
         ctx(),
     );
-    let err = client
-        .copy_to("COPY x TO STDOUT", &CopyToOptions::new())
-        .unwrap_err();
+    let err = client.copy_to("COPY x TO STDOUT").unwrap_err();
     assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
     assert_eq!(
         err.api_error().unwrap().message(),
@@ -477,7 +461,7 @@ fn copy_to_error_status_and_appended_error() {
     let client = CopyClient::new(fake.clone(), ctx());
     let mut out = Vec::new();
     let err = client
-        .copy_to_writer("COPY t TO STDOUT", &mut out, &CopyToOptions::new())
+        .copy_to_writer("COPY t TO STDOUT", &mut out)
         .unwrap_err();
     assert_eq!(
         out,
@@ -490,9 +474,7 @@ fn copy_to_error_status_and_appended_error() {
         "canceling statement due to statement timeout"
     );
     // Through the Read interface the error is an io::Error carrying the same Error.
-    let mut reader = client
-        .copy_to("COPY t TO STDOUT", &CopyToOptions::new())
-        .unwrap();
+    let mut reader = client.copy_to("COPY t TO STDOUT").unwrap();
     let mut out = Vec::new();
     let io_err = reader.read_to_end(&mut out).unwrap_err();
     let err = carto_sql::copy::CopyToReader::into_error(io_err);
@@ -511,7 +493,7 @@ async fn async_copy_from_gzip_stream_and_reader() {
     let last = Arc::new(AtomicU64::new(0));
     let l = last.clone();
     let result = client
-        .copy_from_stream(
+        .copy_from_stream_with(
             COPY_FROM,
             futures_util::stream::iter(chunks),
             &CopyFromOptions::new()
@@ -530,11 +512,7 @@ async fn async_copy_from_gzip_stream_and_reader() {
 
     let csv = data("copy/copyfrom-request.csv");
     client
-        .copy_from(
-            COPY_FROM,
-            io::Cursor::new(csv.clone()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from(COPY_FROM, io::Cursor::new(csv.clone()))
         .await
         .unwrap();
     let seen = fake.0.last();
@@ -545,7 +523,7 @@ async fn async_copy_from_gzip_stream_and_reader() {
     let path = dir.path().join("in.csv");
     std::fs::write(&path, &csv).unwrap();
     client
-        .copy_from_path(COPY_FROM, &path, &CopyFromOptions::new().gzip(9))
+        .copy_from_path_with(COPY_FROM, &path, &CopyFromOptions::new().gzip(9))
         .await
         .unwrap();
     assert_eq!(fake.0.last().plain_body(), csv);
@@ -556,7 +534,7 @@ async fn async_copy_to_stream_writer_and_errors() {
     let fake = FakeAsync(FakeSync::new(copyto_reply));
     let client = AsyncCopyClient::new(fake.clone(), ctx());
     let mut stream = client
-        .copy_to(
+        .copy_to_with(
             "COPY t TO STDOUT",
             &CopyToOptions::new().filename("/tmp/output.dmp"),
         )
@@ -571,18 +549,12 @@ async fn async_copy_to_stream_writer_and_errors() {
 
     let long = format!("COPY (SELECT '{}') TO STDOUT", "z".repeat(2000));
     let mut out = Vec::new();
-    client
-        .copy_to_writer(&long, &mut out, &CopyToOptions::new())
-        .await
-        .unwrap();
+    client.copy_to_writer(&long, &mut out).await.unwrap();
     let seen = fake.0.last();
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.param("q"), None);
 
-    let stream = client
-        .copy_to("COPY t TO STDOUT", &CopyToOptions::new())
-        .await
-        .unwrap();
+    let stream = client.copy_to("COPY t TO STDOUT").await.unwrap();
     let mut read = Vec::new();
     tokio::io::AsyncReadExt::read_to_end(&mut stream.into_async_read(), &mut read)
         .await
@@ -599,11 +571,7 @@ async fn async_copy_to_stream_writer_and_errors() {
     );
     let dir = tempfile::tempdir().unwrap();
     let err = client
-        .copy_to_path(
-            "COPY t TO STDOUT",
-            dir.path().join("o"),
-            &CopyToOptions::new(),
-        )
+        .copy_to_path("COPY t TO STDOUT", dir.path().join("o"))
         .await
         .unwrap_err();
     assert_eq!(err.api_error().unwrap().message(), "division by zero");
@@ -622,17 +590,10 @@ async fn async_copy_to_stream_writer_and_errors() {
         })),
         ctx(),
     );
-    let err = client
-        .copy_to("COPY t TO STDOUT", &CopyToOptions::new())
-        .await
-        .unwrap_err();
+    let err = client.copy_to("COPY t TO STDOUT").await.unwrap_err();
     assert!(err.is_forbidden());
     let err = client
-        .copy_from(
-            "COPY t FROM STDIN",
-            io::Cursor::new(b"1\n".to_vec()),
-            &CopyFromOptions::new(),
-        )
+        .copy_from("COPY t FROM STDIN", io::Cursor::new(b"1\n".to_vec()))
         .await
         .unwrap_err();
     assert!(err.is_forbidden());

@@ -123,9 +123,7 @@ fn the_sync_client_sends_a_file_with_its_length() {
     let (file, data) = data_file();
     let (url, seen) = serve_once();
     let client = CopyClient::new(UreqTransport::new(), ctx(&url));
-    let loaded = client
-        .copy_from_path(COPY_IN, file.path(), &CopyFromOptions::new())
-        .expect("upload");
+    let loaded = client.copy_from_path(COPY_IN, file.path()).expect("upload");
     assert_eq!(loaded.total_rows, 3);
     assert_sized(&seen.recv().expect("request"), &data);
 }
@@ -136,7 +134,7 @@ async fn the_async_client_sends_a_file_with_its_length() {
     let (url, seen) = serve_once();
     let client = AsyncCopyClient::new(ReqwestTransport::new(), ctx(&url));
     let loaded = client
-        .copy_from_path(COPY_IN, file.path(), &CopyFromOptions::new())
+        .copy_from_path(COPY_IN, file.path())
         .await
         .expect("upload");
     assert_eq!(loaded.total_rows, 3);
@@ -149,7 +147,7 @@ fn a_compressed_upload_is_chunked() {
     let (url, seen) = serve_once();
     let client = CopyClient::new(UreqTransport::new(), ctx(&url));
     client
-        .copy_from_path(COPY_IN, file.path(), &CopyFromOptions::new().gzip(1))
+        .copy_from_path_with(COPY_IN, file.path(), &CopyFromOptions::new().gzip(1))
         .expect("upload");
     let seen = seen.recv().expect("request");
     assert_eq!(seen.header("transfer-encoding"), Some("chunked"));

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 use carto_core::{BaseUrl, Credentials, HttpRequest, HttpResponse, RequestContext};
-use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions, CopyToOptions};
+use carto_sql::copy::{AsyncCopyClient, CopyClient, CopyFromOptions};
 use carto_transport::{
     AsyncBody, AsyncTransport, Body, BoxFuture, ByteStream, ResponseReader, Transport,
     TransportError,
@@ -162,7 +162,7 @@ fn sync_copy_from_100_mb_plain_and_gzip_stays_flat() {
     for options in [CopyFromOptions::new(), CopyFromOptions::new().gzip(1)] {
         let (result, peak) = peak_during(|| {
             client
-                .copy_from("COPY t FROM STDIN", LazyRows::new(SIZE), &options)
+                .copy_from_with("COPY t FROM STDIN", LazyRows::new(SIZE), &options)
                 .unwrap()
         });
         assert_eq!(result.total_rows, SIZE, "{options:?}");
@@ -177,7 +177,7 @@ fn sync_copy_to_100_mb_stays_flat() {
     let (written, peak) = peak_during(|| {
         let mut sink = CountingSink::default();
         let n = client
-            .copy_to_writer("COPY t TO STDOUT", &mut sink, &CopyToOptions::new())
+            .copy_to_writer("COPY t TO STDOUT", &mut sink)
             .unwrap();
         assert_eq!(n, sink.0);
         n
@@ -187,9 +187,7 @@ fn sync_copy_to_100_mb_stays_flat() {
 
     // Through the reader interface too.
     let (read, peak) = peak_during(|| {
-        let mut reader = client
-            .copy_to("COPY t TO STDOUT", &CopyToOptions::new())
-            .unwrap();
+        let mut reader = client.copy_to("COPY t TO STDOUT").unwrap();
         io::copy(&mut reader, &mut CountingSink::default()).unwrap()
     });
     assert_eq!(read, SIZE);
@@ -215,7 +213,7 @@ fn async_copy_100_mb_both_ways_stays_flat() {
                     })
                 });
                 client
-                    .copy_from_stream("COPY t FROM STDIN", source, &options)
+                    .copy_from_stream_with("COPY t FROM STDIN", source, &options)
                     .await
                     .unwrap()
             })
@@ -227,7 +225,7 @@ fn async_copy_100_mb_both_ways_stays_flat() {
         runtime.block_on(async {
             let mut sink = tokio::io::sink();
             client
-                .copy_to_writer("COPY t TO STDOUT", &mut sink, &CopyToOptions::new())
+                .copy_to_writer("COPY t TO STDOUT", &mut sink)
                 .await
                 .unwrap()
         })

@@ -5,7 +5,7 @@
 //! time.
 
 use carto_emulator::Emulator;
-use carto_sql::{Format, QueryOptions, SqlClient};
+use carto_sql::{Format, SqlClient};
 use carto_transport::UreqTransport;
 use serde::Deserialize;
 
@@ -31,9 +31,7 @@ fn a_buffered_query_holds_its_rows_not_its_body() {
     let sql = SqlClient::from_credentials(UreqTransport::new(), creds);
 
     // The size of the body, read as it comes (not held).
-    let mut body = sql
-        .export_reader(QUERY, Format::Json, &QueryOptions::default())
-        .unwrap();
+    let mut body = sql.export_reader(QUERY, Format::Json).unwrap();
     let size = std::io::copy(&mut body, &mut std::io::sink()).unwrap() as usize;
     assert!(
         size > 5 * BOUND,

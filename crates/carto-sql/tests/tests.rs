@@ -6,6 +6,7 @@ mod common;
 mod batch_endpoints;
 mod batch_wait;
 mod carto3;
+mod carto3_clients;
 mod clients;
 mod copy_client;
 #[cfg(feature = "geo")]

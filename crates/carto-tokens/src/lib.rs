@@ -5,7 +5,9 @@
 //! optionally only from some referers, for some APIs ([`AllowedApi`]) and until an
 //! expiration date. [`NewToken::builder`] checks a token before it is sent;
 //! [`endpoints`] holds create, list, get, update and delete as
-//! [`ApiEndpoint`](carto_core::carto3::ApiEndpoint)s.
+//! [`ApiEndpoint`](carto_core::carto3::ApiEndpoint)s, and [`TokensClient`] /
+//! [`AsyncTokensClient`] send them with a token from an
+//! [`ApiCore`](carto_transport::ApiCore) (a fixed token, or M2M credentials).
 //!
 //! The Tokens API needs an OAuth access token (a user's, or one fetched with M2M
 //! client credentials), not an API access token.
@@ -29,8 +31,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod client;
 pub mod endpoints;
 pub mod models;
+
+pub use client::{AsyncTokensClient, TokensApi, TokensClient};
 
 pub use models::{
     AllowedApi, ApiAccessToken, Grant, NewToken, NewTokenBuilder, Source, TokenUpdate,

@@ -21,8 +21,9 @@
 
 use std::time::{Duration, Instant};
 
+use carto_core::operation::SendContext;
 use carto_core::retry::{Decision, Outcome, Retry, Stop};
-use carto_core::{Error, RequestContext, TransportErrorKind};
+use carto_core::{Error, TransportErrorKind};
 
 use crate::error::TransportError;
 use crate::streaming::ErrorBody;
@@ -63,7 +64,11 @@ pub(crate) struct Attempts {
 impl Attempts {
     /// The attempts of a call under `ctx`'s retry policy: `idempotent` as the endpoint
     /// says, `replayable` when its body can be sent again.
-    pub(crate) fn new(ctx: &RequestContext, idempotent: bool, replayable: bool) -> Self {
+    pub(crate) fn new<C: SendContext + ?Sized>(
+        ctx: &C,
+        idempotent: bool,
+        replayable: bool,
+    ) -> Self {
         Self {
             retry: Retry::new(ctx.retry_policy(), idempotent, replayable),
             start: Instant::now(),

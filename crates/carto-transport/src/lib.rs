@@ -87,6 +87,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod api_core;
 mod attempt;
 mod body;
 mod client;
@@ -104,6 +105,7 @@ mod transport;
 #[cfg(feature = "ureq")]
 mod ureq_transport;
 
+pub use api_core::ApiCore;
 pub use body::{AsyncBody, AsyncUpload, Body, BodyStream, ByteStream, ResponseReader, Upload};
 pub use carto_core::TransportErrorKind;
 pub use client::ClientCore;

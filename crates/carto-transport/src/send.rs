@@ -1,8 +1,10 @@
-//! The glue the clients use for buffered calls: build an [`Endpoint`]'s request, send
-//! it, parse the response, and trace it; retried by the attempt machine.
+//! The glue the clients use for buffered calls: build an operation's request (a v2
+//! [`Endpoint`](carto_core::Endpoint) or a CARTO 3 [`ApiEndpoint`](carto_core::carto3::ApiEndpoint)),
+//! send it, parse the response, and trace it; retried by the attempt machine.
 
+use carto_core::operation::{Operation, SendContext};
 use carto_core::retry::{Outcome, Stop};
-use carto_core::{Endpoint, Error, HttpRequest, HttpResponse, RequestContext};
+use carto_core::{Error, HttpRequest, HttpResponse};
 
 use crate::attempt::{Attempts, noted};
 use crate::drive::{AsyncExchange, Exchange, drive, drive_async};
@@ -10,7 +12,8 @@ use crate::error::TransportError;
 use crate::trace::Trace;
 use crate::transport::{AsyncTransport, Transport};
 
-/// Builds `endpoint`'s request with `ctx`, sends it through `transport` and parses the
+/// Builds `endpoint`'s request with `ctx` (a v2 [`RequestContext`](carto_core::RequestContext)
+/// or a CARTO 3 [`ApiContext`](carto_core::carto3::ApiContext)), sends it through `transport` and parses the
 /// response, retrying as the context's [`RetryPolicy`](carto_core::RetryPolicy) and the
 /// endpoint's idempotency allow (see [`carto_core::retry`]); waits go through
 /// [`Transport::sleep`].
@@ -18,10 +21,11 @@ use crate::transport::{AsyncTransport, Transport};
 /// Each attempt is traced at debug level (target `carto_transport`) with its method,
 /// path (never the query string nor a header), status and duration in milliseconds,
 /// and each retry with the attempt number and the wait.
-pub fn send<T, E>(transport: &T, ctx: &RequestContext, endpoint: &E) -> Result<E::Output, Error>
+pub fn send<T, C, E>(transport: &T, ctx: &C, endpoint: &E) -> Result<E::Output, Error>
 where
     T: Transport + ?Sized,
-    E: Endpoint,
+    C: SendContext + ?Sized,
+    E: Operation<C> + ?Sized,
 {
     drive(
         transport,
@@ -33,34 +37,31 @@ where
 /// The async [`send`]: builds `endpoint`'s request with `ctx`, sends it through
 /// `transport` and parses the response, retried and traced the same way; waits go
 /// through [`AsyncTransport::sleep`] (no timer, no retry that needs a wait).
-pub async fn send_async<T, E>(
-    transport: &T,
-    ctx: &RequestContext,
-    endpoint: &E,
-) -> Result<E::Output, Error>
+pub async fn send_async<T, C, E>(transport: &T, ctx: &C, endpoint: &E) -> Result<E::Output, Error>
 where
     T: AsyncTransport + ?Sized,
-    E: Endpoint,
+    C: SendContext + ?Sized,
+    E: Operation<C> + ?Sized,
 {
     let exchange = Buffered::new(transport, ctx, endpoint);
     drive_async(transport, attempts(ctx, endpoint), exchange).await
 }
 
-fn attempts<E: Endpoint>(ctx: &RequestContext, endpoint: &E) -> Attempts {
+fn attempts<C: SendContext + ?Sized, E: Operation<C> + ?Sized>(ctx: &C, endpoint: &E) -> Attempts {
     Attempts::new(ctx, endpoint.is_idempotent(), true)
 }
 
 /// A buffered call: each attempt sends the endpoint's request whole and gets its
 /// response whole; the last one is parsed.
-struct Buffered<'a, T: ?Sized, E> {
+struct Buffered<'a, T: ?Sized, C: ?Sized, E: ?Sized> {
     transport: &'a T,
-    ctx: &'a RequestContext,
+    ctx: &'a C,
     endpoint: &'a E,
     last: Option<Result<HttpResponse, TransportError>>,
 }
 
-impl<'a, T: ?Sized, E: Endpoint> Buffered<'a, T, E> {
-    fn new(transport: &'a T, ctx: &'a RequestContext, endpoint: &'a E) -> Self {
+impl<'a, T: ?Sized, C: ?Sized, E: Operation<C> + ?Sized> Buffered<'a, T, C, E> {
+    fn new(transport: &'a T, ctx: &'a C, endpoint: &'a E) -> Self {
         Self {
             transport,
             ctx,
@@ -105,7 +106,9 @@ impl<'a, T: ?Sized, E: Endpoint> Buffered<'a, T, E> {
     }
 }
 
-impl<T: Transport + ?Sized, E: Endpoint> Exchange for Buffered<'_, T, E> {
+impl<T: Transport + ?Sized, C: ?Sized, E: Operation<C> + ?Sized> Exchange
+    for Buffered<'_, T, C, E>
+{
     type Answer = E::Output;
 
     fn send(&mut self, attempts: &mut Attempts) -> Result<Option<E::Output>, Error> {
@@ -120,7 +123,9 @@ impl<T: Transport + ?Sized, E: Endpoint> Exchange for Buffered<'_, T, E> {
     }
 }
 
-impl<T: AsyncTransport + ?Sized, E: Endpoint> AsyncExchange for Buffered<'_, T, E> {
+impl<T: AsyncTransport + ?Sized, C: ?Sized, E: Operation<C> + ?Sized> AsyncExchange
+    for Buffered<'_, T, C, E>
+{
     type Answer = E::Output;
 
     async fn send(&mut self, attempts: &mut Attempts) -> Result<Option<E::Output>, Error> {

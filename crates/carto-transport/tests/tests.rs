@@ -1,5 +1,6 @@
 //! carto-transport's integration tests, one module per area (one binary to link).
 
+mod api_core;
 mod common;
 mod glue;
 mod streaming;

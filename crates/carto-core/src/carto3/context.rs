@@ -146,6 +146,36 @@ impl ApiContext {
     }
 }
 
+impl ApiContext {
+    /// Starts a request to `url`, an absolute URL the API gave (a TileJSON's URL, a
+    /// tile template filled in). It must be on the API base URL's origin (scheme, host
+    /// and port) and below its path: the Bearer token is never sent anywhere else.
+    /// The URL's own query parameters are kept.
+    pub fn request_url(&self, method: Method, url: &str) -> Result<ApiRequestBuilder<'_>, Error> {
+        let parsed =
+            url::Url::parse(url).map_err(|_| Error::invalid("URL", "not an absolute URL"))?;
+        let base = self.fixed.base_url.endpoint::<&str>(&[]);
+        let same_origin = parsed.origin() == base.origin();
+        let prefix = base.path().trim_end_matches('/');
+        let below = parsed.path() == prefix || parsed.path().starts_with(&format!("{prefix}/"));
+        if !same_origin || !below || !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Error::invalid(
+                "URL",
+                "not below the API base URL: the access token is only sent there",
+            ));
+        }
+        Ok(ApiRequestBuilder {
+            ctx: self,
+            method,
+            url: parsed,
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: None,
+            client_param: false,
+        })
+    }
+}
+
 impl fmt::Debug for ApiContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiContext")
@@ -244,6 +274,31 @@ mod tests {
 
     fn ctx() -> ApiContext {
         ApiContext::new(ApiBaseUrl::parse("https://carto.acme.example/api").unwrap())
+    }
+
+    #[test]
+    fn absolute_urls_must_be_below_the_api_base_url() {
+        let ctx = ctx().with_access_token(&AccessToken::new("t")).unwrap();
+        let ok = ctx
+            .request_url(
+                Method::GET,
+                "https://carto.acme.example/api/v3/maps/c/table/1/0/0?name=a&formatTiles=mvt",
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(ok.uri().query(), Some("name=a&formatTiles=mvt"));
+        for bad in [
+            "https://evil.example/api/v3/maps",
+            "http://carto.acme.example/api/v3/maps",
+            "https://carto.acme.example:8443/api/v3/maps",
+            "https://carto.acme.example/other/v3",
+            "https://carto.acme.example/apix/v3",
+            "https://user:pw@carto.acme.example/api/v3",
+            "/api/v3/maps",
+        ] {
+            assert!(ctx.request_url(Method::GET, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

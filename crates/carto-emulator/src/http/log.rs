@@ -2,7 +2,7 @@
 //! written by [`log_requests`], a middleware around the router.
 //!
 //! The line holds the method, the path without its query string (where tokens travel as
-//! `api_key=`), the user, the type of the key that authenticated the request (`none`
+//! `api_key=` or `access_token=`) and without the token of a `/v3/tokens/{token}` path, the user, the type of the key that authenticated the request (`none`
 //! without one), the status and the time until the response head, e.g.
 //!
 //! ```text
@@ -69,7 +69,8 @@ fn plain(name: &str) -> String {
 pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // CARTO 3's Tokens API names a token by the token itself: cut from the path.
+    let path = carto_core::endpoint::loggable_path(req.uri()).to_owned();
     let noted = Arc::new(Mutex::new(Noted::default()));
     let response = NOTED.scope(noted.clone(), next.run(req)).await;
     let duration_ms = started.elapsed().as_millis() as u64;

@@ -4,6 +4,8 @@
 
 mod auth_api;
 mod auth_extract;
+mod carto3;
+mod datasets;
 pub(crate) mod faults;
 mod json_error;
 mod log;
@@ -88,6 +90,8 @@ pub(crate) struct AppState {
     pub scheme: &'static str,
     /// The fault rules to play ([`faults`]).
     pub faults: Arc<faults::Faults>,
+    /// CARTO 3's accounts and tokens.
+    pub carto3: Arc<crate::carto3::Carto3>,
 }
 
 /// Largest request body read (COPY is not served here).

@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{AppState, Ctx, auth_api, json_response, me, org_users, sql_api, with_cors};
+use super::{
+    AppState, Ctx, auth_api, carto3, datasets, json_response, me, org_users, sql_api, with_cors,
+};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
@@ -31,11 +33,76 @@ pub(super) fn router(state: Shared) -> Router<Shared> {
 
 /// Routes that need no user, at the root of the server: CARTO 3's tenant-wide `/v3/...`
 /// (the account comes from the request's Bearer token, not from the Host or the path) and
-/// the OAuth token endpoint (`POST /oauth/token`) go here, one line each, with handlers that
-/// take the account through an extractor of their own. None is served yet: every request
-/// goes on to the user's routes, which answer as CARTO's v2 platform does.
+/// the OAuth token endpoint (`POST /oauth/token`), one line each ([`carto3`]). Every other
+/// request goes on to the user's routes, which answer as CARTO's v2 platform does.
 fn tenant_wide() -> Router<Shared> {
+    let v3 = Router::new()
+        .route(
+            "/v3/tokens",
+            get(carto3::tokens_list)
+                .post(carto3::tokens_create)
+                .options(v3_preflight),
+        )
+        .route(
+            "/v3/tokens/{token}",
+            get(carto3::tokens_get)
+                .patch(carto3::tokens_update)
+                .delete(carto3::tokens_delete)
+                .options(v3_preflight),
+        )
+        .route("/v3/sql/jobs", get(carto3::jobs_list).options(v3_preflight))
+        .route(
+            "/v3/sql/{connection}/query",
+            get(carto3::sql_query)
+                .post(carto3::sql_query)
+                .options(v3_preflight),
+        )
+        .route(
+            "/v3/sql/{connection}/job",
+            post(carto3::job_create)
+                .get(carto3::job_create)
+                .options(v3_preflight),
+        )
+        .route(
+            "/v3/sql/{connection}/job/{id}",
+            get(carto3::job_one)
+                .delete(carto3::job_one)
+                .options(v3_preflight),
+        )
+        .route("/v3/{*rest}", any(v3_not_found))
+        .route_layer(axum::middleware::map_response(v3_cors));
     Router::new()
+        .route("/oauth/token", post(carto3::oauth_token))
+        .merge(v3)
+}
+
+/// A `/v3/...` path this emulator does not serve (Maps, Imports, LDS, ...): CARTO 3's 404.
+async fn v3_not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "Not found", "status": 404}),
+    )
+}
+
+/// `OPTIONS` on a CARTO 3 route: 204 with the CORS headers (no token needed).
+async fn v3_preflight() -> Response {
+    (StatusCode::NO_CONTENT, Body::empty()).into_response()
+}
+
+/// CORS for CARTO 3's routes, which browsers call with a Bearer token: any origin (the
+/// token's referers are what limits it), the methods and headers they send.
+async fn v3_cors(r: Response) -> Response {
+    let mut r = with_cors(r);
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, *"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
+    );
+    r
 }
 
 /// The routes of a user, below the user's prefix.
@@ -79,6 +146,13 @@ fn user_routes() -> Router<Shared> {
         .both(
             "/api/v1/organization/{org}/users/{username}",
             get_only(org_users::show).delete(org_users::destroy),
+        )
+        .both("/api/v1/viz", get_only(datasets::list))
+        .both(
+            "/api/v1/viz/{id}",
+            get_only(datasets::show)
+                .put(datasets::update)
+                .delete(datasets::destroy),
         )
         .both("/api/v4/do/token", get_only(me::do_token))
         .method_not_allowed_fallback(not_found)

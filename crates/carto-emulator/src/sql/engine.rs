@@ -89,6 +89,36 @@ impl SqlEngine {
             Ok(p) => p,
             Err(e) => return e.into_answer(callback.as_deref()),
         };
+        self.run(session, p, None).await
+    }
+
+    /// Answers a CARTO 3 synchronous query (`/v3/sql/{connection}/query`): `q` (its
+    /// parameters already in it), the document `{"rows","schema","meta"}` written whole once
+    /// the query ended, at most `row_cap` rows (one more cancels the query and answers 400).
+    /// Errors have the SQL API's bodies; the v3 routes reshape them.
+    pub(crate) async fn handle_carto3(
+        &self,
+        session: SqlSession,
+        q: String,
+        row_cap: u64,
+    ) -> SqlAnswer {
+        let mut params = Map::new();
+        params.insert("q".to_owned(), Value::String(q));
+        let mut p = match params::parse(&params) {
+            Ok(p) => p,
+            Err(e) => return e.into_answer(None),
+        };
+        p.format = params::Format::Carto3;
+        self.run(session, p, Some(row_cap)).await
+    }
+
+    /// Runs a request's parsed parameters.
+    async fn run(
+        &self,
+        session: SqlSession,
+        p: params::QueryParams,
+        row_cap: Option<u64>,
+    ) -> SqlAnswer {
         // Split once: the role check, the splitter's trust check and the SQL built share it.
         let ranges = lexer::split_statements(&p.q);
         if ranges
@@ -135,6 +165,7 @@ impl SqlEngine {
             format: p.format,
             skipfields: p.skipfields.clone(),
             callback: p.callback.clone(),
+            row_cap,
         };
         tokio::spawn(async move {
             let Lease {

@@ -78,6 +78,13 @@ impl ApiError {
         }
     }
 
+    /// The answer to a synchronous CARTO 3 query returning more than `cap` rows.
+    pub(crate) fn row_cap(cap: u64) -> Self {
+        Self::bad_request(format!(
+            "The query returned more than {cap} rows, the maximum number of rows of a synchronous query: run it as a job (POST /v3/sql/{{connection}}/job) that writes its result to a table"
+        ))
+    }
+
     /// Maps a PostgreSQL error: timeouts 429, `permission denied` 403, anything else 400 with
     /// PostgreSQL's message, detail and hint.
     pub(crate) fn from_db(e: &DbError) -> Self {

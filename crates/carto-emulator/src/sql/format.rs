@@ -37,7 +37,7 @@ impl Plan {
         }
         let geom = keys.iter().find(|(k, _)| k == "the_geom").map(|(_, i)| *i);
         match format {
-            Format::Json => {}
+            Format::Json | Format::Carto3 => {}
             Format::GeoJson => keys.retain(|(k, _)| k != "the_geom" && k != "the_geom_webmercator"),
             // Every column, `the_geom_webmercator` included, as in JSON (only GeoJSON drops it).
             Format::Csv => {
@@ -85,6 +85,43 @@ impl Plan {
         }
         out.push('}');
         out
+    }
+
+    /// CARTO 3's `schema`: `[{"name","type"}]`, the type in CARTO's vocabulary.
+    pub(crate) fn schema_json(&self) -> String {
+        let mut out = String::from("[");
+        for (n, (key, i)) in self.keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            write_json_str(&mut out, key);
+            out.push_str(",\"type\":\"");
+            out.push_str(carto3_type(&self.types[*i].0));
+            out.push_str("\"}");
+        }
+        out.push(']');
+        out
+    }
+}
+
+/// A PostgreSQL type in CARTO 3's vocabulary (`number`, `bigint`, `string`, `geometry`,
+/// `timestamp`, `object`, `boolean`, `unknown`).
+pub(crate) fn carto3_type(name: &TypeName) -> &'static str {
+    match name {
+        TypeName::Spatial("raster") | TypeName::Unknown(_) => "unknown",
+        TypeName::Spatial(_) => "geometry",
+        TypeName::Known(n) => match n.as_str() {
+            "int8" => "bigint",
+            "int2" | "int4" | "float4" | "float8" | "numeric" | "oid" | "money" => "number",
+            "bool" => "boolean",
+            "date" | "timestamp" | "timestamptz" | "time" | "timetz" => "timestamp",
+            "JSON" | "json" | "jsonb" | "record" => "object",
+            "text" | "varchar" | "bpchar" | "char" | "name" | "uuid" | "interval" | "inet"
+            | "cidr" | "macaddr" | "xml" | "bytea" | "bit" | "varbit" => "string",
+            n if n.starts_with('_') => "object",
+            _ => "unknown",
+        },
     }
 }
 
@@ -168,7 +205,7 @@ impl Writer {
             out.push('(');
         }
         match self.format {
-            Format::Json => out.push_str("{\"rows\":["),
+            Format::Json | Format::Carto3 => out.push_str("{\"rows\":["),
             Format::GeoJson => out.push_str("{\"type\": \"FeatureCollection\", \"features\": ["),
             Format::Csv => {
                 if let Some(plan) = plan {
@@ -184,7 +221,7 @@ impl Writer {
     pub(crate) fn row(&mut self, out: &mut String, plan: &Plan, row: &Row) {
         self.start(out, Some(plan));
         match self.format {
-            Format::Json => {
+            Format::Json | Format::Carto3 => {
                 if self.rows > 0 {
                     out.push(',');
                 }
@@ -235,6 +272,19 @@ impl Writer {
                     out.push(']');
                 }
                 summary.notices.write(out);
+                out.push('}');
+            }
+            Format::Carto3 => {
+                out.push_str("],\"schema\":");
+                match summary.plan {
+                    Some(plan) => out.push_str(&plan.schema_json()),
+                    None => out.push_str("[]"),
+                }
+                out.push_str(",\"meta\":{}");
+                if let Some(e) = summary.error {
+                    out.push_str(",\"error\":");
+                    write_json_str(out, e);
+                }
                 out.push('}');
             }
             Format::GeoJson => {

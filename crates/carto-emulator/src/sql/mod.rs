@@ -45,7 +45,7 @@ pub(crate) mod error;
 mod fields;
 mod format;
 pub(crate) mod guard;
-mod lexer;
+pub(crate) mod lexer;
 mod params;
 mod pool;
 mod rewrite;

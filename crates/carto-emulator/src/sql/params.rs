@@ -13,13 +13,16 @@ pub(crate) enum Format {
     GeoJson,
     /// CSV with a header row.
     Csv,
+    /// CARTO 3's SQL API document `{"rows","schema","meta"}` (never chosen by a v2
+    /// `format` parameter: the v3 routes ask for it), written whole once the query ended.
+    Carto3,
 }
 
 impl Format {
     /// File extension for `Content-Disposition`.
     pub(crate) fn extension(self) -> &'static str {
         match self {
-            Format::Json => "json",
+            Format::Json | Format::Carto3 => "json",
             Format::GeoJson => "geojson",
             Format::Csv => "csv",
         }
@@ -28,7 +31,7 @@ impl Format {
     /// `Content-Type` of a successful response.
     pub(crate) fn content_type(self) -> &'static str {
         match self {
-            Format::Json | Format::GeoJson => "application/json; charset=utf-8",
+            Format::Json | Format::GeoJson | Format::Carto3 => "application/json; charset=utf-8",
             Format::Csv => "text/csv; charset=utf-8; header=present",
         }
     }

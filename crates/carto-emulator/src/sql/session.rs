@@ -45,15 +45,15 @@ impl fmt::Debug for SqlSession {
     }
 }
 
-/// The session settings of `session`'s requests, as startup parameters: `search_path` (the
-/// user's schema, then `public`), `standard_conforming_strings` (the statement splitter, and so
+/// The session settings of `session`'s requests, as startup parameters: `search_path` (see
+/// [`search_path`]), `standard_conforming_strings` (the statement splitter, and so
 /// the system-table guard, reads strings as PostgreSQL does with it on) and the key type's
 /// `statement_timeout` (none: the role's own).
 pub(super) fn session_options(session: &SqlSession) -> Vec<(String, String)> {
-    let mut path = vec![path_element(&session.schema)];
-    if session.schema != "public" {
-        path.push("public".to_string());
-    }
+    let path: Vec<String> = search_path(&session.schema)
+        .into_iter()
+        .map(|s| path_element(&s))
+        .collect();
     let mut options = vec![
         ("search_path".to_string(), path.join(", ")),
         ("standard_conforming_strings".to_string(), "on".to_string()),
@@ -62,6 +62,19 @@ pub(super) fn session_options(session: &SqlSession) -> Vec<(String, String)> {
         options.push(("statement_timeout".to_string(), t.as_millis().to_string()));
     }
     options
+}
+
+/// The `search_path` of a user's SQL sessions, as CARTO sets it: the user's schema, then
+/// `cartodb` (CARTO's functions, which users call unqualified), then `public` (PostGIS).
+pub(crate) fn search_path(schema: &str) -> Vec<String> {
+    let mut path = vec![
+        schema.to_string(),
+        crate::cartodb::CARTODB_SCHEMA.to_string(),
+    ];
+    if schema != "public" {
+        path.push("public".to_string());
+    }
+    path
 }
 
 /// A schema name as an element of a `search_path` value: as it is when PostgreSQL would show

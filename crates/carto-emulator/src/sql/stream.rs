@@ -54,6 +54,9 @@ pub(super) struct QueryJob {
     pub(super) format: Format,
     pub(super) skipfields: Vec<String>,
     pub(super) callback: Option<String>,
+    /// The most rows the last statement may return: one more cancels the query and answers
+    /// [`ApiError::row_cap`] (CARTO 3's synchronous queries).
+    pub(super) row_cap: Option<u64>,
 }
 
 /// The channels to the handler: the head first, then body chunks.
@@ -180,7 +183,28 @@ impl QueryJob {
                 }
                 Ok(Event::DataRow(row)) if is_last => {
                     if let Some(plan) = &plan {
+                        if let Some(cap) = self.row_cap.filter(|cap| writer.rows() >= *cap) {
+                            // One row too many: the query stops, the session goes with it.
+                            let _ = cancel.cancel().await;
+                            match out.head.take() {
+                                Some(h) => {
+                                    let _ = h.send(Head::Error(ApiError::row_cap(cap)));
+                                }
+                                None => {
+                                    let _ = out
+                                        .body
+                                        .send(Err(io::Error::other("row cap reached")))
+                                        .await;
+                                }
+                            }
+                            return None;
+                        }
                         writer.row(&mut out.buf, plan, &row);
+                        if self.format == Format::Carto3 {
+                            // Written whole at the end, so that an error or the row cap
+                            // after some rows still gets its status.
+                            continue;
+                        }
                         out.start();
                         if !out.flush(false).await {
                             let _ = cancel.cancel().await;

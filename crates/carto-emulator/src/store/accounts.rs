@@ -25,6 +25,10 @@ const SETUP_SOURCES: &[&str] = &[
     include_str!("registry.rs"),
     include_str!("../geocoder.rs"),
     include_str!("../sql/guard.rs"),
+    include_str!("../cartodb.rs"),
+    include_str!("../../sql/cartodb_base.sql"),
+    include_str!("../../sql/cartodb_geo.sql"),
+    include_str!("../../sql/cartodb_nogeo.sql"),
 ];
 
 /// [`SCHEMA_VERSION`] and a fingerprint of [`SETUP_SOURCES`]: what a template database and a
@@ -47,7 +51,8 @@ const TEMPLATE_LOCK: i64 = 0x6361_7274_6f5f_7431;
 
 /// Everything a user database holds before its user is added, in the database `db` is
 /// connected to, as a superuser: the schema of API keys (closed to every other role), the SQL
-/// guard, and PostGIS with the geocoder when PostGIS is installed on the server. Idempotent.
+/// guard, PostGIS with the geocoder when PostGIS is installed on the server, and CARTO's
+/// table-model functions. Idempotent.
 ///
 /// Run once on the template, which every new user database copies: what is added here is in
 /// every account made afterwards. Databases made before are brought up to date by it too.
@@ -76,6 +81,7 @@ pub(crate) async fn setup_database(db: &Client) -> Result<(), EmulatorError> {
     if crate::geocoder::install_postgis(db).await? {
         crate::geocoder::install(db).await?;
     }
+    crate::cartodb::install(db).await?;
     Ok(())
 }
 
@@ -523,6 +529,24 @@ impl Store {
         let mut roles: Vec<String> = key_roles.to_vec();
         roles.push(user.owner_role.clone());
         roles.push(user.public_role.clone());
+        if user.org.is_none() {
+            // Roles of the user's CARTO 3 tokens too: key-prefixed roles that may connect to
+            // the user's own database (closed to `PUBLIC`).
+            let tokens = admin
+                .query(
+                    "SELECT r.rolname::text FROM pg_catalog.pg_roles r, pg_catalog.pg_database d
+                     WHERE d.datname = $1 AND pg_catalog.starts_with(r.rolname, $2)
+                       AND pg_catalog.has_database_privilege(r.oid, d.oid, 'CONNECT')",
+                    &[&user.database, &KEY_ROLE_PREFIX],
+                )
+                .await?;
+            for row in tokens {
+                let role: String = row.get(0);
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+        }
         let existing: Vec<String> = admin
             .query(
                 "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname = ANY($1)",

@@ -214,7 +214,19 @@ impl Store {
 
     /// The SQL part of [`delete_key`](Self::delete_key).
     async fn drop_key_role(&self, user: &UserRecord, key: &KeyRecord) -> Result<(), KeyError> {
-        let role = quote_ident(&key.role);
+        self.drop_role(user, &key.role, Some(&key.name)).await
+    }
+
+    /// Drops a key's (or an API access token's) role: no new login, its sessions ended, then
+    /// in one transaction what it owns neutralised and given to the owner role, the role
+    /// dropped, and the key's row (`key_name`) deleted. On failure the role may log in again.
+    pub(super) async fn drop_role(
+        &self,
+        user: &UserRecord,
+        key_role: &str,
+        key_name: Option<&str>,
+    ) -> Result<(), KeyError> {
+        let role = quote_ident(key_role);
         let mut conn = self.server.connect_superuser(&user.database).await?;
         // No new login, then the key's sessions end (and their locks with them).
         conn.batch_execute(&format!(
@@ -224,7 +236,7 @@ impl Store {
         .await?;
         conn.execute(
             "SELECT pg_catalog.pg_terminate_backend(pid, $2) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
-            &[&key.role, &(crate::sql::SUPERUSER_LOCK_TIMEOUT_MS as i64)],
+            &[&key_role, &(crate::sql::SUPERUSER_LOCK_TIMEOUT_MS as i64)],
         )
         .await?;
         let result = async {
@@ -232,18 +244,20 @@ impl Store {
             tx.batch_execute(&format!(
                 "{neutralise}
                  REASSIGN OWNED BY {role} TO {owner}; DROP OWNED BY {role}; DROP ROLE IF EXISTS {role};",
-                neutralise = neutralise_sql(&key.role),
+                neutralise = neutralise_sql(key_role),
                 owner = quote_ident(&user.owner_role)
             ))
             .await?;
-            tx.execute(
-                &format!(
-                    "DELETE FROM {}.api_keys WHERE username = $1 AND name = $2",
-                    quote_ident(META_SCHEMA)
-                ),
-                &[&user.username, &key.name],
-            )
-            .await?;
+            if let Some(name) = key_name {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {}.api_keys WHERE username = $1 AND name = $2",
+                        quote_ident(META_SCHEMA)
+                    ),
+                    &[&user.username, &name],
+                )
+                .await?;
+            }
             tx.commit().await
         }
         .await;

@@ -14,7 +14,9 @@
 //! the registry, the cache, connections), [`provision`] (creating users), [`accounts`] (the
 //! template database, users made and removed at run time, organization owners), [`keys`] (the key
 //! lifecycle), [`probes`] (permission checks of requested grants), [`grants_json`] (grants as
-//! CARTO presents them), [`tables`] (public tables) and [`reconcile`] (startup repair).
+//! CARTO presents them), [`tables`] (public tables), [`datasets`] (the datasets endpoints'
+//! records), [`tokens`] (the roles of CARTO 3's API access tokens) and [`reconcile`]
+//! (startup repair).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,6 +26,7 @@ use tokio_postgres::Client;
 use crate::pg::PgServer;
 
 mod accounts;
+mod datasets;
 mod grants_json;
 mod keys;
 mod probes;
@@ -32,9 +35,11 @@ mod reconcile;
 mod records;
 mod registry;
 mod tables;
+mod tokens;
 
 pub use self::accounts::AccountError;
 pub(crate) use self::accounts::{AccountFailure, check_name, setup_version};
+pub(crate) use self::datasets::{Dataset, DatasetError, Privacy};
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};

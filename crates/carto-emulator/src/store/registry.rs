@@ -192,6 +192,17 @@ impl Store {
             .cloned()
     }
 
+    /// The role and password of the user's master key (without copying the rest of it).
+    pub(crate) fn master_login(&self, username: &str) -> Option<(String, String)> {
+        self.keys
+            .read()
+            .expect("keys lock")
+            .get(username)?
+            .iter()
+            .find(|k| k.key_type == ApiKeyType::Master)
+            .map(|k| (k.role.clone(), k.password.clone()))
+    }
+
     /// The user's master key.
     pub(crate) fn master_key(&self, username: &str) -> Option<KeyRecord> {
         self.keys

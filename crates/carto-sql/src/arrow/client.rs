@@ -23,8 +23,7 @@ use super::encode::{CsvEncoder, Pieces, copy_from_sql};
 use super::json::{ArrowDecoder, ArrowQuery};
 use super::schema::Layout;
 use crate::copy::{
-    AsyncCopyClient, CopyClient, CopyFromOptions, CopyFromResult, CopyToOptions, CopyToReader,
-    CopyToStream,
+    AsyncCopyClient, CopyClient, CopyFromOptions, CopyFromResult, CopyToReader, CopyToStream,
 };
 use crate::query::{JsonQuery, Query, QueryOptions};
 use crate::response::{SqlResponse, SqlSummary};
@@ -123,14 +122,26 @@ impl<T: Transport> SqlClient<T> {
     /// ```no_run
     /// # fn run(sql: carto_sql::SqlClient<impl carto_transport::Transport>) -> Result<(), carto_core::Error> {
     /// use carto_sql::arrow::ArrowOptions;
-    /// let batches = sql.query_arrow("SELECT cartodb_id, the_geom FROM tornadoes", &ArrowOptions::new())?;
+    /// let batches = sql.query_arrow_with(
+    ///     "SELECT cartodb_id, the_geom FROM tornadoes",
+    ///     &ArrowOptions::new().batch_rows(10_000),
+    /// )?;
     /// println!("{:?}", batches.schema());
     /// for batch in batches {
     ///     println!("{} rows", batch?.num_rows());
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn query_arrow(&self, sql: &str, options: &ArrowOptions) -> Result<ArrowBatches, Error> {
+    pub fn query_arrow(&self, sql: &str) -> Result<ArrowBatches, Error> {
+        self.query_arrow_with(sql, &Default::default())
+    }
+
+    /// [`query_arrow`](Self::query_arrow) with options.
+    pub fn query_arrow_with(
+        &self,
+        sql: &str,
+        options: &ArrowOptions,
+    ) -> Result<ArrowBatches, Error> {
         let (transport, ctx) = (self.transport(), self.context());
         let layout = layout_sync(transport, ctx, sql, options, options.query.clone())?;
         let endpoint = arrow_query(sql, options, layout.clone());
@@ -142,7 +153,12 @@ impl<T: Transport> SqlClient<T> {
     }
 
     /// The Arrow schema `query_arrow` gives `sql`'s result, from the zero-row query.
-    pub fn arrow_schema(&self, sql: &str, options: &ArrowOptions) -> Result<SchemaRef, Error> {
+    pub fn arrow_schema(&self, sql: &str) -> Result<SchemaRef, Error> {
+        self.arrow_schema_with(sql, &Default::default())
+    }
+
+    /// [`arrow_schema`](Self::arrow_schema) with options.
+    pub fn arrow_schema_with(&self, sql: &str, options: &ArrowOptions) -> Result<SchemaRef, Error> {
         let layout = layout_sync(
             self.transport(),
             self.context(),
@@ -156,7 +172,12 @@ impl<T: Transport> SqlClient<T> {
 
 impl<T: AsyncTransport> AsyncSqlClient<T> {
     /// [`SqlClient::query_arrow`] from async code: the batches as an [`ArrowStream`].
-    pub async fn query_arrow(
+    pub async fn query_arrow(&self, sql: &str) -> Result<ArrowStream, Error> {
+        self.query_arrow_with(sql, &Default::default()).await
+    }
+
+    /// [`query_arrow`](Self::query_arrow) with options.
+    pub async fn query_arrow_with(
         &self,
         sql: &str,
         options: &ArrowOptions,
@@ -173,7 +194,12 @@ impl<T: AsyncTransport> AsyncSqlClient<T> {
     }
 
     /// The Arrow schema `query_arrow` gives `sql`'s result, from the zero-row query.
-    pub async fn arrow_schema(
+    pub async fn arrow_schema(&self, sql: &str) -> Result<SchemaRef, Error> {
+        self.arrow_schema_with(sql, &Default::default()).await
+    }
+
+    /// [`arrow_schema`](Self::arrow_schema) with options.
+    pub async fn arrow_schema_with(
         &self,
         sql: &str,
         options: &ArrowOptions,
@@ -196,7 +222,16 @@ impl<T: Transport> CopyClient<T> {
     /// arrives. The schema is read first with a zero-row query through the SQL API;
     /// PostgreSQL's text output keeps `numeric`, `int8` and timestamps exact.
     /// [`ArrowOptions::query_options`] do not apply.
-    pub fn copy_to_arrow(&self, sql: &str, options: &ArrowOptions) -> Result<ArrowBatches, Error> {
+    pub fn copy_to_arrow(&self, sql: &str) -> Result<ArrowBatches, Error> {
+        self.copy_to_arrow_with(sql, &Default::default())
+    }
+
+    /// [`copy_to_arrow`](Self::copy_to_arrow) with options.
+    pub fn copy_to_arrow_with(
+        &self,
+        sql: &str,
+        options: &ArrowOptions,
+    ) -> Result<ArrowBatches, Error> {
         let layout = layout_sync(
             self.transport(),
             self.context(),
@@ -204,7 +239,7 @@ impl<T: Transport> CopyClient<T> {
             options,
             QueryOptions::default(),
         )?;
-        let reader = self.copy_to(&copy_to_sql(sql), &CopyToOptions::new())?;
+        let reader = self.copy_to(&copy_to_sql(sql))?;
         Ok(ArrowBatches {
             schema: layout.schema.clone(),
             source: Source::Copy {
@@ -224,7 +259,15 @@ impl<T: Transport> CopyClient<T> {
     /// anything is sent; a batch that fails midway (an `Err` from the reader, a batch
     /// of another schema) aborts the upload and CARTO rolls the COPY back. No rows at
     /// all is CARTO's `No rows copied` error, as for any COPY FROM.
-    pub fn copy_from_arrow<R>(
+    pub fn copy_from_arrow<R>(&self, table: &str, batches: R) -> Result<CopyFromResult, Error>
+    where
+        R: RecordBatchReader + Send + 'static,
+    {
+        self.copy_from_arrow_with(table, batches, &Default::default())
+    }
+
+    /// [`copy_from_arrow`](Self::copy_from_arrow) with options.
+    pub fn copy_from_arrow_with<R>(
         &self,
         table: &str,
         batches: R,
@@ -241,14 +284,19 @@ impl<T: Transport> CopyClient<T> {
             buf: Vec::new(),
             pos: 0,
         };
-        self.copy_from(&sql, body, options)
+        self.copy_from_with(&sql, body, options)
     }
 }
 
 impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// [`CopyClient::copy_to_arrow`] from async code: the batches as an
     /// [`ArrowStream`].
-    pub async fn copy_to_arrow(
+    pub async fn copy_to_arrow(&self, sql: &str) -> Result<ArrowStream, Error> {
+        self.copy_to_arrow_with(sql, &Default::default()).await
+    }
+
+    /// [`copy_to_arrow`](Self::copy_to_arrow) with options.
+    pub async fn copy_to_arrow_with(
         &self,
         sql: &str,
         options: &ArrowOptions,
@@ -261,9 +309,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
             QueryOptions::default(),
         )
         .await?;
-        let stream = self
-            .copy_to(&copy_to_sql(sql), &CopyToOptions::new())
-            .await?;
+        let stream = self.copy_to(&copy_to_sql(sql)).await?;
         Ok(ArrowStream {
             schema: layout.schema.clone(),
             source: AsyncSource::Copy {
@@ -276,6 +322,21 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
     /// [`CopyClient::copy_from_arrow`] from async code: the batches of `schema` come
     /// from a stream (an [`ArrowStream`], or any stream of `Result<RecordBatch, E>`).
     pub async fn copy_from_arrow<S, E>(
+        &self,
+        table: &str,
+        schema: SchemaRef,
+        batches: S,
+    ) -> Result<CopyFromResult, Error>
+    where
+        S: Stream<Item = Result<RecordBatch, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.copy_from_arrow_with(table, schema, batches, &Default::default())
+            .await
+    }
+
+    /// [`copy_from_arrow`](Self::copy_from_arrow) with options.
+    pub async fn copy_from_arrow_with<S, E>(
         &self,
         table: &str,
         schema: SchemaRef,
@@ -314,7 +375,7 @@ impl<T: AsyncTransport> AsyncCopyClient<T> {
                     };
                 }
             });
-        self.copy_from_stream(&sql, body, options).await
+        self.copy_from_stream_with(&sql, body, options).await
     }
 }
 

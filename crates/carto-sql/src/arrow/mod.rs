@@ -53,13 +53,13 @@
 //! `copy_from_arrow` writes EWKB with the field's SRID back.
 
 mod client;
-mod column;
+pub(crate) mod column;
 mod csv;
 mod encode;
 mod json;
 #[cfg(feature = "polars")]
 mod polars;
-mod schema;
+pub(crate) mod schema;
 mod text;
 mod wkb;
 
@@ -96,7 +96,8 @@ pub enum NumericAs {
     Float64,
 }
 
-/// Options of `query_arrow` and `copy_to_arrow`.
+/// Options of `query_arrow_with`, `arrow_schema_with` and `copy_to_arrow_with` (the plain
+/// forms use the defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrowOptions {
     batch_rows: usize,

@@ -140,8 +140,8 @@ fn convert(array: &dyn Array) -> Result<Box<dyn PlArray>, Error> {
 ///
 /// ```no_run
 /// # fn run(sql: carto_sql::SqlClient<impl carto_transport::Transport>) -> Result<(), carto_core::Error> {
-/// use carto_sql::arrow::{ArrowOptions, to_polars};
-/// let batches = sql.query_arrow("SELECT name, pop_max FROM populated_places", &ArrowOptions::new())?;
+/// use carto_sql::arrow::to_polars;
+/// let batches = sql.query_arrow("SELECT name, pop_max FROM populated_places")?;
 /// let schema = batches.schema();
 /// let df = to_polars(&schema, batches)?;
 /// println!("{df}");

@@ -13,7 +13,8 @@ use carto_transport::{Async, AsyncTransport, Blocking, ClientCore, Mode, Transpo
 use super::endpoint::{CancelJob, CreateJob, GetJob};
 use super::model::BatchJob;
 use super::query::JobQuery;
-use super::waiter::{JobWaiter, WaitOptions, WaitStep};
+use super::waiter::{JobWaiter, WaitOptions};
+use crate::wait::{wait_async, wait_blocking};
 
 /// The Batch SQL API (`/api/v2/sql/job`) over `T`, blocking or async as `M` says. Use
 /// it through its two names, [`BatchClient`] ([`Blocking`]) and [`AsyncBatchClient`]
@@ -32,9 +33,9 @@ pub struct BatchApi<T, M> {
 /// use carto_sql::batch::{BatchClient, JobQuery, WaitOptions};
 /// # fn run(transport: impl carto_transport::Transport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
 /// let batch = BatchClient::from_credentials(transport, creds);
-/// let job = batch.create_and_wait(
+/// let job = batch.create_and_wait_with(
 ///     JobQuery::multi(["CREATE TABLE t (a int)", "INSERT INTO t VALUES (1)"]),
-///     WaitOptions::new(),
+///     &WaitOptions::new(),
 /// )?;
 /// println!("job {} is {}", job.job_id, job.status);
 /// # Ok(()) }
@@ -48,7 +49,7 @@ pub type BatchClient<T> = BatchApi<T, Blocking>;
 /// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
 /// let batch = AsyncBatchClient::from_credentials(transport, creds);
 /// let job = batch.create("UPDATE airports SET type = 'international'").await?;
-/// let job = batch.wait(&job.job_id, WaitOptions::new()).await?;
+/// let job = batch.wait_with(&job.job_id, &WaitOptions::new()).await?;
 /// println!("job {} is {}", job.job_id, job.status);
 /// # Ok(()) }
 /// ```
@@ -107,36 +108,48 @@ impl<T: Transport> BatchApi<T, Blocking> {
         self.send(&CancelJob::new(job_id))
     }
 
-    /// Polls the job until it finishes, sleeping with `std::thread::sleep`; see
-    /// [`JobWaiter::poll`] for the errors. A read refused by the rate limiter is retried
-    /// after its `Retry-After`, within the timeout.
-    pub fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
-        let start = Instant::now();
-        self.wait_with(job_id, options, move || start.elapsed(), std::thread::sleep)
+    /// Polls the job until it finishes with the default pacing ([`WaitOptions::new`]),
+    /// sleeping with `std::thread::sleep`; see [`JobWaiter::poll`] for the errors. A read
+    /// refused by the rate limiter is retried after its `Retry-After`, within the timeout.
+    pub fn wait(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.wait_with(job_id, &WaitOptions::default())
     }
 
-    /// [`wait`](Self::wait) with your clock (the time elapsed since the wait began)
-    /// and your sleep.
-    pub fn wait_with(
+    /// [`wait`](Self::wait) with options (pacing, timeout).
+    pub fn wait_with(&self, job_id: &str, options: &WaitOptions) -> Result<BatchJob, Error> {
+        let start = Instant::now();
+        let clock = move || start.elapsed();
+        self.wait_with_clock(job_id, options, clock, std::thread::sleep)
+    }
+
+    /// [`wait_with`](Self::wait_with) with your clock (the time elapsed since the wait
+    /// began) and your sleep.
+    pub fn wait_with_clock(
         &self,
         job_id: &str,
-        options: WaitOptions,
+        options: &WaitOptions,
         clock: impl FnMut() -> Duration,
         sleep: impl FnMut(Duration),
     ) -> Result<BatchJob, Error> {
-        self.drive(JobWaiter::new(job_id, options), clock, sleep)
+        self.drive(JobWaiter::new(job_id, *options), clock, sleep)
     }
 
-    /// Creates a job and waits for it; see [`JobWaiter::poll`] for the errors.
-    pub fn create_and_wait(
+    /// Creates a job and waits for it with the default pacing; see [`JobWaiter::poll`]
+    /// for the errors.
+    pub fn create_and_wait(&self, query: impl Into<JobQuery>) -> Result<BatchJob, Error> {
+        self.create_and_wait_with(query, &WaitOptions::default())
+    }
+
+    /// [`create_and_wait`](Self::create_and_wait) with options.
+    pub fn create_and_wait_with(
         &self,
         query: impl Into<JobQuery>,
-        options: WaitOptions,
+        options: &WaitOptions,
     ) -> Result<BatchJob, Error> {
         let start = Instant::now();
         let job = self.create(query)?;
         self.drive(
-            JobWaiter::with_job(job, options),
+            JobWaiter::with_job(job, *options),
             move || start.elapsed(),
             std::thread::sleep,
         )
@@ -144,17 +157,11 @@ impl<T: Transport> BatchApi<T, Blocking> {
 
     fn drive(
         &self,
-        mut waiter: JobWaiter,
-        mut clock: impl FnMut() -> Duration,
-        mut sleep: impl FnMut(Duration),
+        waiter: JobWaiter,
+        clock: impl FnMut() -> Duration,
+        sleep: impl FnMut(Duration),
     ) -> Result<BatchJob, Error> {
-        loop {
-            match waiter.poll(clock())? {
-                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()))?,
-                WaitStep::Sleep(pause) => sleep(pause),
-                WaitStep::Done(job) => return Ok(*job),
-            }
-        }
+        wait_blocking(waiter, |id| self.get(id), clock, sleep)
     }
 }
 
@@ -179,24 +186,30 @@ impl<T: AsyncTransport> BatchApi<T, Async> {
         self.send(&CancelJob::new(job_id)).await
     }
 
-    /// Polls the job until it finishes, sleeping with `tokio::time::sleep` (so it needs
-    /// a tokio runtime with time enabled); see [`JobWaiter::poll`] for the errors. A read
-    /// refused by the rate limiter is retried after its `Retry-After`, within the
-    /// timeout. Feature `tokio` (on with `reqwest`); without it, use
-    /// [`wait_with`](Self::wait_with) and your runtime's timer.
+    /// Polls the job until it finishes with the default pacing, sleeping with
+    /// `tokio::time::sleep` (so it needs a tokio runtime with time enabled); see
+    /// [`JobWaiter::poll`] for the errors. Feature `tokio` (on with `reqwest`); without it,
+    /// use [`wait_with_clock`](Self::wait_with_clock) and your runtime's timer.
     #[cfg(feature = "tokio")]
-    pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<BatchJob, Error> {
+    pub async fn wait(&self, job_id: &str) -> Result<BatchJob, Error> {
+        self.wait_with(job_id, &WaitOptions::default()).await
+    }
+
+    /// [`wait`](Self::wait) with options (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn wait_with(&self, job_id: &str, options: &WaitOptions) -> Result<BatchJob, Error> {
         let start = Instant::now();
-        self.wait_with(job_id, options, move || start.elapsed(), tokio::time::sleep)
+        let clock = move || start.elapsed();
+        self.wait_with_clock(job_id, options, clock, tokio::time::sleep)
             .await
     }
 
-    /// [`wait`](Self::wait) with your clock (the time elapsed since the wait began)
-    /// and your sleep (any runtime's timer).
-    pub async fn wait_with<S, F>(
+    /// [`wait_with`](Self::wait_with) with your clock (the time elapsed since the wait
+    /// began) and your sleep (any runtime's timer).
+    pub async fn wait_with_clock<S, F>(
         &self,
         job_id: &str,
-        options: WaitOptions,
+        options: &WaitOptions,
         clock: impl FnMut() -> Duration,
         sleep: S,
     ) -> Result<BatchJob, Error>
@@ -204,22 +217,29 @@ impl<T: AsyncTransport> BatchApi<T, Async> {
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        self.drive(JobWaiter::new(job_id, options), clock, sleep)
+        self.drive(JobWaiter::new(job_id, *options), clock, sleep)
             .await
     }
 
-    /// Creates a job and waits for it, sleeping with `tokio::time::sleep`; see
-    /// [`JobWaiter::poll`] for the errors. Feature `tokio` (on with `reqwest`).
+    /// Creates a job and waits for it with the default pacing, sleeping with
+    /// `tokio::time::sleep`; see [`JobWaiter::poll`] for the errors. Feature `tokio`.
     #[cfg(feature = "tokio")]
-    pub async fn create_and_wait(
+    pub async fn create_and_wait(&self, query: impl Into<JobQuery>) -> Result<BatchJob, Error> {
+        self.create_and_wait_with(query, &WaitOptions::default())
+            .await
+    }
+
+    /// [`create_and_wait`](Self::create_and_wait) with options (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn create_and_wait_with(
         &self,
         query: impl Into<JobQuery>,
-        options: WaitOptions,
+        options: &WaitOptions,
     ) -> Result<BatchJob, Error> {
         let start = Instant::now();
         let job = self.create(query).await?;
         self.drive(
-            JobWaiter::with_job(job, options),
+            JobWaiter::with_job(job, *options),
             move || start.elapsed(),
             tokio::time::sleep,
         )
@@ -228,20 +248,14 @@ impl<T: AsyncTransport> BatchApi<T, Async> {
 
     async fn drive<S, F>(
         &self,
-        mut waiter: JobWaiter,
-        mut clock: impl FnMut() -> Duration,
-        mut sleep: S,
+        waiter: JobWaiter,
+        clock: impl FnMut() -> Duration,
+        sleep: S,
     ) -> Result<BatchJob, Error>
     where
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        loop {
-            match waiter.poll(clock())? {
-                WaitStep::Fetch => waiter.fetched(self.get(waiter.job_id()).await)?,
-                WaitStep::Sleep(pause) => sleep(pause).await,
-                WaitStep::Done(job) => return Ok(*job),
-            }
-        }
+        wait_async(waiter, async |id| self.get(id).await, clock, sleep).await
     }
 }

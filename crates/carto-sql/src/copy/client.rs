@@ -46,13 +46,13 @@ pub struct CopyApi<T, M> {
 /// use carto_sql::copy::{CopyClient, CopyFromOptions, CopyToOptions};
 /// # fn run(transport: impl carto_transport::Transport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
 /// let copy = CopyClient::from_credentials(transport, creds);
-/// let loaded = copy.copy_from_path(
+/// let loaded = copy.copy_from_path_with(
 ///     "COPY cities (name, population) FROM STDIN WITH (FORMAT csv, HEADER true)",
 ///     "cities.csv",
 ///     &CopyFromOptions::new().gzip(1),
 /// )?;
 /// println!("{} rows in {:?}", loaded.total_rows, loaded.time);
-/// let bytes = copy.copy_to_path(
+/// let bytes = copy.copy_to_path_with(
 ///     "COPY cities TO STDOUT WITH (FORMAT csv, HEADER true)",
 ///     "cities-copy.csv",
 ///     &CopyToOptions::new().progress(|n| eprint!("\r{n} bytes")),
@@ -66,20 +66,19 @@ pub type CopyClient<T> = CopyApi<T, Blocking>;
 /// The COPY API from async code ([`CopyApi`] over an [`AsyncTransport`]).
 ///
 /// ```no_run
-/// use carto_sql::copy::{AsyncCopyClient, CopyFromOptions, CopyToOptions};
+/// use carto_sql::copy::{AsyncCopyClient, CopyFromOptions};
 /// # async fn run(transport: impl carto_transport::AsyncTransport, creds: carto_core::Credentials) -> Result<(), carto_core::Error> {
 /// let copy = AsyncCopyClient::from_credentials(transport, creds);
 /// let file = tokio::fs::File::open("cities.csv").await.expect("file");
 /// let loaded = copy
-///     .copy_from(
+///     .copy_from_with(
 ///         "COPY cities (name, population) FROM STDIN WITH (FORMAT csv, HEADER true)",
 ///         file,
 ///         &CopyFromOptions::new().gzip(1),
 ///     )
 ///     .await?;
 /// let mut out: Vec<u8> = Vec::new();
-/// copy.copy_to_writer("COPY cities TO STDOUT", &mut out, &CopyToOptions::new())
-///     .await?;
+/// copy.copy_to_writer("COPY cities TO STDOUT", &mut out).await?;
 /// # let _ = loaded;
 /// # Ok(()) }
 /// ```
@@ -134,6 +133,15 @@ impl<T: Transport> CopyApi<T, Blocking> {
         &self,
         sql: &str,
         source: R,
+    ) -> Result<CopyFromResult, Error> {
+        self.copy_from_with(sql, source, &Default::default())
+    }
+
+    /// [`copy_from`](Self::copy_from) with options.
+    pub fn copy_from_with<R: Read + Send + 'static>(
+        &self,
+        sql: &str,
+        source: R,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let body = sync_body(source, options.gzip_level(), options.progress_fn());
@@ -150,6 +158,15 @@ impl<T: Transport> CopyApi<T, Blocking> {
     /// framing): the bytes it has when the call starts. A file that shrinks meanwhile
     /// fails the upload (and CARTO loads none of it).
     pub fn copy_from_path(
+        &self,
+        sql: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<CopyFromResult, Error> {
+        self.copy_from_path_with(sql, path, &Default::default())
+    }
+
+    /// [`copy_from_path`](Self::copy_from_path) with options.
+    pub fn copy_from_path_with(
         &self,
         sql: &str,
         path: impl AsRef<Path>,
@@ -183,7 +200,12 @@ impl<T: Transport> CopyApi<T, Blocking> {
     /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a reader, read as
     /// it arrives. A failure of the server after the output started shows as a read
     /// error wrapping an [`Error::Api`] (see [`CopyToReader`]).
-    pub fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
+    pub fn copy_to(&self, sql: &str) -> Result<CopyToReader, Error> {
+        self.copy_to_with(sql, &Default::default())
+    }
+
+    /// [`copy_to`](Self::copy_to) with options.
+    pub fn copy_to_with(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToReader, Error> {
         let endpoint = CopyTo::from_options(sql, options);
         let inner = self.core.send_streaming(&endpoint, None)?;
         Ok(CopyToReader::new(inner, options.progress_fn()))
@@ -196,22 +218,36 @@ impl<T: Transport> CopyApi<T, Blocking> {
         &self,
         sql: &str,
         writer: &mut W,
+    ) -> Result<u64, Error> {
+        self.copy_to_writer_with(sql, writer, &Default::default())
+    }
+
+    /// [`copy_to_writer`](Self::copy_to_writer) with options.
+    pub fn copy_to_writer_with<W: Write + ?Sized>(
+        &self,
+        sql: &str,
+        writer: &mut W,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
-        drain(self.copy_to(sql, options)?, writer)
+        drain(self.copy_to_with(sql, options)?, writer)
     }
 
     /// Runs `sql` and writes its output into the file at `path` (created or
     /// truncated); returns the number of bytes written. On a failure midway, the file
     /// keeps what arrived before it.
-    pub fn copy_to_path(
+    pub fn copy_to_path(&self, sql: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
+        self.copy_to_path_with(sql, path, &Default::default())
+    }
+
+    /// [`copy_to_path`](Self::copy_to_path) with options.
+    pub fn copy_to_path_with(
         &self,
         sql: &str,
         path: impl AsRef<Path>,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
         let path = path.as_ref();
-        let reader = self.copy_to(sql, options)?;
+        let reader = self.copy_to_with(sql, options)?;
         let mut file = io::BufWriter::with_capacity(
             CHUNK,
             File::create(path).map_err(|e| create_error(path, e))?,
@@ -235,15 +271,34 @@ impl<T: AsyncTransport> CopyApi<T, Async> {
         &self,
         sql: &str,
         source: R,
+    ) -> Result<CopyFromResult, Error> {
+        self.copy_from_with(sql, source, &Default::default()).await
+    }
+
+    /// [`copy_from`](Self::copy_from) with options.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_from_with<R: AsyncRead + Send + 'static>(
+        &self,
+        sql: &str,
+        source: R,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let stream = tokio_util::io::ReaderStream::with_capacity(source, CHUNK);
-        self.copy_from_stream(sql, stream, options).await
+        self.copy_from_stream_with(sql, stream, options).await
     }
 
     /// [`copy_from`](Self::copy_from) with the data as a stream of chunks; an `Err`
     /// item aborts the upload (CARTO rolls the COPY back).
-    pub async fn copy_from_stream<S>(
+    pub async fn copy_from_stream<S>(&self, sql: &str, stream: S) -> Result<CopyFromResult, Error>
+    where
+        S: Stream<Item = Result<Bytes, io::Error>> + Send + 'static,
+    {
+        self.copy_from_stream_with(sql, stream, &Default::default())
+            .await
+    }
+
+    /// [`copy_from_stream`](Self::copy_from_stream) with options.
+    pub async fn copy_from_stream_with<S>(
         &self,
         sql: &str,
         stream: S,
@@ -288,6 +343,17 @@ impl<T: AsyncTransport> CopyApi<T, Async> {
         &self,
         sql: &str,
         path: impl AsRef<Path>,
+    ) -> Result<CopyFromResult, Error> {
+        self.copy_from_path_with(sql, path, &Default::default())
+            .await
+    }
+
+    /// [`copy_from_path`](Self::copy_from_path) with options.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_from_path_with(
+        &self,
+        sql: &str,
+        path: impl AsRef<Path>,
         options: &CopyFromOptions,
     ) -> Result<CopyFromResult, Error> {
         let path = path.as_ref().to_path_buf();
@@ -325,7 +391,16 @@ impl<T: AsyncTransport> CopyApi<T, Async> {
     /// Runs `sql` (`COPY ... TO STDOUT ...`) and returns its output as a stream of
     /// chunks, as they arrive (see [`CopyToStream`] for a failure after the output
     /// started).
-    pub async fn copy_to(&self, sql: &str, options: &CopyToOptions) -> Result<CopyToStream, Error> {
+    pub async fn copy_to(&self, sql: &str) -> Result<CopyToStream, Error> {
+        self.copy_to_with(sql, &Default::default()).await
+    }
+
+    /// [`copy_to`](Self::copy_to) with options.
+    pub async fn copy_to_with(
+        &self,
+        sql: &str,
+        options: &CopyToOptions,
+    ) -> Result<CopyToStream, Error> {
         let endpoint = CopyTo::from_options(sql, options);
         let inner = self.core.send_streaming_async(&endpoint, None).await?;
         Ok(CopyToStream::new(inner, options.progress_fn()))
@@ -339,9 +414,20 @@ impl<T: AsyncTransport> CopyApi<T, Async> {
         &self,
         sql: &str,
         writer: &mut W,
+    ) -> Result<u64, Error> {
+        self.copy_to_writer_with(sql, writer, &Default::default())
+            .await
+    }
+
+    /// [`copy_to_writer`](Self::copy_to_writer) with options.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_to_writer_with<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        sql: &str,
+        writer: &mut W,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
-        let stream = self.copy_to(sql, options).await?;
+        let stream = self.copy_to_with(sql, options).await?;
         drain_async(stream, writer).await
     }
 
@@ -349,14 +435,20 @@ impl<T: AsyncTransport> CopyApi<T, Async> {
     /// truncated); returns the number of bytes written. On a failure midway, the file
     /// keeps what arrived before it. Feature `tokio`.
     #[cfg(feature = "tokio")]
-    pub async fn copy_to_path(
+    pub async fn copy_to_path(&self, sql: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
+        self.copy_to_path_with(sql, path, &Default::default()).await
+    }
+
+    /// [`copy_to_path`](Self::copy_to_path) with options.
+    #[cfg(feature = "tokio")]
+    pub async fn copy_to_path_with(
         &self,
         sql: &str,
         path: impl AsRef<Path>,
         options: &CopyToOptions,
     ) -> Result<u64, Error> {
         let path = path.as_ref();
-        let stream = self.copy_to(sql, options).await?;
+        let stream = self.copy_to_with(sql, options).await?;
         let file = tokio::fs::File::create(path)
             .await
             .map_err(|e| create_error(path, e))?;

@@ -24,13 +24,23 @@
 //! # Ok::<(), carto_core::Error>(())
 //! ```
 
+#[cfg(feature = "arrow")]
+mod arrow;
+mod client;
 mod jobs;
 mod params;
 mod query;
 mod response;
+mod rows;
 
 pub use crate::wait::WaitOptions;
+#[cfg(feature = "arrow")]
+pub use arrow::ArrowAnswer;
+pub use client::{AsyncSqlClient, QueryRowStream, QueryRows, SqlApi, SqlClient};
 pub use jobs::{CancelJob, CreateJob, GetJob, Job, JobStatus, JobWaiter, ListJobs, WaitStep};
 pub use params::{ParamStyle, QueryParameters, Warehouse};
-pub use query::{API_VERSION, DEFAULT_MAX_URL_LENGTH, Query, QueryMethod, query_error};
+pub use query::{
+    API_VERSION, DEFAULT_MAX_URL_LENGTH, Query, QueryMethod, QueryOptions, query_error,
+};
 pub use response::{FieldType, QueryMeta, QueryResponse, Row, SchemaField};
+pub use rows::{QueryRowDecoder, QueryTail};

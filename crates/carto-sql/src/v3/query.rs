@@ -55,6 +55,53 @@ pub struct Query<T = Row> {
     rows: PhantomData<fn() -> T>,
 }
 
+/// How a query is sent, besides its SQL: the parameters, GET or POST, the longest GET
+/// URL, and whether it changes nothing (so a POST may be sent again). The `_with`
+/// methods of [`SqlClient`](super::SqlClient) take it; [`Query::options`] applies it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryOptions {
+    params: Option<QueryParameters>,
+    method: QueryMethod,
+    max_url_length: Option<usize>,
+    read_only: bool,
+}
+
+impl QueryOptions {
+    /// The defaults: no parameters, GET while the URL fits, not read-only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The values of the query's placeholders.
+    pub fn params(mut self, params: QueryParameters) -> Self {
+        self.params = Some(params);
+        self
+    }
+
+    /// Forces GET or POST.
+    pub fn method(mut self, method: QueryMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The longest URL sent as a GET (default [`DEFAULT_MAX_URL_LENGTH`]).
+    pub fn max_url_length(mut self, max: usize) -> Self {
+        self.max_url_length = Some(max);
+        self
+    }
+
+    /// Says the query changes nothing (see [`Query::read_only`]).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// The parameters, if any.
+    pub fn parameters(&self) -> Option<&QueryParameters> {
+        self.params.as_ref()
+    }
+}
+
 /// The POST body.
 #[derive(Serialize)]
 struct PostBody<'a> {
@@ -112,6 +159,19 @@ impl<T> Query<T> {
     /// failure or a 502-504.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Applies `options` (what they leave unset stays as it is).
+    pub fn options(mut self, options: &QueryOptions) -> Self {
+        if let Some(params) = &options.params {
+            self.params = Some(params.clone());
+        }
+        if let Some(max) = options.max_url_length {
+            self.max_url_length = max;
+        }
+        self.method = options.method;
+        self.read_only = options.read_only;
         self
     }
 

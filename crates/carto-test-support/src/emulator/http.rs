@@ -88,3 +88,49 @@ pub async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) ->
 pub fn keys(v: &Value) -> Vec<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
+
+/// A CARTO 3 OAuth access token from M2M client credentials: `POST {auth_url}/oauth/token`
+/// (the client-credentials grant, as carto-auth sends it); panics unless it is a 200.
+pub async fn m2m_token(
+    c: &reqwest::Client,
+    auth_url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> String {
+    let r = post_form(
+        c,
+        &format!("{auth_url}/oauth/token"),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("audience", "carto-cloud-native-api"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Asserts that `doc` is a `<user>.carto3.json` document: exactly the keys `api_base_url`,
+/// `auth_url`, `client_id`, `client_secret` and `connection`, each a non-empty string.
+pub fn assert_carto3_credentials(doc: &Value) {
+    let mut names = keys(doc);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "api_base_url",
+            "auth_url",
+            "client_id",
+            "client_secret",
+            "connection"
+        ]
+    );
+    for name in &names {
+        assert!(
+            doc[name].as_str().is_some_and(|v| !v.is_empty()),
+            "{name} is not a non-empty string"
+        );
+    }
+}

@@ -25,6 +25,10 @@ pub struct Served {
     pub pg_password: String,
     /// The emulator's process id (its CPU is in `/proc/<pid>/stat`).
     pub pid: u32,
+    /// The user as a CARTO 3 account: its `<user>.carto3.json` document (`api_base_url`,
+    /// `auth_url`, `client_id`, `client_secret`, `connection`).
+    #[serde(default)]
+    pub carto3: Option<serde_json::Value>,
 }
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -45,6 +49,7 @@ pub fn serve(user: &str) -> BoxResult<()> {
         pg_user: pg.superuser().to_owned(),
         pg_password: pg.superuser_password().to_owned(),
         pid: std::process::id(),
+        carto3: Some(account.carto3().to_json()),
     };
     println!("{}", serde_json::to_string(&served)?);
     io::stdout().flush()?;

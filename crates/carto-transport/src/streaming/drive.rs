@@ -6,8 +6,9 @@
 
 use std::io::Read;
 
+use carto_core::Error;
+use carto_core::operation::SendContext;
 use carto_core::retry::Stop;
-use carto_core::{Error, RequestContext};
 use futures_util::StreamExt;
 
 use super::decoded::{CHUNK, Collected, Decoded, DecodedStream};
@@ -29,15 +30,16 @@ use crate::transport::{AsyncTransport, Transport};
 /// at most [`MAX_ERROR_BODY`](crate::MAX_ERROR_BODY) bytes of the body. Retried like `send`, on what comes
 /// before a 2xx head only: a rate-limited upload is sent again only when the
 /// [`Upload`] can be rebuilt; once a 2xx head arrived, nothing is sent again.
-pub fn send_streaming<T, E>(
+pub fn send_streaming<T, C, E>(
     transport: &T,
-    ctx: &RequestContext,
+    ctx: &C,
     endpoint: &E,
     upload: Option<Upload>,
 ) -> Result<Decoded<E::Decoder>, Error>
 where
     T: Transport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
 {
     let replayable = upload.as_ref().is_none_or(Upload::is_replayable);
     let attempts = Attempts::new(ctx, endpoint.is_idempotent(), replayable);
@@ -60,32 +62,34 @@ where
 /// (a dropped connection, a timeout) is retried like one before the head, from
 /// scratch, for an idempotent endpoint only. A decode error, or an error the body
 /// itself carries, is returned as it is.
-pub fn send_collect<T, E>(
+pub fn send_collect<T, C, E>(
     transport: &T,
-    ctx: &RequestContext,
+    ctx: &C,
     endpoint: &E,
 ) -> Result<Collected<E::Decoder>, Error>
 where
     T: Transport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
 {
     let attempts = Attempts::new(ctx, endpoint.is_idempotent(), true);
     let opening =
-        Opening::<_, _, Upload, ResponseReader>::new(transport, ctx, endpoint, None, true);
+        Opening::<_, _, _, Upload, ResponseReader>::new(transport, ctx, endpoint, None, true);
     drive(transport, attempts, Collect(opening))
 }
 
 /// The async [`send_streaming`]: the same request, retries and trace, the upload
 /// streamed from an [`AsyncUpload`] and the response body a [`DecodedStream`].
-pub async fn send_streaming_async<T, E>(
+pub async fn send_streaming_async<T, C, E>(
     transport: &T,
-    ctx: &RequestContext,
+    ctx: &C,
     endpoint: &E,
     upload: Option<AsyncUpload>,
 ) -> Result<DecodedStream<E::Decoder>, Error>
 where
     T: AsyncTransport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
 {
     let replayable = upload.as_ref().is_none_or(AsyncUpload::is_replayable);
     let attempts = Attempts::new(ctx, endpoint.is_idempotent(), replayable);
@@ -96,27 +100,28 @@ where
 /// The async [`send_collect`]: the whole body read through the endpoint's decoder as it
 /// arrives, under the whole-request timeout, a failure while reading it retried from
 /// scratch for an idempotent endpoint.
-pub async fn send_collect_async<T, E>(
+pub async fn send_collect_async<T, C, E>(
     transport: &T,
-    ctx: &RequestContext,
+    ctx: &C,
     endpoint: &E,
 ) -> Result<Collected<E::Decoder>, Error>
 where
     T: AsyncTransport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
     E::Decoder: Unpin,
 {
     let attempts = Attempts::new(ctx, endpoint.is_idempotent(), true);
     let opening =
-        Opening::<_, _, AsyncUpload, ByteStream>::new(transport, ctx, endpoint, None, true);
+        Opening::<_, _, _, AsyncUpload, ByteStream>::new(transport, ctx, endpoint, None, true);
     drive_async(transport, attempts, Collect(opening)).await
 }
 
 /// One streamed call's attempts up to a 2xx head: `U` is the upload, `B` the body of a
 /// failed answer while its error is read.
-struct Opening<'a, T: ?Sized, E: ?Sized, U, B> {
+struct Opening<'a, T: ?Sized, C: ?Sized, E: ?Sized, U, B> {
     transport: &'a T,
-    ctx: &'a RequestContext,
+    ctx: &'a C,
     endpoint: &'a E,
     upload: Option<U>,
     /// The request is marked [`WholeBody`](super::WholeBody).
@@ -125,14 +130,8 @@ struct Opening<'a, T: ?Sized, E: ?Sized, U, B> {
     buf: Vec<u8>,
 }
 
-impl<'a, T: ?Sized, E: StreamingEndpoint + ?Sized, U, B> Opening<'a, T, E, U, B> {
-    fn new(
-        transport: &'a T,
-        ctx: &'a RequestContext,
-        endpoint: &'a E,
-        upload: Option<U>,
-        whole: bool,
-    ) -> Self {
+impl<'a, T: ?Sized, C: ?Sized, E: StreamingEndpoint<C> + ?Sized, U, B> Opening<'a, T, C, E, U, B> {
+    fn new(transport: &'a T, ctx: &'a C, endpoint: &'a E, upload: Option<U>, whole: bool) -> Self {
         Self {
             transport,
             ctx,
@@ -177,10 +176,11 @@ impl<'a, T: ?Sized, E: StreamingEndpoint + ?Sized, U, B> Opening<'a, T, E, U, B>
     }
 }
 
-impl<T, E> Exchange for Opening<'_, T, E, Upload, ResponseReader>
+impl<T, C, E> Exchange for Opening<'_, T, C, E, Upload, ResponseReader>
 where
     T: Transport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
 {
     type Answer = Decoded<E::Decoder>;
 
@@ -219,10 +219,11 @@ where
     }
 }
 
-impl<T, E> AsyncExchange for Opening<'_, T, E, AsyncUpload, ByteStream>
+impl<T, C, E> AsyncExchange for Opening<'_, T, C, E, AsyncUpload, ByteStream>
 where
     T: AsyncTransport + ?Sized,
-    E: StreamingEndpoint + ?Sized,
+    C: SendContext + ?Sized,
+    E: StreamingEndpoint<C> + ?Sized,
 {
     type Answer = DecodedStream<E::Decoder>;
 

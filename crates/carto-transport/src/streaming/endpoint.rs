@@ -62,15 +62,18 @@ impl BodyDecoder for RawBody {
 /// A remote operation whose request body may be streamed and whose response body is
 /// decoded as it arrives: the streaming counterpart of [`carto_core::Endpoint`].
 ///
+/// `C` is the context the request is built with: a v2 [`RequestContext`] (the default)
+/// or a CARTO 3 [`ApiContext`](carto_core::carto3::ApiContext).
+///
 /// Pure: it builds a request head and reads a response head; the drivers
 /// ([`send_streaming`](crate::send_streaming),
 /// [`send_streaming_async`](crate::send_streaming_async)) do the I/O.
-pub trait StreamingEndpoint {
+pub trait StreamingEndpoint<C: ?Sized = RequestContext> {
     /// The decoder of the body of a successful response.
     type Decoder: BodyDecoder;
 
     /// Builds the request: method, URI, headers, and how its body is sent.
-    fn to_request(&self, ctx: &RequestContext) -> Result<http::Request<RequestBody>, Error>;
+    fn to_request(&self, ctx: &C) -> Result<http::Request<RequestBody>, Error>;
 
     /// Reads the head of a successful (2xx) response: the decoder of its body.
     /// A failed head never comes here: it is CARTO's error ([`ErrorBody`](crate::ErrorBody)).
@@ -98,9 +101,9 @@ pub struct WholeBody;
 
 /// Builds the request of `endpoint` with `upload` as its body when it sends one.
 /// `whole` marks it [`WholeBody`].
-pub(crate) fn request<E: StreamingEndpoint + ?Sized, B>(
+pub(crate) fn request<C: ?Sized, E: StreamingEndpoint<C> + ?Sized, B>(
     endpoint: &E,
-    ctx: &RequestContext,
+    ctx: &C,
     upload: Option<B>,
     bytes: impl FnOnce(Vec<u8>) -> B,
     whole: bool,

@@ -72,6 +72,36 @@ impl SqlEngine {
         Ok(())
     }
 
+    /// The batch service for `session`: the master key only (403 `permission denied`), once
+    /// enabled (500 before).
+    fn batch_for(&self, session: &SqlSession) -> Result<&Arc<Batch>, ApiError> {
+        if session.level != ApiKeyType::Master {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "permission denied"));
+        }
+        self.batch.get().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the Batch API is not enabled",
+            )
+        })
+    }
+
+    /// The user's jobs as the Batch API's `GET` documents, newest first (at most 100): the
+    /// master key only, as every Batch request.
+    pub(crate) async fn list_jobs(&self, session: &SqlSession) -> SqlAnswer {
+        let batch = match self.batch_for(session) {
+            Ok(b) => b,
+            Err(e) => return e.into_answer(None),
+        };
+        match batch.list(&session.username, 100).await {
+            Ok(jobs) => SqlAnswer::json(
+                StatusCode::OK,
+                Value::Array(jobs.iter().map(model::Job::read_json).collect()).to_string(),
+            ),
+            Err(e) => e.into_answer(None),
+        }
+    }
+
     /// Answers the Batch API: `POST .../sql/job` (`job_id` `None`) creates a job from the
     /// `query` of `body` (the request's body parameters), `GET .../sql/job/{id}` reads one and
     /// `DELETE .../sql/job/{id}` cancels it. Only the master key may use it (403
@@ -92,15 +122,9 @@ impl SqlEngine {
                 .into_answer(None);
             }
         }
-        if session.level != ApiKeyType::Master {
-            return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_answer(None);
-        }
-        let Some(batch) = self.batch.get() else {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the Batch API is not enabled",
-            )
-            .into_answer(None);
+        let batch = match self.batch_for(&session) {
+            Ok(b) => b,
+            Err(e) => return e.into_answer(None),
         };
         let result = match (method, job_id) {
             (&Method::POST, None) => batch

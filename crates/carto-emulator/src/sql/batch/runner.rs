@@ -45,10 +45,10 @@ impl Batch {
                 return;
             }
         };
-        let mut path = vec![quote_ident(&login.schema)];
-        if login.schema != "public" {
-            path.push("public".into());
-        }
+        let path: Vec<String> = crate::sql::session::search_path(&login.schema)
+            .iter()
+            .map(|s| quote_ident(s))
+            .collect();
         let _ = conn
             .simple(&format!("SET search_path TO {}", path.join(", ")))
             .await;

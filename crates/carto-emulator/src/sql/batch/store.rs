@@ -126,6 +126,23 @@ impl Batch {
         Ok(row.as_ref().map(job_from_row))
     }
 
+    /// The user's jobs kept so far, newest first (at most `limit`).
+    pub(super) async fn list(&self, user: &str, limit: i64) -> Result<Vec<Job>, ApiError> {
+        let rows = self
+            .registry
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM public.batch_jobs WHERE username = $1
+                     AND (finished_at IS NULL OR finished_at >= now() - interval '{FINISHED_TTL_SECS} seconds')
+                     ORDER BY created_at DESC, job_id LIMIT $2"
+                ),
+                &[&user, &limit],
+            )
+            .await
+            .map_err(|e| storage_error(&e))?;
+        Ok(rows.iter().map(job_from_row).collect())
+    }
+
     pub(super) async fn save(&self, job: &Job) -> Result<(), tokio_postgres::Error> {
         let finished = is_final(&job.status);
         self.registry

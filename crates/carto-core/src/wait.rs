@@ -1,11 +1,11 @@
-//! Waiting for a job to finish, as a sans-IO state machine shared by the Batch API
-//! (v2) and the SQL API v3's jobs: [`Waiter`] says what to do next ([`Step`]) and what
+//! Waiting for a job to finish, as a sans-IO state machine shared by every job of both
+//! platforms (the Batch API, the SQL API v3's jobs, imports): [`Waiter`] says what to do next ([`Step`]) and what
 //! a read's outcome means ([`Waiter::fetched`]); the sync and async clients only send
 //! the reads and sleep, with their own clock and sleep.
 
 use std::time::Duration;
 
-use carto_core::{Error, JobFailure};
+use crate::{Error, JobFailure};
 
 /// A job document a [`Waiter`] can wait for.
 pub trait WaitedJob {
@@ -22,7 +22,7 @@ pub trait WaitedJob {
 
 /// [`Error::JobFailed`] for a job that ended with `status`: the document's id, or
 /// the id waited for when the document has none.
-pub(crate) fn job_failed(
+pub fn job_failed(
     document_id: &str,
     waited_id: &str,
     status: &dyn std::fmt::Display,
@@ -118,16 +118,23 @@ pub enum Step<J> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use carto_sql::batch::{BatchJob, JobWaiter, WaitOptions, WaitStep};
+/// use carto_core::Error;
+/// use carto_core::wait::{Step, WaitOptions, WaitedJob, Waiter};
 ///
-/// let mut waiter = JobWaiter::new("4f2d", WaitOptions::new());
-/// assert_eq!(waiter.poll(Duration::ZERO)?, WaitStep::Fetch);
-/// let job: BatchJob = serde_json::from_str(
-///     r#"{"job_id":"4f2d","status":"running","query":"SELECT pg_sleep(5)"}"#,
-/// )?;
-/// waiter.fetched(Ok(job))?;
-/// assert_eq!(waiter.poll(Duration::from_millis(20))?, WaitStep::Sleep(Duration::from_secs(1)));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// #[derive(Debug, PartialEq)]
+/// struct Job(&'static str);
+///
+/// impl WaitedJob for Job {
+///     fn job_id(&self) -> &str { "4f2d" }
+///     fn is_finished(&self) -> bool { self.0 == "done" }
+///     fn outcome(&self, _: &str) -> Result<(), Error> { Ok(()) }
+/// }
+///
+/// let mut waiter = Waiter::<Job>::new("4f2d", WaitOptions::new());
+/// assert_eq!(waiter.poll(Duration::ZERO)?, Step::Fetch);
+/// waiter.fetched(Ok(Job("running")))?;
+/// assert_eq!(waiter.poll(Duration::from_millis(20))?, Step::Sleep(Duration::from_secs(1)));
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Waiter<J> {
@@ -244,5 +251,50 @@ fn grow(interval: Duration, options: &WaitOptions) -> Duration {
         Duration::from_secs_f64(next)
     } else {
         max
+    }
+}
+
+/// Runs `waiter` to its end, blocking: reads the job with `fetch`, sleeps with `sleep`,
+/// `clock` being the time elapsed since waiting began. The one loop of every blocking
+/// job client.
+pub fn wait_blocking<J: WaitedJob>(
+    mut waiter: Waiter<J>,
+    mut fetch: impl FnMut(&str) -> Result<J, Error>,
+    mut clock: impl FnMut() -> Duration,
+    mut sleep: impl FnMut(Duration),
+) -> Result<J, Error> {
+    loop {
+        match waiter.poll(clock())? {
+            Step::Fetch => {
+                let job = fetch(waiter.job_id());
+                waiter.fetched(job)?;
+            }
+            Step::Sleep(pause) => sleep(pause),
+            Step::Done(job) => return Ok(*job),
+        }
+    }
+}
+
+/// The async [`wait_blocking`]: `sleep` is any runtime's timer.
+pub async fn wait_async<J, S, F>(
+    mut waiter: Waiter<J>,
+    fetch: impl AsyncFn(&str) -> Result<J, Error>,
+    mut clock: impl FnMut() -> Duration,
+    mut sleep: S,
+) -> Result<J, Error>
+where
+    J: WaitedJob,
+    S: FnMut(Duration) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    loop {
+        match waiter.poll(clock())? {
+            Step::Fetch => {
+                let job = fetch(waiter.job_id()).await;
+                waiter.fetched(job)?;
+            }
+            Step::Sleep(pause) => sleep(pause).await,
+            Step::Done(job) => return Ok(*job),
+        }
     }
 }

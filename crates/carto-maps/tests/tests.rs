@@ -1,0 +1,4 @@
+//! carto-maps' integration tests, one module per area (one binary to link).
+
+mod clients;
+mod sources;
