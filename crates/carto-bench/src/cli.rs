@@ -43,6 +43,8 @@ pub enum Section {
     Emulator,
     /// 4. COPY against curl.
     Copy,
+    /// 5. the emulator as a test fixture: fresh accounts, cold starts, parallel tests.
+    Accounts,
 }
 
 /// What the child processes of the bench do.

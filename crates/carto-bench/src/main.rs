@@ -21,6 +21,7 @@
 //! cargo run --release -p carto-bench -- --runs 5
 //! ```
 
+mod accounts;
 mod cli;
 mod client;
 mod copy;
@@ -58,6 +59,9 @@ fn main() -> BoxResult<()> {
         None => {}
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if args.only == [Section::Accounts] {
+        return accounts::accounts_comparison(&args);
+    }
     let (mut child, served) = served::start(&["serve"])?;
     let result = run(&args, &served);
     drop(child.stdin.take());
@@ -97,6 +101,9 @@ fn run(args: &Args, served: &Served) -> BoxResult<()> {
     }
     if wanted(Section::Copy) {
         copy_comparison(args, served, &bare, &mut report)?;
+    }
+    if wanted(Section::Accounts) {
+        accounts::accounts_comparison(args)?;
     }
     report.print();
     Ok(())

@@ -14,6 +14,8 @@ use crate::http::faults::{Faults, KillSwitch, KillableListener};
 use crate::http::{AppState, StatementTimeouts};
 use crate::pg::{PgCluster, PgServer};
 use crate::sql::SessionLimits;
+use std::ops::Deref as _;
+
 use crate::store::{Store, validate_name};
 use crate::tls::{TlsMode, TlsSetup};
 use crate::{Fault, FaultRule};
@@ -32,6 +34,7 @@ pub struct EmulatorBuilder {
     sessions: SessionLimits,
     faults: Vec<FaultRule>,
     refuse_key_code: bool,
+    cluster_cache: Option<Option<PathBuf>>,
     oauth_token_lifetime: Duration,
     max_api_tokens: usize,
     carto3_query_timeout: Duration,
@@ -51,6 +54,7 @@ impl Default for EmulatorBuilder {
             sessions: SessionLimits::default(),
             faults: Vec::new(),
             refuse_key_code: false,
+            cluster_cache: None,
             oauth_token_lifetime: crate::carto3::DEFAULT_OAUTH_TOKEN_LIFETIME,
             max_api_tokens: crate::carto3::DEFAULT_MAX_API_TOKENS,
             carto3_query_timeout: crate::carto3::DEFAULT_QUERY_TIMEOUT,
@@ -81,6 +85,14 @@ impl EmulatorBuilder {
     /// throwaway cluster removed when the emulator stops.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The cache of initialised clusters a throwaway cluster is copied from (and saved to):
+    /// `Some(dir)`, or `None` for none (`initdb` every time). Default: the machine's, in the
+    /// user's cache directory (see [`PgCluster::start_temporary`]).
+    pub fn cluster_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.cluster_cache = Some(dir);
         self
     }
 
@@ -216,14 +228,26 @@ impl EmulatorBuilder {
                 PgServer::from_cluster(cluster)
             }
             (None, None) => {
-                let cluster = tokio::task::spawn_blocking(PgCluster::start_temporary)
-                    .await
-                    .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
+                let cache = self.cluster_cache.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    PgCluster::start_temporary_cached(cache.as_ref().map(Option::as_deref))
+                })
+                .await
+                .map_err(|e| EmulatorError::Other(format!("cluster start panicked: {e}")))??;
                 PgServer::from_cluster(cluster)
             }
         };
         let server = Arc::new(server);
         let store = Store::open(server.clone()).await?;
+        // A throwaway cluster made by `initdb`: saved to the cache now that it holds the
+        // registry and the template, before any user.
+        let saving = server.clone();
+        let saved = tokio::task::spawn_blocking(move || saving.save_to_cache())
+            .await
+            .map_err(|e| EmulatorError::Other(format!("cluster cache save panicked: {e}")))?;
+        if let Err(e) = saved {
+            tracing::warn!("the cluster cache was not saved: {e}");
+        }
         store.set_refuse_key_code(self.refuse_key_code);
         let store = Arc::new(store);
         for (u, org) in &wanted {
@@ -249,6 +273,7 @@ impl EmulatorBuilder {
             .enable_batch(server.connect_superuser(crate::names::REGISTRY_DB).await?)
             .await?;
         let faults = Arc::new(Faults::new(self.faults.clone()));
+        let sql = Arc::new(engine);
         let carto3 = Arc::new(crate::carto3::Carto3::new(
             self.oauth_token_lifetime,
             self.max_api_tokens,
@@ -257,7 +282,7 @@ impl EmulatorBuilder {
         let state = Arc::new(AppState {
             store: store.clone(),
             timeouts: self.timeouts,
-            sql: Arc::new(engine),
+            sql: sql.clone(),
             scheme: if tls.is_some() { "https" } else { "http" },
             faults: faults.clone(),
             maps: Default::default(),
@@ -285,6 +310,10 @@ impl EmulatorBuilder {
                 })
             }
         };
+        if self.data_dir.is_none() && self.database_url.is_none() {
+            // Databases for the first users made at run time, made meanwhile.
+            store.want_spares();
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         let users = store
             .users()
@@ -297,6 +326,8 @@ impl EmulatorBuilder {
             ca_pem: tls.map(|t| t.ca_pem().to_owned()),
             users,
             store,
+            sql,
+            carto3,
             shutdown: Some(tx),
             task: Some(task),
             server: Some(server),
@@ -499,6 +530,8 @@ pub struct Emulator {
     ca_pem: Option<String>,
     users: Vec<EmulatedUser>,
     store: Arc<Store>,
+    sql: Arc<crate::sql::SqlEngine>,
+    carto3: Arc<crate::carto3::Carto3>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     server: Option<Arc<PgServer>>,
@@ -539,14 +572,100 @@ impl Emulator {
         self.ca_pem.as_deref()
     }
 
-    /// Every user (configured now or kept in the data directory), by name.
+    /// Every user there was when the emulator started (configured or kept in the data
+    /// directory), by name; users made since are found with [`account`](Self::account).
     pub fn users(&self) -> &[EmulatedUser] {
         &self.users
     }
 
-    /// A user by name.
+    /// A user there was when the emulator started, by name (see [`account`](Self::account)
+    /// for any user).
     pub fn user(&self, username: &str) -> Option<&EmulatedUser> {
         self.users.iter().find(|u| u.username == username)
+    }
+
+    /// Any user the emulator serves now (made at start-up or since), by name.
+    pub fn account(&self, username: &str) -> Option<EmulatedUser> {
+        let record = self.store.user(username)?;
+        self.emulated(&record).ok()
+    }
+
+    /// Makes an individual user while the emulator runs: a copy of the template database
+    /// (PostGIS and everything a start-up user's database has), its roles, its master and
+    /// Default public keys. Fails with [`AccountError::UserExists`](crate::AccountError) if
+    /// the name is taken, [`AccountError::InvalidName`](crate::AccountError) if CARTO would
+    /// refuse it.
+    pub async fn create_user(&self, username: &str) -> Result<EmulatedUser, EmulatorError> {
+        let record = self.store.create_account(username, None, false).await?;
+        self.emulated(&record)
+    }
+
+    /// Makes an organization and its users while the emulator runs (one shared database,
+    /// one schema per user); the first user is its owner and admin. Fails if the organization
+    /// exists, or a user does (the users made before the failure stay).
+    pub async fn create_org<I, S>(
+        &self,
+        org: &str,
+        users: I,
+    ) -> Result<Vec<EmulatedUser>, EmulatorError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let users: Vec<S> = users.into_iter().collect();
+        let Some((owner, members)) = users.split_first() else {
+            return Err(crate::AccountError::EmptyOrg(org.to_owned()).into());
+        };
+        let record = self
+            .store
+            .create_account(owner.as_ref(), Some(org), true)
+            .await?;
+        let mut made = vec![self.emulated(&record)?];
+        for u in members {
+            made.push(self.create_org_user(org, u.as_ref()).await?);
+        }
+        Ok(made)
+    }
+
+    /// Adds a user to an existing organization while the emulator runs.
+    pub async fn create_org_user(
+        &self,
+        org: &str,
+        username: &str,
+    ) -> Result<EmulatedUser, EmulatorError> {
+        let record = self
+            .store
+            .create_account(username, Some(org), false)
+            .await?;
+        self.emulated(&record)
+    }
+
+    /// Removes a user and everything it had: its database (or, in an organization, its
+    /// schema), its roles, its keys; its PostgreSQL sessions end. An organization's owner is
+    /// removed last ([`remove_org`](Self::remove_org) removes them all).
+    pub async fn remove_user(&self, username: &str) -> Result<(), EmulatorError> {
+        let removed = self.store.remove_account(username).await?;
+        for role in &removed.roles {
+            self.sql.forget_role(role);
+        }
+        Ok(())
+    }
+
+    /// Removes an organization: its users (owner last) and its database.
+    pub async fn remove_org(&self, org: &str) -> Result<(), EmulatorError> {
+        crate::store::check_name("organization", org)?;
+        let users = self.store.org_users(org).await?;
+        let Some((owner, members)) = users.split_first() else {
+            return Err(crate::AccountError::NoSuchOrg(org.to_owned()).into());
+        };
+        for u in members {
+            self.remove_user(u).await?;
+        }
+        self.remove_user(owner).await
+    }
+
+    fn emulated(&self, record: &crate::store::UserRecord) -> Result<EmulatedUser, EmulatorError> {
+        EmulatedUser::new(record, self.scheme, self.addr, &self.store, &self.carto3)
     }
 
     /// The user's current master key (it changes when regenerated).
@@ -556,7 +675,7 @@ impl Emulator {
 
     /// Credentials with the user's current master key.
     pub fn credentials(&self, username: &str) -> Option<Credentials> {
-        let user = self.user(username)?;
+        let user = self.account(username)?;
         Some(Credentials::new(
             user.base_url.clone(),
             self.master_key(username)?,
@@ -637,6 +756,45 @@ impl BlockingEmulator {
     /// [`Emulator::set_table_public`]).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().expect("runtime present").block_on(f)
+    }
+
+    /// The emulator's runtime.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.as_ref().expect("runtime present").handle()
+    }
+
+    /// [`Emulator::create_user`], for synchronous code.
+    pub fn create_user(&self, username: &str) -> Result<EmulatedUser, EmulatorError> {
+        self.block_on(self.deref().create_user(username))
+    }
+
+    /// [`Emulator::create_org`], for synchronous code.
+    pub fn create_org<I, S>(&self, org: &str, users: I) -> Result<Vec<EmulatedUser>, EmulatorError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.block_on(self.deref().create_org(org, users))
+    }
+
+    /// [`Emulator::create_org_user`], for synchronous code.
+    pub fn create_org_user(
+        &self,
+        org: &str,
+        username: &str,
+    ) -> Result<EmulatedUser, EmulatorError> {
+        self.block_on(self.deref().create_org_user(org, username))
+    }
+
+    /// [`Emulator::remove_user`], for synchronous code.
+    pub fn remove_user(&self, username: &str) -> Result<(), EmulatorError> {
+        self.block_on(self.deref().remove_user(username))
+    }
+
+    /// [`Emulator::remove_org`], for synchronous code.
+    pub fn remove_org(&self, org: &str) -> Result<(), EmulatorError> {
+        self.block_on(self.deref().remove_org(org))
     }
 }
 

@@ -46,6 +46,9 @@ pub enum EmulatorError {
     /// The emulator was given invalid settings (a bad user name, a bad URL...).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An account cannot be made or removed (a bad or taken name, an unknown user...).
+    #[error(transparent)]
+    Account(#[from] crate::store::AccountError),
     /// Any other failure.
     #[error("{0}")]
     Other(String),

@@ -28,6 +28,11 @@
 //! installed in each user database when PostGIS is available, and CARTO's table-model
 //! functions (`CDB_CartodbfyTable`, `CDB_LatLng`, `CDB_UserTables`, ...) in every one; the
 //! datasets endpoints (`/api/v1/viz`) list, publish, rename and delete tables.
+//!
+//! Users can also be made and removed while the emulator runs ([`Emulator::create_user`],
+//! [`Emulator::create_org`], [`Emulator::remove_user`]), each a copy of a template database;
+//! with the `testing` feature, `testing::TestAccount` gives each test a fresh account on one
+//! emulator shared by the test binary.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -49,6 +54,9 @@ pub mod pg;
 mod response;
 mod sql;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 pub mod tls;
 
 /// The type of an API key (master, Default public, regular): carto-core's, re-exported
@@ -62,5 +70,7 @@ pub use error::EmulatorError;
 pub use geocoder::ADMIN0_GEOJSON;
 pub use http::faults::{Fault, FaultRule, FaultRuleError};
 pub use http::{DEFAULT_PUBLIC_STATEMENT_TIMEOUT, StatementTimeouts};
+pub use names::SCHEMA_VERSION;
 pub use pg::{PgCluster, PgServer};
 pub use sql::{AnswerBody, Chunks, SessionLimits, SqlAnswer, SqlEngine, SqlSession, install_guard};
+pub use store::AccountError;

@@ -3,6 +3,7 @@
 //! global tracing subscriber in `logging.rs`.
 
 mod abandon;
+mod accounts;
 mod auth_api;
 mod carto3;
 mod cluster;

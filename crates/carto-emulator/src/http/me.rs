@@ -26,6 +26,17 @@ pub(crate) async fn me(State(state): State<Arc<AppState>>, user: User, ctx: Ctx)
         .and_then(|b| b.split('/').next())
         .unwrap_or("")
         .to_owned();
+    // The first user of an organization owns it and is its admin, as on CARTO.
+    let org_admin = match &user.org {
+        Some(org) => state
+            .store
+            .org_owner(org)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|owner| owner == user.username),
+        None => false,
+    };
     let mut user_data = json!({
         "id": user.id,
         "email": format!("{}@carto-emulator.invalid", user.username),
@@ -34,7 +45,7 @@ pub(crate) async fn me(State(state): State<Arc<AppState>>, user: User, ctx: Ctx)
         "username": user.username,
         "account_type": "EMULATOR",
         "account_type_display_name": "carto-emulator",
-        "org_admin": false,
+        "org_admin": org_admin,
         "viewer": false,
         "base_url": ctx.base,
         "organization": user.org.as_ref().map(|o| json!({"name": o})),

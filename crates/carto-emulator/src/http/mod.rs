@@ -11,6 +11,7 @@ mod json_error;
 mod log;
 mod maps_api;
 mod me;
+mod org_users;
 #[cfg(test)]
 mod prop_tests;
 mod routes;

@@ -17,7 +17,8 @@ use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
 use super::{
-    AppState, Ctx, auth_api, carto3, datasets, json_response, maps_api, me, sql_api, with_cors,
+    AppState, Ctx, auth_api, carto3, datasets, json_response, maps_api, me, org_users, sql_api,
+    with_cors,
 };
 use crate::store::UserRecord;
 
@@ -139,6 +140,14 @@ fn user_routes() -> Router<Shared> {
             post(auth_api::regenerate),
         )
         .both("/api/v3/me", get_only(me::me))
+        .both(
+            "/api/v1/organization/{org}/users",
+            get_only(org_users::list).post(org_users::create),
+        )
+        .both(
+            "/api/v1/organization/{org}/users/{username}",
+            get_only(org_users::show).delete(org_users::destroy),
+        )
         .both("/api/v1/viz", get_only(datasets::list))
         .both(
             "/api/v1/viz/{id}",

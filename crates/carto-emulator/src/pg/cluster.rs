@@ -29,7 +29,7 @@ use crate::error::EmulatorError;
 pub const SUPERUSER: &str = "carto_emulator";
 
 /// File in a kept data directory holding the superuser's name and password.
-const SECRET_FILE: &str = "superuser.json";
+pub(super) const SECRET_FILE: &str = "superuser.json";
 /// Sub-directory of the data directory holding the PostgreSQL cluster.
 const PGDATA: &str = "pgdata";
 /// Server log, inside the cluster directory.
@@ -116,6 +116,11 @@ pub struct PgCluster {
     socket_dir: PathBuf,
     secret: Secret,
     running: bool,
+    /// Copied from the machine's cluster cache.
+    from_cache: bool,
+    /// The cache to save this cluster to (a throwaway cluster made by `initdb` while the
+    /// cache was on).
+    cache_miss: Option<super::reuse::ClusterCache>,
     // Declared last: removed after the server stopped.
     _socket_temp: Option<tempfile::TempDir>,
     _temp: Option<tempfile::TempDir>,
@@ -135,20 +140,69 @@ impl fmt::Debug for PgCluster {
 impl PgCluster {
     /// Creates and starts a throwaway cluster in a new temporary directory, removed
     /// when the returned value is dropped.
+    ///
+    /// The cluster is a copy of the machine's cached one when there is one for this
+    /// PostgreSQL, PostGIS and emulator (in `$XDG_CACHE_HOME/carto-emulator`, else
+    /// `~/.cache/carto-emulator`; the variable
+    /// [`CACHE_DIR_VAR`](super::reuse::CACHE_DIR_VAR) names another directory, or `off`).
+    /// Throwaway clusters left by killed processes are removed first.
     pub fn start_temporary() -> Result<Self, EmulatorError> {
+        Self::start_temporary_cached(None)
+    }
+
+    /// [`start_temporary`](Self::start_temporary) with the cache chosen: `Some(None)` for no
+    /// cache, `Some(Some(dir))` for the cache in `dir`, `None` for the machine's.
+    pub fn start_temporary_cached(cache: Option<Option<&Path>>) -> Result<Self, EmulatorError> {
         let bins = Binaries::find()?;
         let run_as = RunAs::detect()?;
+        super::reuse::sweep();
         let temp = tempfile::Builder::new()
-            .prefix("carto-emulator-pg-")
+            .prefix(super::reuse::TEMP_PREFIX)
             .tempdir()
             .map_err(|e| EmulatorError::io("cannot create", std::env::temp_dir(), e))?;
         let root = temp.path().to_path_buf();
+        super::reuse::claim(&root)?;
         if let Some(r) = run_as {
             r.chown(&root)?;
         }
+        let cache = match cache {
+            None => super::reuse::ClusterCache::for_machine(run_as),
+            Some(None) => None,
+            Some(Some(dir)) => super::reuse::ClusterCache::in_dir(dir.to_path_buf(), run_as),
+        };
+        let cached = cache.as_ref().and_then(|c| c.lookup());
+        if let Some(entry) = &cached {
+            super::reuse::copy_tree(&entry.join(PGDATA), &root.join(PGDATA), run_as)?;
+            let secret = fs::read(entry.join(SECRET_FILE))
+                .map_err(|e| EmulatorError::io("cannot read", entry.join(SECRET_FILE), e))?;
+            write_private(&root.join(SECRET_FILE), &secret)?;
+        }
         let mut cluster = Self::init_and_start(bins, run_as, &root, true)?;
         cluster._temp = Some(temp);
+        cluster.from_cache = cached.is_some();
+        if cached.is_none() {
+            cluster.cache_miss = cache;
+        }
         Ok(cluster)
+    }
+
+    /// Whether this cluster was copied from the machine's cluster cache.
+    pub fn is_from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Saves this cluster (stopped for the copy, then started again on a new port) to the
+    /// machine's cache, when it is a throwaway cluster made while the cache missed; the
+    /// emulator does it once its registry and template database are made, before any user.
+    pub(crate) fn save_to_cache(&mut self) -> Result<bool, EmulatorError> {
+        let Some(cache) = self.cache_miss.take() else {
+            return Ok(false);
+        };
+        self.stop();
+        let secret = serde_json::to_string(&self.secret).expect("secret serializes");
+        let saved = cache.save(&self.pgdata, secret.as_bytes());
+        self.start()?;
+        saved.map(|()| true)
     }
 
     /// Starts the cluster kept in `data_dir`, creating it on first use. A cluster left
@@ -221,6 +275,9 @@ impl PgCluster {
                         "--locale=C",
                         "--no-instructions",
                     ])
+                    // A throwaway cluster's WAL in 1 MB segments, not 16: less to write, and
+                    // less to copy from the cluster cache.
+                    .args(throwaway.then_some("--wal-segsize=1"))
                     .current_dir(root),
                 run_as,
             );
@@ -230,7 +287,9 @@ impl PgCluster {
                 "\n# carto-emulator\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\npassword_encryption = 'scram-sha-256'\nmax_connections = 200\ntimezone = 'UTC'\n# statements may carry role passwords: never copy them into the server log\nlog_min_error_statement = panic\n",
             );
             if throwaway {
-                conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
+                conf.push_str(
+                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmin_wal_size = 2MB\n",
+                );
             }
             let conf_path = pgdata.join("postgresql.conf");
             fs::OpenOptions::new()
@@ -257,6 +316,8 @@ impl PgCluster {
             socket_dir,
             secret,
             running: false,
+            from_cache: false,
+            cache_miss: None,
             _socket_temp: socket_temp,
             _temp: None,
         };
@@ -274,8 +335,18 @@ impl PgCluster {
         let mut last_error = None;
         // The free port is found by binding and releasing it; another process may grab
         // it in between, so try a few times.
-        for _ in 0..5 {
-            let port = free_port()?;
+        // Started again (after a copy to the cache): on the same port, which the emulator's
+        // connections know.
+        let again = std::mem::take(&mut self.port);
+        for attempt in 0..5 {
+            let port = if again != 0 && attempt == 0 {
+                again
+            } else if again != 0 {
+                return Err(last_error
+                    .unwrap_or_else(|| EmulatorError::Other("pg_ctl start failed".into())));
+            } else {
+                free_port()?
+            };
             let out = run(
                 Command::new(&self.bins.pg_ctl)
                     .arg("start")
@@ -422,7 +493,7 @@ fn free_port() -> Result<u16, EmulatorError> {
     Ok(port)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EmulatorError> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), EmulatorError> {
     let _ = fs::remove_file(path);
     fs::OpenOptions::new()
         .write(true)

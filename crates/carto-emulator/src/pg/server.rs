@@ -110,6 +110,27 @@ impl PgServer {
             .and_then(|c| c.as_ref().map(|c| c.pgdata().to_path_buf()))
     }
 
+    /// Whether the private cluster was copied from the machine's cluster cache (see
+    /// [`PgCluster::start_temporary`]).
+    pub fn is_from_cache(&self) -> bool {
+        self.cluster
+            .lock()
+            .ok()
+            .is_some_and(|c| c.as_ref().is_some_and(PgCluster::is_from_cache))
+    }
+
+    /// Saves the private throwaway cluster to the machine's cache when it missed (blocking:
+    /// the server stops for the copy).
+    pub(crate) fn save_to_cache(&self) -> Result<bool, EmulatorError> {
+        match self.cluster.lock() {
+            Ok(mut c) => match c.as_mut() {
+                Some(cluster) => cluster.save_to_cache(),
+                None => Ok(false),
+            },
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Stops the private cluster now (removing it if temporary); nothing for an
     /// existing server. Also done on drop.
     pub fn stop_cluster(&self) {

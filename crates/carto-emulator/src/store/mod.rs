@@ -11,7 +11,8 @@
 //! first, the cache after.
 //!
 //! One module per concern: [`records`] (what a user and a key are), [`registry`] (opening
-//! the registry, the cache, connections), [`provision`] (creating users), [`keys`] (the key
+//! the registry, the cache, connections), [`provision`] (creating users), [`accounts`] (the
+//! template database, users made and removed at run time, organization owners), [`keys`] (the key
 //! lifecycle), [`probes`] (permission checks of requested grants), [`grants_json`] (grants as
 //! CARTO presents them), [`tables`] (public tables), [`datasets`] (the datasets endpoints'
 //! records), [`tokens`] (the roles of CARTO 3's API access tokens) and [`reconcile`]
@@ -24,6 +25,7 @@ use tokio_postgres::Client;
 
 use crate::pg::PgServer;
 
+mod accounts;
 mod datasets;
 mod grants_json;
 mod keys;
@@ -35,6 +37,8 @@ mod registry;
 mod tables;
 mod tokens;
 
+pub use self::accounts::AccountError;
+pub(crate) use self::accounts::{AccountFailure, check_name, setup_version};
 pub(crate) use self::datasets::{Dataset, DatasetError, Privacy};
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
@@ -54,6 +58,13 @@ pub(crate) struct Store {
     /// Whether key roles may create functions, procedures, operators, triggers and rules
     /// (an event trigger refuses them when not).
     refuse_key_code: std::sync::atomic::AtomicBool,
+    /// Databases copied from the template ahead of need, for the next individual users
+    /// (see `accounts`), and whether more are being made.
+    spares: Mutex<Vec<String>>,
+    refilling: std::sync::atomic::AtomicBool,
+    /// Whether spare databases are made (throwaway clusters only: nothing is left in a kept
+    /// cluster or someone else's server).
+    spares_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl Store {

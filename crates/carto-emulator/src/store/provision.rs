@@ -1,16 +1,15 @@
-//! Creating a user: registry row, database, roles, schema, key table, master and default
-//! keys, PostGIS, the geocoder and CARTO's table-model functions.
+//! Creating a user: registry row, database (a copy of the template), roles, schema, master and
+//! default keys.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use super::Store;
+use super::accounts::{create_database_from_template, org_database, setup_database};
 use super::grants_json::{default_grants, master_grants};
 use super::records::{DEFAULT_NAME, MASTER_NAME, UserRecord};
-use super::registry::create_database_if_missing;
 use crate::error::EmulatorError;
-use crate::geocoder;
 use crate::ident::{quote_ident, quote_literal};
 use crate::names::*;
 use crate::pg::cluster::random_hex;
@@ -56,7 +55,7 @@ impl Store {
                         )
                         .await?
                         .map(|r| r.get(0));
-                    org_db.unwrap_or_else(|| format!("cartodb_org_{}_db", o.replace('-', "_")))
+                    org_db.unwrap_or_else(|| org_database(o))
                 }
                 None => format!("cartodb_user_{id}_db"),
             };
@@ -77,6 +76,9 @@ impl Store {
                 ],
             )
             .await?;
+        }
+        if let Some(o) = org {
+            self.claim_org(&reg, o, username).await?;
         }
         let row = reg
             .query_one(
@@ -102,8 +104,8 @@ impl Store {
         Ok(self.user(username).expect("user just loaded"))
     }
 
-    /// Idempotently creates the user's database, roles, schema, key table, master and
-    /// default keys, PostGIS and the geocoder.
+    /// Idempotently creates the user's database (a copy of the template; an existing one is
+    /// brought up to date by [`setup_database`]), roles, schema, and master and default keys.
     pub(super) async fn provision(
         &self,
         user: &UserRecord,
@@ -111,8 +113,16 @@ impl Store {
         public_password: &str,
     ) -> Result<(), EmulatorError> {
         let admin = self.server.connect_superuser("postgres").await?;
-        create_database_if_missing(&admin, &user.database).await?;
+        let fresh = if user.org.is_none() {
+            self.create_user_database(&admin, &user.database).await?
+        } else {
+            create_database_from_template(&admin, &user.database).await?
+        };
+        drop(admin);
         let mut db = self.server.connect_superuser(&user.database).await?;
+        if !fresh {
+            setup_database(&db).await?;
+        }
         let tx = db.transaction().await?;
         let db_ident = quote_ident(&user.database);
         let owner = quote_ident(&user.owner_role);
@@ -142,25 +152,8 @@ impl Store {
         tx.batch_execute(&format!(
             "REVOKE ALL ON DATABASE {db_ident} FROM PUBLIC;
              GRANT CONNECT, TEMPORARY ON DATABASE {db_ident} TO {owner}, {public};
-             REVOKE CREATE ON SCHEMA public FROM PUBLIC;
              ALTER ROLE {owner} RESET ALL;
-             ALTER ROLE {public} RESET ALL;
-             CREATE SCHEMA IF NOT EXISTS {meta};
-             REVOKE ALL ON SCHEMA {meta} FROM PUBLIC;
-             CREATE TABLE IF NOT EXISTS {meta}.api_keys (
-                 username text NOT NULL,
-                 name text NOT NULL,
-                 type text NOT NULL CHECK (type IN ('master', 'default', 'regular')),
-                 token text NOT NULL,
-                 role text NOT NULL,
-                 password text NOT NULL,
-                 grants jsonb NOT NULL,
-                 created_at timestamptz NOT NULL,
-                 updated_at timestamptz NOT NULL,
-                 PRIMARY KEY (username, name),
-                 UNIQUE (username, token)
-             );",
-            meta = quote_ident(META_SCHEMA),
+             ALTER ROLE {public} RESET ALL;"
         ))
         .await?;
         if user.org.is_none() {
@@ -215,10 +208,12 @@ impl Store {
             .load(std::sync::atomic::Ordering::SeqCst);
         crate::sql::guard::refuse_key_code(&tx, &user.public_role, refuse).await?;
         tx.commit().await?;
-        if geocoder::install_postgis(&db).await? {
-            geocoder::install(&db).await?;
-        }
-        crate::cartodb::install(&db).await?;
+        // The user's first requests use this session rather than log in again.
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .entry(user.database.clone())
+            .or_insert_with(|| Arc::new(db));
         Ok(())
     }
 }

@@ -47,6 +47,10 @@ impl Store {
                 public_password text NOT NULL,
                 created_at timestamptz NOT NULL DEFAULT now()
             );
+            CREATE TABLE IF NOT EXISTS public.orgs (
+                name text PRIMARY KEY,
+                owner text NOT NULL
+            );
             REVOKE ALL ON SCHEMA public FROM PUBLIC;",
         )
         .await?;
@@ -58,7 +62,12 @@ impl Store {
             write: tokio::sync::Mutex::new(()),
             user_locks: Mutex::new(HashMap::new()),
             refuse_key_code: std::sync::atomic::AtomicBool::new(false),
+            spares: Mutex::new(Vec::new()),
+            refilling: std::sync::atomic::AtomicBool::new(false),
+            spares_wanted: std::sync::atomic::AtomicBool::new(false),
         };
+        super::accounts::ensure_template(&store, &admin, &reg).await?;
+        super::accounts::drop_old_spares(&admin).await?;
         let rows = reg
             .query(
                 "SELECT username, id, org, database, schema, owner_role, public_role FROM public.users ORDER BY username",
@@ -272,6 +281,18 @@ pub(super) async fn create_database_if_missing(
     admin: &Client,
     name: &str,
 ) -> Result<(), EmulatorError> {
+    create_database(admin, name, "ENCODING 'UTF8' TEMPLATE template0")
+        .await
+        .map(drop)
+}
+
+/// Makes database `name` (`how`: its `TEMPLATE` and other options) unless it exists; `false`
+/// when it did (made meanwhile by another emulator on the same server included).
+pub(super) async fn create_database(
+    admin: &Client,
+    name: &str,
+    how: &str,
+) -> Result<bool, EmulatorError> {
     let exists = admin
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
@@ -279,19 +300,17 @@ pub(super) async fn create_database_if_missing(
         )
         .await?
         .is_some();
-    if !exists {
-        match admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0",
-                quote_ident(name)
-            ))
-            .await
-        {
-            Ok(()) => {}
-            // Created concurrently by another emulator on the same server.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if exists {
+        return Ok(false);
     }
-    Ok(())
+    match admin
+        .batch_execute(&format!("CREATE DATABASE {} {how}", quote_ident(name)))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
