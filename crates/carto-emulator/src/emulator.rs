@@ -261,6 +261,7 @@ impl EmulatorBuilder {
             scheme: if tls.is_some() { "https" } else { "http" },
             faults: faults.clone(),
             carto3: carto3.clone(),
+            imports: Arc::default(),
         });
         let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -42,6 +42,7 @@ mod grants;
 #[allow(clippy::result_large_err)]
 mod http;
 mod ident;
+mod imports;
 mod names;
 pub mod pg;
 mod response;

@@ -6,6 +6,7 @@ mod abandon;
 mod auth_api;
 mod carto3;
 mod cluster;
+mod imports;
 mod lifecycle;
 mod routes;
 mod security;

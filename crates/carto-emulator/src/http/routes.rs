@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
-use super::{AppState, Ctx, auth_api, carto3, datasets, json_response, me, sql_api, with_cors};
+use super::{
+    AppState, Ctx, auth_api, carto3, datasets, imports, json_response, me, sql_api, with_cors,
+};
 use crate::store::UserRecord;
 
 type Shared = Arc<AppState>;
@@ -145,6 +147,11 @@ fn user_routes() -> Router<Shared> {
                 .delete(datasets::destroy),
         )
         .both("/api/v4/do/token", get_only(me::do_token))
+        .both(
+            "/api/v1/imports",
+            get_only(imports::index).post(imports::create),
+        )
+        .both("/api/v1/imports/{id}", get_only(imports::show))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
 }

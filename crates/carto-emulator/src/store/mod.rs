@@ -26,6 +26,7 @@ use crate::pg::PgServer;
 
 mod datasets;
 mod grants_json;
+mod imports;
 mod keys;
 mod probes;
 mod provision;
@@ -35,7 +36,8 @@ mod registry;
 mod tables;
 mod tokens;
 
-pub(crate) use self::datasets::{Dataset, DatasetError, Privacy};
+pub(crate) use self::datasets::{Dataset, DatasetError, Privacy, sanitize_table_name};
+pub(crate) use self::imports::ImportedTable;
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};
