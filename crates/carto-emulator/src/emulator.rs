@@ -287,6 +287,7 @@ impl EmulatorBuilder {
             faults: faults.clone(),
             maps: Default::default(),
             carto3: carto3.clone(),
+            imports: Arc::default(),
         });
         let app = crate::http::router(state).into_make_service_with_connect_info::<KillSwitch>();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

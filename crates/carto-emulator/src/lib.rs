@@ -48,6 +48,7 @@ mod grants;
 #[allow(clippy::result_large_err)]
 mod http;
 mod ident;
+mod imports;
 mod maps;
 mod names;
 pub mod pg;

@@ -7,6 +7,7 @@ mod accounts;
 mod auth_api;
 mod carto3;
 mod cluster;
+mod imports;
 mod lifecycle;
 mod maps;
 mod routes;

@@ -7,6 +7,7 @@ mod auth_extract;
 mod carto3;
 mod datasets;
 pub(crate) mod faults;
+mod imports;
 mod json_error;
 mod log;
 mod maps_api;
@@ -95,6 +96,8 @@ pub(crate) struct AppState {
     pub maps: crate::maps::MapsState,
     /// CARTO 3's accounts and tokens.
     pub carto3: Arc<crate::carto3::Carto3>,
+    /// The Import API's jobs.
+    pub imports: Arc<crate::imports::Imports>,
 }
 
 /// Largest request body read (COPY is not served here).

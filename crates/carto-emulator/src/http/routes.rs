@@ -17,8 +17,8 @@ use axum::routing::{MethodRouter, any, get, post};
 
 use super::tenant::{self, Named, User};
 use super::{
-    AppState, Ctx, auth_api, carto3, datasets, json_response, maps_api, me, org_users, sql_api,
-    with_cors,
+    AppState, Ctx, auth_api, carto3, datasets, imports, json_response, maps_api, me, org_users,
+    sql_api, with_cors,
 };
 use crate::store::UserRecord;
 
@@ -158,6 +158,11 @@ fn user_routes() -> Router<Shared> {
         .both("/api/v4/do/token", get_only(me::do_token))
         .both("/api/v1/map", any(maps))
         .route("/api/v1/map/{*rest}", any(maps))
+        .both(
+            "/api/v1/imports",
+            get_only(imports::index).post(imports::create),
+        )
+        .both("/api/v1/imports/{id}", get_only(imports::show))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
 }

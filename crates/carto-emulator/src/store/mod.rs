@@ -28,6 +28,7 @@ use crate::pg::PgServer;
 mod accounts;
 mod datasets;
 mod grants_json;
+mod imports;
 mod keys;
 mod probes;
 mod provision;
@@ -39,7 +40,8 @@ mod tokens;
 
 pub use self::accounts::AccountError;
 pub(crate) use self::accounts::{AccountFailure, check_name, setup_version};
-pub(crate) use self::datasets::{Dataset, DatasetError, Privacy};
+pub(crate) use self::datasets::{Dataset, DatasetError, Privacy, sanitize_table_name};
+pub(crate) use self::imports::ImportedTable;
 pub(crate) use self::keys::key_type_rank;
 pub(crate) use self::provision::validate_name;
 pub(crate) use self::records::{KeyError, KeyRecord, UserRecord};
