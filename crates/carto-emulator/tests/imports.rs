@@ -542,7 +542,7 @@ async fn attack_sql_in_file_and_column_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "timing-sensitive under the whole suite's load: .ci/run runs it alone"]
+#[ignore = "flaky: the three held uploads do not always take the import slots (it hung under load and failed alone once in 60 s); to be fixed before it runs in CI again"]
 async fn attack_a_flood_of_uploads_gets_429() {
     let env = Env::start().await;
     let m = env.master();
