@@ -10,7 +10,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use carto_emulator::{Emulator, EmulatorBuilder};
-use carto_sql::v3::{FieldType, Job, JobStatus, QueryResponse};
 use carto_tokens::ApiAccessToken;
 use common::{Reply, client, post_form};
 use reqwest::{Method, StatusCode};
@@ -389,23 +388,21 @@ async fn sql_v3_query_shapes_parameters_limits_and_errors() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.headers["content-type"], "application/json; charset=utf-8");
-    let doc: QueryResponse = serde_json::from_str(&r.text).unwrap();
-    assert_eq!(doc.rows.len(), 1);
-    assert_eq!(doc.rows[0]["name"], "Supermarket");
-    let types: Vec<(&str, FieldType)> = doc
-        .schema
-        .iter()
-        .map(|f| (f.name.as_str(), f.field_type.clone()))
+    let doc: Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(doc["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["rows"][0]["name"], "Supermarket");
+    let types: Vec<(&str, &str)> = (doc["schema"].as_array().unwrap().iter())
+        .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
         .collect();
     assert_eq!(
         types,
         [
-            ("id", FieldType::Bigint),
-            ("name", FieldType::String),
-            ("revenue", FieldType::Number),
-            ("open", FieldType::Boolean),
-            ("since", FieldType::Timestamp),
-            ("tags", FieldType::Object),
+            ("id", "bigint"),
+            ("name", "string"),
+            ("revenue", "number"),
+            ("open", "boolean"),
+            ("since", "timestamp"),
+            ("tags", "object"),
         ]
     );
     // GET with `queryParameters` as JSON text; a parameter stays one value.
@@ -905,11 +902,15 @@ async fn jobs_run_cancel_and_list_for_the_account() {
         let r = env.call(Method::GET, &path, &oauth).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let j: Job = serde_json::from_str(&r.text).unwrap();
-        if j.status == JobStatus::Done {
+        if j.status == "done" {
             done = true;
             break;
         }
-        assert!(!j.status.is_final(), "{}", r.text);
+        assert!(
+            !["failed", "cancelled"].contains(&j.status.as_str()),
+            "{}",
+            r.text
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(done);
@@ -931,7 +932,7 @@ async fn jobs_run_cancel_and_list_for_the_account() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let cancelled: Job = serde_json::from_str(&r.text).unwrap();
-    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.status, "cancelled");
     // The list: both, newest first; Bob's is empty and Bob cannot read Alice's job.
     let r = env.call(Method::GET, "/v3/sql/jobs", &oauth).await;
     let jobs: Vec<Job> = serde_json::from_str(&r.text).unwrap();
@@ -963,4 +964,12 @@ async fn jobs_run_cancel_and_list_for_the_account() {
         )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "Forbidden");
+}
+
+/// A job as the emulator answers it (the fields these tests read).
+#[derive(serde::Deserialize)]
+struct Job {
+    #[serde(rename = "jobId", alias = "id", alias = "job_id")]
+    job_id: String,
+    status: String,
 }
